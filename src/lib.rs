@@ -1,1 +1,54 @@
+//! # nexus-relink
+//!
+//! Change the memory limit of an already-compiled RISC-V (RV32I/RV32IM) zkVM guest, and run it
+//! in a VM that enforces that limit.
+//!
+//! The pipeline (see `ARCHITECTURE.md`): [`elf::Image`] (parse) → [`layout::Layout`] (discover
+//! where the stack, heap and memory top are, and how `_start` sets `sp`) → [`vm::Vm`] (run under
+//! that layout, with faults that name the region and the limit that would have sufficed).
+//!
+//! ```
+//! use nexus_relink::{elf::Image, layout::Layout, vm::{Vm, RunConfig}};
+//! let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/linux_hello.elf")).unwrap();
+//! let image = Image::parse(bytes).unwrap();
+//! let layout = Layout::discover(&image).unwrap();
+//! assert_eq!(layout.stack_top, 0x40_0000);
+//! let result = Vm::new(&image, &layout, RunConfig::default()).unwrap().run();
+//! assert_eq!(result.exit_code, Some(0));
+//! ```
+
+pub mod elf;
 pub mod isa;
+pub mod layout;
+pub mod size;
+pub mod vm;
+
+/// Errors of the library's entry points. Each says what went wrong, where, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Elf(#[from] elf::ElfError),
+    #[error(transparent)]
+    Layout(#[from] layout::LayoutError),
+    #[error(transparent)]
+    Vm(#[from] vm::VmError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// Process exit code for the CLI: 2 for a bad input file, 1 otherwise (ARCHITECTURE.md, CLI).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Elf(_) | Error::Layout(_) => 2,
+            Error::Io { .. } => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `nexus-relink inspect IN`: the memory map (table and a proportional bar), the boundaries and
+//! where each came from, and the `sp` prologue.
+
+use super::fail;
+use nexus_relink::elf::Image;
+use nexus_relink::isa::disasm;
+use nexus_relink::layout::Layout;
+use nexus_relink::size::human;
+use nexus_relink::vm::Abi;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Guest ELF file.
+    input_elf: PathBuf,
+    /// Print one JSON object (`layout`, `sp_init`, `abi`, `segments`) instead.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn main(a: Args) -> i32 {
+    let (img, layout) = match Image::read(&a.input_elf).and_then(|i| {
+        let l = Layout::discover(&i)?;
+        Ok((i, l))
+    }) {
+        Ok(v) => v,
+        Err(e) => return fail(&e),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report_json(&img, &layout)).expect("serialisable"));
+    } else {
+        print!("{}", report_text(&img, &layout));
+    }
+    0
+}
+
+pub fn report_json(img: &Image, l: &Layout) -> serde_json::Value {
+    serde_json::json!({
+        "abi": Abi::detect(img).name(),
+        "entry": img.entry,
+        "layout": {
+            "memlimit": l.memlimit,
+            "image_start": l.image_start,
+            "image_end": l.image_end,
+            "heap_start": l.heap_start,
+            "heap_end": l.heap_end,
+            "stack_bottom": l.stack_bottom,
+            "stack_top": l.stack_top,
+            "gp": l.gp,
+            "shared_heap_stack": l.shared,
+            "sources": l.sources.iter().map(|(k, v)| serde_json::json!({"field": k, "source": v})).collect::<Vec<_>>(),
+        },
+        "sp_init": l.sp_init,
+        "segments": img.segments.iter().map(|s| serde_json::json!({
+            "type": s.p_type, "flags": s.flags, "offset": s.offset, "vaddr": s.vaddr,
+            "filesz": s.filesz, "memsz": s.memsz, "align": s.align,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn report_text(img: &Image, l: &Layout) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "abi: {}   entry: {:#010x}   memory limit: {:#x} ({})", Abi::detect(img).name(), img.entry, l.memlimit, human(l.memlimit));
+    let mut rows: Vec<(&str, u64, u64)> = vec![("image (text, data, bss)", l.image_start.into(), l.image_end.into())];
+    if l.shared {
+        rows.push(("heap + stack (shared)", l.heap_start.into(), l.stack_top.into()));
+    } else {
+        rows.push(("heap", l.heap_start.into(), l.heap_end.into()));
+        if l.guard() > 0 {
+            rows.push(("guard gap", l.heap_end.into(), l.stack_bottom.into()));
+        }
+        rows.push(("stack", l.stack_bottom.into(), l.stack_top.into()));
+    }
+    if u64::from(l.stack_top) < l.memlimit {
+        rows.push(("above stack top", l.stack_top.into(), l.memlimit));
+    }
+    let _ = writeln!(o, "\n  {:<24} {:>10} {:>10} {:>12}", "region", "start", "end", "size");
+    for (name, s, e) in &rows {
+        let _ = writeln!(o, "  {:<24} {:>#10x} {:>#10x} {:>12}", name, s, e, human(e.saturating_sub(*s)));
+    }
+    // Proportional bar: 64 cells over [image_start, memlimit); every region gets at least one.
+    let width = 64u64;
+    let span = (l.memlimit - u64::from(l.image_start)).max(1);
+    let mut bar = String::new();
+    for (name, s, e) in &rows {
+        let cells = (((e - s) * width).div_ceil(span)).max(1);
+        let ch = match name.split_whitespace().next() {
+            Some("image") => '#',
+            Some("heap") => 'h',
+            Some("guard") => ' ',
+            Some("stack") => 's',
+            _ => '.',
+        };
+        bar.extend(std::iter::repeat_n(ch, cells as usize));
+    }
+    let _ = writeln!(o, "\n  {:#x} [{bar}] {:#x}", l.image_start, l.memlimit);
+    let _ = writeln!(o, "  # image  h heap  s stack  . unused\n");
+    let _ = writeln!(o, "boundaries:");
+    for (field, src) in &l.sources {
+        let _ = writeln!(o, "  {field:<13} {src}");
+    }
+    if let Some(gp) = l.gp {
+        let _ = writeln!(o, "  gp            {gp:#x}");
+    }
+    let sp = &l.sp_init;
+    let _ = writeln!(o, "\nsp set-up: {:?}{}", sp.kind, sp.value.map(|v| format!(" = {v:#x}")).unwrap_or_default());
+    for &at in &sp.insts {
+        if let Some(w) = img.word_at(at) {
+            let _ = writeln!(o, "  {at:8x}:  {w:08x}  {}", disasm::disasm_word(w, at));
+        }
+    }
+    if let Some(w) = sp.word_addr {
+        let _ = writeln!(o, "  stack top word at {w:#x}");
+    }
+    if let Some(m) = sp.align_mask {
+        let _ = writeln!(o, "  then aligned with andi sp, sp, {m}");
+    }
+    if let Some(e) = sp.overwrite_ecall {
+        let _ = writeln!(o, "  then ecall 0x402 (overwrite sp with the VM's stack top) at {e:#x}");
+    }
+    o
+}

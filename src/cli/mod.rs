@@ -1,0 +1,102 @@
+//! Command-line parsing and dispatch. Each subcommand lives in its own file and returns a
+//! process exit code; library errors become one-line messages (exit 1: usage/guest error,
+//! 2: bad input file).
+
+mod inspect;
+mod run;
+
+use clap::{Parser, Subcommand};
+use nexus_relink::vm::Abi;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nexus-relink",
+    version,
+    about = "Change the memory limit of an already-compiled RISC-V zkVM guest, and run it in a limit-enforcing RV32IM VM",
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the memory layout of a guest ELF: map, boundaries and the sp prologue.
+    Inspect(inspect::Args),
+    /// Run a guest in the integrated RV32IM VM under its own memory layout.
+    Run(run::Args),
+}
+
+/// Options shared by the commands that execute a guest.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExecArgs {
+    /// Public input: stdin for linux-rv32 guests, the public input tape for nexus guests.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Private input (nexus guests: bytes returned by `ecall 0x400`).
+    #[arg(long, value_name = "FILE")]
+    private_input: Option<PathBuf>,
+    /// Stop with a `cycle_limit` fault after this many instructions.
+    #[arg(long, value_name = "N", default_value_t = nexus_relink::vm::DEFAULT_MAX_CYCLES)]
+    max_cycles: u64,
+    /// Guest ABI (system calls); detected from the ELF when omitted.
+    #[arg(long, value_enum)]
+    abi: Option<Abi>,
+}
+
+impl ExecArgs {
+    fn config(&self) -> Result<nexus_relink::vm::RunConfig, nexus_relink::Error> {
+        let read = |p: &Option<PathBuf>| -> Result<Vec<u8>, nexus_relink::Error> {
+            match p {
+                None => Ok(Vec::new()),
+                Some(p) => std::fs::read(p).map_err(|e| nexus_relink::Error::Io {
+                    path: p.display().to_string(),
+                    source: e,
+                }),
+            }
+        };
+        Ok(nexus_relink::vm::RunConfig {
+            abi: self.abi,
+            input: read(&self.input)?,
+            private_input: read(&self.private_input)?,
+            max_cycles: self.max_cycles,
+        })
+    }
+}
+
+/// Print an error as one line and give its exit code.
+pub fn fail(e: &nexus_relink::Error) -> i32 {
+    eprintln!("nexus-relink: error: {e}");
+    e.exit_code()
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Some(Command::Inspect(a)) => inspect::main(a),
+        Some(Command::Run(a)) => run::main(a),
+        None => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definition_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

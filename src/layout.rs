@@ -1,0 +1,399 @@
+//! Layout discovery: where the image, heap and stack are, what the memory limit is, and how
+//! `_start` sets `sp`.
+//!
+//! Sources, most to least certain: the `sp` value the prologue actually computes (found by
+//! evaluating the straight-line code at the entry point), boundary symbols, the NOBITS
+//! `.heap`/`.stack` sections, and finally the PT_LOAD extents. Each value records where it came
+//! from, so `inspect` can show the reasoning.
+
+use crate::elf::Image;
+use crate::isa::{self, reg, Inst, Op};
+use serde::Serialize;
+
+/// Symbols naming the top of the stack, in order of preference (GUESTS.md).
+pub const STACK_TOP_SYMS: &[&str] = &["_stack_top", "__stack_top", "_stack_start", "__stack", "_sstack_top"];
+pub const STACK_BOTTOM_SYMS: &[&str] = &["_stack_bottom", "__stack_bottom", "_sstack", "__stack_limit"];
+pub const HEAP_START_SYMS: &[&str] = &["_heap_start", "__heap_start", "_sheap", "__heap_base"];
+pub const HEAP_END_SYMS: &[&str] = &["_heap_end", "__heap_end", "_eheap", "__heap_limit"];
+pub const MEMORY_TOP_SYMS: &[&str] = &["__memory_top", "__memory_end", "_memory_top", "_memory_end"];
+/// Symbols at the end of the loaded image (the default heap start).
+pub const IMAGE_END_SYMS: &[&str] = &["_end", "_ebss", "end", "__bss_end", "__end"];
+
+/// Instructions evaluated from the entry point when looking for the `sp` set-up.
+const PROLOGUE_WINDOW: usize = 48;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    #[error("cannot find the stack top: `_start` (entry {entry:#x}) does not set sp to a constant and no stack-top symbol ({}) or `.stack` section exists", STACK_TOP_SYMS.join(", "))]
+    NoStackTop { entry: u32 },
+    #[error("inconsistent layout: {0}")]
+    Inconsistent(String),
+}
+
+/// How the entry code sets `sp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpKind {
+    /// `auipc sp, hi` + `addi sp, sp, lo` (`la`/`lla` under medany).
+    AuipcAddi,
+    /// `lui sp, hi` + `addi sp, sp, lo` (medlow `la`, or `li`).
+    LuiAddi,
+    /// `lui sp, hi` alone (`lo` = 0).
+    Lui,
+    /// `addi sp, x0, imm` (`li` of a small value, or `la` relaxed against x0).
+    AddiZero,
+    /// `addi sp, gp, off` (linker relaxation against the global pointer).
+    GpRelative,
+    /// `lw sp, off(base)`: the top is a word in loaded data (RISC Zero / SP1 style).
+    LoadWord,
+    /// sp is computed at run time (e.g. from a function result): cannot be found statically.
+    Runtime,
+    /// No write to sp found near the entry point.
+    NotFound,
+}
+
+/// The `sp` set-up found at the entry point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpInit {
+    pub kind: SpKind,
+    /// The value sp holds after the prologue (after any `andi` alignment), when constant.
+    pub value: Option<u32>,
+    /// Address of the instruction that completes the set-up.
+    pub at: u32,
+    /// Addresses of every instruction that contributes to the value (e.g. the auipc and addi).
+    pub insts: Vec<u32>,
+    /// For [`SpKind::LoadWord`]: the address of the data word holding the stack top.
+    pub word_addr: Option<u32>,
+    /// `andi sp, sp, mask` applied after the set-up (Jolt aligns with -16).
+    pub align_mask: Option<i32>,
+    /// Address of a Nexus `li a7, 0x402; ecall` (SYS_OVERWRITE_SP) after the set-up.
+    pub overwrite_ecall: Option<u32>,
+}
+
+/// Where a layout value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sourced {
+    pub value: u32,
+    pub source: String,
+}
+
+/// The memory layout of a guest (ARCHITECTURE.md, "Memory model").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Layout {
+    /// Size of the guest memory: addresses `[0, memlimit)` exist. At most 4 GiB.
+    pub memlimit: u64,
+    /// Lowest loaded address.
+    pub image_start: u32,
+    /// End of text, data and bss (excluding NOBITS `.heap`/`.stack` sections).
+    pub image_end: u32,
+    pub heap_start: u32,
+    pub heap_end: u32,
+    pub stack_bottom: u32,
+    pub stack_top: u32,
+    /// The global pointer, when the prologue sets it or `__global_pointer$` exists.
+    pub gp: Option<u32>,
+    /// True when heap and stack share one region with no boundary between them (the Nexus 0.3
+    /// runtime): the heap grows up from `heap_start`, the stack down from `stack_top`.
+    pub shared: bool,
+    pub sp_init: SpInit,
+    /// Where each boundary came from: `(field, source)`.
+    pub sources: Vec<(String, String)>,
+}
+
+impl Layout {
+    pub fn stack_size(&self) -> u32 {
+        self.stack_top - self.stack_bottom
+    }
+    pub fn heap_size(&self) -> u32 {
+        self.heap_end.saturating_sub(self.heap_start)
+    }
+    /// Gap between heap end and stack bottom (guard), when the layout has one.
+    pub fn guard(&self) -> u32 {
+        if self.shared {
+            0
+        } else {
+            self.stack_bottom.saturating_sub(self.heap_end)
+        }
+    }
+
+    /// Discover the layout of a parsed image.
+    pub fn discover(img: &Image) -> Result<Layout, LayoutError> {
+        let mut sources = Vec::new();
+        let sym = |names: &[&str]| -> Option<(u32, String)> {
+            names
+                .iter()
+                .find_map(|n| img.symbol(n).map(|s| (s.value, format!("symbol {n}"))))
+        };
+        let (image_start, load_end) = img.load_bounds();
+        let is_region = |name: &str| name == ".heap" || name == ".stack";
+        let heap_sec = img.section(".heap").filter(|s| s.is_alloc());
+        let stack_sec = img.section(".stack").filter(|s| s.is_alloc());
+        // End of the program proper: every allocated section but the heap and stack regions.
+        let image_end = {
+            let from_sections = img
+                .sections
+                .iter()
+                .filter(|s| s.is_alloc() && !is_region(&s.name) && s.size > 0)
+                .map(|s| s.end())
+                .max();
+            let from_loads = img
+                .loads()
+                .filter(|seg| {
+                    // A segment consisting only of the heap/stack regions is not image.
+                    !(heap_sec.is_some_and(|h| seg.contains(h.addr)) && seg.filesz == 0)
+                        && !(stack_sec.is_some_and(|st| seg.contains(st.addr)) && seg.filesz == 0)
+                })
+                .map(|s| s.end())
+                .max();
+            from_sections.or(from_loads).unwrap_or(load_end).min(u64::from(u32::MAX)) as u32
+        };
+
+        let gp_sym = img.symbol("__global_pointer$").map(|s| s.value);
+        let sp_init = analyse_prologue(img, gp_sym);
+        let gp = sp_init.1.or(gp_sym);
+        let sp_init = sp_init.0;
+
+        // Stack top: the value the code computes wins; symbols and sections otherwise.
+        let stack_top = if let Some(v) = sp_init.value {
+            sources.push(("stack_top".into(), format!("sp set-up at {:#x} ({:?})", sp_init.at, sp_init.kind)));
+            v
+        } else if let Some((v, src)) = sym(STACK_TOP_SYMS).or_else(|| sym(MEMORY_TOP_SYMS)) {
+            sources.push(("stack_top".into(), src));
+            v
+        } else if let Some(s) = stack_sec {
+            sources.push(("stack_top".into(), "end of section .stack".into()));
+            s.end() as u32
+        } else {
+            return Err(LayoutError::NoStackTop { entry: img.entry });
+        };
+
+        let heap_start = if let Some((v, src)) = sym(HEAP_START_SYMS) {
+            sources.push(("heap_start".into(), src));
+            v
+        } else if let Some(s) = heap_sec {
+            sources.push(("heap_start".into(), "start of section .heap".into()));
+            s.addr
+        } else if let Some(v) = nexus_heap_word(img) {
+            sources.push(("heap_start".into(), "word at symbol _heap (Nexus runtime)".into()));
+            v
+        } else if let Some((v, src)) = sym(IMAGE_END_SYMS) {
+            sources.push(("heap_start".into(), src));
+            v
+        } else {
+            sources.push(("heap_start".into(), "end of the loaded image".into()));
+            image_end
+        };
+
+        let heap_end_found = sym(HEAP_END_SYMS)
+            .or_else(|| heap_sec.map(|s| (s.end() as u32, "end of section .heap".into())));
+        let stack_bottom_found = sym(STACK_BOTTOM_SYMS)
+            .or_else(|| stack_sec.map(|s| (s.addr, "start of section .stack".into())));
+
+        let (heap_end, stack_bottom, shared) = match (heap_end_found, stack_bottom_found) {
+            (Some((he, a)), Some((sb, b))) => {
+                sources.push(("heap_end".into(), a));
+                sources.push(("stack_bottom".into(), b));
+                (he, sb, false)
+            }
+            (Some((he, a)), None) => {
+                sources.push(("heap_end".into(), a));
+                sources.push(("stack_bottom".into(), "heap end (stack directly above the heap)".into()));
+                (he, he, false)
+            }
+            (None, Some((sb, b))) => {
+                sources.push(("heap_end".into(), "stack bottom (heap directly below the stack)".into()));
+                sources.push(("stack_bottom".into(), b));
+                (sb, sb, false)
+            }
+            (None, None) => {
+                sources.push(("heap_end".into(), "shared heap/stack region: up to the stack top".into()));
+                sources.push(("stack_bottom".into(), "shared heap/stack region: down to the heap start".into()));
+                (stack_top, heap_start, true)
+            }
+        };
+
+        let memlimit = if let Some((v, src)) = sym(MEMORY_TOP_SYMS).filter(|(v, _)| *v >= stack_top) {
+            sources.push(("memlimit".into(), src));
+            u64::from(v)
+        } else {
+            sources.push(("memlimit".into(), "stack top, rounded up to 16 bytes".into()));
+            let top = u64::from(stack_top).max(u64::from(heap_end)).max(u64::from(image_end));
+            top.div_ceil(16) * 16
+        };
+        // A symbol at 0 (memory top of 4 GiB written as 0) is out of this tool's reach.
+        let memlimit = memlimit.min(1 << 32);
+
+        let layout = Layout {
+            memlimit,
+            image_start,
+            image_end,
+            heap_start,
+            heap_end,
+            stack_bottom,
+            stack_top,
+            gp,
+            shared,
+            sp_init,
+            sources,
+        };
+        layout.check()?;
+        Ok(layout)
+    }
+
+    fn check(&self) -> Result<(), LayoutError> {
+        let bad = |m: String| Err(LayoutError::Inconsistent(m));
+        if self.heap_start > self.heap_end {
+            return bad(format!("heap start {:#x} is above heap end {:#x}", self.heap_start, self.heap_end));
+        }
+        if self.stack_bottom > self.stack_top {
+            return bad(format!("stack bottom {:#x} is above stack top {:#x}", self.stack_bottom, self.stack_top));
+        }
+        if !self.shared && self.heap_end > self.stack_bottom {
+            return bad(format!("heap end {:#x} is above stack bottom {:#x}", self.heap_end, self.stack_bottom));
+        }
+        if u64::from(self.stack_top) > self.memlimit {
+            return bad(format!("stack top {:#x} is above the memory limit {:#x}", self.stack_top, self.memlimit));
+        }
+        if self.stack_top <= self.image_start {
+            return bad(format!("stack top {:#x} is below the image start {:#x}", self.stack_top, self.image_start));
+        }
+        Ok(())
+    }
+}
+
+/// The Nexus runtime keeps its heap start in a `.data` word named `_heap`.
+fn nexus_heap_word(img: &Image) -> Option<u32> {
+    let s = img.symbol("_heap")?;
+    img.word_at(s.value)
+}
+
+/// A register's statically known value and the instructions that produced it.
+#[derive(Clone, Debug, Default)]
+struct Known {
+    value: u32,
+    insts: Vec<u32>,
+    kind: Option<SpKind>,
+    word_addr: Option<u32>,
+}
+
+/// Evaluate the straight-line code at the entry point, tracking constant registers, until the
+/// first call, indirect jump or branch (or [`PROLOGUE_WINDOW`] instructions). Returns the sp
+/// set-up and the gp value, if set.
+fn analyse_prologue(img: &Image, gp_sym: Option<u32>) -> (SpInit, Option<u32>) {
+    let mut regs: [Option<Known>; 32] = Default::default();
+    let mut sp: Option<(Known, u32)> = None; // (value, address of the completing instruction)
+    let mut sp_runtime_at: Option<u32> = None;
+    let mut align_mask = None;
+    let mut overwrite_ecall = None;
+    let mut pc = img.entry;
+    for _ in 0..PROLOGUE_WINDOW {
+        let Some(word) = img.word_at(pc) else { break };
+        let Ok(i) = isa::decode(word) else { break };
+        let src = |r: u8, regs: &[Option<Known>; 32]| -> Option<Known> {
+            match r {
+                0 => Some(Known::default()),
+                // gp set outside the window (or by the loader): trust __global_pointer$.
+                reg::GP if regs[3].is_none() => gp_sym.map(|value| Known { value, ..Known::default() }),
+                _ => regs[r as usize].clone(),
+            }
+        };
+        let mut result: Option<Known> = None;
+        match i.op {
+            Op::Lui => result = Some(Known { value: i.imm as u32, insts: vec![pc], kind: Some(SpKind::Lui), word_addr: None }),
+            Op::Auipc => result = Some(Known { value: pc.wrapping_add(i.imm as u32), insts: vec![pc], kind: Some(SpKind::AuipcAddi), word_addr: None }),
+            Op::Addi => {
+                if let Some(mut k) = src(i.rs1, &regs) {
+                    k.value = k.value.wrapping_add(i.imm as u32);
+                    k.insts.push(pc);
+                    k.kind = Some(match (i.rs1, k.kind) {
+                        (reg::ZERO, _) => SpKind::AddiZero,
+                        (reg::GP, _) => SpKind::GpRelative,
+                        (_, Some(SpKind::Lui)) => SpKind::LuiAddi,
+                        (_, Some(kd)) => kd,
+                        (_, None) => SpKind::AddiZero,
+                    });
+                    result = Some(k);
+                }
+            }
+            Op::Andi => {
+                if let Some(mut k) = src(i.rs1, &regs) {
+                    k.value &= i.imm as u32;
+                    k.insts.push(pc);
+                    if i.rd == reg::SP {
+                        align_mask = Some(i.imm);
+                    }
+                    result = Some(k);
+                }
+            }
+            Op::Lw => {
+                if let Some(k) = src(i.rs1, &regs) {
+                    let addr = k.value.wrapping_add(i.imm as u32);
+                    if let Some(v) = img.word_at(addr) {
+                        let mut insts = k.insts.clone();
+                        insts.push(pc);
+                        result = Some(Known { value: v, insts, kind: Some(SpKind::LoadWord), word_addr: Some(addr) });
+                    }
+                }
+            }
+            Op::Ecall => {
+                if regs[reg::A7 as usize].as_ref().map(|k| k.value) == Some(0x402) && sp.is_some() {
+                    overwrite_ecall = Some(pc);
+                }
+            }
+            _ => {}
+        }
+        if i.op.writes_rd() && i.rd != 0 {
+            if i.rd == reg::SP {
+                match &result {
+                    Some(k) if i.op == Op::Andi && sp.is_some() => {
+                        let at = sp.as_ref().map(|s| s.1).unwrap_or(pc);
+                        sp = Some((k.clone(), at));
+                    }
+                    Some(k) => sp = Some((k.clone(), pc)),
+                    None => {
+                        // `mv sp, a0` after a call, or similar: computed at run time.
+                        sp = None;
+                        sp_runtime_at = Some(pc);
+                    }
+                }
+            }
+            regs[i.rd as usize] = result;
+        }
+        if matches!(i.op, Op::Jalr) || i.op.is_branch() || (i.op == Op::Jal && i.rd != 0) {
+            // A call: values after it are computed at run time; keep going only for a
+            // `call` that returns before sp is set? No: stop, what follows is not straight-line.
+            if sp.is_none() && i.op == Op::Jal {
+                sp_runtime_at = sp_runtime_at.or(Some(pc));
+            }
+            break;
+        }
+        pc = if i.op == Op::Jal { pc.wrapping_add(i.imm as u32) } else { pc.wrapping_add(4) };
+    }
+    let gp = regs[reg::GP as usize].as_ref().map(|k| k.value).or(gp_sym);
+    let init = match sp {
+        Some((k, at)) => SpInit {
+            kind: k.kind.unwrap_or(SpKind::AddiZero),
+            value: Some(k.value),
+            at,
+            insts: k.insts,
+            word_addr: k.word_addr,
+            align_mask,
+            overwrite_ecall,
+        },
+        None => SpInit {
+            kind: if sp_runtime_at.is_some() { SpKind::Runtime } else { SpKind::NotFound },
+            value: None,
+            at: sp_runtime_at.unwrap_or(img.entry),
+            insts: Vec::new(),
+            word_addr: None,
+            align_mask: None,
+            overwrite_ecall: None,
+        },
+    };
+    (init, gp)
+}
+
+/// A convenience used by tests and the rewriter: the `Inst` at an address.
+pub fn inst_at(img: &Image, addr: u32) -> Option<Inst> {
+    img.word_at(addr).and_then(|w| isa::decode(w).ok())
+}

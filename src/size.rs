@@ -1,0 +1,78 @@
+//! Memory sizes as users write them: `16M`, `16MiB`, `16m`, `0x1000000`, `16777216`, `1G`, `64K`.
+
+/// Parse a size in bytes. Suffixes K/M/G (with optional `i`, `iB` or `B`, any case) are powers
+/// of 1024. The result must be at most 4 GiB (the RV32 address space).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let err = || {
+        format!("invalid size '{text}': expected a number of bytes with an optional K/M/G suffix (e.g. 16M, 16MiB, 0x1000000, 16777216)")
+    };
+    if t.is_empty() {
+        return Err(err());
+    }
+    let (num, mult) = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (u64::from_str_radix(hex.replace('_', "").as_str(), 16).map_err(|_| err())?, 1)
+    } else {
+        let split = t.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(t.len());
+        let (digits, suffix) = t.split_at(split);
+        let n: u64 = digits.replace('_', "").parse().map_err(|_| err())?;
+        let mult = match suffix.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "ki" | "kib" => 1 << 10,
+            "m" | "mb" | "mi" | "mib" => 1 << 20,
+            "g" | "gb" | "gi" | "gib" => 1 << 30,
+            _ => return Err(err()),
+        };
+        (n, mult)
+    };
+    let v = num.checked_mul(mult).ok_or_else(err)?;
+    if v > 1 << 32 {
+        return Err(format!("size '{text}' = {v} bytes is larger than the 4 GiB RV32 address space"));
+    }
+    Ok(v)
+}
+
+/// Print a size the way a person reads it: `16 MiB`, `4 KiB`, `3000000 B`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit && bytes % unit == 0 {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    for (unit, name) in UNITS {
+        if bytes >= unit {
+            return format!("{:.1} {name}", bytes as f64 / unit as f64);
+        }
+    }
+    format!("{bytes} B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_documented_spellings() {
+        for s in ["16M", "16MiB", "16m", "0x1000000", "16777216", "16 MB", "16_777_216"] {
+            assert_eq!(parse_size(s), Ok(16 << 20), "{s}");
+        }
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("4G"), Ok(1 << 32));
+    }
+
+    #[test]
+    fn rejects_garbage_and_overflow() {
+        for s in ["", "M", "16Q", "0x", "-1", "5G", "99999999999999999999"] {
+            assert!(parse_size(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(16 << 20), "16 MiB");
+        assert_eq!(human(3_000_000), "2.9 MiB");
+        assert_eq!(human(100), "100 B");
+    }
+}

@@ -1,0 +1,547 @@
+//! RV32IM interpreter that enforces a guest's memory layout.
+//!
+//! Semantics follow the RISC-V unprivileged spec (RV32I, M): division by zero gives all ones
+//! (DIVU/DIV) or the dividend (REM/REMU); signed overflow `i32::MIN / -1` gives `i32::MIN` with
+//! remainder 0; writes to x0 are discarded. Misaligned data accesses are performed (as
+//! qemu-user does); a jump to an address that is not 4-byte aligned faults as `misaligned`
+//! (no C extension). Instructions are predecoded once; stores into executable segments fault
+//! (`write_to_code`), so the predecoded cache is always valid.
+//!
+//! Memory outside the layout faults with the region, pc, address, and the limit that would have
+//! sufficed (see [`Fault`]). Stack accesses are those whose base register is `sp`: they define the
+//! peak stack use and a stack overflow (an `sp`-based access below `stack_bottom`).
+
+mod abi;
+mod mem;
+
+pub use abi::Abi;
+
+use crate::elf::Image;
+use crate::isa::{self, reg, Inst, Op};
+use crate::layout::Layout;
+use mem::{MemFault, Memory};
+use serde::Serialize;
+
+/// Default cycle limit: about a minute of interpretation.
+pub const DEFAULT_MAX_CYCLES: u64 = 10_000_000_000;
+/// Reserved low words of the Nexus ABI: public-input and public-output base addresses.
+pub const NEXUS_INPUT_BASE_ADDR: u32 = 0x80;
+pub const NEXUS_OUTPUT_BASE_ADDR: u32 = 0x84;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VmError {
+    #[error("executable segment at {vaddr:#x} is larger than 256 MiB of code")]
+    CodeTooLarge { vaddr: u32 },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Why execution stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    StackOverflow,
+    HeapOverflow,
+    GuardGap,
+    OutOfBounds,
+    Misaligned,
+    IllegalInstruction,
+    WriteToCode,
+    CycleLimit,
+    UnsupportedEcall,
+    Ebreak,
+}
+
+impl FaultKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::StackOverflow => "stack_overflow",
+            FaultKind::HeapOverflow => "heap_overflow",
+            FaultKind::GuardGap => "guard_gap",
+            FaultKind::OutOfBounds => "out_of_bounds",
+            FaultKind::Misaligned => "misaligned",
+            FaultKind::IllegalInstruction => "illegal_instruction",
+            FaultKind::WriteToCode => "write_to_code",
+            FaultKind::CycleLimit => "cycle_limit",
+            FaultKind::UnsupportedEcall => "unsupported_ecall",
+            FaultKind::Ebreak => "ebreak",
+        }
+    }
+}
+
+/// A fault: what, where, and what would have helped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub pc: u32,
+    pub addr: Option<u32>,
+    /// The smallest memory limit under which this access would have been inside its region,
+    /// when one exists (stack and heap overflows).
+    pub sufficient_memlimit: Option<u64>,
+    pub message: String,
+}
+
+/// Options of a run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub abi: Option<Abi>,
+    /// Public input: stdin for linux-rv32, the input tape for nexus.
+    pub input: Vec<u8>,
+    /// Private input (nexus `ecall 0x400`).
+    pub private_input: Vec<u8>,
+    pub max_cycles: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            abi: None,
+            input: Vec::new(),
+            private_input: Vec::new(),
+            max_cycles: DEFAULT_MAX_CYCLES,
+        }
+    }
+}
+
+/// Result of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub abi: Abi,
+    /// The guest's exit code, or `None` when it faulted.
+    pub exit_code: Option<i32>,
+    #[serde(serialize_with = "lossy")]
+    pub stdout: Vec<u8>,
+    #[serde(serialize_with = "lossy")]
+    pub stderr: Vec<u8>,
+    /// Nexus public output: the output tape after its first word (which holds the exit code,
+    /// written by the runtime before `exit`).
+    #[serde(serialize_with = "hex")]
+    pub public_output: Vec<u8>,
+    pub cycles: u64,
+    /// `stack_top` minus the lowest `sp`-based access.
+    pub peak_stack_bytes: u32,
+    /// Highest heap byte stored (not through `sp`, and below the lowest stack access) minus
+    /// `heap_start`.
+    pub peak_heap_bytes: u32,
+    /// Bytes of guest memory the VM had to allocate.
+    pub resident_bytes: usize,
+    pub fault: Option<Fault>,
+}
+
+fn lossy<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(v))
+}
+fn hex<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Outcome of one instruction that leaves the fast path.
+enum Stop {
+    Exit(i32),
+    Fault(Fault),
+}
+
+/// The interpreter.
+pub struct Vm {
+    regs: [u32; 32],
+    pc: u32,
+    code_base: u32,
+    code: Vec<Option<Inst>>,
+    code_end: u32,
+    mem: Memory,
+    layout: Layout,
+    abi: Abi,
+    cfg: RunConfig,
+    cycles: u64,
+    stack_low: u32,
+    heap_high: u32,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    public_output: Vec<u8>,
+    input_pos: usize,
+    /// Nexus public input tape: `[byte length: u32 LE][input bytes]`.
+    tape: Vec<u8>,
+    private_pos: usize,
+    brk: u32,
+}
+
+impl Vm {
+    /// Load an image under a layout. The layout need not be the image's own: running an
+    /// original binary under another layout shows what a rewrite would change.
+    pub fn new(img: &Image, layout: &Layout, cfg: RunConfig) -> Result<Vm, VmError> {
+        let abi = cfg.abi.unwrap_or_else(|| Abi::detect(img));
+        let (lo, _) = img.load_bounds();
+        let mut base = lo;
+        if abi == Abi::Nexus {
+            base = base.min(NEXUS_INPUT_BASE_ADDR);
+        }
+        let init_end = img
+            .loads()
+            .map(|s| s.vaddr as u64 + s.filesz as u64)
+            .max()
+            .unwrap_or(0)
+            .max(u64::from(layout.image_end)) as u32;
+        let init_end = init_end.max(base);
+        if u64::from(layout.stack_top) > layout.memlimit || u64::from(init_end) > layout.memlimit {
+            return Err(VmError::Config(format!(
+                "the image ends at {init_end:#x}, the stack top is {:#x}: both must be within the memory limit {:#x}",
+                layout.stack_top, layout.memlimit
+            )));
+        }
+        let mut mem = Memory::new(layout, base, init_end);
+        for s in img.loads() {
+            let data = &img.bytes[s.offset as usize..(s.offset + s.filesz) as usize];
+            mem.init(s.vaddr, data);
+        }
+        if abi == Abi::Nexus && lo >= NEXUS_INPUT_BASE_ADDR + 8 {
+            // Tapes are addressed from 0: the base words hold 0 (see abi.rs).
+            let _ = mem.store(NEXUS_INPUT_BASE_ADDR, 4, 0);
+            let _ = mem.store(NEXUS_OUTPUT_BASE_ADDR, 4, 0);
+        }
+        // Predecode the executable range.
+        let exec: Vec<_> = img.loads().filter(|s| s.is_exec()).collect();
+        let code_base = exec.iter().map(|s| s.vaddr).min().unwrap_or(0);
+        let code_end = exec.iter().map(|s| s.vaddr + s.filesz).max().unwrap_or(0);
+        if code_end - code_base > 256 << 20 {
+            return Err(VmError::CodeTooLarge { vaddr: code_base });
+        }
+        let mut code = vec![None; ((code_end - code_base) / 4) as usize];
+        for (addr, word) in img.code_words() {
+            code[((addr - code_base) / 4) as usize] = isa::decode(word).ok();
+        }
+        let mut tape = (cfg.input.len() as u32).to_le_bytes().to_vec();
+        tape.extend_from_slice(&cfg.input);
+        let brk = (img.load_bounds().1.min(u64::from(u32::MAX)) as u32).next_multiple_of(4096);
+        Ok(Vm {
+            regs: [0; 32],
+            pc: img.entry,
+            code_base,
+            code,
+            code_end,
+            mem,
+            stack_low: layout.stack_top,
+            heap_high: layout.heap_start,
+            layout: layout.clone(),
+            abi,
+            cycles: 0,
+            cfg,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            public_output: Vec::new(),
+            input_pos: 0,
+            tape,
+            private_pos: 0,
+            brk,
+        })
+    }
+
+    pub fn abi(&self) -> Abi {
+        self.abi
+    }
+
+    /// Run to completion (exit, fault or cycle limit).
+    pub fn run(mut self) -> RunResult {
+        let stop = self.execute();
+        let (exit_code, fault) = match stop {
+            Stop::Exit(c) => (Some(c), None),
+            Stop::Fault(f) => (None, Some(f)),
+        };
+        RunResult {
+            abi: self.abi,
+            exit_code,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            public_output: self.public_output.get(4..).unwrap_or_default().to_vec(),
+            cycles: self.cycles,
+            peak_stack_bytes: self.layout.stack_top.saturating_sub(self.stack_low),
+            peak_heap_bytes: self.heap_high.saturating_sub(self.layout.heap_start),
+            resident_bytes: self.mem.resident(),
+            fault,
+        }
+    }
+
+    fn fault(&self, kind: FaultKind, addr: Option<u32>, detail: String) -> Stop {
+        let l = &self.layout;
+        let mut sufficient = None;
+        let msg = match (kind, addr) {
+            (FaultKind::StackOverflow, Some(a)) => {
+                let need = u64::from(l.stack_bottom - a.min(l.stack_bottom));
+                sufficient = Some((l.memlimit + need).next_multiple_of(4096));
+                format!(
+                    "stack overflow at pc {:#x}: access to {a:#x} is {need} bytes below the stack bottom {:#x} (stack {:#x}..{:#x}, {} bytes); a memory limit of {:#x} (or a stack {} bytes larger) would have sufficed",
+                    self.pc, l.stack_bottom, l.stack_bottom, l.stack_top, l.stack_size(), sufficient.unwrap(), need
+                )
+            }
+            (FaultKind::HeapOverflow, Some(a)) => {
+                let need = u64::from(a) + 4 - u64::from(l.heap_end);
+                sufficient = Some((l.memlimit + need).next_multiple_of(4096));
+                format!(
+                    "heap overflow at pc {:#x}: access to {a:#x} is past the heap end {:#x} (heap {:#x}..{:#x}); a memory limit of {:#x} (a heap {} bytes larger) would have sufficed",
+                    self.pc, l.heap_end, l.heap_start, l.heap_end, sufficient.unwrap(), need
+                )
+            }
+            (FaultKind::OutOfBounds, Some(a)) if u64::from(a) >= l.memlimit => format!(
+                "out of bounds at pc {:#x}: access to {a:#x} is at or above the memory limit {:#x}; a limit of at least {:#x} would be needed",
+                self.pc,
+                l.memlimit,
+                (u64::from(a) + 4).next_multiple_of(4096)
+            ),
+            (FaultKind::OutOfBounds, Some(a)) => format!(
+                "out of bounds at pc {:#x}: access to {a:#x} is below the lowest mapped address {:#x} (no memory limit helps: a null or wild pointer)",
+                self.pc, l.image_start.min(self.code_base)
+            ),
+            (FaultKind::CycleLimit, _) => format!(
+                "cycle limit of {} reached at pc {:#x}; raise it with --max-cycles",
+                self.cfg.max_cycles, self.pc
+            ),
+            _ => format!("{} at pc {:#x}: {detail}", kind.name(), self.pc),
+        };
+        Stop::Fault(Fault {
+            kind,
+            pc: self.pc,
+            addr,
+            sufficient_memlimit: sufficient,
+            message: msg,
+        })
+    }
+
+    #[cold]
+    fn mem_fault(&self, f: MemFault, base_reg: u8) -> Stop {
+        let kind = match f.kind {
+            FaultKind::GuardGap | FaultKind::HeapOverflow if base_reg == reg::SP => FaultKind::StackOverflow,
+            FaultKind::GuardGap => FaultKind::HeapOverflow,
+            k => k,
+        };
+        self.fault(kind, Some(f.addr), String::new())
+    }
+
+    /// Track an `sp`-based access. Accesses into the loaded image are ordinary data accesses
+    /// (`la sp, WORD; lw sp, 0(sp)` reads the stack top through sp before sp is a stack
+    /// pointer); an overflowing stack reaches the heap or guard gap before it reaches the image.
+    #[inline(always)]
+    fn note_stack(&mut self, addr: u32) -> Result<(), Stop> {
+        if addr < self.stack_low && addr >= self.layout.image_end {
+            self.stack_low = addr;
+            if addr < self.layout.stack_bottom || u64::from(addr) >= self.layout.memlimit {
+                let kind = if u64::from(addr) >= self.layout.memlimit {
+                    FaultKind::OutOfBounds
+                } else {
+                    FaultKind::StackOverflow
+                };
+                return Err(self.fault(kind, Some(addr), String::new()));
+            }
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self) -> Stop {
+        loop {
+            if self.cycles >= self.cfg.max_cycles {
+                return self.fault(FaultKind::CycleLimit, None, String::new());
+            }
+            let idx = self.pc.wrapping_sub(self.code_base) / 4;
+            let inst = match self.code.get(idx as usize) {
+                Some(Some(i)) if self.pc & 3 == 0 => *i,
+                Some(None) => {
+                    let word = self.pc; // for the message
+                    return self.fault(
+                        FaultKind::IllegalInstruction,
+                        Some(word),
+                        "not an RV32IM instruction".into(),
+                    );
+                }
+                _ if self.pc & 3 != 0 => {
+                    return self.fault(FaultKind::Misaligned, Some(self.pc), "instruction address not 4-byte aligned".into())
+                }
+                _ => {
+                    return self.fault(
+                        FaultKind::IllegalInstruction,
+                        Some(self.pc),
+                        format!(
+                            "pc is outside the executable segments {:#x}..{:#x}",
+                            self.code_base, self.code_end
+                        ),
+                    )
+                }
+            };
+            self.cycles += 1;
+            if let Err(stop) = self.step(inst) {
+                return stop;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn step(&mut self, i: Inst) -> Result<(), Stop> {
+        let r = &self.regs;
+        let a = r[i.rs1 as usize];
+        let b = r[i.rs2 as usize];
+        let imm = i.imm as u32;
+        let mut next = self.pc.wrapping_add(4);
+        let v: u32 = match i.op {
+            Op::Lui => imm,
+            Op::Auipc => self.pc.wrapping_add(imm),
+            Op::Jal => {
+                let t = self.pc.wrapping_add(imm);
+                next = t;
+                self.pc.wrapping_add(4)
+            }
+            Op::Jalr => {
+                next = a.wrapping_add(imm) & !1;
+                self.pc.wrapping_add(4)
+            }
+            Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
+                let taken = match i.op {
+                    Op::Beq => a == b,
+                    Op::Bne => a != b,
+                    Op::Blt => (a as i32) < (b as i32),
+                    Op::Bge => (a as i32) >= (b as i32),
+                    Op::Bltu => a < b,
+                    _ => a >= b,
+                };
+                if taken {
+                    next = self.pc.wrapping_add(imm);
+                    if next & 3 != 0 {
+                        return Err(self.fault(FaultKind::Misaligned, Some(next), format!("branch target {next:#x} is not 4-byte aligned")));
+                    }
+                }
+                self.pc = next;
+                return Ok(());
+            }
+            Op::Lb | Op::Lh | Op::Lw | Op::Lbu | Op::Lhu => {
+                let addr = a.wrapping_add(imm);
+                if i.rs1 == reg::SP {
+                    self.note_stack(addr)?;
+                }
+                let len = match i.op {
+                    Op::Lb | Op::Lbu => 1,
+                    Op::Lh | Op::Lhu => 2,
+                    _ => 4,
+                };
+                let x = self.mem.load(addr, len).map_err(|f| self.mem_fault(f, i.rs1))?;
+                match i.op {
+                    Op::Lb => x as u8 as i8 as i32 as u32,
+                    Op::Lh => x as u16 as i16 as i32 as u32,
+                    _ => x,
+                }
+            }
+            Op::Sb | Op::Sh | Op::Sw => {
+                let addr = a.wrapping_add(imm);
+                let len = match i.op {
+                    Op::Sb => 1,
+                    Op::Sh => 2,
+                    _ => 4,
+                };
+                if i.rs1 == reg::SP {
+                    self.note_stack(addr)?;
+                } else if addr >= self.heap_high && addr < self.layout.heap_end.min(self.stack_low) {
+                    self.heap_high = addr + len;
+                }
+                if addr.wrapping_sub(self.code_base) < self.code_end - self.code_base {
+                    return Err(self.fault(
+                        FaultKind::WriteToCode,
+                        Some(addr),
+                        format!("store into the executable segment {:#x}..{:#x}", self.code_base, self.code_end),
+                    ));
+                }
+                self.mem.store(addr, len, b).map_err(|f| self.mem_fault(f, i.rs1))?;
+                self.pc = next;
+                return Ok(());
+            }
+            Op::Addi => a.wrapping_add(imm),
+            Op::Slti => ((a as i32) < (imm as i32)) as u32,
+            Op::Sltiu => (a < imm) as u32,
+            Op::Xori => a ^ imm,
+            Op::Ori => a | imm,
+            Op::Andi => a & imm,
+            Op::Slli => a << (imm & 31),
+            Op::Srli => a >> (imm & 31),
+            Op::Srai => ((a as i32) >> (imm & 31)) as u32,
+            Op::Add => a.wrapping_add(b),
+            Op::Sub => a.wrapping_sub(b),
+            Op::Sll => a << (b & 31),
+            Op::Slt => ((a as i32) < (b as i32)) as u32,
+            Op::Sltu => (a < b) as u32,
+            Op::Xor => a ^ b,
+            Op::Srl => a >> (b & 31),
+            Op::Sra => ((a as i32) >> (b & 31)) as u32,
+            Op::Or => a | b,
+            Op::And => a & b,
+            Op::Mul => a.wrapping_mul(b),
+            Op::Mulh => ((i64::from(a as i32) * i64::from(b as i32)) >> 32) as u32,
+            Op::Mulhsu => ((i64::from(a as i32) * i64::from(b)) >> 32) as u32,
+            Op::Mulhu => ((u64::from(a) * u64::from(b)) >> 32) as u32,
+            Op::Div => div(a, b),
+            Op::Divu => a.checked_div(b).unwrap_or(u32::MAX),
+            Op::Rem => rem(a, b),
+            Op::Remu => a.checked_rem(b).unwrap_or(a),
+            Op::Fence | Op::FenceI => {
+                self.pc = next;
+                return Ok(());
+            }
+            Op::Ecall => {
+                self.ecall()?;
+                self.pc = next;
+                return Ok(());
+            }
+            Op::Ebreak => return Err(self.fault(FaultKind::Ebreak, None, "ebreak executed".into())),
+            Op::NexusRead => {
+                let off = a.wrapping_add(imm) as usize;
+                let mut w = [0u8; 4];
+                for (k, byte) in w.iter_mut().enumerate() {
+                    *byte = self.tape.get(off + k).copied().unwrap_or(0);
+                }
+                u32::from_le_bytes(w)
+            }
+            Op::NexusWrite => {
+                let off = a.wrapping_add(imm) as usize;
+                if off > 64 << 20 {
+                    return Err(self.fault(FaultKind::OutOfBounds, Some(off as u32), "public output offset above 64 MiB".into()));
+                }
+                if self.public_output.len() < off + 4 {
+                    self.public_output.resize(off + 4, 0);
+                }
+                self.public_output[off..off + 4].copy_from_slice(&b.to_le_bytes());
+                self.pc = next;
+                return Ok(());
+            }
+            Op::NexusKeccak => {
+                return Err(self.fault(
+                    FaultKind::IllegalInstruction,
+                    None,
+                    "unsupported precompile: Nexus keccak-f (opcode 0b1011010)".into(),
+                ))
+            }
+        };
+        if next & 3 != 0 {
+            return Err(self.fault(FaultKind::Misaligned, Some(next), format!("jump target {next:#x} is not 4-byte aligned")));
+        }
+        self.regs[i.rd as usize] = v;
+        self.regs[0] = 0;
+        self.pc = next;
+        Ok(())
+    }
+}
+
+/// RV32M DIV: x/0 = -1, MIN/-1 = MIN.
+pub fn div(a: u32, b: u32) -> u32 {
+    let (a, b) = (a as i32, b as i32);
+    if b == 0 {
+        u32::MAX
+    } else {
+        a.wrapping_div(b) as u32
+    }
+}
+
+/// RV32M REM: x%0 = x, MIN%-1 = 0.
+pub fn rem(a: u32, b: u32) -> u32 {
+    let (a, b) = (a as i32, b as i32);
+    if b == 0 {
+        a as u32
+    } else {
+        a.wrapping_rem(b) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests;
