@@ -11,11 +11,23 @@ use crate::isa::{self, reg, Inst, Op};
 use serde::Serialize;
 
 /// Symbols naming the top of the stack, in order of preference (GUESTS.md).
-pub const STACK_TOP_SYMS: &[&str] = &["_stack_top", "__stack_top", "_stack_start", "__stack", "_sstack_top"];
-pub const STACK_BOTTOM_SYMS: &[&str] = &["_stack_bottom", "__stack_bottom", "_sstack", "__stack_limit"];
+pub const STACK_TOP_SYMS: &[&str] = &[
+    "_stack_top",
+    "__stack_top",
+    "_stack_start",
+    "__stack",
+    "_sstack_top",
+];
+pub const STACK_BOTTOM_SYMS: &[&str] = &[
+    "_stack_bottom",
+    "__stack_bottom",
+    "_sstack",
+    "__stack_limit",
+];
 pub const HEAP_START_SYMS: &[&str] = &["_heap_start", "__heap_start", "_sheap", "__heap_base"];
 pub const HEAP_END_SYMS: &[&str] = &["_heap_end", "__heap_end", "_eheap", "__heap_limit"];
-pub const MEMORY_TOP_SYMS: &[&str] = &["__memory_top", "__memory_end", "_memory_top", "_memory_end"];
+pub const MEMORY_TOP_SYMS: &[&str] =
+    &["__memory_top", "__memory_end", "_memory_top", "_memory_end"];
 /// Symbols at the end of the loaded image (the default heap start).
 pub const IMAGE_END_SYMS: &[&str] = &["_end", "_ebss", "end", "__bss_end", "__end"];
 
@@ -145,7 +157,10 @@ impl Layout {
                 })
                 .map(|s| s.end())
                 .max();
-            from_sections.or(from_loads).unwrap_or(load_end).min(u64::from(u32::MAX)) as u32
+            from_sections
+                .or(from_loads)
+                .unwrap_or(load_end)
+                .min(u64::from(u32::MAX)) as u32
         };
 
         let gp_sym = img.symbol("__global_pointer$").map(|s| s.value);
@@ -155,7 +170,10 @@ impl Layout {
 
         // Stack top: the value the code computes wins; symbols and sections otherwise.
         let stack_top = if let Some(v) = sp_init.value {
-            sources.push(("stack_top".into(), format!("sp set-up at {:#x} ({:?})", sp_init.at, sp_init.kind)));
+            sources.push((
+                "stack_top".into(),
+                format!("sp set-up at {:#x} ({:?})", sp_init.at, sp_init.kind),
+            ));
             v
         } else if let Some((v, src)) = sym(STACK_TOP_SYMS).or_else(|| sym(MEMORY_TOP_SYMS)) {
             sources.push(("stack_top".into(), src));
@@ -174,7 +192,10 @@ impl Layout {
             sources.push(("heap_start".into(), "start of section .heap".into()));
             s.addr
         } else if let Some(v) = nexus_heap_word(img) {
-            sources.push(("heap_start".into(), "word at symbol _heap (Nexus runtime)".into()));
+            sources.push((
+                "heap_start".into(),
+                "word at symbol _heap (Nexus runtime)".into(),
+            ));
             v
         } else if let Some((v, src)) = sym(IMAGE_END_SYMS) {
             sources.push(("heap_start".into(), src));
@@ -197,27 +218,45 @@ impl Layout {
             }
             (Some((he, a)), None) => {
                 sources.push(("heap_end".into(), a));
-                sources.push(("stack_bottom".into(), "heap end (stack directly above the heap)".into()));
+                sources.push((
+                    "stack_bottom".into(),
+                    "heap end (stack directly above the heap)".into(),
+                ));
                 (he, he, false)
             }
             (None, Some((sb, b))) => {
-                sources.push(("heap_end".into(), "stack bottom (heap directly below the stack)".into()));
+                sources.push((
+                    "heap_end".into(),
+                    "stack bottom (heap directly below the stack)".into(),
+                ));
                 sources.push(("stack_bottom".into(), b));
                 (sb, sb, false)
             }
             (None, None) => {
-                sources.push(("heap_end".into(), "shared heap/stack region: up to the stack top".into()));
-                sources.push(("stack_bottom".into(), "shared heap/stack region: down to the heap start".into()));
+                sources.push((
+                    "heap_end".into(),
+                    "shared heap/stack region: up to the stack top".into(),
+                ));
+                sources.push((
+                    "stack_bottom".into(),
+                    "shared heap/stack region: down to the heap start".into(),
+                ));
                 (stack_top, heap_start, true)
             }
         };
 
-        let memlimit = if let Some((v, src)) = sym(MEMORY_TOP_SYMS).filter(|(v, _)| *v >= stack_top) {
+        let memlimit = if let Some((v, src)) = sym(MEMORY_TOP_SYMS).filter(|(v, _)| *v >= stack_top)
+        {
             sources.push(("memlimit".into(), src));
             u64::from(v)
         } else {
-            sources.push(("memlimit".into(), "stack top, rounded up to 16 bytes".into()));
-            let top = u64::from(stack_top).max(u64::from(heap_end)).max(u64::from(image_end));
+            sources.push((
+                "memlimit".into(),
+                "stack top, rounded up to 16 bytes".into(),
+            ));
+            let top = u64::from(stack_top)
+                .max(u64::from(heap_end))
+                .max(u64::from(image_end));
             top.div_ceil(16) * 16
         };
         // A symbol at 0 (memory top of 4 GiB written as 0) is out of this tool's reach.
@@ -243,19 +282,34 @@ impl Layout {
     fn check(&self) -> Result<(), LayoutError> {
         let bad = |m: String| Err(LayoutError::Inconsistent(m));
         if self.heap_start > self.heap_end {
-            return bad(format!("heap start {:#x} is above heap end {:#x}", self.heap_start, self.heap_end));
+            return bad(format!(
+                "heap start {:#x} is above heap end {:#x}",
+                self.heap_start, self.heap_end
+            ));
         }
         if self.stack_bottom > self.stack_top {
-            return bad(format!("stack bottom {:#x} is above stack top {:#x}", self.stack_bottom, self.stack_top));
+            return bad(format!(
+                "stack bottom {:#x} is above stack top {:#x}",
+                self.stack_bottom, self.stack_top
+            ));
         }
         if !self.shared && self.heap_end > self.stack_bottom {
-            return bad(format!("heap end {:#x} is above stack bottom {:#x}", self.heap_end, self.stack_bottom));
+            return bad(format!(
+                "heap end {:#x} is above stack bottom {:#x}",
+                self.heap_end, self.stack_bottom
+            ));
         }
         if u64::from(self.stack_top) > self.memlimit {
-            return bad(format!("stack top {:#x} is above the memory limit {:#x}", self.stack_top, self.memlimit));
+            return bad(format!(
+                "stack top {:#x} is above the memory limit {:#x}",
+                self.stack_top, self.memlimit
+            ));
         }
         if self.stack_top <= self.image_start {
-            return bad(format!("stack top {:#x} is below the image start {:#x}", self.stack_top, self.image_start));
+            return bad(format!(
+                "stack top {:#x} is below the image start {:#x}",
+                self.stack_top, self.image_start
+            ));
         }
         Ok(())
     }
@@ -293,14 +347,31 @@ fn analyse_prologue(img: &Image, gp_sym: Option<u32>) -> (SpInit, Option<u32>) {
             match r {
                 0 => Some(Known::default()),
                 // gp set outside the window (or by the loader): trust __global_pointer$.
-                reg::GP if regs[3].is_none() => gp_sym.map(|value| Known { value, ..Known::default() }),
+                reg::GP if regs[3].is_none() => gp_sym.map(|value| Known {
+                    value,
+                    ..Known::default()
+                }),
                 _ => regs[r as usize].clone(),
             }
         };
         let mut result: Option<Known> = None;
         match i.op {
-            Op::Lui => result = Some(Known { value: i.imm as u32, insts: vec![pc], kind: Some(SpKind::Lui), word_addr: None }),
-            Op::Auipc => result = Some(Known { value: pc.wrapping_add(i.imm as u32), insts: vec![pc], kind: Some(SpKind::AuipcAddi), word_addr: None }),
+            Op::Lui => {
+                result = Some(Known {
+                    value: i.imm as u32,
+                    insts: vec![pc],
+                    kind: Some(SpKind::Lui),
+                    word_addr: None,
+                })
+            }
+            Op::Auipc => {
+                result = Some(Known {
+                    value: pc.wrapping_add(i.imm as u32),
+                    insts: vec![pc],
+                    kind: Some(SpKind::AuipcAddi),
+                    word_addr: None,
+                })
+            }
             Op::Addi => {
                 if let Some(mut k) = src(i.rs1, &regs) {
                     k.value = k.value.wrapping_add(i.imm as u32);
@@ -331,7 +402,12 @@ fn analyse_prologue(img: &Image, gp_sym: Option<u32>) -> (SpInit, Option<u32>) {
                     if let Some(v) = img.word_at(addr) {
                         let mut insts = k.insts.clone();
                         insts.push(pc);
-                        result = Some(Known { value: v, insts, kind: Some(SpKind::LoadWord), word_addr: Some(addr) });
+                        result = Some(Known {
+                            value: v,
+                            insts,
+                            kind: Some(SpKind::LoadWord),
+                            word_addr: Some(addr),
+                        });
                     }
                 }
             }
@@ -367,7 +443,11 @@ fn analyse_prologue(img: &Image, gp_sym: Option<u32>) -> (SpInit, Option<u32>) {
             }
             break;
         }
-        pc = if i.op == Op::Jal { pc.wrapping_add(i.imm as u32) } else { pc.wrapping_add(4) };
+        pc = if i.op == Op::Jal {
+            pc.wrapping_add(i.imm as u32)
+        } else {
+            pc.wrapping_add(4)
+        };
     }
     let gp = regs[reg::GP as usize].as_ref().map(|k| k.value).or(gp_sym);
     let init = match sp {
@@ -381,7 +461,11 @@ fn analyse_prologue(img: &Image, gp_sym: Option<u32>) -> (SpInit, Option<u32>) {
             overwrite_ecall,
         },
         None => SpInit {
-            kind: if sp_runtime_at.is_some() { SpKind::Runtime } else { SpKind::NotFound },
+            kind: if sp_runtime_at.is_some() {
+                SpKind::Runtime
+            } else {
+                SpKind::NotFound
+            },
             value: None,
             at: sp_runtime_at.unwrap_or(img.entry),
             insts: Vec::new(),

@@ -20,6 +20,9 @@
 pub mod elf;
 pub mod isa;
 pub mod layout;
+pub mod plan;
+pub mod relink;
+pub mod sites;
 pub mod size;
 pub mod vm;
 
@@ -38,6 +41,8 @@ pub enum Error {
     Layout(#[from] layout::LayoutError),
     #[error(transparent)]
     Vm(#[from] vm::VmError),
+    #[error(transparent)]
+    Relink(#[from] relink::RelinkError),
     #[error("{0}")]
     Usage(String),
 }

@@ -11,9 +11,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         return Err(err());
     }
     let (num, mult) = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        (u64::from_str_radix(hex.replace('_', "").as_str(), 16).map_err(|_| err())?, 1)
+        (
+            u64::from_str_radix(hex.replace('_', "").as_str(), 16).map_err(|_| err())?,
+            1,
+        )
     } else {
-        let split = t.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(t.len());
+        let split = t
+            .find(|c: char| !c.is_ascii_digit() && c != '_')
+            .unwrap_or(t.len());
         let (digits, suffix) = t.split_at(split);
         let n: u64 = digits.replace('_', "").parse().map_err(|_| err())?;
         let mult = match suffix.trim().to_ascii_lowercase().as_str() {
@@ -27,7 +32,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     };
     let v = num.checked_mul(mult).ok_or_else(err)?;
     if v > 1 << 32 {
-        return Err(format!("size '{text}' = {v} bytes is larger than the 4 GiB RV32 address space"));
+        return Err(format!(
+            "size '{text}' = {v} bytes is larger than the 4 GiB RV32 address space"
+        ));
     }
     Ok(v)
 }
@@ -54,7 +61,15 @@ mod tests {
 
     #[test]
     fn accepts_the_documented_spellings() {
-        for s in ["16M", "16MiB", "16m", "0x1000000", "16777216", "16 MB", "16_777_216"] {
+        for s in [
+            "16M",
+            "16MiB",
+            "16m",
+            "0x1000000",
+            "16777216",
+            "16 MB",
+            "16_777_216",
+        ] {
             assert_eq!(parse_size(s), Ok(16 << 20), "{s}");
         }
         assert_eq!(parse_size("1G"), Ok(1 << 30));

@@ -16,8 +16,8 @@ fn fixtures_dir() -> PathBuf {
 /// Names of the manifest entries, found without a JSON parser: every `"name": "…"` value.
 fn manifest_names() -> Vec<String> {
     let path = fixtures_dir().join("manifest.json");
-    let text = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let key = "\"name\": \"";
     let mut names = Vec::new();
     let mut rest = text.as_str();
@@ -36,7 +36,13 @@ fn manifest_names() -> Vec<String> {
 fn built_files(dir: &Path) -> Vec<String> {
     let mut files: Vec<String> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|name| name.ends_with(".elf") || name.ends_with(".objdump"))
         .collect();
     files.sort();
@@ -53,22 +59,53 @@ fn on_path(program: &str) -> bool {
 fn manifest_entries_have_well_formed_files() {
     let dir = fixtures_dir();
     let names = manifest_names();
-    assert!(names.len() >= 12, "manifest.json lists {} fixtures, expected at least 12", names.len());
+    assert!(
+        names.len() >= 12,
+        "manifest.json lists {} fixtures, expected at least 12",
+        names.len()
+    );
 
     for name in &names {
         let elf_path = dir.join(format!("{name}.elf"));
-        let elf = fs::read(&elf_path)
-            .unwrap_or_else(|e| panic!("manifest entry {name}: cannot read {}: {e}", elf_path.display()));
-        assert!(elf.len() >= 52, "{name}.elf is too short for an ELF32 header ({} bytes)", elf.len());
-        assert_eq!(&elf[..4], b"\x7fELF", "{name}.elf does not start with the ELF magic");
-        assert_eq!(elf[4], 1, "{name}.elf is not ELFCLASS32 (EI_CLASS = {})", elf[4]);
-        assert_eq!(elf[5], 1, "{name}.elf is not little endian (EI_DATA = {})", elf[5]);
+        let elf = fs::read(&elf_path).unwrap_or_else(|e| {
+            panic!(
+                "manifest entry {name}: cannot read {}: {e}",
+                elf_path.display()
+            )
+        });
+        assert!(
+            elf.len() >= 52,
+            "{name}.elf is too short for an ELF32 header ({} bytes)",
+            elf.len()
+        );
+        assert_eq!(
+            &elf[..4],
+            b"\x7fELF",
+            "{name}.elf does not start with the ELF magic"
+        );
+        assert_eq!(
+            elf[4], 1,
+            "{name}.elf is not ELFCLASS32 (EI_CLASS = {})",
+            elf[4]
+        );
+        assert_eq!(
+            elf[5], 1,
+            "{name}.elf is not little endian (EI_DATA = {})",
+            elf[5]
+        );
         let machine = u16::from_le_bytes([elf[18], elf[19]]);
-        assert_eq!(machine, 243, "{name}.elf is not EM_RISCV (e_machine = {machine})");
+        assert_eq!(
+            machine, 243,
+            "{name}.elf is not EM_RISCV (e_machine = {machine})"
+        );
 
         let dump_path = dir.join(format!("{name}.objdump"));
-        let dump = fs::read_to_string(&dump_path)
-            .unwrap_or_else(|e| panic!("manifest entry {name}: cannot read {}: {e}", dump_path.display()));
+        let dump = fs::read_to_string(&dump_path).unwrap_or_else(|e| {
+            panic!(
+                "manifest entry {name}: cannot read {}: {e}",
+                dump_path.display()
+            )
+        });
         let header = format!("{name}.elf:     file format elf32-littleriscv");
         assert!(
             dump.lines().take(3).any(|line| line == header),
@@ -118,13 +155,20 @@ fn rebuilt_fixtures_are_byte_identical() {
 
     let committed = built_files(&dir);
     let rebuilt = built_files(&out);
-    assert_eq!(committed, rebuilt, "the rebuild produced a different set of files than fixtures/ holds");
+    assert_eq!(
+        committed, rebuilt,
+        "the rebuild produced a different set of files than fixtures/ holds"
+    );
 
     for file in &committed {
         let old = fs::read(dir.join(file)).expect("committed fixture");
         let new = fs::read(out.join(file)).expect("rebuilt fixture");
         if old != new {
-            let at = old.iter().zip(&new).position(|(a, b)| a != b).unwrap_or(old.len().min(new.len()));
+            let at = old
+                .iter()
+                .zip(&new)
+                .position(|(a, b)| a != b)
+                .unwrap_or(old.len().min(new.len()));
             panic!(
                 "fixtures/{file} differs from its rebuild {} (first difference at byte {at}; \
                  sizes {} and {}); run fixtures/build.sh and commit the result if the change is intended",
@@ -134,5 +178,8 @@ fn rebuilt_fixtures_are_byte_identical() {
             );
         }
     }
-    println!("rebuilt {} fixture files, all byte-identical", committed.len());
+    println!(
+        "rebuilt {} fixture files, all byte-identical",
+        committed.len()
+    );
 }

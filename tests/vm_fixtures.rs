@@ -15,14 +15,34 @@ fn every_fixture_runs_to_its_manifest_result() {
         let (img, layout) = load(&e.elf());
         let r = Vm::new(&img, &layout, e.config()).unwrap().run();
         assert!(r.fault.is_none(), "{}: fault {:?}", e.name, r.fault);
-        assert_eq!(String::from_utf8_lossy(&r.stdout), e.expected_stdout, "{}: stdout", e.name);
+        assert_eq!(
+            String::from_utf8_lossy(&r.stdout),
+            e.expected_stdout,
+            "{}: stdout",
+            e.name
+        );
         assert_eq!(r.exit_code, Some(e.expected_exit), "{}: exit code", e.name);
         assert_eq!(r.abi.name(), e.abi, "{}: detected ABI", e.name);
         if e.abi == "nexus" {
-            assert_eq!(hex(&r.public_output), e.expected_public_output_hex, "{}: public output", e.name);
+            assert_eq!(
+                hex(&r.public_output),
+                e.expected_public_output_hex,
+                "{}: public output",
+                e.name
+            );
         }
-        assert_eq!(u64::from(layout.stack_top), e.stack_top, "{}: discovered stack top", e.name);
-        assert!(r.peak_stack_bytes > 0 && r.peak_stack_bytes < layout.stack_top - layout.stack_bottom, "{}: peak stack {}", e.name, r.peak_stack_bytes);
+        assert_eq!(
+            u64::from(layout.stack_top),
+            e.stack_top,
+            "{}: discovered stack top",
+            e.name
+        );
+        assert!(
+            r.peak_stack_bytes > 0 && r.peak_stack_bytes < layout.stack_top - layout.stack_bottom,
+            "{}: peak stack {}",
+            e.name,
+            r.peak_stack_bytes
+        );
     }
 }
 
@@ -51,7 +71,12 @@ fn linux_fixtures_match_qemu() {
         let r = Vm::new(&img, &layout, e.config()).unwrap().run();
         let (q_out, q_code) = qemu_run(&e.elf(), e.stdin.as_bytes());
         assert_eq!(r.stdout, q_out, "{}: stdout differs from qemu", e.name);
-        assert_eq!(r.exit_code.map(|c| c & 0xff), q_code, "{}: exit code differs from qemu", e.name);
+        assert_eq!(
+            r.exit_code.map(|c| c & 0xff),
+            q_code,
+            "{}: exit code differs from qemu",
+            e.name
+        );
         compared += 1;
     }
     assert!(compared >= 6, "only {compared} fixtures compared with qemu");
@@ -60,12 +85,17 @@ fn linux_fixtures_match_qemu() {
 #[test]
 fn too_deep_recursion_faults_as_stack_overflow() {
     let (img, layout) = load(&fixtures().join("deep_recursion.elf"));
-    let cfg = RunConfig { input: b"100000".to_vec(), ..RunConfig::default() };
+    let cfg = RunConfig {
+        input: b"100000".to_vec(),
+        ..RunConfig::default()
+    };
     let r = Vm::new(&img, &layout, cfg).unwrap().run();
     let f = r.fault.expect("a fault");
     assert_eq!(f.kind, FaultKind::StackOverflow, "{}", f.message);
     assert!(f.message.contains("stack bottom"), "{}", f.message);
-    let need = f.sufficient_memlimit.expect("a limit that would have sufficed");
+    let need = f
+        .sufficient_memlimit
+        .expect("a limit that would have sufficed");
     assert!(need > layout.memlimit, "{need:#x}");
     assert_eq!(r.exit_code, None);
 }
@@ -73,7 +103,10 @@ fn too_deep_recursion_faults_as_stack_overflow() {
 #[test]
 fn cycle_limit_stops_a_run() {
     let (img, layout) = load(&fixtures().join("medlow_fib.elf"));
-    let cfg = RunConfig { max_cycles: 1000, ..RunConfig::default() };
+    let cfg = RunConfig {
+        max_cycles: 1000,
+        ..RunConfig::default()
+    };
     let r = Vm::new(&img, &layout, cfg).unwrap().run();
     assert_eq!(r.fault.map(|f| f.kind), Some(FaultKind::CycleLimit));
     assert_eq!(r.cycles, 1000);

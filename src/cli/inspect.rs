@@ -27,7 +27,10 @@ pub fn main(a: Args) -> i32 {
         Err(e) => return fail(&e),
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report_json(&img, &layout)).expect("serialisable"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report_json(&img, &layout)).expect("serialisable")
+        );
     } else {
         print!("{}", report_text(&img, &layout));
     }
@@ -61,10 +64,25 @@ pub fn report_json(img: &Image, l: &Layout) -> serde_json::Value {
 pub fn report_text(img: &Image, l: &Layout) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ = writeln!(o, "abi: {}   entry: {:#010x}   memory limit: {:#x} ({})", Abi::detect(img).name(), img.entry, l.memlimit, human(l.memlimit));
-    let mut rows: Vec<(&str, u64, u64)> = vec![("image (text, data, bss)", l.image_start.into(), l.image_end.into())];
+    let _ = writeln!(
+        o,
+        "abi: {}   entry: {:#010x}   memory limit: {:#x} ({})",
+        Abi::detect(img).name(),
+        img.entry,
+        l.memlimit,
+        human(l.memlimit)
+    );
+    let mut rows: Vec<(&str, u64, u64)> = vec![(
+        "image (text, data, bss)",
+        l.image_start.into(),
+        l.image_end.into(),
+    )];
     if l.shared {
-        rows.push(("heap + stack (shared)", l.heap_start.into(), l.stack_top.into()));
+        rows.push((
+            "heap + stack (shared)",
+            l.heap_start.into(),
+            l.stack_top.into(),
+        ));
     } else {
         rows.push(("heap", l.heap_start.into(), l.heap_end.into()));
         if l.guard() > 0 {
@@ -75,9 +93,20 @@ pub fn report_text(img: &Image, l: &Layout) -> String {
     if u64::from(l.stack_top) < l.memlimit {
         rows.push(("above stack top", l.stack_top.into(), l.memlimit));
     }
-    let _ = writeln!(o, "\n  {:<24} {:>10} {:>10} {:>12}", "region", "start", "end", "size");
+    let _ = writeln!(
+        o,
+        "\n  {:<24} {:>10} {:>10} {:>12}",
+        "region", "start", "end", "size"
+    );
     for (name, s, e) in &rows {
-        let _ = writeln!(o, "  {:<24} {:>#10x} {:>#10x} {:>12}", name, s, e, human(e.saturating_sub(*s)));
+        let _ = writeln!(
+            o,
+            "  {:<24} {:>#10x} {:>#10x} {:>12}",
+            name,
+            s,
+            e,
+            human(e.saturating_sub(*s))
+        );
     }
     // Proportional bar: 64 cells over [image_start, memlimit); every region gets at least one.
     let width = 64u64;
@@ -104,7 +133,12 @@ pub fn report_text(img: &Image, l: &Layout) -> String {
         let _ = writeln!(o, "  gp            {gp:#x}");
     }
     let sp = &l.sp_init;
-    let _ = writeln!(o, "\nsp set-up: {:?}{}", sp.kind, sp.value.map(|v| format!(" = {v:#x}")).unwrap_or_default());
+    let _ = writeln!(
+        o,
+        "\nsp set-up: {:?}{}",
+        sp.kind,
+        sp.value.map(|v| format!(" = {v:#x}")).unwrap_or_default()
+    );
     for &at in &sp.insts {
         if let Some(w) = img.word_at(at) {
             let _ = writeln!(o, "  {at:8x}:  {w:08x}  {}", disasm::disasm_word(w, at));
@@ -117,7 +151,10 @@ pub fn report_text(img: &Image, l: &Layout) -> String {
         let _ = writeln!(o, "  then aligned with andi sp, sp, {m}");
     }
     if let Some(e) = sp.overwrite_ecall {
-        let _ = writeln!(o, "  then ecall 0x402 (overwrite sp with the VM's stack top) at {e:#x}");
+        let _ = writeln!(
+            o,
+            "  then ecall 0x402 (overwrite sp with the VM's stack top) at {e:#x}"
+        );
     }
     o
 }

@@ -43,14 +43,23 @@ pub fn main(a: Args) -> i32 {
         Err(e) => return fail(&e),
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r).expect("RunResult serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).expect("RunResult serialises")
+        );
     } else {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(&r.stdout);
         let _ = out.flush();
         let _ = std::io::stderr().write_all(&r.stderr);
         if !r.public_output.is_empty() {
-            eprintln!("nexus-relink: public output: {}", r.public_output.iter().map(|b| format!("{b:02x}")).collect::<String>());
+            eprintln!(
+                "nexus-relink: public output: {}",
+                r.public_output
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            );
         }
     }
     match (&r.fault, r.exit_code) {

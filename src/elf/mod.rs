@@ -5,7 +5,9 @@
 //! field and file offset, never a panic. The file offset of every header and symbol entry is
 //! kept: the rewriter patches them in place (see `patch`).
 
-use goblin::elf::header::{EI_CLASS, EI_DATA, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFMAG, SELFMAG};
+use goblin::elf::header::{
+    EI_CLASS, EI_DATA, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFMAG, SELFMAG,
+};
 use goblin::elf32::header::Header;
 use goblin::elf32::program_header::ProgramHeader;
 use goblin::elf32::reloc::{Rel, Rela};
@@ -14,7 +16,9 @@ use goblin::elf32::sym::Sym;
 use scroll::{Pread, LE};
 
 pub use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_GNU_STACK, PT_LOAD};
-pub use goblin::elf::section_header::{SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_NOBITS, SHT_REL, SHT_RELA, SHT_SYMTAB};
+pub use goblin::elf::section_header::{
+    SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_NOBITS, SHT_REL, SHT_RELA, SHT_SYMTAB,
+};
 
 /// `e_machine` of RISC-V.
 pub const EM_RISCV: u16 = 243;
@@ -63,7 +67,9 @@ pub enum ElfError {
     },
     #[error("too many {what}: {count} (limit {MAX_HEADERS})")]
     TooManyHeaders { what: &'static str, count: usize },
-    #[error("program header {index} (offset {offset:#x}): p_filesz {filesz:#x} > p_memsz {memsz:#x}")]
+    #[error(
+        "program header {index} (offset {offset:#x}): p_filesz {filesz:#x} > p_memsz {memsz:#x}"
+    )]
     FileszGtMemsz {
         index: usize,
         offset: u64,
@@ -199,7 +205,12 @@ pub struct Image {
     pub relocs: Vec<Reloc>,
 }
 
-fn need(bytes: &[u8], what: impl FnOnce() -> String, start: u64, size: u64) -> Result<(), ElfError> {
+fn need(
+    bytes: &[u8],
+    what: impl FnOnce() -> String,
+    start: u64,
+    size: u64,
+) -> Result<(), ElfError> {
     let end = start.saturating_add(size);
     if end > bytes.len() as u64 {
         return Err(ElfError::Truncated {
@@ -290,7 +301,12 @@ impl Image {
             });
         }
         let base = u64::from(h.e_phoff);
-        need(bytes, || format!("program header table ({n} entries at e_phoff)"), base, (n * PHDR_SIZE) as u64)?;
+        need(
+            bytes,
+            || format!("program header table ({n} entries at e_phoff)"),
+            base,
+            (n * PHDR_SIZE) as u64,
+        )?;
         let mut out = Vec::with_capacity(n);
         for index in 0..n {
             let off = base as usize + index * PHDR_SIZE;
@@ -331,7 +347,9 @@ impl Image {
                 }
                 need(
                     bytes,
-                    || format!("data of segment {index} (p_offset/p_filesz in program header at {off:#x})"),
+                    || {
+                        format!("data of segment {index} (p_offset/p_filesz in program header at {off:#x})")
+                    },
                     seg.offset.into(),
                     seg.filesz.into(),
                 )?;
@@ -361,7 +379,12 @@ impl Image {
             });
         }
         let base = u64::from(h.e_shoff);
-        need(bytes, || format!("section header table ({n} entries at e_shoff)"), base, (n * SHDR_SIZE) as u64)?;
+        need(
+            bytes,
+            || format!("section header table ({n} entries at e_shoff)"),
+            base,
+            (n * SHDR_SIZE) as u64,
+        )?;
         let mut raw = Vec::with_capacity(n);
         for index in 0..n {
             let off = base as usize + index * SHDR_SIZE;
@@ -374,7 +397,9 @@ impl Image {
             if s.sh_type != SHT_NOBITS && s.sh_type != 0 {
                 need(
                     bytes,
-                    || format!("contents of section {index} (sh_offset/sh_size in section header at {off:#x})"),
+                    || {
+                        format!("contents of section {index} (sh_offset/sh_size in section header at {off:#x})")
+                    },
                     s.sh_offset.into(),
                     s.sh_size.into(),
                 )?;
@@ -433,12 +458,14 @@ impl Image {
         }
         let mut out = Vec::with_capacity(n);
         for index in 0..n {
-            let sym: Sym = data.pread_with(index * SYM_SIZE, LE).map_err(|_| ElfError::Truncated {
-                what: format!("symbol {index}"),
-                start: (symtab.offset as usize + index * SYM_SIZE) as u64,
-                end: (symtab.offset as usize + (index + 1) * SYM_SIZE) as u64,
-                len: bytes.len(),
-            })?;
+            let sym: Sym =
+                data.pread_with(index * SYM_SIZE, LE)
+                    .map_err(|_| ElfError::Truncated {
+                        what: format!("symbol {index}"),
+                        start: (symtab.offset as usize + index * SYM_SIZE) as u64,
+                        end: (symtab.offset as usize + (index + 1) * SYM_SIZE) as u64,
+                        len: bytes.len(),
+                    })?;
             out.push(Symbol {
                 name: cstr(strtab, sym.st_name as usize),
                 value: sym.st_value,
@@ -452,18 +479,29 @@ impl Image {
         Ok(out)
     }
 
-    fn read_relocs(bytes: &[u8], sections: &[Section], nsyms: usize) -> Result<Vec<Reloc>, ElfError> {
+    fn read_relocs(
+        bytes: &[u8],
+        sections: &[Section],
+        nsyms: usize,
+    ) -> Result<Vec<Reloc>, ElfError> {
         let mut out = Vec::new();
-        for s in sections.iter().filter(|s| s.sh_type == SHT_RELA || s.sh_type == SHT_REL) {
+        for s in sections
+            .iter()
+            .filter(|s| s.sh_type == SHT_RELA || s.sh_type == SHT_REL)
+        {
             let data = Self::section_bytes(bytes, s);
             let rela = s.sh_type == SHT_RELA;
             let size = if rela { 12 } else { 8 };
             for i in 0..data.len() / size {
                 let (r_offset, r_info, addend) = if rela {
-                    let r: Rela = data.pread_with(i * size, LE).map_err(|_| ElfError::NotElf)?;
+                    let r: Rela = data
+                        .pread_with(i * size, LE)
+                        .map_err(|_| ElfError::NotElf)?;
                     (r.r_offset, r.r_info, r.r_addend)
                 } else {
-                    let r: Rel = data.pread_with(i * size, LE).map_err(|_| ElfError::NotElf)?;
+                    let r: Rel = data
+                        .pread_with(i * size, LE)
+                        .map_err(|_| ElfError::NotElf)?;
                     (r.r_offset, r.r_info, 0)
                 };
                 let sym = (r_info >> 8) as usize;
@@ -534,12 +572,14 @@ impl Image {
     pub fn file_offset(&self, addr: u32, len: u32) -> Option<usize> {
         self.loads().find_map(|s| {
             let rel = addr.checked_sub(s.vaddr)?;
-            (u64::from(rel) + u64::from(len) <= u64::from(s.filesz)).then(|| (s.offset + rel) as usize)
+            (u64::from(rel) + u64::from(len) <= u64::from(s.filesz))
+                .then(|| (s.offset + rel) as usize)
         })
     }
 
     pub fn word_at(&self, addr: u32) -> Option<u32> {
-        self.bytes_at(addr, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.bytes_at(addr, 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// Every 32-bit instruction word in executable loaded bytes: `(address, word)`.
@@ -547,14 +587,22 @@ impl Image {
         self.loads().filter(|s| s.is_exec()).flat_map(move |s| {
             let data = &self.bytes[s.offset as usize..(s.offset + s.filesz) as usize];
             data.chunks_exact(4).enumerate().map(move |(i, c)| {
-                (s.vaddr + 4 * i as u32, u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                (
+                    s.vaddr + 4 * i as u32,
+                    u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+                )
             })
         })
     }
 
     /// Lowest and highest (exclusive) address of any PT_LOAD.
     pub fn load_bounds(&self) -> (u32, u64) {
-        let lo = self.loads().filter(|s| s.memsz > 0).map(|s| s.vaddr).min().unwrap_or(0);
+        let lo = self
+            .loads()
+            .filter(|s| s.memsz > 0)
+            .map(|s| s.vaddr)
+            .min()
+            .unwrap_or(0);
         let hi = self.loads().map(|s| s.end()).max().unwrap_or(0);
         (lo, hi)
     }
@@ -567,7 +615,15 @@ mod tests {
     #[test]
     fn rejects_non_elf_and_short_input() {
         assert_eq!(Image::parse(vec![]).unwrap_err(), ElfError::NotElf);
-        assert_eq!(Image::parse(b"\x7fELF".to_vec()).unwrap_err(), ElfError::Truncated { what: "ELF identification".into(), start: 0, end: 16, len: 4 });
+        assert_eq!(
+            Image::parse(b"\x7fELF".to_vec()).unwrap_err(),
+            ElfError::Truncated {
+                what: "ELF identification".into(),
+                start: 0,
+                end: 16,
+                len: 4
+            }
+        );
         let mut h = vec![0u8; 64];
         h[..4].copy_from_slice(b"\x7fELF");
         h[4] = 2;

@@ -140,10 +140,8 @@ impl Op {
 
     /// Writes `rd`.
     pub fn writes_rd(self) -> bool {
-        !matches!(
-            self.format(),
-            Format::S | Format::B | Format::Sys
-        ) && !matches!(self, Op::Fence | Op::FenceI | Op::NexusKeccak)
+        !matches!(self.format(), Format::S | Format::B | Format::Sys)
+            && !matches!(self, Op::Fence | Op::FenceI | Op::NexusKeccak)
     }
 }
 
@@ -229,8 +227,27 @@ fn sext(value: u32, bits: u32) -> i32 {
 /// Decode one 32-bit word.
 pub fn decode(word: u32) -> Result<Inst, DecodeError> {
     use riscv_decode::Instruction as D;
+    // Nexus keccak-f (opcode 0b1011010): its low bits say "16-bit" under the standard length
+    // rule, but without the C extension the Nexus VM reads it as one 32-bit word.
+    if word & 0x7f == 0b1011010 {
+        let (rd, rs1, rs2) = (
+            ((word >> 7) & 31) as u8,
+            ((word >> 15) & 31) as u8,
+            ((word >> 20) & 31) as u8,
+        );
+        return Ok(Inst::new(Op::NexusKeccak, rd, rs1, rs2, 0));
+    }
     if word & 0b11 != 0b11 {
         return Err(DecodeError::Compressed);
+    }
+    // fence / fence.tso / pause (riscv-decode accepts only fm = 0).
+    if word & 0x707f == 0x000f {
+        let fm = word >> 28;
+        return if (fm == 0 || fm == 0b1000) && word & 0x000f_8f80 == 0 {
+            Ok(Inst::new(Op::Fence, 0, 0, 0, (word >> 20) as i32))
+        } else {
+            Err(DecodeError::Illegal)
+        };
     }
     let rd = ((word >> 7) & 31) as u8;
     let rs1 = ((word >> 15) & 31) as u8;
@@ -242,7 +259,6 @@ pub fn decode(word: u32) -> Result<Inst, DecodeError> {
     match word & 0x7f {
         0b0101011 if funct3 == 0 => return Ok(Inst::new(Op::NexusRead, rd, rs1, 0, i_imm)),
         0b1011011 if funct3 == 0 => return Ok(Inst::new(Op::NexusWrite, 0, rs1, rs2, s_imm)),
-        0b1011010 => return Ok(Inst::new(Op::NexusKeccak, rd, rs1, rs2, 0)),
         _ => {}
     }
     let d = riscv_decode::decode(word).map_err(|_| DecodeError::Illegal)?;
@@ -304,7 +320,6 @@ pub fn decode(word: u32) -> Result<Inst, DecodeError> {
         D::Divu(_) => r(Op::Divu),
         D::Rem(_) => r(Op::Rem),
         D::Remu(_) => r(Op::Remu),
-        D::Fence(_) => Ok(Inst::new(Op::Fence, rd, rs1, 0, (word >> 20) as i32)),
         D::FenceI => Ok(Inst::new(Op::FenceI, rd, rs1, 0, i_imm)),
         D::Ecall => Ok(Inst::new(Op::Ecall, 0, 0, 0, 0)),
         D::Ebreak => Ok(Inst::new(Op::Ebreak, 0, 0, 0, 0)),
@@ -430,7 +445,9 @@ pub fn encode(inst: &Inst) -> Result<u32, EncodeError> {
                 return err;
             }
             match inst.op.format() {
-                Format::R => (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opcode,
+                Format::R => {
+                    (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opcode
+                }
                 Format::I => ((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opcode,
                 Format::S => {
                     ((imm >> 5 & 0x7f) << 25)
@@ -498,8 +515,17 @@ mod tests {
     #[test]
     fn split_round_trips_at_the_rounding_edges() {
         for v in [
-            0u32, 0x7ff, 0x800, 0xfff, 0x1000, 0x0040_0000, 0x8040_0000, 0xffff_f800, 0xffff_ffff,
-            0x7fff_f7ff, 0x7fff_f800,
+            0u32,
+            0x7ff,
+            0x800,
+            0xfff,
+            0x1000,
+            0x0040_0000,
+            0x8040_0000,
+            0xffff_f800,
+            0xffff_ffff,
+            0x7fff_f7ff,
+            0x7fff_f800,
         ] {
             let (hi, lo) = split_hi_lo(v);
             assert!((-2048..=2047).contains(&lo), "{v:#x}: lo {lo}");

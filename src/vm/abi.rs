@@ -131,7 +131,9 @@ impl Vm {
                 }
                 214 => {
                     // brk: grows within the memory limit, never into the stack.
-                    if a0 >= self.brk && u64::from(a0) <= u64::from(self.layout.stack_bottom.max(self.brk)) {
+                    if a0 >= self.brk
+                        && u64::from(a0) <= u64::from(self.layout.stack_bottom.max(self.brk))
+                    {
                         self.brk = a0;
                     }
                     self.brk
@@ -145,8 +147,14 @@ impl Vm {
 
     fn guest_bytes(&mut self, addr: u32, len: u32) -> Result<Vec<u8>, Stop> {
         if len > 64 << 20 {
-            return Err(self.fault(FaultKind::OutOfBounds, Some(addr), format!("write of {len} bytes")));
+            return Err(self.fault(
+                FaultKind::OutOfBounds,
+                Some(addr),
+                format!("write of {len} bytes"),
+            ));
         }
-        self.mem.read_bytes(addr, len).map_err(|f| self.mem_fault(f, 0))
+        self.mem
+            .read_bytes(addr, len)
+            .map_err(|f| self.mem_fault(f, 0))
     }
 }

@@ -41,10 +41,15 @@ impl Memory {
             // One region shared by heap and stack: both may grow until they meet.
             (layout.memlimit, base)
         } else {
-            (u64::from(layout.heap_end.max(init_end)), layout.stack_bottom.max(init_end))
+            (
+                u64::from(layout.heap_end.max(init_end)),
+                layout.stack_bottom.max(init_end),
+            )
         };
         let high_end = layout.memlimit;
-        let high_base = high_end.saturating_sub(CHUNK as u64).max(u64::from(high_min)) as u32;
+        let high_base = high_end
+            .saturating_sub(CHUNK as u64)
+            .max(u64::from(high_min)) as u32;
         let high_base = high_base.max(init_end);
         Memory {
             low_base: base,
@@ -108,14 +113,21 @@ impl Memory {
         if to_low {
             let want = (end - u64::from(self.low_base)) as usize;
             let cap = (self.low_max.min(high_base) - u64::from(self.low_base)) as usize;
-            let new_len = want.max(self.low.len() * 2).max(self.low.len() + CHUNK).min(cap);
+            let new_len = want
+                .max(self.low.len() * 2)
+                .max(self.low.len() + CHUNK)
+                .min(cap);
             self.low.resize(new_len.max(want), 0);
             return Ok(());
         }
         if to_high {
             let cur = self.high.len() as u64;
             let floor = u64::from(self.high_min).max(low_end);
-            let new_base = self.high_end.saturating_sub((cur * 2).max(cur + CHUNK as u64)).max(floor).min(a);
+            let new_base = self
+                .high_end
+                .saturating_sub((cur * 2).max(cur + CHUNK as u64))
+                .max(floor)
+                .min(a);
             let grow_by = (high_base - new_base) as usize;
             let mut v = vec![0u8; grow_by + self.high.len()];
             v[grow_by..].copy_from_slice(&self.high);
@@ -151,7 +163,10 @@ impl Memory {
                 b[..len as usize].copy_from_slice(s);
                 Ok(u32::from_le_bytes(b))
             }
-            None if len == 1 => Err(MemFault { kind: FaultKind::HeapOverflow, addr }),
+            None if len == 1 => Err(MemFault {
+                kind: FaultKind::HeapOverflow,
+                addr,
+            }),
             None => {
                 let mut v = 0u32;
                 for i in 0..len {
@@ -169,7 +184,10 @@ impl Memory {
                 s.copy_from_slice(&value.to_le_bytes()[..len as usize]);
                 Ok(())
             }
-            None if len == 1 => Err(MemFault { kind: FaultKind::HeapOverflow, addr }),
+            None if len == 1 => Err(MemFault {
+                kind: FaultKind::HeapOverflow,
+                addr,
+            }),
             None => {
                 for i in 0..len {
                     self.store(addr.wrapping_add(i), 1, value >> (8 * i))?;
@@ -184,6 +202,8 @@ impl Memory {
     }
 
     pub(crate) fn read_bytes(&mut self, addr: u32, len: u32) -> Result<Vec<u8>, MemFault> {
-        (0..len).map(|i| self.load(addr.wrapping_add(i), 1).map(|b| b as u8)).collect()
+        (0..len)
+            .map(|i| self.load(addr.wrapping_add(i), 1).map(|b| b as u8))
+            .collect()
     }
 }

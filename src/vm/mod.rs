@@ -308,7 +308,9 @@ impl Vm {
     #[cold]
     fn mem_fault(&self, f: MemFault, base_reg: u8) -> Stop {
         let kind = match f.kind {
-            FaultKind::GuardGap | FaultKind::HeapOverflow if base_reg == reg::SP => FaultKind::StackOverflow,
+            FaultKind::GuardGap | FaultKind::HeapOverflow if base_reg == reg::SP => {
+                FaultKind::StackOverflow
+            }
             FaultKind::GuardGap => FaultKind::HeapOverflow,
             k => k,
         };
@@ -351,7 +353,11 @@ impl Vm {
                     );
                 }
                 _ if self.pc & 3 != 0 => {
-                    return self.fault(FaultKind::Misaligned, Some(self.pc), "instruction address not 4-byte aligned".into())
+                    return self.fault(
+                        FaultKind::Misaligned,
+                        Some(self.pc),
+                        "instruction address not 4-byte aligned".into(),
+                    )
                 }
                 _ => {
                     return self.fault(
@@ -402,7 +408,11 @@ impl Vm {
                 if taken {
                     next = self.pc.wrapping_add(imm);
                     if next & 3 != 0 {
-                        return Err(self.fault(FaultKind::Misaligned, Some(next), format!("branch target {next:#x} is not 4-byte aligned")));
+                        return Err(self.fault(
+                            FaultKind::Misaligned,
+                            Some(next),
+                            format!("branch target {next:#x} is not 4-byte aligned"),
+                        ));
                     }
                 }
                 self.pc = next;
@@ -418,7 +428,10 @@ impl Vm {
                     Op::Lh | Op::Lhu => 2,
                     _ => 4,
                 };
-                let x = self.mem.load(addr, len).map_err(|f| self.mem_fault(f, i.rs1))?;
+                let x = self
+                    .mem
+                    .load(addr, len)
+                    .map_err(|f| self.mem_fault(f, i.rs1))?;
                 match i.op {
                     Op::Lb => x as u8 as i8 as i32 as u32,
                     Op::Lh => x as u16 as i16 as i32 as u32,
@@ -434,17 +447,23 @@ impl Vm {
                 };
                 if i.rs1 == reg::SP {
                     self.note_stack(addr)?;
-                } else if addr >= self.heap_high && addr < self.layout.heap_end.min(self.stack_low) {
+                } else if addr >= self.heap_high && addr < self.layout.heap_end.min(self.stack_low)
+                {
                     self.heap_high = addr + len;
                 }
                 if addr.wrapping_sub(self.code_base) < self.code_end - self.code_base {
                     return Err(self.fault(
                         FaultKind::WriteToCode,
                         Some(addr),
-                        format!("store into the executable segment {:#x}..{:#x}", self.code_base, self.code_end),
+                        format!(
+                            "store into the executable segment {:#x}..{:#x}",
+                            self.code_base, self.code_end
+                        ),
                     ));
                 }
-                self.mem.store(addr, len, b).map_err(|f| self.mem_fault(f, i.rs1))?;
+                self.mem
+                    .store(addr, len, b)
+                    .map_err(|f| self.mem_fault(f, i.rs1))?;
                 self.pc = next;
                 return Ok(());
             }
@@ -484,7 +503,9 @@ impl Vm {
                 self.pc = next;
                 return Ok(());
             }
-            Op::Ebreak => return Err(self.fault(FaultKind::Ebreak, None, "ebreak executed".into())),
+            Op::Ebreak => {
+                return Err(self.fault(FaultKind::Ebreak, None, "ebreak executed".into()))
+            }
             Op::NexusRead => {
                 let off = a.wrapping_add(imm) as usize;
                 let mut w = [0u8; 4];
@@ -496,7 +517,11 @@ impl Vm {
             Op::NexusWrite => {
                 let off = a.wrapping_add(imm) as usize;
                 if off > 64 << 20 {
-                    return Err(self.fault(FaultKind::OutOfBounds, Some(off as u32), "public output offset above 64 MiB".into()));
+                    return Err(self.fault(
+                        FaultKind::OutOfBounds,
+                        Some(off as u32),
+                        "public output offset above 64 MiB".into(),
+                    ));
                 }
                 if self.public_output.len() < off + 4 {
                     self.public_output.resize(off + 4, 0);
@@ -514,7 +539,11 @@ impl Vm {
             }
         };
         if next & 3 != 0 {
-            return Err(self.fault(FaultKind::Misaligned, Some(next), format!("jump target {next:#x} is not 4-byte aligned")));
+            return Err(self.fault(
+                FaultKind::Misaligned,
+                Some(next),
+                format!("jump target {next:#x} is not 4-byte aligned"),
+            ));
         }
         self.regs[i.rd as usize] = v;
         self.regs[0] = 0;

@@ -46,12 +46,15 @@ impl Entry {
 }
 
 pub fn manifest() -> Vec<Entry> {
-    let text = std::fs::read_to_string(fixtures().join("manifest.json")).expect("fixtures/manifest.json");
+    let text =
+        std::fs::read_to_string(fixtures().join("manifest.json")).expect("fixtures/manifest.json");
     serde_json::from_str(&text).expect("manifest parses")
 }
 
 pub fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
 }
 
 pub fn hex(b: &[u8]) -> String {
@@ -69,7 +72,9 @@ pub fn have(tool: &str) -> bool {
 }
 
 pub fn load(path: &Path) -> (nexus_relink::elf::Image, nexus_relink::layout::Layout) {
-    let img = nexus_relink::elf::Image::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let layout = nexus_relink::layout::Layout::discover(&img).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let img =
+        nexus_relink::elf::Image::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let layout = nexus_relink::layout::Layout::discover(&img)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (img, layout)
 }

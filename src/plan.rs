@@ -1,0 +1,194 @@
+//! Planning a new layout for a requested memory limit (ARCHITECTURE.md, "Memory model").
+//!
+//! Loaded bytes never move: only `stack_top`, `stack_bottom`, `heap_end` and the memory top.
+//! The stack keeps its size unless `--stack` is given, the heap takes the rest unless `--heap`
+//! is given, and an optional guard gap separates them.
+
+use crate::layout::Layout;
+use crate::size::human;
+use serde::Serialize;
+
+/// What the user asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Request {
+    /// The memory limit in bytes (at most 4 GiB).
+    pub memlimit: u64,
+    pub stack: Option<u32>,
+    pub heap: Option<u32>,
+    pub guard: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("memory limit {} is too small: the image ends at {image_end:#x} and needs {what}; the smallest limit that works is {} ({min:#x})", human(*requested), human(*min))]
+    TooSmall {
+        requested: u64,
+        image_end: u32,
+        what: String,
+        min: u64,
+    },
+    #[error("memory limit {} is larger than the 4 GiB RV32 address space", human(*.0))]
+    TooLarge(u64),
+    #[error("--stack/--heap/--guard need a layout with a stack/heap boundary, but this guest's heap and stack share one region (no _heap_end/_stack_bottom symbols or .heap/.stack sections); only the memory limit can change")]
+    SharedRegion,
+    #[error("the stack top is set at run time ({0}); a static rewrite cannot move it")]
+    RuntimeStack(String),
+}
+
+/// A boundary the rewrite moves: every encoding of `old` becomes `new`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Move {
+    pub name: &'static str,
+    pub old: u32,
+    pub new: u32,
+}
+
+/// The layout before and after, and the boundaries that move.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub request: Request,
+    pub old: Layout,
+    pub new: Layout,
+    /// Boundaries whose value changes (`old != new`), in a fixed order.
+    pub moves: Vec<Move>,
+    /// Remarks for the report (rounding, shrinking).
+    pub notes: Vec<String>,
+}
+
+/// Value of the prologue before any `andi` alignment: what the code materialises.
+pub fn materialised_top(l: &Layout, raw: Option<u32>) -> u32 {
+    raw.unwrap_or(l.stack_top)
+}
+
+impl Plan {
+    /// Plan `req` for a guest with layout `old`. `has_memtop_symbol`: the image names its
+    /// memory top (`__memory_top`…), so the limit itself is recorded, not only the stack top.
+    pub fn new(old: &Layout, req: &Request, has_memtop_symbol: bool) -> Result<Plan, PlanError> {
+        use crate::layout::SpKind;
+        if req.memlimit > 1 << 32 {
+            return Err(PlanError::TooLarge(req.memlimit));
+        }
+        if matches!(old.sp_init.kind, SpKind::Runtime) {
+            return Err(PlanError::RuntimeStack(format!(
+                "sp is computed after a call at {:#x}",
+                old.sp_init.at
+            )));
+        }
+        if old.shared && (req.stack.is_some() || req.heap.is_some() || req.guard.is_some()) {
+            return Err(PlanError::SharedRegion);
+        }
+        let mut notes = Vec::new();
+        // The stack top: at the limit, 16-byte aligned (RISC-V psABI stack alignment), and
+        // representable in 32 bits.
+        let top = (req.memlimit.min((1 << 32) - 16) & !15) as u32;
+        if u64::from(top) != req.memlimit {
+            notes.push(format!(
+                "memory limit {:#x} rounded down to a 16-byte aligned stack top {top:#x}",
+                req.memlimit
+            ));
+        }
+        let heap_start = old.heap_start;
+        let image_end = old.image_end.max(heap_start);
+        let memlimit = if has_memtop_symbol {
+            req.memlimit.min(1 << 32)
+        } else {
+            u64::from(top)
+        };
+        let mut new = old.clone();
+        new.memlimit = memlimit;
+        new.stack_top = top;
+        let min_for = |need: u64, what: String| -> PlanError {
+            PlanError::TooSmall {
+                requested: req.memlimit,
+                image_end,
+                what,
+                min: need.next_multiple_of(16),
+            }
+        };
+        if old.shared {
+            let need = u64::from(image_end)
+                + 16
+                + u64::from(old.stack_top - old.sp_init.value.unwrap_or(old.stack_top)).max(0);
+            if u64::from(top) <= u64::from(image_end) {
+                return Err(min_for(need, "room above it for the stack".into()));
+            }
+            new.stack_bottom = heap_start;
+            new.heap_end = top;
+        } else {
+            let stack = req.stack.unwrap_or(old.stack_size());
+            let guard = req.guard.unwrap_or(old.guard());
+            let heap_min = req.heap.unwrap_or(0);
+            let need =
+                u64::from(image_end) + u64::from(heap_min) + u64::from(guard) + u64::from(stack);
+            let fits = u64::from(top) >= need
+                && u64::from(top) >= u64::from(stack) + u64::from(heap_start);
+            if !fits {
+                return Err(min_for(
+                    need.max(u64::from(heap_start) + u64::from(stack)),
+                    format!(
+                        "a {} heap, a {} guard and a {} stack",
+                        human(heap_min.into()),
+                        human(guard.into()),
+                        human(stack.into())
+                    ),
+                ));
+            }
+            new.stack_bottom = top - stack;
+            new.heap_end = match req.heap {
+                Some(h) => heap_start + h,
+                None => new.stack_bottom - guard,
+            };
+            if new.heap_end < old.heap_end {
+                notes.push(format!(
+                    "the heap shrinks from {} to {}",
+                    human(old.heap_size().into()),
+                    human(new.heap_size().into())
+                ));
+            }
+        }
+        // The prologue value follows the stack top.
+        new.sp_init.value = Some(top);
+        let mut moves = Vec::new();
+        let mut add = |name, old: u32, new: u32| {
+            if old != new {
+                moves.push(Move { name, old, new });
+            }
+        };
+        add("stack_top", old.stack_top, new.stack_top);
+        if !old.shared {
+            add("stack_bottom", old.stack_bottom, new.stack_bottom);
+            add("heap_end", old.heap_end, new.heap_end);
+        }
+        if old.memlimit <= u64::from(u32::MAX) && new.memlimit <= u64::from(u32::MAX) {
+            add("memlimit", old.memlimit as u32, new.memlimit as u32);
+        }
+        Ok(Plan {
+            request: req.clone(),
+            old: old.clone(),
+            new,
+            moves,
+            notes,
+        })
+    }
+
+    /// New value of an old boundary value, when exactly one new value is meant by it.
+    /// `Err` lists the conflicting boundaries (the same old value moving to different places).
+    pub fn map_value(&self, old: u32) -> Option<Result<u32, String>> {
+        let hits: Vec<&Move> = self.moves.iter().filter(|m| m.old == old).collect();
+        let first = hits.first()?;
+        if hits.iter().all(|m| m.new == first.new) {
+            Some(Ok(first.new))
+        } else {
+            Some(Err(hits
+                .iter()
+                .map(|m| format!("{} → {:#x}", m.name, m.new))
+                .collect::<Vec<_>>()
+                .join(", ")))
+        }
+    }
+
+    /// The move of a named boundary.
+    pub fn move_of(&self, name: &str) -> Option<&Move> {
+        self.moves.iter().find(|m| m.name == name)
+    }
+}

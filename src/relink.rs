@@ -1,0 +1,277 @@
+//! The rewrite: plan → sites → patch → validate (ARCHITECTURE.md, "Writing: a surgical patcher").
+//!
+//! Every edit is same-size (instruction immediates, data words, header fields, symbol values):
+//! the output is the input with an explicit list of 4-byte patches applied, each checked
+//! against the old bytes. The result is re-parsed and re-discovered before anything is written;
+//! [`write_atomic`] writes through a temporary file and a rename.
+
+use crate::elf::Image;
+use crate::isa;
+use crate::layout::Layout;
+use crate::plan::{Plan, PlanError, Request};
+use crate::sites::{self, Ambiguity, Site, Sites};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelinkError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("{} place(s) hold an old boundary value the rewriter cannot explain; refusing (use --force to rewrite anyway and leave them unchanged):\n{}", .0.len(), list(.0))]
+    Ambiguous(Vec<Ambiguity>),
+    #[error("{} site(s) cannot be patched in place:\n{}", .0.len(), list(.0))]
+    Unpatchable(Vec<Ambiguity>),
+    #[error("two sites patch the bytes at file offset {offset:#x} differently ({a} vs {b})")]
+    Conflict { offset: usize, a: String, b: String },
+    #[error("the patched file failed validation, nothing written: {0}")]
+    Validation(String),
+    #[error("no site sets the stack pointer: the {kind:?} prologue at {at:#x} was not found among the patchable sites")]
+    PrologueNotPatched {
+        kind: crate::layout::SpKind,
+        at: u32,
+    },
+}
+
+fn list(a: &[Ambiguity]) -> String {
+    a.iter()
+        .map(|x| format!("  at {}: value {:#x}: {}", x.location, x.value, x.why))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Configures and performs a rewrite.
+///
+/// ```
+/// use nexus_relink::{elf::Image, relink::Relinker, layout::Layout};
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/linux_hello.elf");
+/// let image = Image::parse(std::fs::read(path).unwrap()).unwrap();
+/// let out = Relinker::new(16 << 20).rewrite(&image).unwrap();
+/// let new = Image::parse(out.bytes.clone()).unwrap();
+/// assert_eq!(Layout::discover(&new).unwrap().stack_top, 16 << 20);
+/// assert!(out.sites.sites.iter().any(|s| s.boundary == "stack_top"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Relinker {
+    pub request: Request,
+    /// Rewrite despite ambiguities (unexplained occurrences are left unchanged and reported).
+    pub force: bool,
+}
+
+/// A finished rewrite: the plan, the sites, and the output bytes (validated).
+#[derive(Debug, Clone)]
+pub struct Rewrite {
+    pub plan: Plan,
+    pub sites: Sites,
+    pub bytes: Vec<u8>,
+    /// Ambiguities accepted by `--force`.
+    pub forced: Vec<Ambiguity>,
+}
+
+impl Relinker {
+    pub fn new(memlimit: u64) -> Relinker {
+        Relinker {
+            request: Request {
+                memlimit,
+                ..Request::default()
+            },
+            force: false,
+        }
+    }
+    pub fn stack(mut self, bytes: u32) -> Self {
+        self.request.stack = Some(bytes);
+        self
+    }
+    pub fn heap(mut self, bytes: u32) -> Self {
+        self.request.heap = Some(bytes);
+        self
+    }
+    pub fn guard(mut self, bytes: u32) -> Self {
+        self.request.guard = Some(bytes);
+        self
+    }
+    pub fn force(mut self, yes: bool) -> Self {
+        self.force = yes;
+        self
+    }
+
+    /// Plan only (what `--dry-run` shows): the new layout and the sites, without patching.
+    pub fn plan(&self, img: &Image) -> Result<(Plan, Sites), crate::Error> {
+        let old = Layout::discover(img)?;
+        let has_memtop = crate::layout::MEMORY_TOP_SYMS
+            .iter()
+            .any(|n| img.symbol(n).is_some());
+        let plan = Plan::new(&old, &self.request, has_memtop).map_err(RelinkError::from)?;
+        let sites = sites::find(img, &plan);
+        Ok((plan, sites))
+    }
+
+    /// Plan, patch and validate. The input image is not modified.
+    pub fn rewrite(&self, img: &Image) -> Result<Rewrite, crate::Error> {
+        let (plan, sites) = self.plan(img)?;
+        let (fatal, soft): (Vec<_>, Vec<_>) =
+            sites.ambiguities.iter().cloned().partition(|a| a.fatal);
+        if !fatal.is_empty() {
+            return Err(RelinkError::Unpatchable(fatal).into());
+        }
+        if !soft.is_empty() && !self.force {
+            return Err(RelinkError::Ambiguous(soft).into());
+        }
+        let bytes = apply(img, &sites.sites)?;
+        validate(img, &plan, &sites.sites, &bytes)?;
+        Ok(Rewrite {
+            plan,
+            sites,
+            bytes,
+            forced: soft,
+        })
+    }
+}
+
+/// Apply the edits of every site to a copy of the file.
+fn apply(img: &Image, sites: &[Site]) -> Result<Vec<u8>, RelinkError> {
+    let mut out = img.bytes.clone();
+    let mut seen: std::collections::BTreeMap<usize, (u32, String)> = Default::default();
+    for s in sites {
+        for e in &s.edits {
+            if let Some((v, other)) = seen.get(&e.offset) {
+                if *v != e.new {
+                    return Err(RelinkError::Conflict {
+                        offset: e.offset,
+                        a: other.clone(),
+                        b: s.location.clone(),
+                    });
+                }
+                continue;
+            }
+            let cur = out
+                .get(e.offset..e.offset + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .ok_or_else(|| {
+                    RelinkError::Validation(format!(
+                        "edit at offset {:#x} is past the end of the file",
+                        e.offset
+                    ))
+                })?;
+            if cur != e.old {
+                return Err(RelinkError::Validation(format!(
+                    "{}: expected {:#010x} at offset {:#x}, found {cur:#010x}",
+                    s.location, e.old, e.offset
+                )));
+            }
+            out[e.offset..e.offset + 4].copy_from_slice(&e.new.to_le_bytes());
+            seen.insert(e.offset, (e.new, s.location.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Re-parse and re-discover the output; check it is what the plan promised.
+fn validate(img: &Image, plan: &Plan, sites: &[Site], bytes: &[u8]) -> Result<(), RelinkError> {
+    let bad = |m: String| Err(RelinkError::Validation(m));
+    let new = match Image::parse(bytes.to_vec()) {
+        Ok(i) => i,
+        Err(e) => return bad(format!("the output does not parse: {e}")),
+    };
+    // Only planned bytes differ.
+    let planned: std::collections::BTreeSet<usize> = sites
+        .iter()
+        .flat_map(|s| s.edits.iter().flat_map(|e| e.offset..e.offset + e.len))
+        .collect();
+    if let Some(off) = (0..bytes.len()).find(|&i| bytes[i] != img.bytes[i] && !planned.contains(&i))
+    {
+        return bad(format!(
+            "byte at offset {off:#x} changed without a planned edit"
+        ));
+    }
+    // Patched instructions keep their opcode and registers.
+    for e in sites.iter().flat_map(|s| &s.edits) {
+        if let Some((addr, before, _)) = e.inst {
+            match isa::decode(e.new) {
+                Ok(after)
+                    if after.op == before.op
+                        && after.rd == before.rd
+                        && after.rs1 == before.rs1
+                        && after.rs2 == before.rs2 => {}
+                other => {
+                    return bad(format!(
+                        "patched instruction at {addr:#x} changed shape: {before:?} → {other:?}"
+                    ))
+                }
+            }
+        }
+    }
+    // Section-to-segment membership and permissions unchanged for loaded sections.
+    for (a, b) in img.sections.iter().zip(&new.sections) {
+        if a.is_alloc() && !a.is_nobits() && (a.addr, a.size, a.flags) != (b.addr, b.size, b.flags)
+        {
+            return bad(format!("section {} moved", a.name));
+        }
+        if b.is_alloc()
+            && b.size > 0
+            && !new
+                .loads()
+                .any(|s| s.contains(b.addr) && b.end() <= s.end())
+        {
+            return bad(format!(
+                "section {} ({:#x}..{:#x}) is outside every PT_LOAD",
+                b.name,
+                b.addr,
+                b.end()
+            ));
+        }
+    }
+    let got = match Layout::discover(&new) {
+        Ok(l) => l,
+        Err(e) => return bad(format!("layout discovery on the output failed: {e}")),
+    };
+    let want = &plan.new;
+    let fields = |l: &Layout| {
+        (
+            l.memlimit,
+            l.image_start,
+            l.image_end,
+            l.heap_start,
+            l.heap_end,
+            l.stack_bottom,
+            l.stack_top,
+            l.shared,
+            l.sp_init.kind,
+            l.sp_init.value,
+        )
+    };
+    if fields(&got) != fields(want) {
+        return bad(format!(
+            "the rewritten layout differs from the plan: got memlimit {:#x}, heap {:#x}..{:#x}, stack {:#x}..{:#x}, sp {:?}; planned memlimit {:#x}, heap {:#x}..{:#x}, stack {:#x}..{:#x}, sp {:?}",
+            got.memlimit, got.heap_start, got.heap_end, got.stack_bottom, got.stack_top, got.sp_init.value,
+            want.memlimit, want.heap_start, want.heap_end, want.stack_bottom, want.stack_top, want.sp_init.value
+        ));
+    }
+    Ok(())
+}
+
+/// Write `bytes` to `out` through a temporary file in the same directory and a rename, so a
+/// failure never leaves a partial file. The file mode of `like` (the input) is kept.
+pub fn write_atomic(out: &Path, bytes: &[u8], like: Option<&Path>) -> Result<(), crate::Error> {
+    use std::io::Write;
+    let io = |e: std::io::Error| crate::Error::Io {
+        path: out.display().to_string(),
+        source: e,
+    };
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".nexus-relink-")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    if let Some(perm) = like
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.permissions())
+    {
+        std::fs::set_permissions(tmp.path(), perm).map_err(io)?;
+    }
+    tmp.persist(out).map_err(|e| io(e.error))?;
+    Ok(())
+}

@@ -1,0 +1,833 @@
+//! Finding every place that encodes a boundary the plan moves (ARCHITECTURE.md, "Finding what
+//! encodes the layout").
+//!
+//! Sources, most certain first: relocations kept with `-Wl,-q` (then the source of truth for
+//! code), the `sp` prologue, boundary symbols, NOBITS `.heap`/`.stack` sections and the PT_LOAD
+//! covering them, address materialisations found by a forward dataflow over each basic block
+//! (`lui`/`auipc` + `addi`/load/store, gp-relative and x0-relative `addi`), and data words.
+//! A value that appears where the rewriter cannot explain it is an [`Ambiguity`].
+
+use crate::elf::{Image, PT_LOAD};
+use crate::isa::{self, reg, Inst, Op};
+use crate::layout::{HEAP_END_SYMS, MEMORY_TOP_SYMS, STACK_BOTTOM_SYMS, STACK_TOP_SYMS};
+use crate::plan::Plan;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// RISC-V relocation types used here (RISC-V ELF psABI, "Relocations").
+pub mod rel {
+    pub const R_RISCV_32: u32 = 1;
+    pub const PCREL_HI20: u32 = 23;
+    pub const PCREL_LO12_I: u32 = 24;
+    pub const PCREL_LO12_S: u32 = 25;
+    pub const HI20: u32 = 26;
+    pub const LO12_I: u32 = 27;
+    pub const LO12_S: u32 = 28;
+    pub const GPREL_I: u32 = 47;
+    pub const GPREL_S: u32 = 48;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    /// Named by a relocation, or the `sp` prologue itself.
+    Exact,
+    /// A boundary symbol, section or segment; a named data word; a complete hi/lo pair.
+    High,
+    /// A value match without a name (accepted, reported).
+    Medium,
+}
+
+/// What kind of encoding a site is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteKind {
+    /// `lui`/`auipc` + `addi`/load/store: two instructions patched together.
+    HiLoPair,
+    /// `lui rd, hi` whose consumer adds 0 (`mv`) or which stands alone.
+    LuiOnly,
+    /// `addi rd, gp, off` (linker relaxation).
+    GpRelative,
+    /// `addi rd, x0, imm`.
+    AbsoluteImm,
+    /// An aligned 32-bit word in loaded data.
+    DataWord,
+    Symbol,
+    /// A section header field (`sh_addr`, `sh_size`).
+    Section,
+    /// A program header field (`p_vaddr`, `p_paddr`, `p_memsz`).
+    Segment,
+}
+
+/// One byte-range edit of the file: at `offset`, `old` becomes `new`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edit {
+    pub offset: usize,
+    pub old: u32,
+    pub new: u32,
+    /// 4 for words and instructions, 2 never used, 4 for every header field here (ELF32).
+    pub len: usize,
+    /// For instructions: the address and the instruction before and after.
+    #[serde(skip)]
+    pub inst: Option<(u32, Inst, Inst)>,
+}
+
+/// A place that encodes an old boundary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Site {
+    pub kind: SiteKind,
+    /// Address (code, data) or a description (`symbol _stack_top`, `section .stack sh_size`).
+    pub location: String,
+    pub addr: Option<u32>,
+    pub boundary: &'static str,
+    pub old: u32,
+    pub new: u32,
+    pub confidence: Confidence,
+    pub why: String,
+    pub edits: Vec<Edit>,
+}
+
+/// An occurrence of an old boundary value the rewriter cannot explain, or cannot patch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ambiguity {
+    pub location: String,
+    pub value: u32,
+    pub why: String,
+    /// True when no `--force` can help (the site would need another instruction shape).
+    pub fatal: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sites {
+    pub sites: Vec<Site>,
+    pub ambiguities: Vec<Ambiguity>,
+    /// Whether relocations (`-Wl,-q`) were used as the source of truth for code.
+    pub from_relocations: bool,
+}
+
+/// A `lui`/`auipc` seen in the current basic block, with what consumed it.
+#[derive(Clone, Debug)]
+struct Hi {
+    at: u32,
+    inst: Inst,
+    /// lui: the upper value; auipc: pc + upper.
+    base: u32,
+    consumers: Vec<(u32, Inst)>,
+}
+
+/// A materialisation found by the dataflow: hi at `hi.at`, consumers with their full values.
+#[derive(Clone, Debug)]
+struct Materialisation {
+    hi: Hi,
+}
+
+fn word_edit(img: &Image, addr: u32, inst: Inst, new: Inst) -> Option<Edit> {
+    let offset = img.file_offset(addr, 4)?;
+    let old = img.word_at(addr)?;
+    let neww = isa::encode(&new).ok()?;
+    Some(Edit {
+        offset,
+        old,
+        new: neww,
+        len: 4,
+        inst: Some((addr, inst, new)),
+    })
+}
+
+fn field_edit(offset: usize, old: u32, new: u32) -> Edit {
+    Edit {
+        offset,
+        old,
+        new,
+        len: 4,
+        inst: None,
+    }
+}
+
+/// Find the sites for a plan.
+pub fn find(img: &Image, plan: &Plan) -> Sites {
+    let mut out = Sites::default();
+    if plan.moves.is_empty() {
+        return out;
+    }
+    let old_values: BTreeSet<u32> = plan.moves.iter().map(|m| m.old).collect();
+    let boundary_name = |v: u32| -> &'static str {
+        plan.moves
+            .iter()
+            .find(|m| m.old == v)
+            .map(|m| m.name)
+            .unwrap_or("?")
+    };
+    let map = |v: u32, loc: &str, out: &mut Sites| -> Option<u32> {
+        match plan.map_value(v)? {
+            Ok(n) => Some(n),
+            Err(conflict) => {
+                out.ambiguities.push(Ambiguity {
+                    location: loc.to_string(),
+                    value: v,
+                    why: format!("{v:#x} names several boundaries that move apart ({conflict})"),
+                    fatal: false,
+                });
+                None
+            }
+        }
+    };
+
+    code_sites(img, plan, &old_values, &mut out, &map, &boundary_name);
+    data_sites(img, plan, &old_values, &mut out, &map, &boundary_name);
+    symbol_sites(img, plan, &mut out, &map);
+    header_sites(img, plan, &mut out);
+    out.sites
+        .sort_by_key(|s| (s.kind, s.addr, s.location.clone()));
+    out
+}
+
+type MapFn<'a> = dyn Fn(u32, &str, &mut Sites) -> Option<u32> + 'a;
+type NameFn<'a> = dyn Fn(u32) -> &'static str + 'a;
+
+/// Block leaders: branch and jump targets and the instructions after control transfers.
+fn leaders(code: &[(u32, Option<Inst>)]) -> BTreeSet<u32> {
+    let mut l = BTreeSet::new();
+    for &(pc, i) in code {
+        let Some(i) = i else {
+            l.insert(pc.wrapping_add(4));
+            continue;
+        };
+        if i.op.is_branch() || i.op == Op::Jal {
+            l.insert(pc.wrapping_add(i.imm as u32));
+        }
+        if i.op.ends_block() || i.op == Op::Ecall {
+            l.insert(pc.wrapping_add(4));
+        }
+    }
+    l
+}
+
+/// Relocation-derived code sites: `addr → (boundary value, is_hi)`. PCREL_LO12 relocations name
+/// the `auipc`'s label; its PCREL_HI20 relocation names the target.
+fn reloc_code_targets(img: &Image) -> BTreeMap<u32, u32> {
+    let mut hi_target: BTreeMap<u32, u32> = BTreeMap::new();
+    let sym_val = |r: &crate::elf::Reloc| -> u32 {
+        img.symbols
+            .get(r.sym)
+            .map(|s| s.value)
+            .unwrap_or(0)
+            .wrapping_add(r.addend as u32)
+    };
+    for r in &img.relocs {
+        if matches!(r.r_type, rel::HI20 | rel::PCREL_HI20) {
+            hi_target.insert(r.addr, sym_val(r));
+        }
+    }
+    let mut out = hi_target.clone();
+    for r in &img.relocs {
+        match r.r_type {
+            rel::LO12_I | rel::LO12_S => {
+                out.insert(r.addr, sym_val(r));
+            }
+            rel::PCREL_LO12_I | rel::PCREL_LO12_S => {
+                let label = sym_val(r);
+                if let Some(&t) = hi_target.get(&label) {
+                    out.insert(r.addr, t);
+                }
+            }
+            rel::GPREL_I | rel::GPREL_S => {
+                out.insert(r.addr, sym_val(r));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn code_sites(
+    img: &Image,
+    plan: &Plan,
+    old_values: &BTreeSet<u32>,
+    out: &mut Sites,
+    map: &MapFn,
+    boundary_name: &NameFn,
+) {
+    let code: Vec<(u32, Option<Inst>)> = img
+        .code_words()
+        .map(|(a, w)| (a, isa::decode(w).ok()))
+        .collect();
+    let leaders = leaders(&code);
+    let relocs = (!img.relocs.is_empty()).then(|| reloc_code_targets(img));
+    out.from_relocations = relocs.is_some();
+    let gp = plan.old.gp;
+    let hi20s: BTreeSet<u32> = old_values.iter().map(|&v| isa::split_hi_lo(v).0).collect();
+
+    let mut regs: [Option<Hi>; 32] = Default::default();
+    let mut done: Vec<Materialisation> = Vec::new();
+    let flush = |regs: &mut [Option<Hi>; 32], done: &mut Vec<Materialisation>| {
+        for r in regs.iter_mut() {
+            if let Some(h) = r.take() {
+                done.push(Materialisation { hi: h });
+            }
+        }
+    };
+    let mut singles: Vec<(u32, Inst, u32, SiteKind)> = Vec::new(); // gp/x0-relative
+    for &(pc, inst) in &code {
+        if leaders.contains(&pc) {
+            flush(&mut regs, &mut done);
+        }
+        let Some(i) = inst else {
+            flush(&mut regs, &mut done);
+            continue;
+        };
+        // Consumers of a pending hi: addi (value), load/store (address) through rs1.
+        let consumes = matches!(i.op, Op::Addi) || i.op.is_load() || i.op.is_store();
+        if consumes {
+            if let Some(h) = regs[i.rs1 as usize].as_mut() {
+                h.consumers.push((pc, i));
+            } else if i.op == Op::Addi && i.rs1 == reg::GP {
+                if let Some(g) = gp {
+                    singles.push((pc, i, g.wrapping_add(i.imm as u32), SiteKind::GpRelative));
+                }
+            } else if i.op == Op::Addi && i.rs1 == reg::ZERO {
+                singles.push((pc, i, i.imm as u32, SiteKind::AbsoluteImm));
+            }
+        }
+        // A write to a register ends the life of the hi it held (after it was read above).
+        if i.op.writes_rd() && i.rd != 0 {
+            if let Some(h) = regs[i.rd as usize].take() {
+                done.push(Materialisation { hi: h });
+            }
+            match i.op {
+                Op::Lui => {
+                    regs[i.rd as usize] = Some(Hi {
+                        at: pc,
+                        inst: i,
+                        base: i.imm as u32,
+                        consumers: vec![],
+                    })
+                }
+                Op::Auipc => {
+                    regs[i.rd as usize] = Some(Hi {
+                        at: pc,
+                        inst: i,
+                        base: pc.wrapping_add(i.imm as u32),
+                        consumers: vec![],
+                    })
+                }
+                _ => {}
+            }
+        }
+        if i.op.ends_block() {
+            flush(&mut regs, &mut done);
+        }
+    }
+    flush(&mut regs, &mut done);
+
+    let is_target = |pc: u32| -> Option<u32> { relocs.as_ref().and_then(|r| r.get(&pc).copied()) };
+
+    for m in &done {
+        let h = &m.hi;
+        let hi_inst_val = h.base;
+        // Full values of each consumer.
+        let vals: Vec<(u32, Inst, u32)> = h
+            .consumers
+            .iter()
+            .map(|&(pc, c)| (pc, c, h.base.wrapping_add(c.imm as u32)))
+            .collect();
+        let matching: Vec<&(u32, Inst, u32)> =
+            vals.iter().filter(|v| old_values.contains(&v.2)).collect();
+        let loc = format!("{:#x}", h.at);
+        if let Some(rel) = &relocs {
+            // Relocations decide: the hi must be relocated against a moving boundary.
+            match rel.get(&h.at) {
+                Some(t) if old_values.contains(t) => {}
+                _ => {
+                    if !matching.is_empty() {
+                        // Equal value, but no relocation names a boundary: not ours.
+                        continue;
+                    }
+                    continue;
+                }
+            }
+        }
+        if matching.is_empty() {
+            // A hi whose upper part equals a boundary's, with no consumer in the block: the
+            // pairing could not be seen (e.g. hoisted out of a loop). Unexplained.
+            let unconsumed = h.consumers.is_empty();
+            if unconsumed && h.inst.op == Op::Lui && old_values.contains(&hi_inst_val) {
+                let v = hi_inst_val;
+                if let Some(new) = map(v, &loc, out) {
+                    let (nh, nl) = isa::split_hi_lo(new);
+                    if nl == 0 {
+                        let ni = h.inst.with_imm((nh << 12) as i32);
+                        if let Some(e) = word_edit(img, h.at, h.inst, ni) {
+                            out.sites.push(Site {
+                                kind: SiteKind::LuiOnly,
+                                location: loc.clone(),
+                                addr: Some(h.at),
+                                boundary: boundary_name(v),
+                                old: v,
+                                new,
+                                confidence: Confidence::Medium,
+                                why: format!(
+                                    "lui {} materialises the boundary with no low part",
+                                    isa::REG_NAMES[h.inst.rd as usize]
+                                ),
+                                edits: vec![e],
+                            });
+                        }
+                    } else {
+                        out.ambiguities.push(Ambiguity {
+                            location: loc.clone(),
+                            value: v,
+                            why: format!("lui alone materialises {v:#x}, but the new value {new:#x} has low bits: it needs an addi this instruction has not"),
+                            fatal: true,
+                        });
+                    }
+                }
+            } else if unconsumed
+                && hi20s.contains(&(isa::split_hi_lo(hi_inst_val).0))
+                && h.inst.op == Op::Lui
+                && relocs.is_none()
+            {
+                out.ambiguities.push(Ambiguity {
+                    location: loc.clone(),
+                    value: hi_inst_val,
+                    why: "lui with a boundary's upper 20 bits and no low part in its basic block: cannot tell what it addresses".into(),
+                    fatal: false,
+                });
+            }
+            continue;
+        }
+        let target = matching[0].2;
+        if matching.iter().any(|v| v.2 != target) || matching.len() != vals.len() {
+            // The same hi serves a boundary and another value (or two boundaries): patching
+            // the hi would move the others too, unless the upper part does not change.
+            let Some(new) = map(target, &loc, out) else {
+                continue;
+            };
+            let (oh, _) = isa::split_hi_lo(target);
+            let (nh, _) = isa::split_hi_lo(new);
+            let new_upper_same = if h.inst.op == Op::Auipc {
+                false
+            } else {
+                oh == nh
+            };
+            if !new_upper_same {
+                out.ambiguities.push(Ambiguity {
+                    location: loc.clone(),
+                    value: target,
+                    why: format!(
+                        "{} at {:#x} is shared by {} uses of which only {} address {target:#x}: cannot move one without the others",
+                        h.inst.op.mnemonic(),
+                        h.at,
+                        vals.len(),
+                        matching.len()
+                    ),
+                    fatal: false,
+                });
+                continue;
+            }
+        }
+        let Some(new) = map(target, &loc, out) else {
+            continue;
+        };
+        // New upper part and each consumer's new low part, relative to the hi's own address
+        // for auipc (psABI PCREL_HI20/LO12 semantics).
+        let rel_new = if h.inst.op == Op::Auipc {
+            new.wrapping_sub(h.at)
+        } else {
+            new
+        };
+        let (nh, nl) = isa::split_hi_lo(rel_new);
+        let new_hi = h.inst.with_imm((nh << 12) as i32);
+        let mut edits = Vec::new();
+        let mut ok = true;
+        if let Some(e) = word_edit(img, h.at, h.inst, new_hi) {
+            if e.old != e.new {
+                edits.push(e);
+            }
+        } else {
+            ok = false;
+        }
+        for &(pc, c, v) in &vals {
+            let new_c = if v == target {
+                c.with_imm(nl)
+            } else {
+                // Shares the hi with an unchanged upper part: keep it.
+                c
+            };
+            match word_edit(img, pc, c, new_c) {
+                Some(e) if e.old != e.new => edits.push(e),
+                Some(_) => {}
+                None => ok = false,
+            }
+        }
+        if !ok {
+            continue;
+        }
+        let is_prologue = plan.old.sp_init.insts.contains(&h.at);
+        let confidence = if is_target(h.at).is_some() || is_prologue {
+            Confidence::Exact
+        } else {
+            Confidence::High
+        };
+        let cons: Vec<String> = vals
+            .iter()
+            .filter(|v| v.2 == target)
+            .map(|v| format!("{:#x}", v.0))
+            .collect();
+        out.sites.push(Site {
+            kind: SiteKind::HiLoPair,
+            location: format!("{:#x}+{}", h.at, cons.join("+")),
+            addr: Some(h.at),
+            boundary: boundary_name(target),
+            old: target,
+            new,
+            confidence,
+            why: if is_prologue {
+                "the sp set-up in _start".into()
+            } else if relocs.is_some() {
+                "relocated against a boundary symbol".into()
+            } else {
+                format!(
+                    "{} + {} materialise the boundary",
+                    h.inst.op.mnemonic(),
+                    vals[0].1.op.mnemonic()
+                )
+            },
+            edits,
+        });
+    }
+
+    for (pc, i, v, kind) in singles {
+        if !old_values.contains(&v) {
+            continue;
+        }
+        if let Some(r) = &relocs {
+            if r.get(&pc).is_none_or(|t| !old_values.contains(t)) {
+                continue;
+            }
+        }
+        let loc = format!("{pc:#x}");
+        let Some(new) = map(v, &loc, out) else {
+            continue;
+        };
+        let imm = match kind {
+            SiteKind::GpRelative => new.wrapping_sub(gp.unwrap_or(0)) as i32,
+            _ => new as i32,
+        };
+        if !Inst::imm_fits(Op::Addi, imm) {
+            out.ambiguities.push(Ambiguity {
+                location: loc,
+                value: v,
+                why: format!(
+                    "{} site: the new value {new:#x} is {} from {}, beyond the ±2 KiB an addi can reach; relink with -Wl,--no-relax so the linker emits a lui/auipc pair",
+                    if kind == SiteKind::GpRelative { "gp-relative" } else { "x0-relative" },
+                    imm,
+                    if kind == SiteKind::GpRelative { "gp" } else { "zero" }
+                ),
+                fatal: true,
+            });
+            continue;
+        }
+        if let Some(e) = word_edit(img, pc, i, i.with_imm(imm)) {
+            out.sites.push(Site {
+                kind,
+                location: loc,
+                addr: Some(pc),
+                boundary: boundary_name(v),
+                old: v,
+                new,
+                confidence: if plan.old.sp_init.insts.contains(&pc) {
+                    Confidence::Exact
+                } else {
+                    Confidence::Medium
+                },
+                why: if kind == SiteKind::GpRelative {
+                    "addi from gp (linker relaxation)".into()
+                } else {
+                    "addi from zero".into()
+                },
+                edits: vec![e],
+            });
+        }
+    }
+}
+
+fn data_sites(
+    img: &Image,
+    plan: &Plan,
+    old_values: &BTreeSet<u32>,
+    out: &mut Sites,
+    map: &MapFn,
+    boundary_name: &NameFn,
+) {
+    // Words in allocated, file-backed, non-executable sections (or non-executable segments
+    // when there are no section headers).
+    let ranges: Vec<(u32, u32)> = if img.sections.iter().any(|s| s.is_alloc()) {
+        img.sections
+            .iter()
+            .filter(|s| s.is_alloc() && !s.is_nobits() && s.flags & crate::elf::SHF_EXECINSTR == 0)
+            .map(|s| (s.addr, s.size))
+            .collect()
+    } else {
+        img.loads()
+            .filter(|s| !s.is_exec())
+            .map(|s| (s.vaddr, s.filesz))
+            .collect()
+    };
+    let r32: BTreeMap<u32, u32> = img
+        .relocs
+        .iter()
+        .filter(|r| r.r_type == rel::R_RISCV_32)
+        .map(|r| {
+            (
+                r.addr,
+                img.symbols
+                    .get(r.sym)
+                    .map(|s| s.value)
+                    .unwrap_or(0)
+                    .wrapping_add(r.addend as u32),
+            )
+        })
+        .collect();
+    for (start, size) in ranges {
+        let first = start.next_multiple_of(4);
+        let mut a = first;
+        while u64::from(a) + 4 <= u64::from(start) + u64::from(size) {
+            let Some(v) = img.word_at(a) else { break };
+            if old_values.contains(&v) {
+                let loc = format!("{a:#x}");
+                let named = img
+                    .symbols
+                    .iter()
+                    .find(|s| s.value == a && !s.name.is_empty() && s.info & 0xf == 1);
+                let by_prologue = plan.old.sp_init.word_addr == Some(a);
+                let by_reloc = r32.get(&a) == Some(&v);
+                if by_prologue || by_reloc || named.is_some() {
+                    if let Some(new) = map(v, &loc, out) {
+                        out.sites.push(Site {
+                            kind: SiteKind::DataWord,
+                            location: loc,
+                            addr: Some(a),
+                            boundary: boundary_name(v),
+                            old: v,
+                            new,
+                            confidence: if by_prologue || by_reloc {
+                                Confidence::Exact
+                            } else {
+                                Confidence::High
+                            },
+                            why: if by_prologue {
+                                "the word _start loads sp from".into()
+                            } else if by_reloc {
+                                "R_RISCV_32 relocation against a boundary symbol".into()
+                            } else {
+                                format!(
+                                    "data object {} holds the boundary",
+                                    named.map(|s| s.name.as_str()).unwrap_or("")
+                                )
+                            },
+                            edits: vec![field_edit(img.file_offset(a, 4).unwrap_or(0), v, new)],
+                        });
+                    }
+                } else if img.relocs.is_empty() || r32.contains_key(&a) {
+                    out.ambiguities.push(Ambiguity {
+                        location: loc,
+                        value: v,
+                        why: format!("a data word equal to the {} value, not named by a symbol or relocation: cannot tell whether it is the boundary or another number", boundary_name(v)),
+                        fatal: false,
+                    });
+                }
+            }
+            a += 4;
+        }
+    }
+}
+
+fn symbol_sites(img: &Image, plan: &Plan, out: &mut Sites, map: &MapFn) {
+    let named = |name: &str| -> Option<&'static str> {
+        if STACK_TOP_SYMS.contains(&name) {
+            Some("stack_top")
+        } else if STACK_BOTTOM_SYMS.contains(&name) {
+            Some("stack_bottom")
+        } else if HEAP_END_SYMS.contains(&name) {
+            Some("heap_end")
+        } else if MEMORY_TOP_SYMS.contains(&name) {
+            Some("memlimit")
+        } else {
+            None
+        }
+    };
+    for s in &img.symbols {
+        if s.name.is_empty() {
+            continue;
+        }
+        let by_name = named(&s.name).and_then(|b| plan.move_of(b).filter(|m| m.old == s.value));
+        let (boundary, new) = match by_name {
+            Some(m) => (m.name, m.new),
+            None => {
+                // Another symbol at a moving boundary: move it along if the boundary is
+                // unambiguous and the symbol is not a code or data object (a label).
+                if plan.moves.iter().all(|m| m.old != s.value)
+                    || s.info & 0xf == 1
+                    || s.info & 0xf == 2
+                {
+                    continue;
+                }
+                let Some(new) = map(s.value, &format!("symbol {}", s.name), out) else {
+                    continue;
+                };
+                (
+                    plan.moves
+                        .iter()
+                        .find(|m| m.old == s.value)
+                        .map(|m| m.name)
+                        .unwrap_or("?"),
+                    new,
+                )
+            }
+        };
+        out.sites.push(Site {
+            kind: SiteKind::Symbol,
+            location: format!("symbol {}", s.name),
+            addr: None,
+            boundary,
+            old: s.value,
+            new,
+            confidence: if by_name.is_some() {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            },
+            why: if by_name.is_some() {
+                "boundary symbol".into()
+            } else {
+                "symbol at a moving boundary".into()
+            },
+            edits: vec![field_edit(s.entry_offset + 4, s.value, new)],
+        });
+    }
+}
+
+/// `.heap`/`.stack` NOBITS section headers and the PT_LOAD (and NOBITS-only segments) that
+/// cover them.
+fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
+    let (o, n) = (&plan.old, &plan.new);
+    // New extent of each region section.
+    let mut moved: Vec<(u32, u32, u32, u32)> = Vec::new(); // old addr, old end, new addr, new end
+    for s in img
+        .sections
+        .iter()
+        .filter(|s| s.is_alloc() && s.is_nobits())
+    {
+        let (na, ne) = match s.name.as_str() {
+            ".heap" if s.addr == o.heap_start && s.end() == u64::from(o.heap_end) => {
+                (s.addr, n.heap_end)
+            }
+            ".stack" if s.addr == o.stack_bottom && s.end() == u64::from(o.stack_top) => {
+                (n.stack_bottom, n.stack_top)
+            }
+            ".stack" if s.addr == o.stack_bottom && s.end() <= u64::from(o.stack_top) => {
+                (n.stack_bottom, n.stack_bottom + s.size)
+            }
+            _ => continue,
+        };
+        moved.push((s.addr, s.end() as u32, na, ne));
+        if na != s.addr {
+            out.sites.push(Site {
+                kind: SiteKind::Section,
+                location: format!("section {} sh_addr", s.name),
+                addr: None,
+                boundary: if s.name == ".stack" {
+                    "stack_bottom"
+                } else {
+                    "heap_start"
+                },
+                old: s.addr,
+                new: na,
+                confidence: Confidence::High,
+                why: "NOBITS region section".into(),
+                edits: vec![field_edit(s.hdr_offset + 12, s.addr, na)],
+            });
+        }
+        if ne - na != s.size {
+            out.sites.push(Site {
+                kind: SiteKind::Section,
+                location: format!("section {} sh_size", s.name),
+                addr: None,
+                boundary: if s.name == ".stack" {
+                    "stack_top"
+                } else {
+                    "heap_end"
+                },
+                old: s.size,
+                new: ne - na,
+                confidence: Confidence::High,
+                why: "NOBITS region section".into(),
+                edits: vec![field_edit(s.hdr_offset + 20, s.size, ne - na)],
+            });
+        }
+    }
+    // Segments: a PT_LOAD whose memory ends at an old region end is stretched to the new end;
+    // a NOBITS-only PT_LOAD holding a moved region also moves its start.
+    for seg in img.segments.iter().filter(|s| s.p_type == PT_LOAD) {
+        let end = seg.end() as u32;
+        let covering: Vec<_> = moved
+            .iter()
+            .filter(|m| m.0 >= seg.vaddr && u64::from(m.1) <= seg.end())
+            .collect();
+        if covering.is_empty() {
+            continue;
+        }
+        let new_end = covering
+            .iter()
+            .map(|m| if m.1 == end { m.3 } else { 0 })
+            .max()
+            .unwrap_or(0);
+        let new_end = if new_end == 0 { end } else { new_end };
+        let mut new_vaddr = seg.vaddr;
+        if seg.filesz == 0 && covering.iter().any(|m| m.0 == seg.vaddr) {
+            new_vaddr = covering.iter().map(|m| m.2).min().unwrap_or(seg.vaddr);
+        }
+        let new_memsz = new_end.wrapping_sub(new_vaddr);
+        if new_vaddr != seg.vaddr {
+            out.sites.push(Site {
+                kind: SiteKind::Segment,
+                location: format!("program header {} p_vaddr", seg.index),
+                addr: None,
+                boundary: "stack_bottom",
+                old: seg.vaddr,
+                new: new_vaddr,
+                confidence: Confidence::High,
+                why: "NOBITS-only PT_LOAD holding the stack".into(),
+                edits: vec![
+                    field_edit(seg.hdr_offset + 8, seg.vaddr, new_vaddr),
+                    field_edit(
+                        seg.hdr_offset + 12,
+                        seg.paddr,
+                        seg.paddr.wrapping_add(new_vaddr.wrapping_sub(seg.vaddr)),
+                    ),
+                ],
+            });
+        }
+        if new_memsz != seg.memsz {
+            out.sites.push(Site {
+                kind: SiteKind::Segment,
+                location: format!("program header {} p_memsz", seg.index),
+                addr: None,
+                boundary: "stack_top",
+                old: seg.memsz,
+                new: new_memsz,
+                confidence: Confidence::High,
+                why: "PT_LOAD covering the heap and stack regions".into(),
+                edits: vec![field_edit(seg.hdr_offset + 20, seg.memsz, new_memsz)],
+            });
+        }
+    }
+}
+
+impl Op {
+    /// The instruction's mnemonic without aliases.
+    pub fn mnemonic(self) -> String {
+        format!("{self:?}").to_lowercase()
+    }
+}
