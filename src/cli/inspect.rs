@@ -27,12 +27,12 @@ pub fn main(a: Args) -> i32 {
         Err(e) => return fail(&e),
     };
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report_json(&img, &layout)).expect("serialisable")
         );
     } else {
-        print!("{}", report_text(&img, &layout));
+        out!("{}", report_text(&img, &layout));
     }
     0
 }

@@ -2,7 +2,22 @@
 //! process exit code; library errors become one-line messages (exit 1: usage/guest error,
 //! 2: bad input file).
 
+/// `print!` that ignores a closed stdout (`| head`) instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 mod inspect;
+mod relink;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +36,8 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    relink: relink::Args,
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,10 +103,11 @@ pub fn main() -> i32 {
     match cli.command {
         Some(Command::Inspect(a)) => inspect::main(a),
         Some(Command::Run(a)) => run::main(a),
-        None => {
+        None if cli.relink.input_elf.is_none() => {
             let _ = <Cli as clap::CommandFactory>::command().print_help();
             1
         }
+        None => relink::main(cli.relink),
     }
 }
 

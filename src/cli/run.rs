@@ -43,7 +43,7 @@ pub fn main(a: Args) -> i32 {
         Err(e) => return fail(&e),
     };
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&r).expect("RunResult serialises")
         );

@@ -120,8 +120,8 @@ pub struct RunResult {
     pub cycles: u64,
     /// `stack_top` minus the lowest `sp`-based access.
     pub peak_stack_bytes: u32,
-    /// Highest heap byte stored (not through `sp`, and below the lowest stack access) minus
-    /// `heap_start`.
+    /// Highest heap byte stored (not through `sp`, and below `sp`: RISC-V has no red zone, so
+    /// nothing below `sp` is stack) minus `heap_start`.
     pub peak_heap_bytes: u32,
     /// Bytes of guest memory the VM had to allocate.
     pub resident_bytes: usize,
@@ -447,7 +447,8 @@ impl Vm {
                 };
                 if i.rs1 == reg::SP {
                     self.note_stack(addr)?;
-                } else if addr >= self.heap_high && addr < self.layout.heap_end.min(self.stack_low)
+                } else if addr >= self.heap_high
+                    && addr < self.layout.heap_end.min(self.regs[reg::SP as usize])
                 {
                     self.heap_high = addr + len;
                 }

@@ -1,0 +1,323 @@
+//! The main job: `nexus-relink IN --memlimit SIZE -o OUT`.
+
+use super::{fail, ExecArgs};
+use nexus_relink::elf::Image;
+use nexus_relink::isa::disasm::disasm;
+use nexus_relink::layout::Layout;
+use nexus_relink::relink::{write_atomic, Relinker, Rewrite};
+use nexus_relink::size::{human, parse_size};
+use nexus_relink::vm::Vm;
+use nexus_relink::Error;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Guest ELF to rewrite (never modified unless --in-place).
+    pub input_elf: Option<PathBuf>,
+    /// New memory limit: 16M, 16MiB, 0x1000000, 16777216, 1G … or `auto` (measure in the VM).
+    #[arg(long, value_name = "SIZE|auto")]
+    pub memlimit: Option<String>,
+    /// Output file.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Stack size (default: keep the current stack size).
+    #[arg(long, value_name = "SIZE", value_parser = parse_u32_size)]
+    pub stack: Option<u32>,
+    /// Heap size (default: everything between the image and the stack).
+    #[arg(long, value_name = "SIZE", value_parser = parse_u32_size)]
+    pub heap: Option<u32>,
+    /// Unmapped guard gap between heap and stack (default: keep the current gap).
+    #[arg(long, value_name = "SIZE", value_parser = parse_u32_size)]
+    pub guard: Option<u32>,
+    /// With `--memlimit auto`: headroom over the measured peak stack and heap, in percent.
+    #[arg(long, value_name = "PCT", default_value_t = 25)]
+    pub margin: u32,
+    /// Print the plan and the patches without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// List every patch (location, kind, old → new, why) with the instructions before/after.
+    #[arg(long)]
+    pub explain: bool,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Rewrite even when some occurrences of an old boundary value cannot be explained (they
+    /// are left unchanged and listed).
+    #[arg(long)]
+    pub force: bool,
+    /// Allow the output to be the input file (replaced atomically).
+    #[arg(long)]
+    pub in_place: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+fn parse_u32_size(s: &str) -> Result<u32, String> {
+    let v = parse_size(s)?;
+    u32::try_from(v).map_err(|_| format!("{s}: must be below 4 GiB"))
+}
+
+pub fn main(a: Args) -> i32 {
+    match go(&a) {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+fn go(a: &Args) -> Result<i32, Error> {
+    let usage = |m: &str| Error::Usage(m.to_string());
+    let input = a
+        .input_elf
+        .as_ref()
+        .ok_or_else(|| usage("missing input ELF; see --help"))?;
+    let limit = a.memlimit.as_deref().ok_or_else(|| {
+        usage("missing --memlimit SIZE (e.g. --memlimit 16M, or --memlimit auto)")
+    })?;
+    let output = match (&a.output, a.in_place, a.dry_run) {
+        (Some(o), _, _) => Some(o.clone()),
+        (None, true, _) => Some(input.clone()),
+        (None, false, true) => None,
+        (None, false, false) => return Err(usage("missing -o OUT (or --in-place, or --dry-run)")),
+    };
+    if let Some(o) = &output {
+        if same_file(o, input) && !a.in_place {
+            return Err(usage(&format!(
+                "the output {} is the input file; pass --in-place to replace it",
+                o.display()
+            )));
+        }
+    }
+    let img = Image::read(input)?;
+    let mut relinker = Relinker::default().force(a.force);
+    relinker.request.stack = a.stack;
+    relinker.request.heap = a.heap;
+    relinker.request.guard = a.guard;
+    let mut measured = None;
+    if limit.eq_ignore_ascii_case("auto") {
+        let (req, m) = auto_limit(&img, a)?;
+        relinker.request = req;
+        measured = Some(m);
+    } else {
+        relinker.request.memlimit = parse_size(limit).map_err(Error::Usage)?;
+    }
+    let rw = relinker.rewrite(&img)?;
+    if let Some(o) = output.as_ref().filter(|_| !a.dry_run) {
+        write_atomic(o, &rw.bytes, Some(input))?;
+    }
+    if a.json {
+        let mut v = report_json(&rw);
+        if let Some(m) = measured {
+            v["measured"] = m;
+        }
+        v["output"] = serde_json::json!(output
+            .as_ref()
+            .filter(|_| !a.dry_run)
+            .map(|p| p.display().to_string()));
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("serialisable")
+        );
+    } else {
+        if let Some(m) = &measured {
+            eprintln!(
+                "nexus-relink: measured peak stack {} B, peak heap {} B in {} cycles; with a {}% margin: memory limit {:#x} ({})",
+                m["peak_stack_bytes"], m["peak_heap_bytes"], m["cycles"], a.margin, rw.plan.request.memlimit, human(rw.plan.request.memlimit)
+            );
+        }
+        out!("{}", report_text(&rw, a.explain || a.dry_run));
+        match (&output, a.dry_run) {
+            (_, true) => outln!("dry run: nothing written"),
+            (Some(o), false) => outln!("wrote {}", o.display()),
+            _ => {}
+        }
+    }
+    Ok(0)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// `--memlimit auto`: run the guest under its own layout, measure, add the margin.
+fn auto_limit(
+    img: &Image,
+    a: &Args,
+) -> Result<(nexus_relink::plan::Request, serde_json::Value), Error> {
+    let layout = Layout::discover(img)?;
+    let cfg = a.exec.config()?;
+    let r = Vm::new(img, &layout, cfg)?.run();
+    if let Some(f) = &r.fault {
+        return Err(Error::Usage(format!(
+            "--memlimit auto: the guest did not finish under its current layout: {}",
+            f.message
+        )));
+    }
+    let with_margin = |v: u32| -> u64 {
+        (u64::from(v) * (100 + u64::from(a.margin)))
+            .div_ceil(100)
+            .next_multiple_of(16)
+    };
+    let stack = a
+        .stack
+        .map(u64::from)
+        .unwrap_or_else(|| with_margin(r.peak_stack_bytes).max(256));
+    let heap = a
+        .heap
+        .map(u64::from)
+        .unwrap_or_else(|| with_margin(r.peak_heap_bytes));
+    let guard = if layout.shared {
+        0
+    } else {
+        u64::from(a.guard.unwrap_or(layout.guard()))
+    };
+    let need = u64::from(layout.heap_start.max(layout.image_end)) + heap + guard + stack;
+    let memlimit = need.next_multiple_of(4096);
+    let req = nexus_relink::plan::Request {
+        memlimit,
+        stack: (!layout.shared).then_some(stack as u32),
+        heap: None,
+        guard: a.guard,
+    };
+    let m = serde_json::json!({
+        "peak_stack_bytes": r.peak_stack_bytes,
+        "peak_heap_bytes": r.peak_heap_bytes,
+        "cycles": r.cycles,
+        "margin_percent": a.margin,
+        "memlimit": memlimit,
+    });
+    Ok((req, m))
+}
+
+pub fn report_json(rw: &Rewrite) -> serde_json::Value {
+    let sites: Vec<_> = rw
+        .sites
+        .sites
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).expect("serialisable");
+            let insts: Vec<_> = s
+                .edits
+                .iter()
+                .filter_map(|e| e.inst.map(|(pc, b, n)| serde_json::json!({"addr": pc, "before": disasm(&b, pc), "after": disasm(&n, pc)})))
+                .collect();
+            v["instructions"] = serde_json::json!(insts);
+            v
+        })
+        .collect();
+    serde_json::json!({
+        "request": rw.plan.request,
+        "old": layout_json(&rw.plan.old),
+        "new": layout_json(&rw.plan.new),
+        "moves": rw.plan.moves,
+        "notes": rw.plan.notes,
+        "from_relocations": rw.sites.from_relocations,
+        "sites": sites,
+        "forced_ambiguities": rw.forced,
+    })
+}
+
+fn layout_json(l: &Layout) -> serde_json::Value {
+    serde_json::json!({
+        "memlimit": l.memlimit, "stack_top": l.stack_top, "stack_bottom": l.stack_bottom,
+        "heap_start": l.heap_start, "heap_end": l.heap_end, "image_end": l.image_end,
+        "shared_heap_stack": l.shared,
+    })
+}
+
+/// The human report: the layout change, then (with `explain`) every patch.
+pub fn report_text(rw: &Rewrite, explain: bool) -> String {
+    use std::fmt::Write;
+    let (o, n) = (&rw.plan.old, &rw.plan.new);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "memory limit  {:#x} ({}) -> {:#x} ({})",
+        o.memlimit,
+        human(o.memlimit),
+        n.memlimit,
+        human(n.memlimit)
+    );
+    let range =
+        |a: u32, b: u32| format!("{a:#x}..{b:#x} ({})", human(u64::from(b.saturating_sub(a))));
+    let _ = writeln!(
+        s,
+        "stack         {} -> {}",
+        range(o.stack_bottom, o.stack_top),
+        range(n.stack_bottom, n.stack_top)
+    );
+    if o.shared {
+        let _ = writeln!(s, "heap + stack  shared region from {:#x}", o.heap_start);
+    } else {
+        let _ = writeln!(
+            s,
+            "heap          {} -> {}",
+            range(o.heap_start, o.heap_end),
+            range(n.heap_start, n.heap_end)
+        );
+    }
+    for note in &rw.plan.notes {
+        let _ = writeln!(s, "note: {note}");
+    }
+    let count = |c| rw.sites.sites.iter().filter(|x| x.confidence == c).count();
+    use nexus_relink::sites::Confidence::*;
+    let _ = writeln!(
+        s,
+        "{} sites patched ({} exact, {} high, {} medium){}",
+        rw.sites.sites.len(),
+        count(Exact),
+        count(High),
+        count(Medium),
+        if rw.sites.from_relocations {
+            "; relocations used as the source of truth"
+        } else {
+            ""
+        }
+    );
+    if explain {
+        for site in &rw.sites.sites {
+            let _ = writeln!(
+                s,
+                "  {:<28} {:<12} {:<12} {:#x} -> {:#x}  [{:?}] {}",
+                site.location,
+                format!("{:?}", site.kind),
+                site.boundary,
+                site.old,
+                site.new,
+                site.confidence,
+                site.why
+            );
+            for e in &site.edits {
+                match e.inst {
+                    Some((pc, b, n)) => {
+                        let _ = writeln!(
+                            s,
+                            "      {pc:8x}: {:08x} {:<28} -> {:08x} {}",
+                            e.old,
+                            disasm(&b, pc),
+                            e.new,
+                            disasm(&n, pc)
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            s,
+                            "      file offset {:#x}: {:#x} -> {:#x}",
+                            e.offset, e.old, e.new
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for a in &rw.forced {
+        let _ = writeln!(
+            s,
+            "warning: left unchanged (--force): at {}: {:#x}: {}",
+            a.location, a.value, a.why
+        );
+    }
+    s
+}
