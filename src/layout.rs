@@ -137,15 +137,25 @@ impl Layout {
                 .find_map(|n| img.symbol(n).map(|s| (s.value, format!("symbol {n}"))))
         };
         let (image_start, load_end) = img.load_bounds();
-        let is_region = |name: &str| name == ".heap" || name == ".stack";
         let heap_sec = img.section(".heap").filter(|s| s.is_alloc());
         let stack_sec = img.section(".stack").filter(|s| s.is_alloc());
-        // End of the program proper: every allocated section but the heap and stack regions.
+        // Where the heap/stack regions begin, from names alone: NOBITS sections at or above it
+        // (`.heap`, `.stack`, a Jolt-style `.canary`) are regions, not image.
+        let region_floor = HEAP_START_SYMS
+            .iter()
+            .find_map(|n| img.symbol(n).map(|s| s.value))
+            .or(heap_sec.map(|s| s.addr))
+            .or_else(|| STACK_BOTTOM_SYMS.iter().find_map(|n| img.symbol(n).map(|s| s.value)))
+            .or(stack_sec.map(|s| s.addr));
+        let is_region = |s: &crate::elf::Section| {
+            s.name == ".heap" || s.name == ".stack" || (s.is_nobits() && region_floor.is_some_and(|f| s.addr >= f))
+        };
+        // End of the program proper: every allocated section but the heap/stack regions.
         let image_end = {
             let from_sections = img
                 .sections
                 .iter()
-                .filter(|s| s.is_alloc() && !is_region(&s.name) && s.size > 0)
+                .filter(|s| s.is_alloc() && !is_region(s) && s.size > 0)
                 .map(|s| s.end())
                 .max();
             let from_loads = img
@@ -157,10 +167,7 @@ impl Layout {
                 })
                 .map(|s| s.end())
                 .max();
-            from_sections
-                .or(from_loads)
-                .unwrap_or(load_end)
-                .min(u64::from(u32::MAX)) as u32
+            from_sections.or(from_loads).unwrap_or(load_end).min(u64::from(u32::MAX)) as u32
         };
 
         let gp_sym = img.symbol("__global_pointer$").map(|s| s.value);

@@ -22,6 +22,7 @@ pub mod isa;
 pub mod layout;
 pub mod plan;
 pub mod relink;
+pub mod report;
 pub mod sites;
 pub mod size;
 pub mod vm;

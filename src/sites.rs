@@ -729,6 +729,12 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
             ".stack" if s.addr == o.stack_bottom && s.end() <= u64::from(o.stack_top) => {
                 (n.stack_bottom, n.stack_bottom + s.size)
             }
+            // Other regions between the heap end and the stack top (a guard or canary below
+            // the stack) keep their place relative to the stack bottom.
+            _ if !o.shared && s.addr >= o.heap_end && s.end() <= u64::from(o.stack_top) && s.name != ".heap" => {
+                let d = n.stack_bottom.wrapping_sub(o.stack_bottom);
+                (s.addr.wrapping_add(d), (s.end() as u32).wrapping_add(d))
+            }
             _ => continue,
         };
         moved.push((s.addr, s.end() as u32, na, ne));

@@ -239,6 +239,34 @@ impl Vm {
         self.abi
     }
 
+    /// A register's current value.
+    pub fn reg(&self, r: u8) -> u32 {
+        self.regs[usize::from(r & 31)]
+    }
+
+    pub fn pc(&self) -> u32 {
+        self.pc
+    }
+
+    /// Execute until the pc reaches `addr` (not executing it), at most `max` instructions.
+    /// Returns whether `addr` was reached; a guest exit or fault before it returns false.
+    pub fn run_to(&mut self, addr: u32, max: u64) -> bool {
+        for _ in 0..max {
+            if self.pc == addr {
+                return true;
+            }
+            let idx = self.pc.wrapping_sub(self.code_base) / 4;
+            let Some(Some(inst)) = self.code.get(idx as usize).copied() else {
+                return false;
+            };
+            self.cycles += 1;
+            if self.step(inst).is_err() {
+                return false;
+            }
+        }
+        self.pc == addr
+    }
+
     /// Run to completion (exit, fault or cycle limit).
     pub fn run(mut self) -> RunResult {
         let stop = self.execute();

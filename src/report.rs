@@ -1,0 +1,138 @@
+//! Reports of a rewrite: the human summary (with `--explain`, every patch and the instructions
+//! before and after) and the JSON object of `--json`. Snapshot tests pin both.
+
+use crate::isa::disasm::disasm;
+use crate::layout::Layout;
+use crate::relink::Rewrite;
+use crate::size::human;
+
+pub fn report_json(rw: &Rewrite) -> serde_json::Value {
+    let sites: Vec<_> = rw
+        .sites
+        .sites
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).expect("serialisable");
+            let insts: Vec<_> = s
+                .edits
+                .iter()
+                .filter_map(|e| e.inst.map(|(pc, b, n)| serde_json::json!({"addr": pc, "before": disasm(&b, pc), "after": disasm(&n, pc)})))
+                .collect();
+            v["instructions"] = serde_json::json!(insts);
+            v
+        })
+        .collect();
+    serde_json::json!({
+        "request": rw.plan.request,
+        "old": layout_json(&rw.plan.old),
+        "new": layout_json(&rw.plan.new),
+        "moves": rw.plan.moves,
+        "notes": rw.plan.notes,
+        "from_relocations": rw.sites.from_relocations,
+        "sites": sites,
+        "forced_ambiguities": rw.forced,
+    })
+}
+
+fn layout_json(l: &Layout) -> serde_json::Value {
+    serde_json::json!({
+        "memlimit": l.memlimit, "stack_top": l.stack_top, "stack_bottom": l.stack_bottom,
+        "heap_start": l.heap_start, "heap_end": l.heap_end, "image_end": l.image_end,
+        "shared_heap_stack": l.shared,
+    })
+}
+
+/// The human report: the layout change, then (with `explain`) every patch.
+pub fn report_text(rw: &Rewrite, explain: bool) -> String {
+    use std::fmt::Write;
+    let (o, n) = (&rw.plan.old, &rw.plan.new);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "memory limit  {:#x} ({}) -> {:#x} ({})",
+        o.memlimit,
+        human(o.memlimit),
+        n.memlimit,
+        human(n.memlimit)
+    );
+    let range =
+        |a: u32, b: u32| format!("{a:#x}..{b:#x} ({})", human(u64::from(b.saturating_sub(a))));
+    let _ = writeln!(
+        s,
+        "stack         {} -> {}",
+        range(o.stack_bottom, o.stack_top),
+        range(n.stack_bottom, n.stack_top)
+    );
+    if o.shared {
+        let _ = writeln!(s, "heap + stack  shared region from {:#x}", o.heap_start);
+    } else {
+        let _ = writeln!(
+            s,
+            "heap          {} -> {}",
+            range(o.heap_start, o.heap_end),
+            range(n.heap_start, n.heap_end)
+        );
+    }
+    for note in &rw.plan.notes {
+        let _ = writeln!(s, "note: {note}");
+    }
+    let count = |c| rw.sites.sites.iter().filter(|x| x.confidence == c).count();
+    use crate::sites::Confidence::*;
+    let _ = writeln!(
+        s,
+        "{} sites patched ({} exact, {} high, {} medium){}",
+        rw.sites.sites.len(),
+        count(Exact),
+        count(High),
+        count(Medium),
+        if rw.sites.from_relocations {
+            "; relocations used as the source of truth"
+        } else {
+            ""
+        }
+    );
+    if explain {
+        for site in &rw.sites.sites {
+            let _ = writeln!(
+                s,
+                "  {:<28} {:<12} {:<12} {:#x} -> {:#x}  [{:?}] {}",
+                site.location,
+                format!("{:?}", site.kind),
+                site.boundary,
+                site.old,
+                site.new,
+                site.confidence,
+                site.why
+            );
+            for e in &site.edits {
+                match e.inst {
+                    Some((pc, b, n)) => {
+                        let _ = writeln!(
+                            s,
+                            "      {pc:8x}: {:08x} {:<28} -> {:08x} {}",
+                            e.old,
+                            disasm(&b, pc),
+                            e.new,
+                            disasm(&n, pc)
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            s,
+                            "      file offset {:#x}: {:#x} -> {:#x}",
+                            e.offset, e.old, e.new
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for a in &rw.forced {
+        let _ = writeln!(
+            s,
+            "warning: left unchanged (--force): at {}: {:#x}: {}",
+            a.location, a.value, a.why
+        );
+    }
+    s
+}
