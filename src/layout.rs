@@ -145,10 +145,16 @@ impl Layout {
             .iter()
             .find_map(|n| img.symbol(n).map(|s| s.value))
             .or(heap_sec.map(|s| s.addr))
-            .or_else(|| STACK_BOTTOM_SYMS.iter().find_map(|n| img.symbol(n).map(|s| s.value)))
+            .or_else(|| {
+                STACK_BOTTOM_SYMS
+                    .iter()
+                    .find_map(|n| img.symbol(n).map(|s| s.value))
+            })
             .or(stack_sec.map(|s| s.addr));
         let is_region = |s: &crate::elf::Section| {
-            s.name == ".heap" || s.name == ".stack" || (s.is_nobits() && region_floor.is_some_and(|f| s.addr >= f))
+            s.name == ".heap"
+                || s.name == ".stack"
+                || (s.is_nobits() && region_floor.is_some_and(|f| s.addr >= f))
         };
         // End of the program proper: every allocated section but the heap/stack regions.
         let image_end = {
@@ -167,7 +173,10 @@ impl Layout {
                 })
                 .map(|s| s.end())
                 .max();
-            from_sections.or(from_loads).unwrap_or(load_end).min(u64::from(u32::MAX)) as u32
+            from_sections
+                .or(from_loads)
+                .unwrap_or(load_end)
+                .min(u64::from(u32::MAX)) as u32
         };
 
         let gp_sym = img.symbol("__global_pointer$").map(|s| s.value);

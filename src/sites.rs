@@ -731,7 +731,11 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
             }
             // Other regions between the heap end and the stack top (a guard or canary below
             // the stack) keep their place relative to the stack bottom.
-            _ if !o.shared && s.addr >= o.heap_end && s.end() <= u64::from(o.stack_top) && s.name != ".heap" => {
+            _ if !o.shared
+                && s.addr >= o.heap_end
+                && s.end() <= u64::from(o.stack_top)
+                && s.name != ".heap" =>
+            {
                 let d = n.stack_bottom.wrapping_sub(o.stack_bottom);
                 (s.addr.wrapping_add(d), (s.end() as u32).wrapping_add(d))
             }

@@ -43,13 +43,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 pub fn human(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (unit, name) in UNITS {
-        if bytes >= unit && bytes % unit == 0 {
-            return format!("{} {name}", bytes / unit);
-        }
-    }
-    for (unit, name) in UNITS {
         if bytes >= unit {
-            return format!("{:.1} {name}", bytes as f64 / unit as f64);
+            return if bytes % unit == 0 {
+                format!("{} {name}", bytes / unit)
+            } else {
+                format!("{:.1} {name}", bytes as f64 / unit as f64)
+            };
         }
     }
     format!("{bytes} B")
@@ -89,5 +88,7 @@ mod tests {
         assert_eq!(human(16 << 20), "16 MiB");
         assert_eq!(human(3_000_000), "2.9 MiB");
         assert_eq!(human(100), "100 B");
+        assert_eq!(human(3004 << 10), "2.9 MiB");
+        assert_eq!(human(64 << 10), "64 KiB");
     }
 }

@@ -28,7 +28,11 @@ fn every_fixture_at_every_limit_keeps_its_behaviour() {
                 Ok(b) => b,
                 Err(Error::Relink(RelinkError::Plan(p))) => {
                     // Only a limit below what the image needs may be refused here.
-                    assert!(limit <= 1 << 20 || e.name == "gp_relax", "{} at {limit:#x}: {p}", e.name);
+                    assert!(
+                        limit <= 1 << 20 || e.name == "gp_relax",
+                        "{} at {limit:#x}: {p}",
+                        e.name
+                    );
                     continue;
                 }
                 Err(Error::Relink(RelinkError::Unpatchable(u))) if e.name == "gp_relax" => {
@@ -39,22 +43,55 @@ fn every_fixture_at_every_limit_keeps_its_behaviour() {
             };
             let new_img = Image::parse(out.clone()).unwrap();
             let new = Layout::discover(&new_img).unwrap();
-            assert_eq!(u64::from(new.stack_top), limit & !15, "{} at {limit:#x}", e.name);
-            assert!(new.memlimit >= u64::from(new.stack_top) && new.memlimit <= limit, "{}", e.name);
+            assert_eq!(
+                u64::from(new.stack_top),
+                limit & !15,
+                "{} at {limit:#x}",
+                e.name
+            );
+            assert!(
+                new.memlimit >= u64::from(new.stack_top) && new.memlimit <= limit,
+                "{}",
+                e.name
+            );
             if !old.shared {
-                assert_eq!(new.stack_size(), old.stack_size(), "{}: stack size kept", e.name);
-                assert_eq!(new.heap_end + old.guard(), new.stack_bottom, "{}: heap takes the rest", e.name);
+                assert_eq!(
+                    new.stack_size(),
+                    old.stack_size(),
+                    "{}: stack size kept",
+                    e.name
+                );
+                assert_eq!(
+                    new.heap_end + old.guard(),
+                    new.stack_bottom,
+                    "{}: heap takes the rest",
+                    e.name
+                );
             }
             // The VM runs it exactly as the original.
             let r0 = Vm::new(&img, &old, e.config()).unwrap().run();
             let r1 = Vm::new(&new_img, &new, e.config()).unwrap().run();
             assert_eq!(r1.fault, None, "{} at {limit:#x}", e.name);
-            assert_eq!((r1.stdout.clone(), r1.exit_code, r1.public_output.clone()), (r0.stdout, r0.exit_code, r0.public_output), "{} at {limit:#x}", e.name);
+            assert_eq!(
+                (r1.stdout.clone(), r1.exit_code, r1.public_output.clone()),
+                (r0.stdout, r0.exit_code, r0.public_output),
+                "{} at {limit:#x}",
+                e.name
+            );
             // sp right after the prologue is the new top.
             let mut vm = Vm::new(&new_img, &new, e.config()).unwrap();
             let after = new.sp_init.overwrite_ecall.unwrap_or(new.sp_init.at) + 4;
-            assert!(vm.run_to(after, 64), "{}: prologue end {after:#x} not reached", e.name);
-            assert_eq!(vm.reg(2), new.stack_top, "{} at {limit:#x}: sp after the prologue", e.name);
+            assert!(
+                vm.run_to(after, 64),
+                "{}: prologue end {after:#x} not reached",
+                e.name
+            );
+            assert_eq!(
+                vm.reg(2),
+                new.stack_top,
+                "{} at {limit:#x}: sp after the prologue",
+                e.name
+            );
             // External tools accept it; qemu runs it identically.
             let path = tmp.path().join(format!("{}-{limit}.elf", e.name));
             std::fs::write(&path, &out).unwrap();
@@ -62,10 +99,28 @@ fn every_fixture_at_every_limit_keeps_its_behaviour() {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
             if have("riscv64-unknown-elf-readelf") {
-                let o = Command::new("riscv64-unknown-elf-readelf").arg("-a").arg(&path).output().unwrap();
-                assert!(o.status.success() && o.stderr.is_empty(), "{}: readelf: {}", e.name, String::from_utf8_lossy(&o.stderr));
-                let o = Command::new("riscv64-unknown-elf-objdump").arg("-d").arg(&path).output().unwrap();
-                assert!(o.status.success() && o.stderr.is_empty(), "{}: objdump: {}", e.name, String::from_utf8_lossy(&o.stderr));
+                let o = Command::new("riscv64-unknown-elf-readelf")
+                    .arg("-a")
+                    .arg(&path)
+                    .output()
+                    .unwrap();
+                assert!(
+                    o.status.success() && o.stderr.is_empty(),
+                    "{}: readelf: {}",
+                    e.name,
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                let o = Command::new("riscv64-unknown-elf-objdump")
+                    .arg("-d")
+                    .arg(&path)
+                    .output()
+                    .unwrap();
+                assert!(
+                    o.status.success() && o.stderr.is_empty(),
+                    "{}: objdump: {}",
+                    e.name,
+                    String::from_utf8_lossy(&o.stderr)
+                );
             }
             if e.qemu && have("qemu-riscv32") {
                 let mut child = Command::new("qemu-riscv32")
@@ -75,10 +130,20 @@ fn every_fixture_at_every_limit_keeps_its_behaviour() {
                     .spawn()
                     .unwrap();
                 use std::io::Write;
-                child.stdin.take().unwrap().write_all(e.stdin.as_bytes()).unwrap();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(e.stdin.as_bytes())
+                    .unwrap();
                 let q = child.wait_with_output().unwrap();
                 assert_eq!(q.stdout, r1.stdout, "{} at {limit:#x}: qemu stdout", e.name);
-                assert_eq!(q.status.code(), r1.exit_code.map(|c| c & 0xff), "{} at {limit:#x}: qemu exit", e.name);
+                assert_eq!(
+                    q.status.code(),
+                    r1.exit_code.map(|c| c & 0xff),
+                    "{} at {limit:#x}: qemu exit",
+                    e.name
+                );
             }
             rewritten += 1;
         }
@@ -97,9 +162,18 @@ fn rewrites_compose_and_invert() {
         let b_via_a = rewrite(&a, 3_000_000).unwrap();
         assert_eq!(b_direct, b_via_a, "{}: A then B differs from B", e.name);
         let back = rewrite(&a, Layout::discover(&img).unwrap().memlimit).unwrap();
-        assert_eq!(back, img.bytes, "{}: A then original limit is not the original", e.name);
+        assert_eq!(
+            back, img.bytes,
+            "{}: A then original limit is not the original",
+            e.name
+        );
         // Same limit: nothing changes.
-        assert_eq!(rewrite(&a, 16 << 20).unwrap(), a.bytes, "{}: idempotent", e.name);
+        assert_eq!(
+            rewrite(&a, 16 << 20).unwrap(),
+            a.bytes,
+            "{}: idempotent",
+            e.name
+        );
     }
 }
 
@@ -107,30 +181,60 @@ fn rewrites_compose_and_invert() {
 fn only_planned_bytes_change() {
     let (img, _) = load(&fixtures().join("jolt_heap.elf"));
     let rw = Relinker::new(16 << 20).rewrite(&img).unwrap();
-    let planned: std::collections::BTreeSet<usize> =
-        rw.sites.sites.iter().flat_map(|s| s.edits.iter().flat_map(|e| e.offset..e.offset + 4)).collect();
-    let changed: Vec<usize> = (0..img.bytes.len()).filter(|&i| img.bytes[i] != rw.bytes[i]).collect();
+    let planned: std::collections::BTreeSet<usize> = rw
+        .sites
+        .sites
+        .iter()
+        .flat_map(|s| s.edits.iter().flat_map(|e| e.offset..e.offset + 4))
+        .collect();
+    let changed: Vec<usize> = (0..img.bytes.len())
+        .filter(|&i| img.bytes[i] != rw.bytes[i])
+        .collect();
     assert!(!changed.is_empty());
     assert!(changed.iter().all(|i| planned.contains(i)));
     // Both bound checks inside functions (heap end with lo != 0, stack bottom with lo == 0).
-    let pairs: Vec<_> = rw.sites.sites.iter().filter(|s| format!("{:?}", s.kind) == "HiLoPair").map(|s| s.boundary).collect();
-    assert!(pairs.contains(&"heap_end") && pairs.contains(&"stack_bottom") && pairs.contains(&"stack_top"), "{pairs:?}");
+    let pairs: Vec<_> = rw
+        .sites
+        .sites
+        .iter()
+        .filter(|s| format!("{:?}", s.kind) == "HiLoPair")
+        .map(|s| s.boundary)
+        .collect();
+    assert!(
+        pairs.contains(&"heap_end")
+            && pairs.contains(&"stack_bottom")
+            && pairs.contains(&"stack_top"),
+        "{pairs:?}"
+    );
 }
 
 #[test]
 fn bigger_stack_lets_deep_recursion_run() {
     let (img, old) = load(&fixtures().join("deep_recursion.elf"));
-    let cfg = || RunConfig { input: b"40000".to_vec(), ..RunConfig::default() };
+    let cfg = || RunConfig {
+        input: b"40000".to_vec(),
+        ..RunConfig::default()
+    };
     let r = Vm::new(&img, &old, cfg()).unwrap().run();
-    assert_eq!(r.fault.as_ref().map(|f| f.kind), Some(FaultKind::StackOverflow));
-    let out = Relinker::new(16 << 20).stack(4 << 20).rewrite(&img).unwrap();
+    assert_eq!(
+        r.fault.as_ref().map(|f| f.kind),
+        Some(FaultKind::StackOverflow)
+    );
+    let out = Relinker::new(16 << 20)
+        .stack(4 << 20)
+        .rewrite(&img)
+        .unwrap();
     let new_img = Image::parse(out.bytes).unwrap();
     let new = Layout::discover(&new_img).unwrap();
     assert_eq!(new.stack_size(), 4 << 20);
     let r = Vm::new(&new_img, &new, cfg()).unwrap().run();
     assert_eq!(r.fault, None);
     assert_eq!(r.exit_code, Some(0));
-    assert!(String::from_utf8_lossy(&r.stdout).contains("depth 40000"), "{}", String::from_utf8_lossy(&r.stdout));
+    assert!(
+        String::from_utf8_lossy(&r.stdout).contains("depth 40000"),
+        "{}",
+        String::from_utf8_lossy(&r.stdout)
+    );
     // A tight limit: the same recursion overflows and the fault names the stack.
     let tight = Image::parse(Relinker::new(2 << 20).rewrite(&img).unwrap().bytes).unwrap();
     let tl = Layout::discover(&tight).unwrap();
@@ -145,12 +249,18 @@ fn refusals_are_typed() {
     match Relinker::new(64 << 10).rewrite(&img) {
         Err(Error::Relink(RelinkError::Plan(p))) => {
             let m = p.to_string();
-            assert!(m.contains("too small") && m.contains("smallest limit"), "{m}");
+            assert!(
+                m.contains("too small") && m.contains("smallest limit"),
+                "{m}"
+            );
         }
         other => panic!("{other:?}"),
     }
     let (gp, _) = load(&fixtures().join("gp_relax.elf"));
-    assert!(matches!(Relinker::new(16 << 20).rewrite(&gp), Err(Error::Relink(RelinkError::Unpatchable(_)))));
+    assert!(matches!(
+        Relinker::new(16 << 20).rewrite(&gp),
+        Err(Error::Relink(RelinkError::Unpatchable(_)))
+    ));
     // A stray data word equal to the stack top, named by nothing: ambiguous.
     let mut bytes = img.bytes.clone();
     let ro = img.section(".rodata").expect(".rodata");
@@ -176,28 +286,82 @@ fn cli_refusals_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out.elf");
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["fixtures/linux_hello.elf".into(), "--memlimit".into(), "64K".into()], "too small"),
-        (vec!["fixtures/gp_relax.elf".into(), "--memlimit".into(), "16M".into()], "--no-relax"),
-        (vec!["fixtures/linux_hello.elf".into(), "--memlimit".into(), "16Q".into()], "invalid size"),
-        (vec!["fixtures/nexus_hello.elf".into(), "--memlimit".into(), "16M".into(), "--stack".into(), "1M".into()], "share one region"),
-        (vec!["Cargo.toml".into(), "--memlimit".into(), "16M".into()], "not an ELF"),
+        (
+            vec![
+                "fixtures/linux_hello.elf".into(),
+                "--memlimit".into(),
+                "64K".into(),
+            ],
+            "too small",
+        ),
+        (
+            vec![
+                "fixtures/gp_relax.elf".into(),
+                "--memlimit".into(),
+                "16M".into(),
+            ],
+            "--no-relax",
+        ),
+        (
+            vec![
+                "fixtures/linux_hello.elf".into(),
+                "--memlimit".into(),
+                "16Q".into(),
+            ],
+            "invalid size",
+        ),
+        (
+            vec![
+                "fixtures/nexus_hello.elf".into(),
+                "--memlimit".into(),
+                "16M".into(),
+                "--stack".into(),
+                "1M".into(),
+            ],
+            "share one region",
+        ),
+        (
+            vec!["Cargo.toml".into(), "--memlimit".into(), "16M".into()],
+            "not an ELF",
+        ),
     ];
     for (args, want) in cases {
-        let o = cli().current_dir(root()).args(&args).arg("-o").arg(&out).output().unwrap();
+        let o = cli()
+            .current_dir(root())
+            .args(&args)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{args:?} succeeded");
         assert!(err.contains(want), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), err.lines().filter(|l| !l.is_empty()).count());
+        assert_eq!(
+            err.lines().count(),
+            err.lines().filter(|l| !l.is_empty()).count()
+        );
         assert!(!out.exists(), "{args:?} wrote {}", out.display());
     }
     // Output = input is refused without --in-place.
     let copy = tmp.path().join("in.elf");
     std::fs::copy(root().join("fixtures/linux_hello.elf"), &copy).unwrap();
-    let o = cli().arg(&copy).args(["--memlimit", "16M", "-o"]).arg(&copy).output().unwrap();
+    let o = cli()
+        .arg(&copy)
+        .args(["--memlimit", "16M", "-o"])
+        .arg(&copy)
+        .output()
+        .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--in-place"));
-    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(root().join("fixtures/linux_hello.elf")).unwrap());
-    let o = cli().arg(&copy).args(["--memlimit", "16M", "--in-place"]).output().unwrap();
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(root().join("fixtures/linux_hello.elf")).unwrap()
+    );
+    let o = cli()
+        .arg(&copy)
+        .args(["--memlimit", "16M", "--in-place"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (_, l) = load(&copy);
     assert_eq!(l.stack_top, 16 << 20);
@@ -207,9 +371,18 @@ fn cli_refusals_write_nothing() {
 fn cli_rewrite_then_inspect_json_reports_the_new_layout() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out.elf");
-    let o = cli().current_dir(root()).args(["fixtures/jolt_heap.elf", "--memlimit", "2M", "-o"]).arg(&out).output().unwrap();
+    let o = cli()
+        .current_dir(root())
+        .args(["fixtures/jolt_heap.elf", "--memlimit", "2M", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = cli().args(["inspect", "--json"]).arg(&out).output().unwrap();
+    let o = cli()
+        .args(["inspect", "--json"])
+        .arg(&out)
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["layout"]["stack_top"], 2 << 20);
     assert_eq!(v["layout"]["memlimit"], 2 << 20);
@@ -226,7 +399,18 @@ fn cli_rewrite_then_inspect_json_reports_the_new_layout() {
 fn memlimit_auto_measures_and_fits() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("auto.elf");
-    let o = cli().current_dir(root()).args(["fixtures/jolt_heap.elf", "--memlimit", "auto", "--json", "-o"]).arg(&out).output().unwrap();
+    let o = cli()
+        .current_dir(root())
+        .args([
+            "fixtures/jolt_heap.elf",
+            "--memlimit",
+            "auto",
+            "--json",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let limit = v["measured"]["memlimit"].as_u64().unwrap();

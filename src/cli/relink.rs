@@ -190,4 +190,3 @@ fn auto_limit(
     });
     Ok((req, m))
 }
-
