@@ -20,6 +20,7 @@
 pub mod elf;
 pub mod isa;
 pub mod layout;
+pub mod linker_script;
 pub mod plan;
 pub mod relink;
 pub mod report;

@@ -19,6 +19,7 @@ macro_rules! outln {
 mod inspect;
 mod relink;
 mod run;
+mod script;
 
 use clap::{Parser, Subcommand};
 use nexus_relink::vm::Abi;
@@ -46,6 +47,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Run a guest in the integrated RV32IM VM under its own memory layout.
     Run(run::Args),
+    /// Print a GNU ld script with the layout a rewrite would produce (for users who can relink).
+    LinkerScript(script::Args),
 }
 
 /// Options shared by the commands that execute a guest.
@@ -103,6 +106,7 @@ pub fn main() -> i32 {
     match cli.command {
         Some(Command::Inspect(a)) => inspect::main(a),
         Some(Command::Run(a)) => run::main(a),
+        Some(Command::LinkerScript(a)) => script::main(a),
         None if cli.relink.input_elf.is_none() => {
             let _ = <Cli as clap::CommandFactory>::command().print_help();
             1
