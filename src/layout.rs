@@ -168,8 +168,9 @@ impl Layout {
                 .loads()
                 .filter(|seg| {
                     // A segment consisting only of the heap/stack regions is not image.
-                    !(heap_sec.is_some_and(|h| seg.contains(h.addr)) && seg.filesz == 0)
-                        && !(stack_sec.is_some_and(|st| seg.contains(st.addr)) && seg.filesz == 0)
+                    seg.filesz != 0
+                        || !(heap_sec.is_some_and(|h| seg.contains(h.addr))
+                            || stack_sec.is_some_and(|st| seg.contains(st.addr)))
                 })
                 .map(|s| s.end())
                 .max();
@@ -427,10 +428,11 @@ fn analyse_prologue(img: &Image, gp_sym: Option<u32>) -> (SpInit, Option<u32>) {
                     }
                 }
             }
-            Op::Ecall => {
-                if regs[reg::A7 as usize].as_ref().map(|k| k.value) == Some(0x402) && sp.is_some() {
-                    overwrite_ecall = Some(pc);
-                }
+            Op::Ecall
+                if regs[reg::A7 as usize].as_ref().map(|k| k.value) == Some(0x402)
+                    && sp.is_some() =>
+            {
+                overwrite_ecall = Some(pc);
             }
             _ => {}
         }

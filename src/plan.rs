@@ -106,9 +106,7 @@ impl Plan {
             }
         };
         if old.shared {
-            let need = u64::from(image_end)
-                + 16
-                + u64::from(old.stack_top - old.sp_init.value.unwrap_or(old.stack_top)).max(0);
+            let need = u64::from(image_end) + 16;
             if u64::from(top) <= u64::from(image_end) {
                 return Err(min_for(need, "room above it for the stack".into()));
             }

@@ -582,7 +582,7 @@ mod tests {
         assert_eq!(decode(0x4501), Err(DecodeError::Compressed)); // c.li a0,0
         assert_eq!(decode(0x0000_3003), Err(DecodeError::Rv64)); // ld zero,0(zero)
         assert_eq!(decode(0x0205_1513), Err(DecodeError::Rv64)); // slli a0,a0,32
-        assert_eq!(decode(0x0000_0000 | 0b11), Ok(Inst::load(Op::Lb, 0, 0, 0)));
+        assert_eq!(decode(0b11), Ok(Inst::load(Op::Lb, 0, 0, 0)));
         assert_eq!(decode(0xffff_ffff), Err(DecodeError::Illegal));
         assert!(decode(0x1000_2073).is_err()); // csrrs (CSR): not RV32IM
     }
