@@ -31,6 +31,8 @@ pub enum PlanError {
     TooLarge(u64),
     #[error("--stack/--heap/--guard need a layout with a stack/heap boundary, but this guest's heap and stack share one region (no _heap_end/_stack_bottom symbols or .heap/.stack sections); only the memory limit can change")]
     SharedRegion,
+    #[error("no stack set-up found at the entry point {0:#x} (no constant written to sp before the first call or branch): nothing to move")]
+    NoStackSetUp(u32),
     #[error("the stack top is set at run time ({0}); a static rewrite cannot move it")]
     RuntimeStack(String),
 }
@@ -73,6 +75,9 @@ impl Plan {
                 "sp is computed after a call at {:#x}",
                 old.sp_init.at
             )));
+        }
+        if matches!(old.sp_init.kind, SpKind::NotFound) {
+            return Err(PlanError::NoStackSetUp(old.sp_init.at));
         }
         if old.shared && (req.stack.is_some() || req.heap.is_some() || req.guard.is_some()) {
             return Err(PlanError::SharedRegion);

@@ -111,6 +111,14 @@ pub fn disasm(inst: &Inst, pc: u32) -> String {
     let branch_z = |m: &str, r: &str| format!("{m}\t{r},{}", target(pc, imm));
     let upper = |m: &str| format!("{m}\t{d},0x{:x}", (imm as u32) >> 12);
     match inst.op {
+        // Not RV32IM: print what objdump prints for the word (the fixtures' ELF attributes
+        // say rv32im, so objdump shows most of these as `.4byte`).
+        Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci | Mret | Wfi => {
+            match super::encode(inst) {
+                Ok(w) => word_text(w),
+                Err(_) => format!("{inst:?}"),
+            }
+        }
         Lui => upper("lui"),
         Auipc => upper("auipc"),
         Jal => match rd {
@@ -245,9 +253,16 @@ pub fn disasm_word(word: u32, pc: u32) -> String {
     if word & 3 != 3 && word >> 16 == 0 {
         return format!(".2byte\t0x{:x}", word & 0xffff);
     }
-    if let Ok(inst) = decode(word) {
-        return disasm(&inst, pc);
+    match decode(word) {
+        Ok(inst) if !inst.op.is_csr() && !matches!(inst.op, Op::Mret | Op::Wfi) => {
+            disasm(&inst, pc)
+        }
+        _ => word_text(word),
     }
+}
+
+/// Text of a word `disasm` does not print from its fields: what objdump prints for it.
+fn word_text(word: u32) -> String {
     match objdump_insn_length(word) {
         2 => return format!(".2byte\t0x{:x}", word & 0xffff),
         4 => {}

@@ -85,6 +85,19 @@ pub enum Op {
     NexusWrite,
     /// Nexus keccak-f precompile (opcode 0b1011010): decoded so it can be named, not executed.
     NexusKeccak,
+    /// Zicsr: `imm` holds the CSR number (0..4096, unsigned); for the `*i` forms `rs1` holds
+    /// the 5-bit immediate. Not RV32IM: decoded so bare-metal start-up code (the RISC-V ISA
+    /// tests' environment) can run; the VM keeps a plain CSR file.
+    Csrrw,
+    Csrrs,
+    Csrrc,
+    Csrrwi,
+    Csrrsi,
+    Csrrci,
+    /// Return from a machine-mode trap: `pc = mepc`.
+    Mret,
+    /// Wait for interrupt: a no-op in a VM without interrupts.
+    Wfi,
 }
 
 /// Instruction format, as the encoder needs it.
@@ -113,7 +126,8 @@ impl Op {
             | Srli | Srai | NexusRead | Fence | FenceI => Format::I,
             Add | Sub | Sll | Slt | Sltu | Xor | Srl | Sra | Or | And | Mul | Mulh | Mulhsu
             | Mulhu | Div | Divu | Rem | Remu | NexusKeccak => Format::R,
-            Ecall | Ebreak => Format::Sys,
+            Ecall | Ebreak | Mret | Wfi => Format::Sys,
+            Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci => Format::I,
         }
     }
 
@@ -135,7 +149,14 @@ impl Op {
 
     /// Ends a basic block: control may not fall through to the next instruction only.
     pub fn ends_block(self) -> bool {
-        self.is_branch() || matches!(self, Op::Jal | Op::Jalr | Op::Ebreak)
+        self.is_branch() || matches!(self, Op::Jal | Op::Jalr | Op::Ebreak | Op::Mret)
+    }
+
+    pub fn is_csr(self) -> bool {
+        matches!(
+            self,
+            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci
+        )
     }
 
     /// Writes `rd`.
@@ -196,6 +217,9 @@ impl Inst {
 
     /// Does `imm` fit this instruction's immediate field?
     pub fn imm_fits(op: Op, imm: i32) -> bool {
+        if op.is_csr() {
+            return (0..4096).contains(&imm);
+        }
         match op.format() {
             Format::I | Format::S => (-2048..=2047).contains(&imm),
             Format::U => imm & 0xfff == 0,
@@ -323,6 +347,19 @@ pub fn decode(word: u32) -> Result<Inst, DecodeError> {
         D::FenceI => Ok(Inst::new(Op::FenceI, rd, rs1, 0, i_imm)),
         D::Ecall => Ok(Inst::new(Op::Ecall, 0, 0, 0, 0)),
         D::Ebreak => Ok(Inst::new(Op::Ebreak, 0, 0, 0, 0)),
+        D::Mret => Ok(Inst::new(Op::Mret, 0, 0, 0, 0)),
+        D::Wfi => Ok(Inst::new(Op::Wfi, 0, 0, 0, 0)),
+        D::Csrrw(_) | D::Csrrs(_) | D::Csrrc(_) | D::Csrrwi(_) | D::Csrrsi(_) | D::Csrrci(_) => {
+            let op = match funct3 {
+                1 => Op::Csrrw,
+                2 => Op::Csrrs,
+                3 => Op::Csrrc,
+                5 => Op::Csrrwi,
+                6 => Op::Csrrsi,
+                _ => Op::Csrrci,
+            };
+            Ok(Inst::new(op, rd, rs1, 0, (word >> 20) as i32))
+        }
         D::Lwu(_)
         | D::Ld(_)
         | D::Sd(_)
@@ -404,7 +441,13 @@ fn opcode_funct(op: Op) -> (u32, u32, u32) {
         Remu => (0b0110011, 7, 1),
         Fence => (0b0001111, 0, 0),
         FenceI => (0b0001111, 1, 0),
-        Ecall | Ebreak => (0b1110011, 0, 0),
+        Ecall | Ebreak | Mret | Wfi => (0b1110011, 0, 0),
+        Csrrw => (0b1110011, 1, 0),
+        Csrrs => (0b1110011, 2, 0),
+        Csrrc => (0b1110011, 3, 0),
+        Csrrwi => (0b1110011, 5, 0),
+        Csrrsi => (0b1110011, 6, 0),
+        Csrrci => (0b1110011, 7, 0),
         NexusRead => (0b0101011, 0, 0),
         NexusWrite => (0b1011011, 0, 0),
         NexusKeccak => (0b1011010, 0, 0),
@@ -428,6 +471,8 @@ pub fn encode(inst: &Inst) -> Result<u32, EncodeError> {
     Ok(match inst.op {
         Op::Ecall => 0x0000_0073,
         Op::Ebreak => 0x0010_0073,
+        Op::Mret => 0x3020_0073,
+        Op::Wfi => 0x1050_0073,
         Op::Fence => {
             if imm > 0xfff {
                 return err;

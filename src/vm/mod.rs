@@ -4,8 +4,8 @@
 //! (DIVU/DIV) or the dividend (REM/REMU); signed overflow `i32::MIN / -1` gives `i32::MIN` with
 //! remainder 0; writes to x0 are discarded. Misaligned data accesses are performed (as
 //! qemu-user does); a jump to an address that is not 4-byte aligned faults as `misaligned`
-//! (no C extension). Instructions are predecoded once; stores into executable segments fault
-//! (`write_to_code`), so the predecoded cache is always valid.
+//! (no C extension). Instructions are predecoded once; a store into an executable segment
+//! decodes the stored words again, so the cache always equals memory.
 //!
 //! Memory outside the layout faults with the region, pc, address, and the limit that would have
 //! sufficed (see [`Fault`]). Stack accesses are those whose base register is `sp`: they define the
@@ -46,7 +46,6 @@ pub enum FaultKind {
     OutOfBounds,
     Misaligned,
     IllegalInstruction,
-    WriteToCode,
     CycleLimit,
     UnsupportedEcall,
     Ebreak,
@@ -61,7 +60,6 @@ impl FaultKind {
             FaultKind::OutOfBounds => "out_of_bounds",
             FaultKind::Misaligned => "misaligned",
             FaultKind::IllegalInstruction => "illegal_instruction",
-            FaultKind::WriteToCode => "write_to_code",
             FaultKind::CycleLimit => "cycle_limit",
             FaultKind::UnsupportedEcall => "unsupported_ecall",
             FaultKind::Ebreak => "ebreak",
@@ -163,6 +161,8 @@ pub struct Vm {
     tape: Vec<u8>,
     private_pos: usize,
     brk: u32,
+    /// Zicsr register file (see [`Vm::csr`]).
+    csrs: Vec<u32>,
 }
 
 impl Vm {
@@ -232,6 +232,7 @@ impl Vm {
             tape,
             private_pos: 0,
             brk,
+            csrs: vec![0; 4096],
         })
     }
 
@@ -480,19 +481,12 @@ impl Vm {
                 {
                     self.heap_high = addr + len;
                 }
-                if addr.wrapping_sub(self.code_base) < self.code_end - self.code_base {
-                    return Err(self.fault(
-                        FaultKind::WriteToCode,
-                        Some(addr),
-                        format!(
-                            "store into the executable segment {:#x}..{:#x}",
-                            self.code_base, self.code_end
-                        ),
-                    ));
-                }
                 self.mem
                     .store(addr, len, b)
                     .map_err(|f| self.mem_fault(f, i.rs1))?;
+                if addr.wrapping_sub(self.code_base) < self.code_end - self.code_base {
+                    self.redecode(addr, len);
+                }
                 self.pc = next;
                 return Ok(());
             }
@@ -529,6 +523,25 @@ impl Vm {
             }
             Op::Ecall => {
                 self.ecall()?;
+                self.pc = next;
+                return Ok(());
+            }
+            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
+                self.csr(i)?
+            }
+            Op::Mret => {
+                next = self.csrs[CSR_MEPC];
+                if next & 3 != 0 {
+                    return Err(self.fault(
+                        FaultKind::Misaligned,
+                        Some(next),
+                        format!("mret to {next:#x}, not 4-byte aligned"),
+                    ));
+                }
+                self.pc = next;
+                return Ok(());
+            }
+            Op::Wfi => {
                 self.pc = next;
                 return Ok(());
             }
@@ -578,6 +591,63 @@ impl Vm {
         self.regs[0] = 0;
         self.pc = next;
         Ok(())
+    }
+}
+
+const CSR_MEPC: usize = 0x341;
+
+impl Vm {
+    /// A store into code: decode the changed words again, so the predecoded cache always
+    /// equals memory (self-modifying code, and data placed in an executable segment, as the
+    /// RISC-V ISA tests do).
+    #[cold]
+    fn redecode(&mut self, addr: u32, len: u32) {
+        let first = addr & !3;
+        let last = addr.wrapping_add(len - 1) & !3;
+        for w in [first, last] {
+            let idx = (w.wrapping_sub(self.code_base) / 4) as usize;
+            if idx < self.code.len() {
+                let word = self.mem.load(w, 4).unwrap_or(0);
+                self.code[idx] = isa::decode(word).ok();
+            }
+        }
+    }
+
+    /// Zicsr on a plain CSR file: enough for bare-metal start-up code (the RISC-V ISA tests'
+    /// environment writes mtvec, mstatus, mepc… and reads mhartid). Counters read the cycle
+    /// count; writing a read-only CSR (`unimp` is `csrrw x0, cycle, x0`) is illegal.
+    #[cold]
+    fn csr(&mut self, i: Inst) -> Result<u32, Stop> {
+        let csr = (i.imm as u32 & 0xfff) as usize;
+        let imm_form = matches!(i.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci);
+        let src = if imm_form {
+            u32::from(i.rs1)
+        } else {
+            self.regs[i.rs1 as usize]
+        };
+        let writes = matches!(i.op, Op::Csrrw | Op::Csrrwi) || i.rs1 != 0;
+        let old = match csr {
+            0xc00 | 0xc01 | 0xc02 => self.cycles as u32,
+            0xc80 | 0xc81 | 0xc82 => (self.cycles >> 32) as u32,
+            0xf14 => 0,                                // mhartid: one hart
+            0x301 => (1 << 30) | (1 << 8) | (1 << 12), // misa: RV32 I M
+            _ => self.csrs[csr],
+        };
+        if writes {
+            if csr >> 10 == 3 {
+                return Err(self.fault(
+                    FaultKind::IllegalInstruction,
+                    None,
+                    format!("write to the read-only CSR {csr:#x} (unimp)"),
+                ));
+            }
+            self.csrs[csr] = match i.op {
+                Op::Csrrw | Op::Csrrwi => src,
+                Op::Csrrs | Op::Csrrsi => old | src,
+                _ => old & !src,
+            };
+        }
+        Ok(old)
     }
 }
 

@@ -1,0 +1,10 @@
+#!/bin/sh
+# Builds the ISA-test-environment guests (see p_env.S) with Debian's riscv64-unknown-elf-gcc.
+# Usage: tests/data/isa/build.sh [OUTDIR]
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=${1:-$HERE}
+cd "$HERE"
+CC="riscv64-unknown-elf-gcc -march=rv32im_zicsr_zifencei -mabi=ilp32 -static -nostdlib -nostartfiles -Wl,--build-id=none -T link.ld"
+$CC p_env.S -o "$OUT/p_env_pass.elf"
+$CC -DFAIL_AT=1 p_env.S -o "$OUT/p_env_fail.elf"

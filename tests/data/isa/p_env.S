@@ -1,0 +1,126 @@
+	.file "p_env.S"
+# A bare-metal test in the style of the RISC-V ISA tests' "p" environment (written here):
+# _start jumps over a trap vector, zeroes every register, checks mhartid, writes machine CSRs,
+# drops to the test body with mret, and ends with `li a7, 93; li a0, code; ecall` (code 0 on
+# pass, (test number << 1) | 1 on failure). The image is one RWX segment at 0x80000000, as the
+# ISA tests link it, so data stores land in an executable segment.
+#ifndef FAIL_AT
+#define FAIL_AT 0
+#endif
+#define TESTNUM gp
+
+	.section .text.init, "ax"
+	.globl _start
+_start:
+	j reset_vector
+	.align 2
+trap_vector:
+	csrr t5, mcause
+	ori TESTNUM, TESTNUM, 1337
+1:	j 1b
+reset_vector:
+	.irp r, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	li x\r, 0
+	.endr
+	csrr a0, mhartid
+1:	bnez a0, 1b
+	la t0, 1f
+	csrw mtvec, t0
+	csrwi satp, 0
+	.align 2
+1:	li t0, 0x7fffffff
+	csrw pmpaddr0, t0
+	li t0, 0x1f
+	csrw pmpcfg0, t0
+	csrwi mie, 0
+	csrwi medeleg, 0
+	csrwi mideleg, 0
+	li TESTNUM, 0
+	la t0, trap_vector
+	csrw mtvec, t0
+	csrwi mstatus, 0
+	li a0, 0x1800
+	csrs mstatus, a0
+	csrr a1, mstatus
+	bne a0, a1, fail
+	la t0, body
+	csrw mepc, t0
+	csrr a0, mhartid
+	mret
+
+body:
+	# 2: add overflow wraps
+	li TESTNUM, 2
+	li x1, 0x7fffffff
+	li x2, 1
+	add x14, x1, x2
+	li x7, 0x80000000
+	bne x14, x7, fail
+	# 3: self-modifying code made visible by fence.i
+	li TESTNUM, 3
+	la t0, patch_me
+	lw t1, new_insn
+	sw t1, 0(t0)
+	fence.i
+	li a0, 0
+patch_me:
+	nop
+	li t2, 42
+	bne a0, t2, fail
+	# 4: data in the RWX segment
+	li TESTNUM, 4
+	la t0, tdat
+	lw t1, 0(t0)
+	addi t1, t1, 1
+	sw t1, 4(t0)
+	lw t2, 4(t0)
+	li t3, 0xdeadbef0
+	bne t2, t3, fail
+	# 5: the cycle counter advances
+	li TESTNUM, 5
+	rdcycle t0
+	nop
+	rdcycle t1
+	bgeu t0, t1, fail
+	# 6: M extension corner cases
+	li TESTNUM, 6
+	li t0, 0x80000000
+	li t1, -1
+	div t2, t0, t1
+	bne t2, t0, fail
+	rem t2, t0, t1
+	bnez t2, fail
+	divu t2, t0, zero
+	li t3, -1
+	bne t2, t3, fail
+	# the deliberate failure of the failing variant
+	li TESTNUM, 7
+	li t0, FAIL_AT
+	bnez t0, fail
+pass:
+	fence
+	li TESTNUM, 1
+	li a7, 93
+	li a0, 0
+	ecall
+fail:
+	fence
+1:	beqz TESTNUM, 1b
+	sll TESTNUM, TESTNUM, 1
+	or TESTNUM, TESTNUM, 1
+	li a7, 93
+	addi a0, TESTNUM, 0
+	ecall
+	unimp
+
+	.data
+	.align 4
+new_insn:
+	addi a0, zero, 42
+tdat:
+	.word 0xdeadbeef
+	.word 0
+	.section .tohost, "aw", @progbits
+	.align 6
+	.globl tohost
+tohost: .dword 0
