@@ -95,7 +95,7 @@ pub fn report_text(rw: &Rewrite, explain: bool) -> String {
         for site in &rw.sites.sites {
             let _ = writeln!(
                 s,
-                "  {:<28} {:<12} {:<12} {:#x} -> {:#x}  [{:?}] {}",
+                "  {:<28} {:<12} {:<18} {:#x} -> {:#x}  [{:?}] {}",
                 site.location,
                 format!("{:?}", site.kind),
                 site.boundary,

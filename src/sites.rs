@@ -79,7 +79,8 @@ pub struct Site {
     /// Address (code, data) or a description (`symbol _stack_top`, `section .stack sh_size`).
     pub location: String,
     pub addr: Option<u32>,
-    pub boundary: &'static str,
+    /// The boundary (or boundaries, `heap_end/stack_bottom`, when they share the old value).
+    pub boundary: String,
     pub old: u32,
     pub new: u32,
     pub confidence: Confidence,
@@ -103,6 +104,11 @@ pub struct Sites {
     pub ambiguities: Vec<Ambiguity>,
     /// Whether relocations (`-Wl,-q`) were used as the source of truth for code.
     pub from_relocations: bool,
+    /// Addresses of data words the code loads through a materialised address (`la t, W;
+    /// lw x, 0(t)`, GOT-like tables, gp/x0-relative loads): such a word holding a boundary is
+    /// a pointer to it.
+    #[serde(skip)]
+    pub loaded_words: BTreeSet<u32>,
 }
 
 /// A `lui`/`auipc` seen in the current basic block, with what consumed it.
@@ -113,12 +119,6 @@ struct Hi {
     /// lui: the upper value; auipc: pc + upper.
     base: u32,
     consumers: Vec<(u32, Inst)>,
-}
-
-/// A materialisation found by the dataflow: hi at `hi.at`, consumers with their full values.
-#[derive(Clone, Debug)]
-struct Materialisation {
-    hi: Hi,
 }
 
 fn word_edit(img: &Image, addr: u32, inst: Inst, new: Inst) -> Option<Edit> {
@@ -151,12 +151,18 @@ pub fn find(img: &Image, plan: &Plan) -> Sites {
         return out;
     }
     let old_values: BTreeSet<u32> = plan.moves.iter().map(|m| m.old).collect();
-    let boundary_name = |v: u32| -> &'static str {
-        plan.moves
+    let boundary_name = |v: u32| -> String {
+        let names: Vec<&str> = plan
+            .moves
             .iter()
-            .find(|m| m.old == v)
+            .filter(|m| m.old == v)
             .map(|m| m.name)
-            .unwrap_or("?")
+            .collect();
+        if names.is_empty() {
+            "?".into()
+        } else {
+            names.join("/")
+        }
     };
     let map = |v: u32, loc: &str, out: &mut Sites| -> Option<u32> {
         match plan.map_value(v)? {
@@ -183,7 +189,7 @@ pub fn find(img: &Image, plan: &Plan) -> Sites {
 }
 
 type MapFn<'a> = dyn Fn(u32, &str, &mut Sites) -> Option<u32> + 'a;
-type NameFn<'a> = dyn Fn(u32) -> &'static str + 'a;
+type NameFn<'a> = dyn Fn(u32) -> String + 'a;
 
 /// Block leaders: branch and jump targets and the instructions after control transfers.
 fn leaders(code: &[(u32, Option<Inst>)]) -> BTreeSet<u32> {
@@ -240,6 +246,184 @@ fn reloc_code_targets(img: &Image) -> BTreeMap<u32, u32> {
     out
 }
 
+/// Registers a call clobbers (RISC-V psABI caller-saved: ra, t0-t6, a0-a7).
+const CALLER_SAVED: [u8; 16] = [1, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 28, 29, 30, 31];
+
+type RegState = [Option<u32>; 32];
+
+/// Forward dataflow over the control-flow graph: which `lui`/`auipc` (by address) each
+/// register holds on entry to each instruction; a value reaching a join from different
+/// `lui`s is unknown. Calls clobber the caller-saved registers; a call target or a block
+/// without known predecessors starts with nothing known. Returns every `lui`/`auipc` with the
+/// instructions that consume it (`addi`, loads, stores through it), the gp/x0-relative
+/// `addi`s, and the addresses of words loaded through a materialised address.
+fn dataflow(
+    code: &[(u32, Option<Inst>)],
+    gp: Option<u32>,
+) -> (Vec<Hi>, Vec<(u32, Inst, u32, SiteKind)>, BTreeSet<u32>) {
+    let leaders = leaders(code);
+    let index: BTreeMap<u32, usize> = code
+        .iter()
+        .enumerate()
+        .map(|(i, &(pc, _))| (pc, i))
+        .collect();
+    // Blocks: [start index, end index).
+    let mut starts: Vec<usize> = vec![0];
+    for (i, &(pc, inst)) in code.iter().enumerate().skip(1) {
+        let prev_gap = code[i - 1].0.wrapping_add(4) != pc;
+        if leaders.contains(&pc) || prev_gap || inst.is_none() || code[i - 1].1.is_none() {
+            starts.push(i);
+        }
+    }
+    let block_of: BTreeMap<usize, usize> =
+        starts.iter().enumerate().map(|(b, &s)| (s, b)).collect();
+    let nblocks = starts.len();
+    let end_of = |b: usize| {
+        if b + 1 < nblocks {
+            starts[b + 1]
+        } else {
+            code.len()
+        }
+    };
+    // Successors with a flag "through a call" (clobbers caller-saved registers).
+    let mut succ: Vec<Vec<(usize, bool)>> = vec![Vec::new(); nblocks];
+    let mut pinned = vec![false; nblocks];
+    let target_block = |addr: u32| index.get(&addr).and_then(|i| block_of.get(i)).copied();
+    for b in 0..nblocks {
+        let last = end_of(b) - 1;
+        let (pc, inst) = code[last];
+        let next = (last + 1 < code.len() && code[last + 1].0 == pc.wrapping_add(4))
+            .then(|| block_of.get(&(last + 1)).copied())
+            .flatten();
+        let Some(i) = inst else { continue };
+        match i.op {
+            op if op.is_branch() => {
+                if let Some(t) = target_block(pc.wrapping_add(i.imm as u32)) {
+                    succ[b].push((t, false));
+                }
+                succ[b].extend(next.map(|n| (n, false)));
+            }
+            Op::Jal if i.rd == 0 => {
+                succ[b].extend(target_block(pc.wrapping_add(i.imm as u32)).map(|t| (t, false)))
+            }
+            Op::Jal => {
+                if let Some(t) = target_block(pc.wrapping_add(i.imm as u32)) {
+                    pinned[t] = true;
+                }
+                succ[b].extend(next.map(|n| (n, true)));
+            }
+            Op::Jalr | Op::Ebreak | Op::Mret => {}
+            Op::Ecall => succ[b].extend(next.map(|n| (n, true))),
+            _ => succ[b].extend(next.map(|n| (n, false))),
+        }
+    }
+    let mut has_pred = vec![false; nblocks];
+    for s in succ.iter().flatten() {
+        has_pred[s.0] = true;
+    }
+    let transfer = |b: usize, mut st: RegState| -> RegState {
+        for &(pc, inst) in &code[starts[b]..end_of(b)] {
+            let Some(i) = inst else { return [None; 32] };
+            if i.op.writes_rd() && i.rd != 0 {
+                st[i.rd as usize] = matches!(i.op, Op::Lui | Op::Auipc).then_some(pc);
+            }
+        }
+        st
+    };
+    let mut state: Vec<Option<RegState>> = vec![None; nblocks];
+    let mut work: std::collections::VecDeque<usize> = Default::default();
+    for b in 0..nblocks {
+        if pinned[b] || !has_pred[b] {
+            state[b] = Some([None; 32]);
+            work.push_back(b);
+        }
+    }
+    while let Some(b) = work.pop_front() {
+        let Some(inp) = state[b] else { continue };
+        let outp = transfer(b, inp);
+        for &(t, call) in &succ[b] {
+            let mut incoming = outp;
+            if call {
+                for r in CALLER_SAVED {
+                    incoming[r as usize] = None;
+                }
+            }
+            let merged = match state[t] {
+                None => incoming,
+                Some(cur) if pinned[t] => cur,
+                Some(cur) => {
+                    let mut m = cur;
+                    for r in 0..32 {
+                        if m[r] != incoming[r] {
+                            m[r] = None;
+                        }
+                    }
+                    m
+                }
+            };
+            if state[t] != Some(merged) {
+                state[t] = Some(merged);
+                work.push_back(t);
+            }
+        }
+    }
+    // Final pass: attach consumers to the hi they read.
+    let mut his: BTreeMap<u32, Hi> = BTreeMap::new();
+    let mut singles = Vec::new();
+    let mut loaded = BTreeSet::new();
+    for b in 0..nblocks {
+        let mut st = state[b].unwrap_or([None; 32]);
+        for &(pc, inst) in &code[starts[b]..end_of(b)] {
+            let Some(i) = inst else { break };
+            let consumes = matches!(i.op, Op::Addi) || i.op.is_load() || i.op.is_store();
+            if consumes {
+                if let Some(h) = st[i.rs1 as usize].and_then(|a| his.get_mut(&a)) {
+                    h.consumers.push((pc, i));
+                    if i.op == Op::Lw {
+                        loaded.insert(h.base.wrapping_add(i.imm as u32));
+                    }
+                } else if i.rs1 == reg::GP && gp.is_some() {
+                    let v = gp.unwrap_or(0).wrapping_add(i.imm as u32);
+                    if i.op == Op::Addi {
+                        singles.push((pc, i, v, SiteKind::GpRelative));
+                    } else if i.op == Op::Lw {
+                        loaded.insert(v);
+                    }
+                } else if i.rs1 == reg::ZERO {
+                    if i.op == Op::Addi {
+                        singles.push((pc, i, i.imm as u32, SiteKind::AbsoluteImm));
+                    } else if i.op == Op::Lw {
+                        loaded.insert(i.imm as u32);
+                    }
+                }
+            }
+            if i.op.writes_rd() && i.rd != 0 {
+                st[i.rd as usize] = match i.op {
+                    Op::Lui | Op::Auipc => {
+                        let base = if i.op == Op::Lui {
+                            i.imm as u32
+                        } else {
+                            pc.wrapping_add(i.imm as u32)
+                        };
+                        his.insert(
+                            pc,
+                            Hi {
+                                at: pc,
+                                inst: i,
+                                base,
+                                consumers: vec![],
+                            },
+                        );
+                        Some(pc)
+                    }
+                    _ => None,
+                };
+            }
+        }
+    }
+    (his.into_values().collect(), singles, loaded)
+}
+
 fn code_sites(
     img: &Image,
     plan: &Plan,
@@ -252,78 +436,16 @@ fn code_sites(
         .code_words()
         .map(|(a, w)| (a, isa::decode(w).ok()))
         .collect();
-    let leaders = leaders(&code);
     let relocs = (!img.relocs.is_empty()).then(|| reloc_code_targets(img));
     out.from_relocations = relocs.is_some();
     let gp = plan.old.gp;
     let hi20s: BTreeSet<u32> = old_values.iter().map(|&v| isa::split_hi_lo(v).0).collect();
 
-    let mut regs: [Option<Hi>; 32] = Default::default();
-    let mut done: Vec<Materialisation> = Vec::new();
-    let flush = |regs: &mut [Option<Hi>; 32], done: &mut Vec<Materialisation>| {
-        for r in regs.iter_mut() {
-            if let Some(h) = r.take() {
-                done.push(Materialisation { hi: h });
-            }
-        }
-    };
-    let mut singles: Vec<(u32, Inst, u32, SiteKind)> = Vec::new(); // gp/x0-relative
-    for &(pc, inst) in &code {
-        if leaders.contains(&pc) {
-            flush(&mut regs, &mut done);
-        }
-        let Some(i) = inst else {
-            flush(&mut regs, &mut done);
-            continue;
-        };
-        // Consumers of a pending hi: addi (value), load/store (address) through rs1.
-        let consumes = matches!(i.op, Op::Addi) || i.op.is_load() || i.op.is_store();
-        if consumes {
-            if let Some(h) = regs[i.rs1 as usize].as_mut() {
-                h.consumers.push((pc, i));
-            } else if i.op == Op::Addi && i.rs1 == reg::GP {
-                if let Some(g) = gp {
-                    singles.push((pc, i, g.wrapping_add(i.imm as u32), SiteKind::GpRelative));
-                }
-            } else if i.op == Op::Addi && i.rs1 == reg::ZERO {
-                singles.push((pc, i, i.imm as u32, SiteKind::AbsoluteImm));
-            }
-        }
-        // A write to a register ends the life of the hi it held (after it was read above).
-        if i.op.writes_rd() && i.rd != 0 {
-            if let Some(h) = regs[i.rd as usize].take() {
-                done.push(Materialisation { hi: h });
-            }
-            match i.op {
-                Op::Lui => {
-                    regs[i.rd as usize] = Some(Hi {
-                        at: pc,
-                        inst: i,
-                        base: i.imm as u32,
-                        consumers: vec![],
-                    })
-                }
-                Op::Auipc => {
-                    regs[i.rd as usize] = Some(Hi {
-                        at: pc,
-                        inst: i,
-                        base: pc.wrapping_add(i.imm as u32),
-                        consumers: vec![],
-                    })
-                }
-                _ => {}
-            }
-        }
-        if i.op.ends_block() {
-            flush(&mut regs, &mut done);
-        }
-    }
-    flush(&mut regs, &mut done);
-
+    let (done, singles, loaded) = dataflow(&code, gp);
+    out.loaded_words = loaded;
     let is_target = |pc: u32| -> Option<u32> { relocs.as_ref().and_then(|r| r.get(&pc).copied()) };
 
-    for m in &done {
-        let h = &m.hi;
+    for h in &done {
         let hi_inst_val = h.base;
         // Full values of each consumer.
         let vals: Vec<(u32, Inst, u32)> = h
@@ -601,8 +723,9 @@ fn data_sites(
                     .iter()
                     .find(|s| s.value == a && !s.name.is_empty() && s.info & 0xf == 1);
                 let by_prologue = plan.old.sp_init.word_addr == Some(a);
+                let by_load = out.loaded_words.contains(&a);
                 let by_reloc = r32.get(&a) == Some(&v);
-                if by_prologue || by_reloc || named.is_some() {
+                if by_prologue || by_reloc || by_load || named.is_some() {
                     if let Some(new) = map(v, &loc, out) {
                         out.sites.push(Site {
                             kind: SiteKind::DataWord,
@@ -620,6 +743,8 @@ fn data_sites(
                                 "the word _start loads sp from".into()
                             } else if by_reloc {
                                 "R_RISCV_32 relocation against a boundary symbol".into()
+                            } else if by_load {
+                                "a word the code loads through its address (a pointer to the boundary)".into()
                             } else {
                                 format!(
                                     "data object {} holds the boundary",
@@ -690,7 +815,7 @@ fn symbol_sites(img: &Image, plan: &Plan, out: &mut Sites, map: &MapFn) {
             kind: SiteKind::Symbol,
             location: format!("symbol {}", s.name),
             addr: None,
-            boundary,
+            boundary: boundary.to_string(),
             old: s.value,
             new,
             confidence: if by_name.is_some() {
@@ -748,9 +873,9 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
                 location: format!("section {} sh_addr", s.name),
                 addr: None,
                 boundary: if s.name == ".stack" {
-                    "stack_bottom"
+                    "stack_bottom".to_string()
                 } else {
-                    "heap_start"
+                    "heap_start".to_string()
                 },
                 old: s.addr,
                 new: na,
@@ -765,9 +890,9 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
                 location: format!("section {} sh_size", s.name),
                 addr: None,
                 boundary: if s.name == ".stack" {
-                    "stack_top"
+                    "stack_top".to_string()
                 } else {
-                    "heap_end"
+                    "heap_end".to_string()
                 },
                 old: s.size,
                 new: ne - na,
@@ -804,7 +929,7 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
                 kind: SiteKind::Segment,
                 location: format!("program header {} p_vaddr", seg.index),
                 addr: None,
-                boundary: "stack_bottom",
+                boundary: "stack_bottom".into(),
                 old: seg.vaddr,
                 new: new_vaddr,
                 confidence: Confidence::High,
@@ -824,7 +949,7 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
                 kind: SiteKind::Segment,
                 location: format!("program header {} p_memsz", seg.index),
                 addr: None,
-                boundary: "stack_top",
+                boundary: "stack_top".into(),
                 old: seg.memsz,
                 new: new_memsz,
                 confidence: Confidence::High,

@@ -428,7 +428,16 @@ fn fuzz(
 
 #[test]
 fn fuzzed_headers_never_panic() {
-    let (panics, tally) = fuzz(&hello(), 0x2545_f491, 5_000);
+    // BAD_ELF_FUZZ_ITERS / BAD_ELF_FUZZ_SEED run a longer or different campaign.
+    let iterations = std::env::var("BAD_ELF_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let seed = std::env::var("BAD_ELF_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x2545_f491);
+    let (panics, tally) = fuzz(&hello(), seed, iterations);
     eprintln!("linux_hello: {tally:?}");
     assert!(
         panics.is_empty(),

@@ -121,9 +121,13 @@ impl Vm {
                         let n = rest.len().min(a2 as usize);
                         let chunk = rest[..n].to_vec();
                         for (k, b) in chunk.iter().enumerate() {
+                            let addr = a1.wrapping_add(k as u32);
                             self.mem
-                                .store(a1.wrapping_add(k as u32), 1, u32::from(*b))
+                                .store(addr, 1, u32::from(*b))
                                 .map_err(|f| self.mem_fault(f, 0))?;
+                            if addr.wrapping_sub(self.code_base) < self.code_end - self.code_base {
+                                self.redecode(addr, 1); // keep the predecoded code = memory
+                            }
                         }
                         self.input_pos += n;
                         n as u32

@@ -315,6 +315,12 @@ impl Vm {
                 l.memlimit,
                 (u64::from(a) + 4).next_multiple_of(4096)
             ),
+            (FaultKind::OutOfBounds, Some(a)) if u64::from(a) + 4 > l.memlimit => format!(
+                "out of bounds at pc {:#x}: access to {a:#x} crosses the memory limit {:#x}; a limit of at least {:#x} would be needed",
+                self.pc,
+                l.memlimit,
+                (u64::from(a) + 4).next_multiple_of(4096)
+            ),
             (FaultKind::OutOfBounds, Some(a)) => format!(
                 "out of bounds at pc {:#x}: access to {a:#x} is below the lowest mapped address {:#x} (no memory limit helps: a null or wild pointer)",
                 self.pc, l.image_start.min(self.code_base)
@@ -484,7 +490,11 @@ impl Vm {
                 self.mem
                     .store(addr, len, b)
                     .map_err(|f| self.mem_fault(f, i.rs1))?;
-                if addr.wrapping_sub(self.code_base) < self.code_end - self.code_base {
+                let code_len = self.code_end - self.code_base;
+                // First or last byte in code (a store may straddle the start of the text).
+                if addr.wrapping_sub(self.code_base) < code_len
+                    || addr.wrapping_add(len - 1).wrapping_sub(self.code_base) < code_len
+                {
                     self.redecode(addr, len);
                 }
                 self.pc = next;
