@@ -57,15 +57,20 @@ pub fn report_text(rw: &Rewrite, explain: bool) -> String {
     );
     let range =
         |a: u32, b: u32| format!("{a:#x}..{b:#x} ({})", human(u64::from(b.saturating_sub(a))));
-    let _ = writeln!(
-        s,
-        "stack         {} -> {}",
-        range(o.stack_bottom, o.stack_top),
-        range(n.stack_bottom, n.stack_top)
-    );
     if o.shared {
-        let _ = writeln!(s, "heap + stack  shared region from {:#x}", o.heap_start);
+        let _ = writeln!(
+            s,
+            "heap + stack  shared region {} -> {}",
+            range(o.heap_start, o.stack_top),
+            range(n.heap_start, n.stack_top)
+        );
     } else {
+        let _ = writeln!(
+            s,
+            "stack         {} -> {}",
+            range(o.stack_bottom, o.stack_top),
+            range(n.stack_bottom, n.stack_top)
+        );
         let _ = writeln!(
             s,
             "heap          {} -> {}",

@@ -5,6 +5,7 @@ use super::fail;
 use nexus_relink::elf::Image;
 use nexus_relink::isa::disasm;
 use nexus_relink::layout::Layout;
+use nexus_relink::relink::Relinker;
 use nexus_relink::size::human;
 use nexus_relink::vm::Abi;
 use std::path::PathBuf;
@@ -37,8 +38,36 @@ pub fn main(a: Args) -> i32 {
     0
 }
 
+/// The encodings of the layout: the sites a rewrite would patch, found by planning a probe
+/// limit that moves every boundary (twice the current limit, or half when that does not fit).
+fn encodings(img: &Image, l: &Layout) -> Result<nexus_relink::sites::Sites, String> {
+    let probe = if l.memlimit * 2 < 1 << 32 {
+        l.memlimit * 2
+    } else {
+        l.memlimit / 2
+    };
+    Relinker::new(probe)
+        .plan(img)
+        .map(|(_, s)| s)
+        .map_err(|e| e.to_string())
+}
+
 pub fn report_json(img: &Image, l: &Layout) -> serde_json::Value {
+    let (sites, ambiguities, note) = match encodings(img, l) {
+        Ok(s) => (
+            s.sites
+                .iter()
+                .map(|x| serde_json::json!({"location": x.location, "kind": x.kind, "boundary": x.boundary, "value": x.old, "confidence": x.confidence, "why": x.why}))
+                .collect::<Vec<_>>(),
+            s.ambiguities,
+            None,
+        ),
+        Err(e) => (Vec::new(), Vec::new(), Some(e)),
+    };
     serde_json::json!({
+        "sites": sites,
+        "ambiguities": ambiguities,
+        "sites_note": note,
         "abi": Abi::detect(img).name(),
         "entry": img.entry,
         "layout": {
@@ -155,6 +184,37 @@ pub fn report_text(img: &Image, l: &Layout) -> String {
             o,
             "  then ecall 0x402 (overwrite sp with the VM's stack top) at {e:#x}"
         );
+    }
+    match encodings(img, l) {
+        Ok(s) => {
+            let _ = writeln!(
+                o,
+                "\nwhere the layout is encoded ({} sites):",
+                s.sites.len()
+            );
+            for x in &s.sites {
+                let _ = writeln!(
+                    o,
+                    "  {:<28} {:<12} {:<18} {:#x}  [{:?}] {}",
+                    x.location,
+                    format!("{:?}", x.kind),
+                    x.boundary,
+                    x.old,
+                    x.confidence,
+                    x.why
+                );
+            }
+            for a in &s.ambiguities {
+                let _ = writeln!(
+                    o,
+                    "  ambiguous: at {}: {:#x}: {}",
+                    a.location, a.value, a.why
+                );
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(o, "\nno rewrite possible: {e}");
+        }
     }
     o
 }

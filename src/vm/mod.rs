@@ -170,7 +170,13 @@ impl Vm {
     /// original binary under another layout shows what a rewrite would change.
     pub fn new(img: &Image, layout: &Layout, cfg: RunConfig) -> Result<Vm, VmError> {
         let abi = cfg.abi.unwrap_or_else(|| Abi::detect(img));
-        let (lo, _) = img.load_bounds();
+        let (lo, hi) = img.load_bounds();
+        if hi > 0xffff_f000 {
+            // Keeps every end address (and the page-rounded brk) representable in 32 bits.
+            return Err(VmError::Config(format!(
+                "a loadable segment ends at {hi:#x}, in the last page of the 32-bit address space"
+            )));
+        }
         let mut base = lo;
         if abi == Abi::Nexus {
             base = base.min(NEXUS_INPUT_BASE_ADDR);
