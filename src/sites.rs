@@ -473,7 +473,19 @@ fn code_sites(
             // A hi whose upper part equals a boundary's, with no consumer in the block: the
             // pairing could not be seen (e.g. hoisted out of a loop). Unexplained.
             let unconsumed = h.consumers.is_empty();
-            if unconsumed && h.inst.op == Op::Lui && old_values.contains(&hi_inst_val) {
+            let named = plan.old.sp_init.insts.contains(&h.at) || is_target(h.at).is_some();
+            if unconsumed && h.inst.op == Op::Lui && old_values.contains(&hi_inst_val) && !named {
+                out.ambiguities.push(Ambiguity {
+                    location: loc.clone(),
+                    value: hi_inst_val,
+                    why: format!(
+                        "lui {},{:#x} alone loads a boundary's value with nothing added to it: the boundary, or a constant that equals it?",
+                        isa::REG_NAMES[h.inst.rd as usize],
+                        hi_inst_val >> 12
+                    ),
+                    fatal: false,
+                });
+            } else if unconsumed && h.inst.op == Op::Lui && old_values.contains(&hi_inst_val) {
                 let v = hi_inst_val;
                 if let Some(new) = map(v, &loc, out) {
                     let (nh, nl) = isa::split_hi_lo(new);
@@ -487,9 +499,9 @@ fn code_sites(
                                 boundary: boundary_name(v),
                                 old: v,
                                 new,
-                                confidence: Confidence::Medium,
+                                confidence: Confidence::Exact,
                                 why: format!(
-                                    "lui {} materialises the boundary with no low part",
+                                    "lui {} sets the boundary (the sp set-up, or relocated), with no low part",
                                     isa::REG_NAMES[h.inst.rd as usize]
                                 ),
                                 edits: vec![e],
@@ -512,7 +524,7 @@ fn code_sites(
                 out.ambiguities.push(Ambiguity {
                     location: loc.clone(),
                     value: hi_inst_val,
-                    why: "lui with a boundary's upper 20 bits and no low part in its basic block: cannot tell what it addresses".into(),
+                    why: "lui with a boundary's upper 20 bits whose low part is not found (no addi/load/store reads it on every path): cannot tell what it addresses".into(),
                     fatal: false,
                 });
             }

@@ -278,6 +278,56 @@ fn segment_errors() {
     );
 }
 
+/// Segments in the last page of the address space parse (they end at or below 4 GiB) but leave
+/// no room for a 32-bit end address or a page-rounded break: the VM refuses them, under any
+/// layout, instead of overflowing.
+#[test]
+fn segments_ending_in_the_last_page_are_refused_by_the_vm_not_a_panic() {
+    let b = hello();
+    let own = Layout::discover(&Image::parse(b.clone()).unwrap()).unwrap();
+    let (t, d) = (load_index(&b, 0), load_index(&b, 1));
+    let (t_off, d_off) = (ph(&b, t), ph(&b, d));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "text ending at 4 GiB",
+            mutated(|b| {
+                for (field, v) in [(P_VADDR, 0xffff_fc00), (12, 0xffff_fc00), (P_FILESZ, 0x400)] {
+                    put32(b, t_off + field, v);
+                }
+                put32(b, t_off + P_MEMSZ, 0x400);
+                put32(b, d_off + P_TYPE, 6); // the data segment would sort before it
+                put32(b, E_ENTRY, 0xffff_fc00);
+            }),
+        ),
+        (
+            "bss ending at 0xfffff800",
+            mutated(|b| {
+                put32(b, d_off + P_VADDR, 0xffff_0000);
+                put32(b, d_off + P_MEMSZ, 0xf800);
+            }),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let img = Image::parse(bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        for memlimit in [own.memlimit, 1 << 32] {
+            let mut layout = own.clone();
+            layout.memlimit = memlimit;
+            let cfg = RunConfig {
+                max_cycles: 10_000,
+                ..RunConfig::default()
+            };
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                Vm::new(&img, &layout, cfg).map(|v| v.run())
+            }));
+            match r {
+                Ok(Err(_)) => {}
+                Ok(Ok(run)) => panic!("{what}, memlimit {memlimit:#x}: ran: {:?}", run.fault),
+                Err(_) => panic!("{what}, memlimit {memlimit:#x}: panicked"),
+            }
+        }
+    }
+}
+
 #[test]
 fn truncated_headers_are_truncated_or_not_elf() {
     let b = hello();

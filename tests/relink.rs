@@ -304,6 +304,27 @@ fn refusals_are_typed() {
         Err(Error::Relink(RelinkError::Ambiguous(a))) => assert_eq!(a.len(), 1, "{a:?}"),
         other => panic!("{other:?}"),
     }
+    // A lui that loads exactly a boundary value with nothing added (a constant that equals
+    // the stack top, passed to a call): ambiguous, never patched silently.
+    let mut code_bytes = img.bytes.clone();
+    let call = img
+        .code_words()
+        .filter(|&(a, _)| a > img.entry + 0x40)
+        .find(|&(_, w)| matches!(nexus_relink::isa::decode(w), Ok(i) if i.op == nexus_relink::isa::Op::Jal && i.rd == 1))
+        .expect("a call")
+        .0;
+    let code_off = img.file_offset(call - 4, 4).unwrap();
+    let lui = nexus_relink::isa::encode(&nexus_relink::isa::Inst::lui(10, 0x40_0000)).unwrap();
+    code_bytes[code_off..code_off + 4].copy_from_slice(&lui.to_le_bytes());
+    match Relinker::new(16 << 20).rewrite(&Image::parse(code_bytes).unwrap()) {
+        Err(Error::Relink(RelinkError::Ambiguous(a))) => {
+            assert!(
+                a.iter().any(|x| x.why.contains("constant that equals")),
+                "{a:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
     // --force rewrites and leaves the stray word alone.
     let forced = Relinker::new(16 << 20).force(true).rewrite(&stray).unwrap();
     assert_eq!(forced.forced.len(), 1);
