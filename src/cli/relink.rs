@@ -101,6 +101,9 @@ fn go(a: &Args) -> Result<i32, Error> {
         relinker.request.memlimit = parse_size(limit).map_err(Error::Usage)?;
     }
     let rw = relinker.rewrite(&img)?;
+    if measured.is_some() {
+        confirm_auto(&img, &rw.bytes, a)?;
+    }
     if let Some(o) = output.as_ref().filter(|_| !a.dry_run) {
         write_atomic(o, &rw.bytes, Some(input))?;
     }
@@ -139,6 +142,30 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
     }
+}
+
+/// `--memlimit auto`: the rewritten guest must behave as the original under its new limit.
+fn confirm_auto(img: &Image, out: &[u8], a: &Args) -> Result<(), Error> {
+    let new = Image::parse(out.to_vec())?;
+    let run = |i: &Image| -> Result<nexus_relink::vm::RunResult, Error> {
+        let l = Layout::discover(i)?;
+        Ok(Vm::new(i, &l, a.exec.config()?)?.run())
+    };
+    let (before, after) = (run(img)?, run(&new)?);
+    if let Some(f) = after.fault {
+        return Err(Error::Usage(format!(
+            "--memlimit auto: the guest faults under the chosen limit ({}); raise --margin",
+            f.message
+        )));
+    }
+    if (before.stdout, before.exit_code, before.public_output)
+        != (after.stdout, after.exit_code, after.public_output)
+    {
+        return Err(Error::Usage(
+            "--memlimit auto: the rewritten guest's output differs from the original's; nothing written".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// `--memlimit auto`: run the guest under its own layout, measure, add the margin.
