@@ -879,39 +879,30 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
             _ => continue,
         };
         moved.push((s.addr, s.end() as u32, na, ne));
+        let is_heap = s.name == ".heap";
         if na != s.addr {
-            out.sites.push(Site {
-                kind: SiteKind::Section,
-                location: format!("section {} sh_addr", s.name),
-                addr: None,
-                boundary: if s.name == ".stack" {
-                    "stack_bottom".to_string()
+            out.sites.push(header_site(
+                SiteKind::Section,
+                format!("section {} sh_addr", s.name),
+                if is_heap {
+                    "heap_start"
                 } else {
-                    "heap_start".to_string()
+                    "stack_bottom"
                 },
-                old: s.addr,
-                new: na,
-                confidence: Confidence::High,
-                why: "NOBITS region section".into(),
-                edits: vec![field_edit(s.hdr_offset + 12, s.addr, na)],
-            });
+                (s.addr, na),
+                "NOBITS region section",
+                vec![field_edit(s.hdr_offset + 12, s.addr, na)],
+            ));
         }
         if ne - na != s.size {
-            out.sites.push(Site {
-                kind: SiteKind::Section,
-                location: format!("section {} sh_size", s.name),
-                addr: None,
-                boundary: if s.name == ".stack" {
-                    "stack_top".to_string()
-                } else {
-                    "heap_end".to_string()
-                },
-                old: s.size,
-                new: ne - na,
-                confidence: Confidence::High,
-                why: "NOBITS region section".into(),
-                edits: vec![field_edit(s.hdr_offset + 20, s.size, ne - na)],
-            });
+            out.sites.push(header_site(
+                SiteKind::Section,
+                format!("section {} sh_size", s.name),
+                if is_heap { "heap_end" } else { "stack_top" },
+                (s.size, ne - na),
+                "NOBITS region section",
+                vec![field_edit(s.hdr_offset + 20, s.size, ne - na)],
+            ));
         }
     }
     // Segments: a PT_LOAD whose memory ends at an old region end is stretched to the new end;
@@ -937,16 +928,13 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
         }
         let new_memsz = new_end.wrapping_sub(new_vaddr);
         if new_vaddr != seg.vaddr {
-            out.sites.push(Site {
-                kind: SiteKind::Segment,
-                location: format!("program header {} p_vaddr", seg.index),
-                addr: None,
-                boundary: "stack_bottom".into(),
-                old: seg.vaddr,
-                new: new_vaddr,
-                confidence: Confidence::High,
-                why: "NOBITS-only PT_LOAD holding the stack".into(),
-                edits: vec![
+            out.sites.push(header_site(
+                SiteKind::Segment,
+                format!("program header {} p_vaddr", seg.index),
+                "stack_bottom",
+                (seg.vaddr, new_vaddr),
+                "NOBITS-only PT_LOAD holding the stack",
+                vec![
                     field_edit(seg.hdr_offset + 8, seg.vaddr, new_vaddr),
                     field_edit(
                         seg.hdr_offset + 12,
@@ -954,21 +942,40 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
                         seg.paddr.wrapping_add(new_vaddr.wrapping_sub(seg.vaddr)),
                     ),
                 ],
-            });
+            ));
         }
         if new_memsz != seg.memsz {
-            out.sites.push(Site {
-                kind: SiteKind::Segment,
-                location: format!("program header {} p_memsz", seg.index),
-                addr: None,
-                boundary: "stack_top".into(),
-                old: seg.memsz,
-                new: new_memsz,
-                confidence: Confidence::High,
-                why: "PT_LOAD covering the heap and stack regions".into(),
-                edits: vec![field_edit(seg.hdr_offset + 20, seg.memsz, new_memsz)],
-            });
+            out.sites.push(header_site(
+                SiteKind::Segment,
+                format!("program header {} p_memsz", seg.index),
+                "stack_top",
+                (seg.memsz, new_memsz),
+                "PT_LOAD covering the heap and stack regions",
+                vec![field_edit(seg.hdr_offset + 20, seg.memsz, new_memsz)],
+            ));
         }
+    }
+}
+
+/// A header-field site (section or program header): always high confidence.
+fn header_site(
+    kind: SiteKind,
+    location: String,
+    boundary: &str,
+    (old, new): (u32, u32),
+    why: &str,
+    edits: Vec<Edit>,
+) -> Site {
+    Site {
+        kind,
+        location,
+        addr: None,
+        boundary: boundary.into(),
+        old,
+        new,
+        confidence: Confidence::High,
+        why: why.into(),
+        edits,
     }
 }
 

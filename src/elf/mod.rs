@@ -223,6 +223,41 @@ fn need(
     Ok(())
 }
 
+/// Check a header table (`n` entries of `entsize` at `offset`): the entry size the class needs,
+/// a sane count, and bytes present. Returns the table's file offset.
+fn header_table(
+    bytes: &[u8],
+    n: usize,
+    entsize: u16,
+    expect: usize,
+    (field, field_offset, what): (&'static str, u64, &'static str),
+    offset: u32,
+) -> Result<u64, ElfError> {
+    if usize::from(entsize) != expect {
+        return Err(ElfError::BadField {
+            field,
+            value: entsize.into(),
+            offset: field_offset,
+            why: if expect == PHDR_SIZE {
+                "must be 32 for ELF32"
+            } else {
+                "must be 40 for ELF32"
+            },
+        });
+    }
+    if n > MAX_HEADERS {
+        return Err(ElfError::TooManyHeaders { what, count: n });
+    }
+    let base = u64::from(offset);
+    need(
+        bytes,
+        || format!("{what} table ({n} entries at file offset {base:#x})"),
+        base,
+        (n * expect) as u64,
+    )?;
+    Ok(base)
+}
+
 fn cstr(table: &[u8], at: usize) -> String {
     let tail = table.get(at..).unwrap_or(&[]);
     let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
@@ -286,26 +321,13 @@ impl Image {
         if n == 0 {
             return Err(ElfError::NoLoad);
         }
-        if usize::from(h.e_phentsize) != PHDR_SIZE {
-            return Err(ElfError::BadField {
-                field: "e_phentsize",
-                value: h.e_phentsize.into(),
-                offset: 42,
-                why: "must be 32 for ELF32",
-            });
-        }
-        if n > MAX_HEADERS {
-            return Err(ElfError::TooManyHeaders {
-                what: "program headers",
-                count: n,
-            });
-        }
-        let base = u64::from(h.e_phoff);
-        need(
+        let base = header_table(
             bytes,
-            || format!("program header table ({n} entries at e_phoff)"),
-            base,
-            (n * PHDR_SIZE) as u64,
+            n,
+            h.e_phentsize,
+            PHDR_SIZE,
+            ("e_phentsize", 42, "program headers"),
+            h.e_phoff,
         )?;
         let mut out = Vec::with_capacity(n);
         for index in 0..n {
@@ -364,26 +386,13 @@ impl Image {
         if n == 0 || h.e_shoff == 0 {
             return Ok(Vec::new());
         }
-        if usize::from(h.e_shentsize) != SHDR_SIZE {
-            return Err(ElfError::BadField {
-                field: "e_shentsize",
-                value: h.e_shentsize.into(),
-                offset: 46,
-                why: "must be 40 for ELF32",
-            });
-        }
-        if n > MAX_HEADERS {
-            return Err(ElfError::TooManyHeaders {
-                what: "section headers",
-                count: n,
-            });
-        }
-        let base = u64::from(h.e_shoff);
-        need(
+        let base = header_table(
             bytes,
-            || format!("section header table ({n} entries at e_shoff)"),
-            base,
-            (n * SHDR_SIZE) as u64,
+            n,
+            h.e_shentsize,
+            SHDR_SIZE,
+            ("e_shentsize", 46, "section headers"),
+            h.e_shoff,
         )?;
         let mut raw = Vec::with_capacity(n);
         for index in 0..n {
