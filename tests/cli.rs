@@ -1,0 +1,200 @@
+//! The command line: exit codes, JSON shapes, help.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+fn cli() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nexus-relink"));
+    c.current_dir(root());
+    c
+}
+
+#[test]
+fn run_passes_the_guest_exit_code_and_stdout() {
+    let o = cli()
+        .args(["run", "fixtures/linux_exit7.elf"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "exiting with 7\n");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cycles"),
+        "summary on stderr"
+    );
+}
+
+#[test]
+fn run_fault_exits_nonzero_with_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("depth");
+    std::fs::write(&input, "100000").unwrap();
+    let o = cli()
+        .args(["run", "fixtures/deep_recursion.elf", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("fault: stack overflow"), "{err}");
+    let o = cli()
+        .args(["run", "--json", "fixtures/deep_recursion.elf", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["exit_code"].is_null());
+    assert_eq!(v["fault"]["kind"], "stack_overflow");
+    assert!(v["fault"]["pc"].is_u64() && v["fault"]["addr"].is_u64());
+    assert!(v["fault"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("would have sufficed"));
+    assert!(v["peak_stack_bytes"].as_u64().unwrap() >= 1 << 20);
+}
+
+#[test]
+fn run_json_has_the_documented_fields() {
+    for e in manifest() {
+        let mut c = cli();
+        c.args(["run", "--json"]).arg(e.elf());
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = e.config();
+        if !cfg.input.is_empty() {
+            std::fs::write(dir.path().join("in"), &cfg.input).unwrap();
+            c.arg("--input").arg(dir.path().join("in"));
+        }
+        if !cfg.private_input.is_empty() {
+            std::fs::write(dir.path().join("priv"), &cfg.private_input).unwrap();
+            c.arg("--private-input").arg(dir.path().join("priv"));
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(e.expected_exit & 0xff), "{}", e.name);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["exit_code"], e.expected_exit, "{}", e.name);
+        assert_eq!(v["stdout"], e.expected_stdout, "{}", e.name);
+        assert!(v["fault"].is_null(), "{}", e.name);
+        for k in ["cycles", "peak_stack_bytes", "peak_heap_bytes"] {
+            assert!(v[k].is_u64(), "{}: {k}", e.name);
+        }
+    }
+}
+
+#[test]
+fn inspect_json_has_the_documented_fields() {
+    for e in manifest() {
+        let o = cli()
+            .args(["inspect", "--json"])
+            .arg(e.elf())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", e.name);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for k in [
+            "memlimit",
+            "stack_top",
+            "stack_bottom",
+            "heap_start",
+            "heap_end",
+        ] {
+            assert!(v["layout"][k].is_u64(), "{}: layout.{k}", e.name);
+        }
+        assert_eq!(v["layout"]["stack_top"], e.stack_top, "{}", e.name);
+        assert!(
+            v["sp_init"]["kind"].is_string() && v["sp_init"]["at"].is_u64(),
+            "{}",
+            e.name
+        );
+        assert_eq!(v["sp_init"]["value"], e.stack_top, "{}", e.name);
+        let text = cli().args(["inspect"]).arg(e.elf()).output().unwrap();
+        let t = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            t.contains("sp set-up") && t.contains('[') && t.contains("region"),
+            "{}: {t}",
+            e.name
+        );
+    }
+}
+
+#[test]
+fn bad_input_files_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x.elf");
+    std::fs::write(&f, b"\x7fELF\x02\x01\x01").unwrap();
+    for sub in [&["inspect"][..], &["run"][..]] {
+        let o = cli().args(sub).arg(&f).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{sub:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("truncated") || err.contains("ELF64"), "{err}");
+    }
+    let o = cli().args(["run", "no/such/file.elf"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/file.elf"));
+}
+
+#[test]
+fn help_names_every_command() {
+    let o = cli().arg("--help").output().unwrap();
+    assert!(o.status.success());
+    let h = String::from_utf8_lossy(&o.stdout);
+    for w in [
+        "inspect",
+        "run",
+        "linker-script",
+        "--memlimit",
+        "--dry-run",
+        "--explain",
+        "--force",
+        "--in-place",
+    ] {
+        assert!(h.contains(w), "--help lacks {w}");
+    }
+    let o = cli().output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "no arguments: help and a usage error"
+    );
+}
+
+#[test]
+fn dry_run_and_explain_write_nothing_and_list_patches() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.elf");
+    let o = cli()
+        .args([
+            "fixtures/medlow_fib.elf",
+            "--memlimit",
+            "16M",
+            "--dry-run",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(!out.exists());
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        t.contains("lui\tsp,0x400") && t.contains("lui\tsp,0x1000") && t.contains("dry run"),
+        "{t}"
+    );
+    let o = cli()
+        .args([
+            "fixtures/medlow_fib.elf",
+            "--memlimit",
+            "16M",
+            "--json",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["new"]["stack_top"], 16 << 20);
+    assert!(v["sites"].as_array().unwrap().len() >= 5);
+    assert!(out.exists());
+}
