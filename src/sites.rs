@@ -178,7 +178,6 @@ pub fn find(img: &Image, plan: &Plan) -> Sites {
             }
         }
     };
-
     code_sites(img, plan, &old_values, &mut out, &map, &boundary_name);
     data_sites(img, plan, &old_values, &mut out, &map, &boundary_name);
     symbol_sites(img, plan, &mut out, &map);
@@ -190,24 +189,6 @@ pub fn find(img: &Image, plan: &Plan) -> Sites {
 
 type MapFn<'a> = dyn Fn(u32, &str, &mut Sites) -> Option<u32> + 'a;
 type NameFn<'a> = dyn Fn(u32) -> String + 'a;
-
-/// Block leaders: branch and jump targets and the instructions after control transfers.
-fn leaders(code: &[(u32, Option<Inst>)]) -> BTreeSet<u32> {
-    let mut l = BTreeSet::new();
-    for &(pc, i) in code {
-        let Some(i) = i else {
-            l.insert(pc.wrapping_add(4));
-            continue;
-        };
-        if i.op.is_branch() || i.op == Op::Jal {
-            l.insert(pc.wrapping_add(i.imm as u32));
-        }
-        if i.op.ends_block() || i.op == Op::Ecall {
-            l.insert(pc.wrapping_add(4));
-        }
-    }
-    l
-}
 
 /// Relocation-derived code sites: `addr → (boundary value, is_hi)`. PCREL_LO12 relocations name
 /// the `auipc`'s label; its PCREL_HI20 relocation names the target.
@@ -249,179 +230,270 @@ fn reloc_code_targets(img: &Image) -> BTreeMap<u32, u32> {
 /// Registers a call clobbers (RISC-V psABI caller-saved: ra, t0-t6, a0-a7).
 const CALLER_SAVED: [u8; 16] = [1, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 28, 29, 30, 31];
 
-type RegState = [Option<u32>; 32];
+/// Registers holding a tracked `lui`/`auipc` (register, its address), sorted by register.
+/// Almost always empty: only materialisations near a boundary are tracked.
+type RegState = Vec<(u8, u32)>;
+
+fn reg_get(st: &RegState, r: u8) -> Option<u32> {
+    st.iter().find(|e| e.0 == r).map(|e| e.1)
+}
+
+fn reg_set(st: &mut RegState, r: u8, v: Option<u32>) {
+    match (st.iter().position(|e| e.0 >= r), v) {
+        (Some(k), v) if st[k].0 == r => match v {
+            Some(v) => st[k].1 = v,
+            None => {
+                st.remove(k);
+            }
+        },
+        (Some(k), Some(v)) => st.insert(k, (r, v)),
+        (None, Some(v)) => st.push((r, v)),
+        (_, None) => {}
+    }
+}
+
+/// A gp- or x0-relative `addi` and the value it computes.
+type Single = (u32, Inst, u32, SiteKind);
+
+/// What the dataflow found.
+struct Flow {
+    /// Every `lui`/`auipc`, with the instructions that consume it.
+    his: Vec<Hi>,
+    singles: Vec<Single>,
+    /// Addresses of words loaded through a materialised address.
+    loaded: BTreeSet<u32>,
+}
+
+/// Code words in address order, with O(1) address → index (segments are contiguous runs).
+struct CodeIndex {
+    /// (first address, first index, count) of each contiguous run.
+    runs: Vec<(u32, usize, usize)>,
+}
+
+impl CodeIndex {
+    fn new(code: &[(u32, Option<Inst>)]) -> Self {
+        let mut runs: Vec<(u32, usize, usize)> = Vec::new();
+        for (i, &(pc, _)) in code.iter().enumerate() {
+            match runs.last_mut() {
+                Some(r) if r.0.wrapping_add(4 * r.2 as u32) == pc => r.2 += 1,
+                _ => runs.push((pc, i, 1)),
+            }
+        }
+        CodeIndex { runs }
+    }
+    fn index(&self, pc: u32) -> Option<usize> {
+        self.runs.iter().find_map(|&(start, first, n)| {
+            let k = pc.wrapping_sub(start);
+            (k % 4 == 0 && ((k / 4) as usize) < n).then(|| first + (k / 4) as usize)
+        })
+    }
+}
 
 /// Forward dataflow over the control-flow graph: which `lui`/`auipc` (by address) each
 /// register holds on entry to each instruction; a value reaching a join from different
 /// `lui`s is unknown. Calls clobber the caller-saved registers; a call target or a block
-/// without known predecessors starts with nothing known. Returns every `lui`/`auipc` with the
-/// instructions that consume it (`addi`, loads, stores through it), the gp/x0-relative
-/// `addi`s, and the addresses of words loaded through a materialised address.
-fn dataflow(
-    code: &[(u32, Option<Inst>)],
-    gp: Option<u32>,
-) -> (Vec<Hi>, Vec<(u32, Inst, u32, SiteKind)>, BTreeSet<u32>) {
-    let leaders = leaders(code);
-    let index: BTreeMap<u32, usize> = code
-        .iter()
-        .enumerate()
-        .map(|(i, &(pc, _))| (pc, i))
-        .collect();
-    // Blocks: [start index, end index).
-    let mut starts: Vec<usize> = vec![0];
-    for (i, &(pc, inst)) in code.iter().enumerate().skip(1) {
-        let prev_gap = code[i - 1].0.wrapping_add(4) != pc;
-        if leaders.contains(&pc) || prev_gap || inst.is_none() || code[i - 1].1.is_none() {
-            starts.push(i);
-        }
-    }
-    let block_of: BTreeMap<usize, usize> =
-        starts.iter().enumerate().map(|(b, &s)| (s, b)).collect();
-    let nblocks = starts.len();
-    let end_of = |b: usize| {
-        if b + 1 < nblocks {
-            starts[b + 1]
+/// without known predecessors starts with nothing known. Linear in the code size but for the
+/// fixpoint iterations of loops.
+fn dataflow(code: &[(u32, Option<Inst>)], gp: Option<u32>, tracked: &dyn Fn(u32) -> bool) -> Flow {
+    let hi_base = |pc: u32, i: &Inst| {
+        if i.op == Op::Lui {
+            i.imm as u32
         } else {
-            code.len()
+            pc.wrapping_add(i.imm as u32)
         }
     };
-    // Successors with a flag "through a call" (clobbers caller-saved registers).
-    let mut succ: Vec<Vec<(usize, bool)>> = vec![Vec::new(); nblocks];
+    let ix = CodeIndex::new(code);
+    let n = code.len();
+    // Leaders: branch/jump targets, instructions after control transfers, run starts.
+    let mut leader = vec![false; n];
+    for &(_, first, _) in &ix.runs {
+        leader[first] = true;
+    }
+    for (k, &(pc, inst)) in code.iter().enumerate() {
+        let after = |leader: &mut Vec<bool>| {
+            if k + 1 < n {
+                leader[k + 1] = true;
+            }
+        };
+        let Some(i) = inst else {
+            leader[k] = true;
+            after(&mut leader);
+            continue;
+        };
+        if i.op.is_branch() || i.op == Op::Jal {
+            if let Some(t) = ix.index(pc.wrapping_add(i.imm as u32)) {
+                leader[t] = true;
+            }
+        }
+        if i.op.ends_block() || i.op == Op::Ecall {
+            after(&mut leader);
+        }
+    }
+    let starts: Vec<usize> = (0..n).filter(|&k| leader[k]).collect();
+    let mut block_of = vec![usize::MAX; n];
+    for (b, &st) in starts.iter().enumerate() {
+        block_of[st] = b;
+    }
+    let nblocks = starts.len();
+    let end_of = |b: usize| if b + 1 < nblocks { starts[b + 1] } else { n };
+    // At most two successors per block (u32::MAX: none); `via_call`: the fall-through edge
+    // passes through a call or ecall (clobbers the caller-saved registers).
+    const NONE: u32 = u32::MAX;
+    let mut succ: Vec<[u32; 2]> = vec![[NONE; 2]; nblocks];
+    let mut via_call = vec![false; nblocks];
     let mut pinned = vec![false; nblocks];
-    let target_block = |addr: u32| index.get(&addr).and_then(|i| block_of.get(i)).copied();
+    let target_block = |addr: u32| {
+        ix.index(addr)
+            .map(|k| block_of[k])
+            .filter(|&b| b != usize::MAX)
+    };
     for b in 0..nblocks {
         let last = end_of(b) - 1;
         let (pc, inst) = code[last];
-        let next = (last + 1 < code.len() && code[last + 1].0 == pc.wrapping_add(4))
-            .then(|| block_of.get(&(last + 1)).copied())
-            .flatten();
+        let next = if last + 1 < n && code[last + 1].0 == pc.wrapping_add(4) {
+            block_of[last + 1] as u32
+        } else {
+            NONE
+        };
         let Some(i) = inst else { continue };
-        match i.op {
-            op if op.is_branch() => {
-                if let Some(t) = target_block(pc.wrapping_add(i.imm as u32)) {
-                    succ[b].push((t, false));
-                }
-                succ[b].extend(next.map(|n| (n, false)));
-            }
-            Op::Jal if i.rd == 0 => {
-                succ[b].extend(target_block(pc.wrapping_add(i.imm as u32)).map(|t| (t, false)))
-            }
+        let target = || target_block(pc.wrapping_add(i.imm as u32)).map_or(NONE, |t| t as u32);
+        succ[b] = match i.op {
+            op if op.is_branch() => [target(), next],
+            Op::Jal if i.rd == 0 => [target(), NONE],
             Op::Jal => {
                 if let Some(t) = target_block(pc.wrapping_add(i.imm as u32)) {
                     pinned[t] = true;
                 }
-                succ[b].extend(next.map(|n| (n, true)));
+                via_call[b] = true;
+                [next, NONE]
             }
-            Op::Jalr | Op::Ebreak | Op::Mret => {}
-            Op::Ecall => succ[b].extend(next.map(|n| (n, true))),
-            _ => succ[b].extend(next.map(|n| (n, false))),
-        }
+            Op::Jalr | Op::Ebreak | Op::Mret => [NONE, NONE],
+            Op::Ecall => {
+                via_call[b] = true;
+                [next, NONE]
+            }
+            _ => [next, NONE],
+        };
     }
     let mut has_pred = vec![false; nblocks];
-    for s in succ.iter().flatten() {
-        has_pred[s.0] = true;
+    for &t in succ.iter().flatten().filter(|&&t| t != NONE) {
+        has_pred[t as usize] = true;
     }
     let transfer = |b: usize, mut st: RegState| -> RegState {
         for &(pc, inst) in &code[starts[b]..end_of(b)] {
-            let Some(i) = inst else { return [None; 32] };
+            let Some(i) = inst else { return Vec::new() };
             if i.op.writes_rd() && i.rd != 0 {
-                st[i.rd as usize] = matches!(i.op, Op::Lui | Op::Auipc).then_some(pc);
+                let v =
+                    (matches!(i.op, Op::Lui | Op::Auipc) && tracked(hi_base(pc, &i))).then_some(pc);
+                if v.is_some() || !st.is_empty() {
+                    reg_set(&mut st, i.rd, v);
+                }
             }
         }
         st
     };
     let mut state: Vec<Option<RegState>> = vec![None; nblocks];
     let mut work: std::collections::VecDeque<usize> = Default::default();
+    let mut queued = vec![false; nblocks];
     for b in 0..nblocks {
         if pinned[b] || !has_pred[b] {
-            state[b] = Some([None; 32]);
+            state[b] = Some(Vec::new());
             work.push_back(b);
+            queued[b] = true;
         }
     }
     while let Some(b) = work.pop_front() {
-        let Some(inp) = state[b] else { continue };
+        queued[b] = false;
+        let Some(inp) = state[b].clone() else {
+            continue;
+        };
         let outp = transfer(b, inp);
-        for &(t, call) in &succ[b] {
-            let mut incoming = outp;
-            if call {
-                for r in CALLER_SAVED {
-                    incoming[r as usize] = None;
-                }
+        for t in succ[b]
+            .into_iter()
+            .filter(|&t| t != NONE)
+            .map(|t| t as usize)
+        {
+            let mut incoming = outp.clone();
+            if via_call[b] {
+                incoming.retain(|e| !CALLER_SAVED.contains(&e.0));
             }
-            let merged = match state[t] {
+            let merged = match &state[t] {
                 None => incoming,
-                Some(cur) if pinned[t] => cur,
-                Some(cur) => {
-                    let mut m = cur;
-                    for r in 0..32 {
-                        if m[r] != incoming[r] {
-                            m[r] = None;
-                        }
-                    }
-                    m
-                }
+                Some(cur) if pinned[t] => cur.clone(),
+                Some(cur) => cur
+                    .iter()
+                    .filter(|e| incoming.contains(e))
+                    .copied()
+                    .collect(),
             };
-            if state[t] != Some(merged) {
+            if state[t].as_ref() != Some(&merged) {
                 state[t] = Some(merged);
-                work.push_back(t);
+                if !queued[t] {
+                    queued[t] = true;
+                    work.push_back(t);
+                }
             }
         }
     }
     // Final pass: attach consumers to the hi they read.
-    let mut his: BTreeMap<u32, Hi> = BTreeMap::new();
+    let mut his: Vec<Hi> = Vec::new();
+    let mut hi_index: std::collections::HashMap<u32, usize> = Default::default();
     let mut singles = Vec::new();
     let mut loaded = BTreeSet::new();
     for b in 0..nblocks {
-        let mut st = state[b].unwrap_or([None; 32]);
+        let mut st = state[b].take().unwrap_or_default();
         for &(pc, inst) in &code[starts[b]..end_of(b)] {
             let Some(i) = inst else { break };
             let consumes = matches!(i.op, Op::Addi) || i.op.is_load() || i.op.is_store();
             if consumes {
-                if let Some(h) = st[i.rs1 as usize].and_then(|a| his.get_mut(&a)) {
+                if let Some(h) = reg_get(&st, i.rs1)
+                    .and_then(|a| hi_index.get(&a))
+                    .map(|&k| &mut his[k])
+                {
                     h.consumers.push((pc, i));
                     if i.op == Op::Lw {
                         loaded.insert(h.base.wrapping_add(i.imm as u32));
                     }
-                } else if i.rs1 == reg::GP && gp.is_some() {
-                    let v = gp.unwrap_or(0).wrapping_add(i.imm as u32);
-                    if i.op == Op::Addi {
-                        singles.push((pc, i, v, SiteKind::GpRelative));
+                } else if (i.rs1 == reg::GP && gp.is_some()) || i.rs1 == reg::ZERO {
+                    let (v, kind) = match i.rs1 {
+                        reg::ZERO => (i.imm as u32, SiteKind::AbsoluteImm),
+                        _ => (
+                            gp.unwrap_or(0).wrapping_add(i.imm as u32),
+                            SiteKind::GpRelative,
+                        ),
+                    };
+                    if i.op == Op::Addi && tracked(v) {
+                        singles.push((pc, i, v, kind));
                     } else if i.op == Op::Lw {
                         loaded.insert(v);
-                    }
-                } else if i.rs1 == reg::ZERO {
-                    if i.op == Op::Addi {
-                        singles.push((pc, i, i.imm as u32, SiteKind::AbsoluteImm));
-                    } else if i.op == Op::Lw {
-                        loaded.insert(i.imm as u32);
                     }
                 }
             }
             if i.op.writes_rd() && i.rd != 0 {
-                st[i.rd as usize] = match i.op {
-                    Op::Lui | Op::Auipc => {
-                        let base = if i.op == Op::Lui {
-                            i.imm as u32
-                        } else {
-                            pc.wrapping_add(i.imm as u32)
-                        };
-                        his.insert(
-                            pc,
-                            Hi {
-                                at: pc,
-                                inst: i,
-                                base,
-                                consumers: vec![],
-                            },
-                        );
-                        Some(pc)
-                    }
-                    _ => None,
+                let base = hi_base(pc, &i);
+                let v = if matches!(i.op, Op::Lui | Op::Auipc) && tracked(base) {
+                    hi_index.insert(pc, his.len());
+                    his.push(Hi {
+                        at: pc,
+                        inst: i,
+                        base,
+                        consumers: vec![],
+                    });
+                    Some(pc)
+                } else {
+                    None
                 };
+                if v.is_some() || !st.is_empty() {
+                    reg_set(&mut st, i.rd, v);
+                }
             }
         }
     }
-    (his.into_values().collect(), singles, loaded)
+    Flow {
+        his,
+        singles,
+        loaded,
+    }
 }
 
 fn code_sites(
@@ -440,8 +512,19 @@ fn code_sites(
     out.from_relocations = relocs.is_some();
     let gp = plan.old.gp;
     let hi20s: BTreeSet<u32> = old_values.iter().map(|&v| isa::split_hi_lo(v).0).collect();
-
-    let (done, singles, loaded) = dataflow(&code, gp);
+    // Track only materialisations whose upper part can reach a moving boundary, or a data
+    // word that holds one (a pointer the code may load).
+    let mut near: Vec<u32> = old_values.iter().copied().collect();
+    near.extend(boundary_words(img, old_values));
+    let tracked = |base: u32| {
+        near.iter()
+            .any(|&v| (-2048..=2047).contains(&(v.wrapping_sub(base) as i32)))
+    };
+    let Flow {
+        his: done,
+        singles,
+        loaded,
+    } = dataflow(&code, gp, &tracked);
     out.loaded_words = loaded;
     let is_target = |pc: u32| -> Option<u32> { relocs.as_ref().and_then(|r| r.get(&pc).copied()) };
 
@@ -686,17 +769,10 @@ fn code_sites(
     }
 }
 
-fn data_sites(
-    img: &Image,
-    plan: &Plan,
-    old_values: &BTreeSet<u32>,
-    out: &mut Sites,
-    map: &MapFn,
-    boundary_name: &NameFn,
-) {
-    // Words in allocated, file-backed, non-executable sections (or non-executable segments
-    // when there are no section headers).
-    let ranges: Vec<(u32, u32)> = if img.sections.iter().any(|s| s.is_alloc()) {
+/// Ranges of loaded data that may hold pointers: allocated, file-backed, non-executable
+/// sections (or non-executable segments when there are no section headers).
+fn data_ranges(img: &Image) -> Vec<(u32, u32)> {
+    if img.sections.iter().any(|s| s.is_alloc()) {
         img.sections
             .iter()
             .filter(|s| s.is_alloc() && !s.is_nobits() && s.flags & crate::elf::SHF_EXECINSTR == 0)
@@ -707,7 +783,34 @@ fn data_sites(
             .filter(|s| !s.is_exec())
             .map(|s| (s.vaddr, s.filesz))
             .collect()
-    };
+    }
+}
+
+/// Addresses of aligned data words equal to an old boundary value.
+fn boundary_words(img: &Image, old_values: &BTreeSet<u32>) -> Vec<u32> {
+    let mut out = Vec::new();
+    for (start, size) in data_ranges(img) {
+        let Some(bytes) = img.bytes_at(start, size) else {
+            continue;
+        };
+        let skip = (start.next_multiple_of(4) - start) as usize;
+        for (k, w) in bytes.get(skip..).unwrap_or(&[]).chunks_exact(4).enumerate() {
+            if old_values.contains(&u32::from_le_bytes([w[0], w[1], w[2], w[3]])) {
+                out.push(start + skip as u32 + 4 * k as u32);
+            }
+        }
+    }
+    out
+}
+
+fn data_sites(
+    img: &Image,
+    plan: &Plan,
+    old_values: &BTreeSet<u32>,
+    out: &mut Sites,
+    map: &MapFn,
+    boundary_name: &NameFn,
+) {
     let r32: BTreeMap<u32, u32> = img
         .relocs
         .iter()
@@ -723,12 +826,10 @@ fn data_sites(
             )
         })
         .collect();
-    for (start, size) in ranges {
-        let first = start.next_multiple_of(4);
-        let mut a = first;
-        while u64::from(a) + 4 <= u64::from(start) + u64::from(size) {
-            let Some(v) = img.word_at(a) else { break };
-            if old_values.contains(&v) {
+    for a in boundary_words(img, old_values) {
+        let Some(v) = img.word_at(a) else { continue };
+        {
+            {
                 let loc = format!("{a:#x}");
                 let named = img
                     .symbols
@@ -775,7 +876,6 @@ fn data_sites(
                     });
                 }
             }
-            a += 4;
         }
     }
 }

@@ -629,7 +629,16 @@ mod tests {
         assert_eq!(decode(0x0205_1513), Err(DecodeError::Rv64)); // slli a0,a0,32
         assert_eq!(decode(0b11), Ok(Inst::load(Op::Lb, 0, 0, 0)));
         assert_eq!(decode(0xffff_ffff), Err(DecodeError::Illegal));
-        assert!(decode(0x1000_2073).is_err()); // csrrs (CSR): not RV32IM
+        assert_eq!(decode(0x0000_2007), Err(DecodeError::Unsupported)); // flw: no F
+                                                                        // Zicsr decodes (for bare-metal start-up code); csr number kept unsigned.
+        assert_eq!(
+            decode(0xf140_2573),
+            Ok(Inst::new(Op::Csrrs, 10, 0, 0, 0xf14))
+        ); // csrr a0, mhartid
+        assert_eq!(
+            encode(&Inst::new(Op::Csrrs, 10, 0, 0, 0xf14)),
+            Ok(0xf140_2573)
+        );
     }
 
     #[test]

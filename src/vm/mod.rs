@@ -315,19 +315,20 @@ impl Vm {
                     self.pc, l.heap_end, l.heap_start, l.heap_end, sufficient.unwrap(), need
                 )
             }
-            (FaultKind::OutOfBounds, Some(a)) if u64::from(a) >= l.memlimit => format!(
+            (FaultKind::OutOfBounds, Some(a)) if detail.is_empty() && u64::from(a) >= l.memlimit => format!(
                 "out of bounds at pc {:#x}: access to {a:#x} is at or above the memory limit {:#x}; a limit of at least {:#x} would be needed",
                 self.pc,
                 l.memlimit,
                 (u64::from(a) + 4).next_multiple_of(4096)
             ),
-            (FaultKind::OutOfBounds, Some(a)) if u64::from(a) + 4 > l.memlimit => format!(
+            (FaultKind::OutOfBounds, Some(a)) if detail.is_empty() && u64::from(a) + 4 > l.memlimit => format!(
                 "out of bounds at pc {:#x}: access to {a:#x} crosses the memory limit {:#x}; a limit of at least {:#x} would be needed",
                 self.pc,
                 l.memlimit,
                 (u64::from(a) + 4).next_multiple_of(4096)
             ),
-            (FaultKind::OutOfBounds, Some(a)) => format!(
+            // A fault with its own explanation (oversized write, output tape) takes the default.
+            (FaultKind::OutOfBounds, Some(a)) if detail.is_empty() => format!(
                 "out of bounds at pc {:#x}: access to {a:#x} is below the lowest mapped address {:#x} (no memory limit helps: a null or wild pointer)",
                 self.pc, l.image_start.min(self.code_base)
             ),
@@ -643,8 +644,8 @@ impl Vm {
         };
         let writes = matches!(i.op, Op::Csrrw | Op::Csrrwi) || i.rs1 != 0;
         let old = match csr {
-            0xc00 | 0xc01 | 0xc02 => self.cycles as u32,
-            0xc80 | 0xc81 | 0xc82 => (self.cycles >> 32) as u32,
+            0xc00..=0xc02 => self.cycles as u32,
+            0xc80..=0xc82 => (self.cycles >> 32) as u32,
             0xf14 => 0,                                // mhartid: one hart
             0x301 => (1 << 30) | (1 << 8) | (1 << 12), // misa: RV32 I M
             _ => self.csrs[csr],
