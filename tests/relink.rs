@@ -148,9 +148,9 @@ fn every_fixture_at_every_limit_keeps_its_behaviour() {
             rewritten += 1;
         }
     }
-    // 2 nexus fixtures at 5 limits; 10 linux fixtures at 16M, 256M, 3000000 (1 MiB stacks: 64K and
+    // 2 nexus fixtures at 5 limits; 12 linux fixtures at 16M, 256M, 3000000 (1 MiB stacks: 64K and
     // 1M are refused as too small); gp_relax never (its gp-relative prologue cannot reach).
-    assert_eq!(rewritten, 40);
+    assert_eq!(rewritten, 46);
 }
 
 #[test]
@@ -474,4 +474,34 @@ fn memlimit_auto_measures_and_fits() {
     assert_eq!(u64::from(l.stack_top), limit);
     let r = Vm::new(&img, &l, RunConfig::default()).unwrap().run();
     assert_eq!((r.fault, r.exit_code), (None, Some(0)));
+}
+
+#[test]
+fn heap_bound_checks_in_compiled_c_follow_the_new_limit() {
+    // 400000 nodes of 8 bytes need 3.2 MB: more than the 4 MiB layout's heap, less than 16M's.
+    let cfg = || RunConfig {
+        input: b"400000".to_vec(),
+        ..RunConfig::default()
+    };
+    for name in ["c_bump", "c_bump_medlow"] {
+        let (img, old) = load(&fixtures().join(format!("{name}.elf")));
+        let r = Vm::new(&img, &old, cfg()).unwrap().run();
+        assert_eq!(
+            r.exit_code,
+            Some(3),
+            "{name}: {}",
+            String::from_utf8_lossy(&r.stdout)
+        );
+        for (limit, want) in [(16u64 << 20, 0), (2 << 20, 3)] {
+            let new_img = Image::parse(rewrite(&img, limit).unwrap()).unwrap();
+            let l = Layout::discover(&new_img).unwrap();
+            let r = Vm::new(&new_img, &l, cfg()).unwrap().run();
+            assert_eq!(
+                r.exit_code,
+                Some(want),
+                "{name} at {limit:#x}: {}",
+                String::from_utf8_lossy(&r.stdout)
+            );
+        }
+    }
 }
