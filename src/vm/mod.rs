@@ -315,15 +315,10 @@ impl Vm {
                     self.pc, l.heap_end, l.heap_start, l.heap_end, sufficient.unwrap(), need
                 )
             }
-            (FaultKind::OutOfBounds, Some(a)) if detail.is_empty() && u64::from(a) >= l.memlimit => format!(
-                "out of bounds at pc {:#x}: access to {a:#x} is at or above the memory limit {:#x}; a limit of at least {:#x} would be needed",
-                self.pc,
-                l.memlimit,
-                (u64::from(a) + 4).next_multiple_of(4096)
-            ),
             (FaultKind::OutOfBounds, Some(a)) if detail.is_empty() && u64::from(a) + 4 > l.memlimit => format!(
-                "out of bounds at pc {:#x}: access to {a:#x} crosses the memory limit {:#x}; a limit of at least {:#x} would be needed",
+                "out of bounds at pc {:#x}: access to {a:#x} {} the memory limit {:#x}; a limit of at least {:#x} would be needed",
                 self.pc,
+                if u64::from(a) >= l.memlimit { "is at or above" } else { "crosses" },
                 l.memlimit,
                 (u64::from(a) + 4).next_multiple_of(4096)
             ),
