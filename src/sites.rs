@@ -541,20 +541,14 @@ fn code_sites(
         let loc = format!("{:#x}", h.at);
         if let Some(rel) = &relocs {
             // Relocations decide: the hi must be relocated against a moving boundary.
-            match rel.get(&h.at) {
-                Some(t) if old_values.contains(t) => {}
-                _ => {
-                    if !matching.is_empty() {
-                        // Equal value, but no relocation names a boundary: not ours.
-                        continue;
-                    }
-                    continue;
-                }
+            // An equal value that no relocation ties to a boundary is another number.
+            if !rel.get(&h.at).is_some_and(|t| old_values.contains(t)) {
+                continue;
             }
         }
         if matching.is_empty() {
-            // A hi whose upper part equals a boundary's, with no consumer in the block: the
-            // pairing could not be seen (e.g. hoisted out of a loop). Unexplained.
+            // No use of this hi adds up to a boundary. A lone lui equal to one, or with a
+            // boundary's upper part and no visible use, is unexplained.
             let unconsumed = h.consumers.is_empty();
             let named = plan.old.sp_init.insts.contains(&h.at) || is_target(h.at).is_some();
             if unconsumed && h.inst.op == Op::Lui && old_values.contains(&hi_inst_val) && !named {
@@ -678,6 +672,12 @@ fn code_sites(
             }
         }
         if !ok {
+            out.ambiguities.push(Ambiguity {
+                location: loc.clone(),
+                value: target,
+                why: "a use of this materialisation cannot be re-encoded with the new value".into(),
+                fatal: true,
+            });
             continue;
         }
         let is_prologue = plan.old.sp_init.insts.contains(&h.at);
