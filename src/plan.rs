@@ -65,7 +65,14 @@ pub fn materialised_top(l: &Layout, raw: Option<u32>) -> u32 {
 impl Plan {
     /// Plan `req` for a guest with layout `old`. `has_memtop_symbol`: the image names its
     /// memory top (`__memory_top`…), so the limit itself is recorded, not only the stack top.
-    pub fn new(old: &Layout, req: &Request, has_memtop_symbol: bool) -> Result<Plan, PlanError> {
+    /// `stack_align`: the stack bottom must stay a multiple of this (1, or the `p_align` of a
+    /// PT_LOAD holding only the stack, which moves whole pages).
+    pub fn new(
+        old: &Layout,
+        req: &Request,
+        has_memtop_symbol: bool,
+        stack_align: u32,
+    ) -> Result<Plan, PlanError> {
         use crate::layout::SpKind;
         if req.memlimit > 1 << 32 {
             return Err(PlanError::TooLarge(req.memlimit));
@@ -136,7 +143,24 @@ impl Plan {
                     ),
                 ));
             }
-            new.stack_bottom = top - stack;
+            new.stack_bottom = (top - stack) & !(stack_align.max(1) - 1);
+            if new.stack_top - new.stack_bottom != stack {
+                notes.push(format!(
+                    "the stack bottom is aligned down to {} (the stack's own PT_LOAD): the stack grows to {}",
+                    human(stack_align.into()),
+                    human((new.stack_top - new.stack_bottom).into())
+                ));
+            }
+            if u64::from(new.stack_bottom) < need - u64::from(stack) {
+                return Err(min_for(
+                    need + u64::from(stack_align),
+                    format!(
+                        "a {} stack aligned to {}",
+                        human(stack.into()),
+                        human(stack_align.into())
+                    ),
+                ));
+            }
             new.heap_end = match req.heap {
                 Some(h) => heap_start + h,
                 None => new.stack_bottom - guard,

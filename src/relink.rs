@@ -99,7 +99,17 @@ impl Relinker {
         let has_memtop = crate::layout::MEMORY_TOP_SYMS
             .iter()
             .any(|n| img.symbol(n).is_some());
-        let plan = Plan::new(&old, &self.request, has_memtop).map_err(RelinkError::from)?;
+        // A stack in a PT_LOAD of its own moves by whole p_align units.
+        let stack_align = img
+            .loads()
+            .filter(|s| s.filesz == 0 && s.align > 1 && s.vaddr % s.align == 0)
+            .filter(|s| s.vaddr <= old.stack_bottom && old.stack_bottom - s.vaddr < s.align)
+            .filter(|s| old.stack_bottom % s.align == 0)
+            .map(|s| s.align)
+            .max()
+            .unwrap_or(1);
+        let plan =
+            Plan::new(&old, &self.request, has_memtop, stack_align).map_err(RelinkError::from)?;
         let sites = sites::find(img, &plan);
         Ok((plan, sites))
     }
@@ -171,6 +181,15 @@ fn validate(img: &Image, plan: &Plan, sites: &[Site], bytes: &[u8]) -> Result<()
         Ok(i) => i,
         Err(e) => return bad(format!("the output does not parse: {e}")),
     };
+    // Loadable segments keep p_offset ≡ p_vaddr (mod p_align) and file bytes inside the file.
+    for seg in new.loads() {
+        if seg.align > 1 && seg.offset % seg.align != seg.vaddr % seg.align {
+            return bad(format!(
+                "program header {}: p_offset {:#x} and p_vaddr {:#x} differ modulo p_align {:#x}",
+                seg.index, seg.offset, seg.vaddr, seg.align
+            ));
+        }
+    }
     // Only planned bytes differ.
     let planned: std::collections::BTreeSet<usize> = sites
         .iter()

@@ -1022,9 +1022,15 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
             .max()
             .unwrap_or(0);
         let new_end = if new_end == 0 { end } else { new_end };
+        // A NOBITS-only segment that begins with a moved region moves with it, by a multiple
+        // of p_align so that p_vaddr stays congruent to p_offset (ELF gABI, and loaders).
         let mut new_vaddr = seg.vaddr;
-        if seg.filesz == 0 && covering.iter().any(|m| m.0 == seg.vaddr) {
-            new_vaddr = covering.iter().map(|m| m.2).min().unwrap_or(seg.vaddr);
+        let align = i64::from(seg.align.max(1));
+        if let Some(first) = covering.iter().min_by_key(|m| m.0) {
+            if seg.filesz == 0 && i64::from(first.0 - seg.vaddr) < align {
+                let delta = i64::from(first.2) - i64::from(first.0);
+                new_vaddr = (i64::from(seg.vaddr) + delta - delta.rem_euclid(align)) as u32;
+            }
         }
         let new_memsz = new_end.wrapping_sub(new_vaddr);
         if new_vaddr != seg.vaddr {

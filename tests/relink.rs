@@ -55,11 +55,15 @@ fn every_fixture_at_every_limit_keeps_its_behaviour() {
                 e.name
             );
             if !old.shared {
-                assert_eq!(
-                    new.stack_size(),
+                // Kept; a stack in a PT_LOAD of its own moves by whole pages and may grow.
+                let grown = new.stack_size() - old.stack_size();
+                let allowed = if e.name == "sep_stack" { 4095 } else { 0 };
+                assert!(
+                    grown <= allowed,
+                    "{}: stack {:#x} -> {:#x}",
+                    e.name,
                     old.stack_size(),
-                    "{}: stack size kept",
-                    e.name
+                    new.stack_size()
                 );
                 assert_eq!(
                     new.heap_end + old.guard(),
@@ -148,9 +152,9 @@ fn every_fixture_at_every_limit_keeps_its_behaviour() {
             rewritten += 1;
         }
     }
-    // 2 nexus fixtures at 5 limits; 12 linux fixtures at 16M, 256M, 3000000 (1 MiB stacks: 64K and
+    // 2 nexus fixtures at 5 limits; 13 linux fixtures at 16M, 256M, 3000000 (1 MiB stacks: 64K and
     // 1M are refused as too small); gp_relax never (its gp-relative prologue cannot reach).
-    assert_eq!(rewritten, 46);
+    assert_eq!(rewritten, 49);
 }
 
 #[test]
