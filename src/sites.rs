@@ -1051,12 +1051,22 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
             ));
         }
         if new_memsz != seg.memsz {
+            // Named by the region at the segment's end: the stack's top, or the heap's end.
+            let ends_with_heap = new_end == plan.new.heap_end && new_end != plan.new.stack_top;
             out.sites.push(header_site(
                 SiteKind::Segment,
                 format!("program header {} p_memsz", seg.index),
-                "stack_top",
+                if ends_with_heap {
+                    "heap_end"
+                } else {
+                    "stack_top"
+                },
                 (seg.memsz, new_memsz),
-                "PT_LOAD covering the heap and stack regions",
+                if ends_with_heap {
+                    "PT_LOAD ending with the heap"
+                } else {
+                    "PT_LOAD covering the stack"
+                },
                 vec![field_edit(seg.hdr_offset + 20, seg.memsz, new_memsz)],
             ));
         }
