@@ -132,6 +132,18 @@ fn rebuilt_fixtures_are_byte_identical() {
         return;
     }
 
+    // Byte identity only holds for the toolchain the fixtures were built with.
+    let recorded = fs::read_to_string(fixtures_dir().join("TOOLCHAIN")).expect("fixtures/TOOLCHAIN");
+    let current = Command::new("sh")
+        .arg(fixtures_dir().join("toolchain.sh"))
+        .output()
+        .expect("run fixtures/toolchain.sh");
+    let current = String::from_utf8_lossy(&current.stdout);
+    if current != recorded {
+        println!("SKIPPED: the fixtures were built with\n{recorded}but this machine has\n{current}");
+        return;
+    }
+
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures_rebuild");
     if out.exists() {
         fs::remove_dir_all(&out).unwrap_or_else(|e| panic!("cannot clear {}: {e}", out.display()));
