@@ -2,6 +2,8 @@
 //! These tests check that the checked-in files are complete and well formed, and, when the
 //! RISC-V cross toolchain is installed, that rebuilding them gives the same bytes.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -133,14 +135,7 @@ fn rebuilt_fixtures_are_byte_identical() {
     }
 
     // Byte identity only holds for the toolchain the fixtures were built with.
-    let recorded = fs::read_to_string(fixtures_dir().join("TOOLCHAIN")).expect("fixtures/TOOLCHAIN");
-    let current = Command::new("sh")
-        .arg(fixtures_dir().join("toolchain.sh"))
-        .output()
-        .expect("run fixtures/toolchain.sh");
-    let current = String::from_utf8_lossy(&current.stdout);
-    if current != recorded {
-        println!("SKIPPED: the fixtures were built with\n{recorded}but this machine has\n{current}");
+    if !common::same_toolchain() {
         return;
     }
 

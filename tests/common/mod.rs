@@ -78,3 +78,19 @@ pub fn load(path: &Path) -> (nexus_relink::elf::Image, nexus_relink::layout::Lay
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (img, layout)
 }
+
+/// Is the installed cross toolchain the one the committed binaries and listings were built
+/// with (`fixtures/TOOLCHAIN`)? Byte-for-byte rebuild checks only mean something then.
+pub fn same_toolchain() -> bool {
+    let recorded = std::fs::read_to_string(fixtures().join("TOOLCHAIN")).unwrap_or_default();
+    let current = std::process::Command::new("sh")
+        .arg(fixtures().join("toolchain.sh"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let same = !recorded.is_empty() && current == recorded;
+    if !same {
+        println!("SKIPPED: built with\n{recorded}this machine has\n{current}");
+    }
+    same
+}
