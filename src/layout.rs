@@ -7,7 +7,7 @@
 //! from, so `inspect` can show the reasoning.
 
 use crate::elf::Image;
-use crate::isa::{self, reg, Inst, Op};
+use crate::isa::{self, reg, Op};
 use serde::Serialize;
 
 /// Symbols naming the top of the stack, in order of preference (GUESTS.md).
@@ -498,9 +498,4 @@ fn analyse_prologue(img: &Image, gp_sym: Option<u32>) -> (SpInit, Option<u32>) {
         },
     };
     (init, gp)
-}
-
-/// A convenience used by tests and the rewriter: the `Inst` at an address.
-pub fn inst_at(img: &Image, addr: u32) -> Option<Inst> {
-    img.word_at(addr).and_then(|w| isa::decode(w).ok())
 }

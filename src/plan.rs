@@ -57,11 +57,6 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-/// Value of the prologue before any `andi` alignment: what the code materialises.
-pub fn materialised_top(l: &Layout, raw: Option<u32>) -> u32 {
-    raw.unwrap_or(l.stack_top)
-}
-
 impl Plan {
     /// Plan `req` for a guest with layout `old`. `has_memtop_symbol`: the image names its
     /// memory top (`__memory_top`…), so the limit itself is recorded, not only the stack top.

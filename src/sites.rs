@@ -1094,10 +1094,3 @@ fn header_site(
         edits,
     }
 }
-
-impl Op {
-    /// The instruction's mnemonic without aliases.
-    pub fn mnemonic(self) -> String {
-        format!("{self:?}").to_lowercase()
-    }
-}

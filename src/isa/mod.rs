@@ -152,6 +152,11 @@ impl Op {
         self.is_branch() || matches!(self, Op::Jal | Op::Jalr | Op::Ebreak | Op::Mret)
     }
 
+    /// The base mnemonic, without objdump's aliases (`addi`, not `mv`).
+    pub fn mnemonic(self) -> String {
+        format!("{self:?}").to_lowercase()
+    }
+
     pub fn is_csr(self) -> bool {
         matches!(
             self,
