@@ -243,7 +243,7 @@ fn segment_errors() {
     // Not sorted by address.
     assert!(matches!(
         parse_err(mutated(|b| put32(b, d_off + P_VADDR, 0x1000))),
-        ElfError::SegmentsOverlap { .. }
+        ElfError::SegmentsUnsorted { .. }
     ));
     // A PT_LOAD past 4 GiB.
     assert_eq!(

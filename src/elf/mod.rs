@@ -83,8 +83,17 @@ pub enum ElfError {
         vaddr: u32,
         memsz: u32,
     },
-    #[error("loadable segments {a} and {b} (program headers at offsets {a_off:#x}, {b_off:#x}) overlap or are not sorted by address")]
+    #[error(
+        "loadable segments {a} and {b} (program headers at offsets {a_off:#x}, {b_off:#x}) overlap"
+    )]
     SegmentsOverlap {
+        a: usize,
+        b: usize,
+        a_off: u64,
+        b_off: u64,
+    },
+    #[error("loadable segment {b} (program header at offset {b_off:#x}) starts below segment {a} (at {a_off:#x}): the ELF specification requires PT_LOAD entries in ascending p_vaddr order; relink with PHDRS listed in address order")]
+    SegmentsUnsorted {
         a: usize,
         b: usize,
         a_off: u64,
@@ -541,8 +550,20 @@ impl Image {
         }
         for w in loads.windows(2) {
             let (a, b) = (w[0], w[1]);
-            // Empty segments occupy no memory; otherwise strictly increasing and disjoint.
-            if a.memsz != 0 && b.memsz != 0 && a.end() > u64::from(b.vaddr) {
+            // Empty segments occupy no memory; otherwise sorted and disjoint.
+            if a.memsz == 0 || b.memsz == 0 {
+                continue;
+            }
+            let fields = (a.index, b.index, a.hdr_offset as u64, b.hdr_offset as u64);
+            if b.vaddr < a.vaddr {
+                return Err(ElfError::SegmentsUnsorted {
+                    a: fields.0,
+                    b: fields.1,
+                    a_off: fields.2,
+                    b_off: fields.3,
+                });
+            }
+            if a.end() > u64::from(b.vaddr) {
                 return Err(ElfError::SegmentsOverlap {
                     a: a.index,
                     b: b.index,
