@@ -228,8 +228,13 @@ impl Layout {
 
         let heap_end_found = sym(HEAP_END_SYMS)
             .or_else(|| heap_sec.map(|s| (s.end() as u32, "end of section .heap".into())));
+        // A `.stack` section bounds the stack only when it ends at the stack top: picolibc's
+        // default script reserves a `.stack` right after `.bss` while sp starts at the end of
+        // RAM (its heap runs between them).
+        let stack_sec_at_top = stack_sec
+            .filter(|s| s.end() >= u64::from(stack_top) && s.end() - u64::from(stack_top) < 16);
         let stack_bottom_found = sym(STACK_BOTTOM_SYMS)
-            .or_else(|| stack_sec.map(|s| (s.addr, "start of section .stack".into())));
+            .or_else(|| stack_sec_at_top.map(|s| (s.addr, "start of section .stack".into())));
 
         let (heap_end, stack_bottom, shared) = match (heap_end_found, stack_bottom_found) {
             (Some((he, a)), Some((sb, b))) => {

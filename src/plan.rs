@@ -120,7 +120,10 @@ impl Plan {
             new.stack_bottom = heap_start;
             new.heap_end = top;
         } else {
-            let stack = req.stack.unwrap_or(old.stack_size());
+            // A page-aligned stack segment may have grown by a partial page in an earlier
+            // rewrite: its nominal size is the whole pages (so rewrites invert).
+            let align = stack_align.max(1);
+            let stack = req.stack.unwrap_or(old.stack_size() & !(align - 1));
             let guard = req.guard.unwrap_or(old.guard());
             let heap_min = req.heap.unwrap_or(0);
             let need =
@@ -138,7 +141,7 @@ impl Plan {
                     ),
                 ));
             }
-            new.stack_bottom = (top - stack) & !(stack_align.max(1) - 1);
+            new.stack_bottom = (top - stack) & !(align - 1);
             if new.stack_top - new.stack_bottom != stack {
                 notes.push(format!(
                     "the stack bottom is aligned down to {} (the stack's own PT_LOAD): the stack grows to {}",

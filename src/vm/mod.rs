@@ -49,6 +49,7 @@ pub enum FaultKind {
     CycleLimit,
     UnsupportedEcall,
     Ebreak,
+    SelfLoop,
 }
 
 impl FaultKind {
@@ -63,6 +64,7 @@ impl FaultKind {
             FaultKind::CycleLimit => "cycle_limit",
             FaultKind::UnsupportedEcall => "unsupported_ecall",
             FaultKind::Ebreak => "ebreak",
+            FaultKind::SelfLoop => "self_loop",
         }
     }
 }
@@ -198,6 +200,19 @@ impl Vm {
         for s in img.loads() {
             let data = &img.bytes[s.offset as usize..(s.offset + s.filesz) as usize];
             mem.init(s.vaddr, data);
+        }
+        // Initialised data linked to run at one address and stored at another (p_paddr, the
+        // load address: picolibc's crt0 copies .data from there): place the bytes at the load
+        // address too, where no segment lives, as flash would hold them.
+        for s in img.loads().filter(|s| s.paddr != s.vaddr && s.filesz > 0) {
+            let (start, end) = (u64::from(s.paddr), u64::from(s.paddr) + u64::from(s.filesz));
+            let free = !img
+                .loads()
+                .any(|o| u64::from(o.vaddr) < end && o.end() > start);
+            if free && start >= u64::from(base) && end <= u64::from(init_end) {
+                let data = &img.bytes[s.offset as usize..(s.offset + s.filesz) as usize];
+                mem.init(s.paddr, data);
+            }
         }
         if abi == Abi::Nexus && lo >= NEXUS_INPUT_BASE_ADDR + 8 {
             // Tapes are addressed from 0: the base words hold 0 (see abi.rs).
@@ -425,8 +440,16 @@ impl Vm {
             Op::Lui => imm,
             Op::Auipc => self.pc.wrapping_add(imm),
             Op::Jal => {
-                let t = self.pc.wrapping_add(imm);
-                next = t;
+                if imm == 0 && i.rd == 0 {
+                    // `j .`: nothing can change any more; stop instead of spinning to the
+                    // cycle limit.
+                    return Err(self.fault(
+                        FaultKind::SelfLoop,
+                        None,
+                        "the guest jumps to itself (`j .`, how bare-metal start-up code idles after main); exit with an ecall instead".into(),
+                    ));
+                }
+                next = self.pc.wrapping_add(imm);
                 self.pc.wrapping_add(4)
             }
             Op::Jalr => {
