@@ -546,6 +546,27 @@ fn code_sites(
                 continue;
             }
         }
+        // A use that lands just beside a boundary (`_heap_end - 16`) is an address derived from
+        // it that an exact rewrite would leave behind: unexplained unless relocations decide.
+        if relocs.is_none() {
+            for &(pc, _, v) in vals.iter().filter(|x| !old_values.contains(&x.2)) {
+                if let Some(&b) = old_values.iter().find(|&&b| {
+                    let d = v.wrapping_sub(b) as i32;
+                    d != 0 && (-256..=256).contains(&d)
+                }) {
+                    out.ambiguities.push(Ambiguity {
+                        location: format!("{:#x}+{pc:#x}", h.at),
+                        value: v,
+                        why: format!(
+                            "materialises {v:#x}, {} bytes from the {} value {b:#x}: an address derived from the boundary?",
+                            v.wrapping_sub(b) as i32,
+                            boundary_name(b)
+                        ),
+                        fatal: false,
+                    });
+                }
+            }
+        }
         if matching.is_empty() {
             // No use of this hi adds up to a boundary. A lone lui equal to one, or with a
             // boundary's upper part and no visible use, is unexplained.

@@ -337,6 +337,27 @@ fn refusals_are_typed() {
         }
         other => panic!("{other:?}"),
     }
+    // A bound materialised as an offset from a boundary (`_heap_end - 16`): ambiguous.
+    let (jolt, _) = load(&fixtures().join("jolt_heap.elf"));
+    let mut jb = jolt.bytes.clone();
+    let (at, inst) = jolt
+        .code_words()
+        .filter_map(|(a, w)| nexus_relink::isa::decode(w).ok().map(|i| (a, i)))
+        .find(|(_, i)| i.op == nexus_relink::isa::Op::Addi && i.imm == -128 && i.rd == i.rs1)
+        .expect("the addi of __heap_end's low part");
+    let o = jolt.file_offset(at, 4).unwrap();
+    let shifted = nexus_relink::isa::encode(&inst.with_imm(-144)).unwrap();
+    jb[o..o + 4].copy_from_slice(&shifted.to_le_bytes());
+    match Relinker::new(16 << 20).rewrite(&Image::parse(jb).unwrap()) {
+        Err(Error::Relink(RelinkError::Ambiguous(a))) => {
+            assert!(
+                a.iter()
+                    .any(|x| x.value == 0x2f_ff70 && x.why.contains("-16 bytes")),
+                "{a:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
     // --force rewrites and leaves the stray word alone.
     let forced = Relinker::new(16 << 20).force(true).rewrite(&stray).unwrap();
     assert_eq!(forced.forced.len(), 1);
