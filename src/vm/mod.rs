@@ -397,11 +397,12 @@ impl Vm {
             let inst = match self.code.get(idx as usize) {
                 Some(Some(i)) if self.pc & 3 == 0 => *i,
                 Some(None) => {
-                    let word = self.pc; // for the message
+                    let word = self.mem.load(self.pc, 4).unwrap_or(0);
+                    let why = isa::decode(word).err().map(|e| e.to_string()).unwrap_or_default();
                     return self.fault(
                         FaultKind::IllegalInstruction,
-                        Some(word),
-                        "not an RV32IM instruction".into(),
+                        Some(self.pc),
+                        format!("word {word:#010x} cannot be executed: {why}"),
                     );
                 }
                 _ if self.pc & 3 != 0 => {
