@@ -13,7 +13,13 @@ fn dir() -> std::path::PathBuf {
 
 #[test]
 fn pass_exits_zero_and_fail_names_the_test() {
-    for (name, code) in [("p_env_pass", 0), ("p_env_fail", (7 << 1) | 1)] {
+    // `li a7, 93; ecall` gives a0; an odd word stored to `tohost` (HTIF) gives word >> 1.
+    for (name, code) in [
+        ("p_env_pass", 0),
+        ("p_env_fail", (7 << 1) | 1),
+        ("p_env_htif_pass", 0),
+        ("p_env_htif_fail", 7),
+    ] {
         let (img, layout) = load(&dir().join(format!("{name}.elf")));
         let r = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
         assert_eq!(r.fault, None, "{name}");
@@ -48,7 +54,12 @@ fn committed_binaries_match_their_source() {
         .status()
         .unwrap();
     assert!(st.success());
-    for name in ["p_env_pass", "p_env_fail"] {
+    for name in [
+        "p_env_pass",
+        "p_env_fail",
+        "p_env_htif_pass",
+        "p_env_htif_fail",
+    ] {
         let built = std::fs::read(tmp.path().join(format!("{name}.elf"))).unwrap();
         let committed = std::fs::read(dir().join(format!("{name}.elf"))).unwrap();
         assert!(

@@ -3,7 +3,8 @@
 # _start jumps over a trap vector, zeroes every register, checks mhartid, writes machine CSRs,
 # drops to the test body with mret, and ends with `li a7, 93; li a0, code; ecall` (code 0 on
 # pass, (test number << 1) | 1 on failure). The image is one RWX segment at 0x80000000, as the
-# ISA tests link it, so data stores land in an executable segment.
+# ISA tests link it, so data stores land in an executable segment. With -DHTIF the result goes
+# to the `tohost` word instead (Spike's HTIF convention), followed by an idle loop.
 #ifndef FAIL_AT
 #define FAIL_AT 0
 #endif
@@ -97,6 +98,21 @@ patch_me:
 	li TESTNUM, 7
 	li t0, FAIL_AT
 	bnez t0, fail
+#ifdef HTIF
+/* The other convention: report through the HTIF `tohost` word, then idle. */
+pass:
+	fence
+	li TESTNUM, 1
+	sw TESTNUM, tohost, t5
+1:	j 1b
+fail:
+	fence
+1:	beqz TESTNUM, 1b
+	sll TESTNUM, TESTNUM, 1
+	or TESTNUM, TESTNUM, 1
+	sw TESTNUM, tohost, t5
+1:	j 1b
+#else
 pass:
 	fence
 	li TESTNUM, 1
@@ -111,6 +127,7 @@ fail:
 	li a7, 93
 	addi a0, TESTNUM, 0
 	ecall
+#endif
 	unimp
 
 	.data
