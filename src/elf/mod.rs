@@ -267,6 +267,24 @@ fn header_table(
     Ok(base)
 }
 
+/// Read one fixed-size table entry (a goblin struct) at file offset `off`.
+fn entry<'a, T>(
+    bytes: &'a [u8],
+    off: usize,
+    size: usize,
+    what: impl FnOnce() -> String,
+) -> Result<T, ElfError>
+where
+    T: scroll::ctx::TryFromCtx<'a, scroll::Endian, Error = scroll::Error>,
+{
+    bytes.pread_with(off, LE).map_err(|_| ElfError::Truncated {
+        what: what(),
+        start: off as u64,
+        end: (off + size) as u64,
+        len: bytes.len(),
+    })
+}
+
 fn cstr(table: &[u8], at: usize) -> String {
     let tail = table.get(at..).unwrap_or(&[]);
     let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
@@ -341,12 +359,8 @@ impl Image {
         let mut out = Vec::with_capacity(n);
         for index in 0..n {
             let off = base as usize + index * PHDR_SIZE;
-            let p: ProgramHeader = bytes.pread_with(off, LE).map_err(|_| ElfError::Truncated {
-                what: format!("program header {index}"),
-                start: off as u64,
-                end: (off + PHDR_SIZE) as u64,
-                len: bytes.len(),
-            })?;
+            let p: ProgramHeader =
+                entry(bytes, off, PHDR_SIZE, || format!("program header {index}"))?;
             let seg = Segment {
                 index,
                 hdr_offset: off,
@@ -406,12 +420,8 @@ impl Image {
         let mut raw = Vec::with_capacity(n);
         for index in 0..n {
             let off = base as usize + index * SHDR_SIZE;
-            let s: SectionHeader = bytes.pread_with(off, LE).map_err(|_| ElfError::Truncated {
-                what: format!("section header {index}"),
-                start: off as u64,
-                end: (off + SHDR_SIZE) as u64,
-                len: bytes.len(),
-            })?;
+            let s: SectionHeader =
+                entry(bytes, off, SHDR_SIZE, || format!("section header {index}"))?;
             if s.sh_type != SHT_NOBITS && s.sh_type != 0 {
                 need(
                     bytes,
@@ -476,14 +486,8 @@ impl Image {
         }
         let mut out = Vec::with_capacity(n);
         for index in 0..n {
-            let sym: Sym =
-                data.pread_with(index * SYM_SIZE, LE)
-                    .map_err(|_| ElfError::Truncated {
-                        what: format!("symbol {index}"),
-                        start: (symtab.offset as usize + index * SYM_SIZE) as u64,
-                        end: (symtab.offset as usize + (index + 1) * SYM_SIZE) as u64,
-                        len: bytes.len(),
-                    })?;
+            let off = symtab.offset as usize + index * SYM_SIZE;
+            let sym: Sym = entry(bytes, off, SYM_SIZE, || format!("symbol {index}"))?;
             out.push(Symbol {
                 name: cstr(strtab, sym.st_name as usize),
                 value: sym.st_value,
@@ -491,7 +495,7 @@ impl Image {
                 info: sym.st_info,
                 shndx: sym.st_shndx,
                 index,
-                entry_offset: symtab.offset as usize + index * SYM_SIZE,
+                entry_offset: off,
             });
         }
         Ok(out)
@@ -511,15 +515,13 @@ impl Image {
             let rela = s.sh_type == SHT_RELA;
             let size = if rela { 12 } else { 8 };
             for i in 0..data.len() / size {
+                let off = s.offset as usize + i * size;
+                let what = || format!("relocation {i} of section {}", s.name);
                 let (r_offset, r_info, addend) = if rela {
-                    let r: Rela = data
-                        .pread_with(i * size, LE)
-                        .map_err(|_| ElfError::NotElf)?;
+                    let r: Rela = entry(bytes, off, size, what)?;
                     (r.r_offset, r.r_info, r.r_addend)
                 } else {
-                    let r: Rel = data
-                        .pread_with(i * size, LE)
-                        .map_err(|_| ElfError::NotElf)?;
+                    let r: Rel = entry(bytes, off, size, what)?;
                     (r.r_offset, r.r_info, 0)
                 };
                 let sym = (r_info >> 8) as usize;
