@@ -463,8 +463,8 @@ fn analyse_prologue(img: &Image, gp_sym: Option<u32>) -> (SpInit, Option<u32>) {
             regs[i.rd as usize] = result;
         }
         if matches!(i.op, Op::Jalr) || i.op.is_branch() || (i.op == Op::Jal && i.rd != 0) {
-            // A call: values after it are computed at run time; keep going only for a
-            // `call` that returns before sp is set? No: stop, what follows is not straight-line.
+            // The end of straight-line code. A call before sp is set means sp comes from what
+            // the callee computes (the older Nexus `call _get_stack_size; mv sp, a0`).
             if sp.is_none() && i.op == Op::Jal {
                 sp_runtime_at = sp_runtime_at.or(Some(pc));
             }
