@@ -614,17 +614,41 @@ impl Image {
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    /// Every 32-bit instruction word in executable loaded bytes: `(address, word)`.
-    pub fn code_words(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.loads().filter(|s| s.is_exec()).flat_map(move |s| {
-            let data = &self.bytes[s.offset as usize..(s.offset + s.filesz) as usize];
+    /// Every 32-bit instruction word: `(address, word)`, in address order. With section
+    /// headers, the words of allocated SHF_EXECINSTR sections (read-only data linked into the
+    /// text segment is not code); without, every executable PT_LOAD.
+    pub fn code_words(&self) -> Box<dyn Iterator<Item = (u32, u32)> + '_> {
+        fn words(vaddr: u32, data: &[u8]) -> impl Iterator<Item = (u32, u32)> + '_ {
             data.chunks_exact(4).enumerate().map(move |(i, c)| {
                 (
-                    s.vaddr + 4 * i as u32,
+                    vaddr + 4 * i as u32,
                     u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
                 )
             })
-        })
+        }
+        let mut exec: Vec<&Section> = self
+            .sections
+            .iter()
+            .filter(|s| {
+                s.is_alloc() && !s.is_nobits() && s.flags & SHF_EXECINSTR != 0 && s.size >= 4
+            })
+            .filter(|s| self.bytes_at(s.addr, s.size).is_some())
+            .collect();
+        if exec.is_empty() {
+            return Box::new(self.loads().filter(|s| s.is_exec()).flat_map(move |s| {
+                words(
+                    s.vaddr,
+                    &self.bytes[s.offset as usize..(s.offset + s.filesz) as usize],
+                )
+            }));
+        }
+        exec.sort_by_key(|s| s.addr);
+        Box::new(exec.into_iter().flat_map(move |s| {
+            // Instructions are 4-byte aligned; a section's unaligned head is not code.
+            let start = s.addr.next_multiple_of(4);
+            let len = (s.end() as u32).saturating_sub(start) & !3;
+            words(start, self.bytes_at(start, len).unwrap_or(&[]))
+        }))
     }
 
     /// Lowest and highest (exclusive) address of any PT_LOAD.

@@ -33,22 +33,33 @@ impl Abi {
     }
 
     /// Choose the ABI from the ELF: Nexus runtime symbols, Nexus custom I/O instructions, or
-    /// `li a7, N` with N a Nexus system-call number select nexus; otherwise linux-rv32.
+    /// system-call numbers: the constant in a7 when an `ecall` executes (tracked along
+    /// straight-line code), counted per ABI; linux-rv32 when nothing says otherwise.
     pub fn detect(img: &Image) -> Abi {
         if img.symbol("__memory_top").is_some() && img.symbol("_heap").is_some() {
             return Abi::Nexus;
         }
         let (mut nexus, mut linux) = (0, 0);
+        let mut a7: Option<i32> = None;
         for (_, w) in img.code_words() {
-            let Ok(i) = isa::decode(w) else { continue };
+            let Ok(i) = isa::decode(w) else {
+                a7 = None;
+                continue;
+            };
             match i.op {
                 Op::NexusRead | Op::NexusWrite => nexus += 4,
-                Op::Addi if i.rd == reg::A7 && i.rs1 == 0 => match i.imm {
-                    0x200 | 0x201 | 0x400..=0x405 => nexus += 1,
-                    93 | 94 | 64 | 63 | 214 => linux += 1,
+                Op::Ecall => match a7 {
+                    Some(0x200 | 0x201 | 0x400..=0x405) => nexus += 1,
+                    Some(93 | 94 | 64 | 63 | 214) => linux += 1,
                     _ => {}
                 },
                 _ => {}
+            }
+            if i.op.writes_rd() && i.rd == reg::A7 {
+                a7 = (i.op == Op::Addi && i.rs1 == 0).then_some(i.imm);
+            }
+            if i.op.ends_block() {
+                a7 = None;
             }
         }
         if nexus > linux {

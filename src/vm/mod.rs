@@ -230,8 +230,14 @@ impl Vm {
             return Err(VmError::CodeTooLarge { vaddr: code_base });
         }
         let mut code = vec![None; ((code_end - code_base) / 4) as usize];
+        // Words of executable sections; a section outside the executable segments (its
+        // flags say code, the segment says otherwise) is not executable.
         for (addr, word) in img.code_words() {
-            code[((addr - code_base) / 4) as usize] = isa::decode(word).ok();
+            if addr >= code_base {
+                if let Some(slot) = code.get_mut(((addr - code_base) / 4) as usize) {
+                    *slot = isa::decode(word).ok();
+                }
+            }
         }
         let mut tape = (cfg.input.len() as u32).to_le_bytes().to_vec();
         tape.extend_from_slice(&cfg.input);
