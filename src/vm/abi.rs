@@ -136,6 +136,7 @@ impl Vm {
                             self.mem
                                 .store(addr, 1, u32::from(*b))
                                 .map_err(|f| self.mem_fault(f, 0))?;
+                            self.trace_mem(addr, 1, true, u32::from(*b));
                             if addr.wrapping_sub(self.code_base) < self.code_end - self.code_base {
                                 self.redecode(addr, 1); // keep the predecoded code = memory
                             }
@@ -168,8 +169,15 @@ impl Vm {
                 format!("write of {len} bytes"),
             ));
         }
-        self.mem
+        let bytes = self
+            .mem
             .read_bytes(addr, len)
-            .map_err(|f| self.mem_fault(f, 0))
+            .map_err(|f| self.mem_fault(f, 0))?;
+        if self.trace.is_some() {
+            for (k, b) in bytes.iter().enumerate() {
+                self.trace_mem(addr.wrapping_add(k as u32), 1, false, u32::from(*b));
+            }
+        }
+        Ok(bytes)
     }
 }

@@ -13,8 +13,10 @@
 
 mod abi;
 mod mem;
+mod trace;
 
 pub use abi::Abi;
+pub use trace::{check_trace, MemAccess, Trace, TraceError, TraceRow};
 
 use crate::elf::Image;
 use crate::isa::{self, reg, Inst, Op};
@@ -168,6 +170,10 @@ pub struct Vm {
     /// Address of the HTIF `tohost` word, when the ELF has one (else u32::MAX, never stored to
     /// with a 4-byte aligned access).
     tohost: u32,
+    /// The bytes `new` placed in memory (for a trace's initial image).
+    init_regions: Vec<(u32, Vec<u8>)>,
+    /// Set only by [`Vm::run_traced`].
+    trace: Option<Box<Trace>>,
 }
 
 impl Vm {
@@ -200,9 +206,11 @@ impl Vm {
             )));
         }
         let mut mem = Memory::new(layout, base, init_end);
+        let mut init_regions = Vec::new();
         for s in img.loads() {
             let data = &img.bytes[s.offset as usize..(s.offset + s.filesz) as usize];
             mem.init(s.vaddr, data);
+            init_regions.push((s.vaddr, data.to_vec()));
         }
         // Initialised data linked to run at one address and stored at another (p_paddr, the
         // load address: picolibc's crt0 copies .data from there): place the bytes at the load
@@ -215,6 +223,7 @@ impl Vm {
             if free && start >= u64::from(base) && end <= u64::from(init_end) {
                 let data = &img.bytes[s.offset as usize..(s.offset + s.filesz) as usize];
                 mem.init(s.paddr, data);
+                init_regions.push((s.paddr, data.to_vec()));
             }
         }
         if abi == Abi::Nexus && lo >= NEXUS_INPUT_BASE_ADDR + 8 {
@@ -264,6 +273,8 @@ impl Vm {
             brk,
             csrs: vec![0; 4096],
             tohost: img.symbol("tohost").map_or(u32::MAX, |s| s.value),
+            init_regions,
+            trace: None,
         })
     }
 
@@ -292,7 +303,7 @@ impl Vm {
                 return false;
             };
             self.cycles += 1;
-            if self.step(inst).is_err() {
+            if self.step::<false>(inst).is_err() {
                 return false;
             }
         }
@@ -301,7 +312,11 @@ impl Vm {
 
     /// Run to completion (exit, fault or cycle limit).
     pub fn run(mut self) -> RunResult {
-        let stop = self.execute();
+        let stop = self.execute::<false>();
+        self.finish(stop)
+    }
+
+    fn finish(self, stop: Stop) -> RunResult {
         let (exit_code, fault) = match stop {
             Stop::Exit(c) => (Some(c), None),
             Stop::Fault(f) => (None, Some(f)),
@@ -398,7 +413,7 @@ impl Vm {
         Ok(())
     }
 
-    fn execute(&mut self) -> Stop {
+    fn execute<const TRACE: bool>(&mut self) -> Stop {
         loop {
             if self.cycles >= self.cfg.max_cycles {
                 return self.fault(FaultKind::CycleLimit, None, String::new());
@@ -437,14 +452,57 @@ impl Vm {
                 }
             };
             self.cycles += 1;
-            if let Err(stop) = self.step(inst) {
+            if TRACE {
+                if let Err(stop) = self.traced_step(inst) {
+                    return stop;
+                }
+            } else if let Err(stop) = self.step::<false>(inst) {
                 return stop;
             }
         }
     }
 
+    /// One step recording its [`TraceRow`]. The exit `ecall` is recorded too; a faulting
+    /// instruction, which did not complete, is not.
+    #[cold]
+    fn traced_step(&mut self, inst: Inst) -> Result<(), Stop> {
+        let (pc, before) = (self.pc, self.regs);
+        let mem_start = self.trace.as_ref().map_or(0, |t| t.mem.len()) as u32;
+        let result = self.step::<true>(inst);
+        if let Err(Stop::Fault(_)) = result {
+            return result;
+        }
+        let rd = if inst.op.writes_rd() {
+            inst.rd
+        } else {
+            // An ecall writes at most one register (a0, or sp for Nexus 0x402).
+            (1..32u8)
+                .find(|&r| self.regs[usize::from(r)] != before[usize::from(r)])
+                .unwrap_or(0)
+        };
+        let next_pc = if result.is_err() {
+            pc.wrapping_add(4)
+        } else {
+            self.pc
+        };
+        if let Some(t) = self.trace.as_mut() {
+            t.rows.push(TraceRow {
+                pc,
+                inst,
+                rs1_val: before[usize::from(inst.rs1)],
+                rs2_val: before[usize::from(inst.rs2)],
+                rd,
+                rd_val: self.regs[usize::from(rd)],
+                next_pc,
+                mem_start,
+                mem_len: t.mem.len() as u32 - mem_start,
+            });
+        }
+        result
+    }
+
     #[inline(always)]
-    fn step(&mut self, i: Inst) -> Result<(), Stop> {
+    fn step<const TRACE: bool>(&mut self, i: Inst) -> Result<(), Stop> {
         let r = &self.regs;
         let a = r[i.rs1 as usize];
         let b = r[i.rs2 as usize];
@@ -506,6 +564,9 @@ impl Vm {
                     .mem
                     .load(addr, len)
                     .map_err(|f| self.mem_fault(f, i.rs1))?;
+                if TRACE {
+                    self.trace_mem(addr, len, false, x);
+                }
                 match i.op {
                     Op::Lb => x as u8 as i8 as i32 as u32,
                     Op::Lh => x as u16 as i16 as i32 as u32,
@@ -529,6 +590,18 @@ impl Vm {
                 self.mem
                     .store(addr, len, b)
                     .map_err(|f| self.mem_fault(f, i.rs1))?;
+                if TRACE {
+                    self.trace_mem(
+                        addr,
+                        len,
+                        true,
+                        if len == 4 {
+                            b
+                        } else {
+                            b & ((1 << (8 * len)) - 1)
+                        },
+                    );
+                }
                 if addr == self.tohost && b & 1 == 1 {
                     // HTIF (Spike, the RISC-V ISA tests): an odd word stored to `tohost` ends the
                     // run with exit code word >> 1 (1: pass).

@@ -1,0 +1,174 @@
+//! Tracing mode: what the prover needs from an execution, and a reference checker of its
+//! memory, register and control-flow consistency.
+//!
+//! [`Vm::run_traced`] records one [`TraceRow`] per executed instruction (the instruction, the
+//! register values it read and wrote, the next pc) and every memory access in order
+//! ([`MemAccess`]: loads, stores, and the bytes a system call reads or writes), plus the
+//! initial memory the VM built. [`check_trace`] replays that record the way an offline
+//! memory-checking argument does: each read must return the last value written (or the
+//! initial image), each register read the last register write, and each row must start where
+//! the previous one said it would go. The execution fast path ([`Vm::run`]) is compiled without
+//! any of this (`step::<false>`).
+
+use super::{RunResult, Vm};
+use crate::isa::Inst;
+use std::collections::HashMap;
+
+/// One memory access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemAccess {
+    pub addr: u32,
+    /// 1, 2 or 4 bytes.
+    pub width: u8,
+    pub write: bool,
+    /// The value read or written (zero-extended, before any sign extension of a load).
+    pub value: u32,
+}
+
+/// One executed instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceRow {
+    pub pc: u32,
+    pub inst: Inst,
+    /// Values of the registers named by the rs1/rs2 fields, before the instruction.
+    pub rs1_val: u32,
+    pub rs2_val: u32,
+    /// The register written (0: none) and its new value. An `ecall` writes a0 (or sp).
+    pub rd: u8,
+    pub rd_val: u32,
+    pub next_pc: u32,
+    /// This row's accesses: `mem[mem_start..mem_start + mem_len]`.
+    pub mem_start: u32,
+    pub mem_len: u32,
+}
+
+/// A traced execution.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    /// The entry point (pc of the first row).
+    pub entry: u32,
+    /// Initial memory as the VM built it: `(address, bytes)`; everything else reads as zero.
+    pub init: Vec<(u32, Vec<u8>)>,
+    pub rows: Vec<TraceRow>,
+    pub mem: Vec<MemAccess>,
+}
+
+/// Where a trace is inconsistent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraceError {
+    #[error("row {row}: pc {pc:#x}, but the previous row continues at {expected:#x}")]
+    ControlFlow { row: usize, pc: u32, expected: u32 },
+    #[error("row {row}: register x{reg} read as {got:#x}, but it holds {expected:#x}")]
+    Register {
+        row: usize,
+        reg: u8,
+        got: u32,
+        expected: u32,
+    },
+    #[error("row {row}: {width}-byte read at {addr:#x} returned {got:#x}, but memory holds {expected:#x}")]
+    Memory {
+        row: usize,
+        addr: u32,
+        width: u8,
+        got: u32,
+        expected: u32,
+    },
+    #[error("row {row}: memory accesses {start}..{end} are outside the access log")]
+    AccessRange { row: usize, start: u32, end: u32 },
+}
+
+impl Vm {
+    /// Run to completion recording a [`Trace`].
+    pub fn run_traced(mut self) -> (RunResult, Trace) {
+        self.trace = Some(Box::new(Trace {
+            entry: self.pc,
+            init: std::mem::take(&mut self.init_regions),
+            ..Trace::default()
+        }));
+        let stop = self.execute::<true>();
+        let trace = *self.trace.take().expect("set above");
+        (self.finish(stop), trace)
+    }
+
+    /// Record a memory access (tracing mode only).
+    #[inline(always)]
+    pub(super) fn trace_mem(&mut self, addr: u32, width: u32, write: bool, value: u32) {
+        if let Some(t) = self.trace.as_mut() {
+            t.mem.push(MemAccess {
+                addr,
+                width: width as u8,
+                write,
+                value,
+            });
+        }
+    }
+}
+
+/// Check a trace's memory, register and control-flow consistency (see the module docs).
+pub fn check_trace(t: &Trace) -> Result<(), TraceError> {
+    let mut regs = [0u32; 32];
+    let mut mem: HashMap<u32, u8> = HashMap::new();
+    let initial = |addr: u32| -> u8 {
+        t.init
+            .iter()
+            .find_map(|(a, b)| {
+                addr.checked_sub(*a)
+                    .and_then(|k| b.get(k as usize))
+                    .copied()
+            })
+            .unwrap_or(0)
+    };
+    let mut expected_pc = t.entry;
+    for (row, r) in t.rows.iter().enumerate() {
+        if r.pc != expected_pc {
+            return Err(TraceError::ControlFlow {
+                row,
+                pc: r.pc,
+                expected: expected_pc,
+            });
+        }
+        for (reg, got) in [(r.inst.rs1, r.rs1_val), (r.inst.rs2, r.rs2_val)] {
+            let expected = regs[usize::from(reg & 31)];
+            if got != expected {
+                return Err(TraceError::Register {
+                    row,
+                    reg,
+                    got,
+                    expected,
+                });
+            }
+        }
+        let (start, end) = (r.mem_start, r.mem_start.saturating_add(r.mem_len));
+        let Some(accesses) = t.mem.get(start as usize..end as usize) else {
+            return Err(TraceError::AccessRange { row, start, end });
+        };
+        for a in accesses {
+            let bytes = a.addr..a.addr.wrapping_add(u32::from(a.width));
+            if a.write {
+                for (k, addr) in (0..a.width).zip(bytes) {
+                    mem.insert(addr, (a.value >> (8 * k)) as u8);
+                }
+            } else {
+                let expected = (0..a.width).fold(0u32, |v, k| {
+                    let addr = a.addr.wrapping_add(u32::from(k));
+                    v | u32::from(mem.get(&addr).copied().unwrap_or_else(|| initial(addr)))
+                        << (8 * k)
+                });
+                if expected != a.value {
+                    return Err(TraceError::Memory {
+                        row,
+                        addr: a.addr,
+                        width: a.width,
+                        got: a.value,
+                        expected,
+                    });
+                }
+            }
+        }
+        if r.rd != 0 {
+            regs[usize::from(r.rd & 31)] = r.rd_val;
+        }
+        expected_pc = r.next_pc;
+    }
+    Ok(())
+}
