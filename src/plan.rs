@@ -87,11 +87,18 @@ impl Plan {
         let mut notes = Vec::new();
         // The stack top: at the limit, 16-byte aligned (RISC-V psABI stack alignment), and
         // representable in 32 bits.
-        let top = (req.memlimit.min((1 << 32) - 16) & !15) as u32;
+        // A prologue that is a lone `lui sp, hi` can only express multiples of 4 KiB.
+        let top_align: u64 = if old.sp_init.kind == SpKind::Lui {
+            4096
+        } else {
+            16
+        };
+        let top = (req.memlimit.min((1 << 32) - 16) & !(top_align - 1)) as u32;
         if u64::from(top) != req.memlimit {
             notes.push(format!(
-                "memory limit {:#x} rounded down to a 16-byte aligned stack top {top:#x}",
-                req.memlimit
+                "memory limit {:#x} rounded down to a {top_align}-byte aligned stack top {top:#x}{}",
+                req.memlimit,
+                if top_align > 16 { " (the prologue is a lone lui sp)" } else { "" }
             ));
         }
         let heap_start = old.heap_start;

@@ -538,3 +538,33 @@ fn heap_bound_checks_in_compiled_c_follow_the_new_limit() {
         }
     }
 }
+
+#[test]
+fn a_lone_lui_prologue_gets_a_page_aligned_top() {
+    // medlow_fib's prologue is `lui sp, 0x400; mv sp, sp`: make the mv a nop.
+    let (img, old) = load(&fixtures().join("medlow_fib.elf"));
+    let mv = old.sp_init.insts[1];
+    let mut bytes = img.bytes.clone();
+    let o = img.file_offset(mv, 4).unwrap();
+    bytes[o..o + 4].copy_from_slice(
+        &nexus_relink::isa::encode(&nexus_relink::isa::Inst::NOP)
+            .unwrap()
+            .to_le_bytes(),
+    );
+    let lone = Image::parse(bytes).unwrap();
+    assert_eq!(
+        format!("{:?}", Layout::discover(&lone).unwrap().sp_init.kind),
+        "Lui"
+    );
+    let rw = Relinker::new(3_000_000).rewrite(&lone).unwrap();
+    assert_eq!(rw.plan.new.stack_top, 0x2d_c000);
+    assert!(
+        rw.plan.notes.iter().any(|n| n.contains("lone lui")),
+        "{:?}",
+        rw.plan.notes
+    );
+    let new = Image::parse(rw.bytes).unwrap();
+    let l = Layout::discover(&new).unwrap();
+    let r = Vm::new(&new, &l, RunConfig::default()).unwrap().run();
+    assert_eq!(r.exit_code, Some(0));
+}
