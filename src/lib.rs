@@ -37,6 +37,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Elf(#[from] elf::ElfError),
     #[error(transparent)]

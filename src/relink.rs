@@ -271,7 +271,7 @@ fn validate(img: &Image, plan: &Plan, sites: &[Site], bytes: &[u8]) -> Result<()
 /// failure never leaves a partial file. The file mode of `like` (the input) is kept.
 pub fn write_atomic(out: &Path, bytes: &[u8], like: Option<&Path>) -> Result<(), crate::Error> {
     use std::io::Write;
-    let io = |e: std::io::Error| crate::Error::Io {
+    let io = |e: std::io::Error| crate::Error::Write {
         path: out.display().to_string(),
         source: e,
     };

@@ -198,3 +198,23 @@ fn dry_run_and_explain_write_nothing_and_list_patches() {
     assert!(v["sites"].as_array().unwrap().len() >= 5);
     assert!(out.exists());
 }
+
+#[test]
+fn an_unwritable_output_is_a_usage_error() {
+    let o = cli()
+        .args([
+            "fixtures/linux_hello.elf",
+            "--memlimit",
+            "16M",
+            "-o",
+            "/nonexistent-dir/out.elf",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot write /nonexistent-dir/out.elf"),
+        "{err}"
+    );
+}
