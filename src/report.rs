@@ -42,7 +42,8 @@ fn layout_json(l: &Layout) -> serde_json::Value {
     })
 }
 
-/// The human report: the layout change, then (with `explain`) every patch.
+/// The human report: the layout change, every patch on a line, and with `explain` the bytes and
+/// instructions each patch changes.
 pub fn report_text(rw: &Rewrite, explain: bool) -> String {
     use std::fmt::Write;
     let (o, n) = (&rw.plan.old, &rw.plan.new);
@@ -96,38 +97,40 @@ pub fn report_text(rw: &Rewrite, explain: bool) -> String {
             ""
         }
     );
-    if explain {
-        for site in &rw.sites.sites {
-            let _ = writeln!(
-                s,
-                "  {:<28} {:<12} {:<18} {:#x} -> {:#x}  [{:?}] {}",
-                site.location,
-                format!("{:?}", site.kind),
-                site.boundary,
-                site.old,
-                site.new,
-                site.confidence,
-                site.why
-            );
-            for e in &site.edits {
-                match e.inst {
-                    Some((pc, b, n)) => {
-                        let _ = writeln!(
-                            s,
-                            "      {pc:8x}: {:08x} {:<28} -> {:08x} {}",
-                            e.old,
-                            disasm(&b, pc),
-                            e.new,
-                            disasm(&n, pc)
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(
-                            s,
-                            "      file offset {:#x}: {:#x} -> {:#x}",
-                            e.offset, e.old, e.new
-                        );
-                    }
+    // Every patch, one line each; `explain` adds the bytes and instructions it changes.
+    for site in &rw.sites.sites {
+        let _ = writeln!(
+            s,
+            "  {:<28} {:<12} {:<18} {:#x} -> {:#x}  [{:?}] {}",
+            site.location,
+            format!("{:?}", site.kind),
+            site.boundary,
+            site.old,
+            site.new,
+            site.confidence,
+            site.why
+        );
+        if !explain {
+            continue;
+        }
+        for e in &site.edits {
+            match e.inst {
+                Some((pc, b, n)) => {
+                    let _ = writeln!(
+                        s,
+                        "      {pc:8x}: {:08x} {:<28} -> {:08x} {}",
+                        e.old,
+                        disasm(&b, pc),
+                        e.new,
+                        disasm(&n, pc)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "      file offset {:#x}: {:#x} -> {:#x}",
+                        e.offset, e.old, e.new
+                    );
                 }
             }
         }
