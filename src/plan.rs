@@ -120,7 +120,7 @@ impl Plan {
             }
         };
         if old.shared {
-            let need = u64::from(image_end) + 16;
+            let need = u64::from(image_end) + 1; // a stack top above the image
             if u64::from(top) <= u64::from(image_end) {
                 return Err(min_for(need, "room above it for the stack".into()));
             }

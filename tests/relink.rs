@@ -568,3 +568,43 @@ fn a_lone_lui_prologue_gets_a_page_aligned_top() {
     let r = Vm::new(&new, &l, RunConfig::default()).unwrap().run();
     assert_eq!(r.exit_code, Some(0));
 }
+
+#[test]
+fn the_smallest_limit_reported_is_the_smallest_that_works() {
+    for (name, stack, heap, guard) in [
+        ("linux_hello", None, None, None),
+        ("jolt_heap", None, Some(64 << 10), None),
+        ("deep_recursion", Some(4u32 << 20), None, Some(4096)),
+        ("nexus_hello", None, None, None),
+    ] {
+        let (img, _) = load(&fixtures().join(format!("{name}.elf")));
+        let with = |limit: u64| {
+            let mut r = Relinker::new(limit);
+            r.request.stack = stack;
+            r.request.heap = heap;
+            r.request.guard = guard;
+            r.rewrite(&img)
+        };
+        let min = match with(16) {
+            Err(Error::Relink(RelinkError::Plan(nexus_relink::plan::PlanError::TooSmall {
+                min,
+                ..
+            }))) => min,
+            Err(other) => panic!("{name}: {other}"),
+            Ok(_) => panic!("{name}: a 16-byte memory accepted"),
+        };
+        let rw = with(min)
+            .unwrap_or_else(|e| panic!("{name}: the reported minimum {min:#x} is refused: {e}"));
+        if let Some(h) = heap {
+            assert_eq!(rw.plan.new.heap_size(), h, "{name}");
+        }
+        if let Some(g) = guard {
+            assert_eq!(rw.plan.new.guard(), g, "{name}");
+        }
+        assert!(
+            with(min - 16).is_err(),
+            "{name}: {:#x} also works",
+            min - 16
+        );
+    }
+}
