@@ -330,10 +330,8 @@ fn dataflow(code: &[(u32, Option<Inst>)], gp: Option<u32>, tracked: &dyn Fn(u32)
         }
     }
     let starts: Vec<usize> = (0..n).filter(|&k| leader[k]).collect();
-    let mut block_of = vec![usize::MAX; n];
-    for (b, &st) in starts.iter().enumerate() {
-        block_of[st] = b;
-    }
+    // The block starting at instruction k (every jump target and fall-through is a leader).
+    let block_of = |k: usize| starts.binary_search(&k).ok();
     let nblocks = starts.len();
     let end_of = |b: usize| if b + 1 < nblocks { starts[b + 1] } else { n };
     // At most two successors per block (u32::MAX: none); `via_call`: the fall-through edge
@@ -342,16 +340,12 @@ fn dataflow(code: &[(u32, Option<Inst>)], gp: Option<u32>, tracked: &dyn Fn(u32)
     let mut succ: Vec<[u32; 2]> = vec![[NONE; 2]; nblocks];
     let mut via_call = vec![false; nblocks];
     let mut pinned = vec![false; nblocks];
-    let target_block = |addr: u32| {
-        ix.index(addr)
-            .map(|k| block_of[k])
-            .filter(|&b| b != usize::MAX)
-    };
+    let target_block = |addr: u32| ix.index(addr).and_then(block_of);
     for b in 0..nblocks {
         let last = end_of(b) - 1;
         let (pc, inst) = code[last];
         let next = if last + 1 < n && code[last + 1].0 == pc.wrapping_add(4) {
-            block_of[last + 1] as u32
+            block_of(last + 1).map_or(NONE, |b| b as u32)
         } else {
             NONE
         };
@@ -379,7 +373,20 @@ fn dataflow(code: &[(u32, Option<Inst>)], gp: Option<u32>, tracked: &dyn Fn(u32)
     for &t in succ.iter().flatten().filter(|&&t| t != NONE) {
         has_pred[t as usize] = true;
     }
+    // Blocks that create a tracked value; any other block maps "nothing known" to itself.
+    let creates: Vec<bool> = (0..nblocks)
+        .map(|b| {
+            code[starts[b]..end_of(b)].iter().any(|&(pc, inst)| {
+                inst.is_some_and(|i| {
+                    matches!(i.op, Op::Lui | Op::Auipc) && tracked(hi_base(pc, &i))
+                })
+            })
+        })
+        .collect();
     let transfer = |b: usize, mut st: RegState| -> RegState {
+        if st.is_empty() && !creates[b] {
+            return st;
+        }
         for &(pc, inst) in &code[starts[b]..end_of(b)] {
             let Some(i) = inst else { return Vec::new() };
             if i.op.writes_rd() && i.rd != 0 {
