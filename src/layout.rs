@@ -307,6 +307,12 @@ impl Layout {
 
     fn check(&self) -> Result<(), LayoutError> {
         let bad = |m: String| Err(LayoutError::Inconsistent(m));
+        if self.stack_top <= self.image_start {
+            return bad(format!(
+                "the stack top {:#x} is below the program (which starts at {:#x}): a stack under the image, as in RISC Zero's and SP1's memory maps, is not supported (nexus-relink models heap and stack above the image, the stack at the top)",
+                self.stack_top, self.image_start
+            ));
+        }
         if self.heap_start > self.heap_end {
             return bad(format!(
                 "heap start {:#x} is above heap end {:#x}",
@@ -329,12 +335,6 @@ impl Layout {
             return bad(format!(
                 "stack top {:#x} is above the memory limit {:#x}",
                 self.stack_top, self.memlimit
-            ));
-        }
-        if self.stack_top <= self.image_start {
-            return bad(format!(
-                "stack top {:#x} is below the image start {:#x}",
-                self.stack_top, self.image_start
             ));
         }
         Ok(())

@@ -608,3 +608,19 @@ fn the_smallest_limit_reported_is_the_smallest_that_works() {
         );
     }
 }
+
+#[test]
+fn a_stack_below_the_image_is_refused_clearly() {
+    // risc0_word with its stack-top word pointing under the program, as RISC Zero's map does.
+    let (img, layout) = load(&fixtures().join("risc0_word.elf"));
+    let word = layout.sp_init.word_addr.unwrap();
+    let mut bytes = img.bytes.clone();
+    let o = img.file_offset(word, 4).unwrap();
+    bytes[o..o + 4].copy_from_slice(&0x8000u32.to_le_bytes());
+    let low = Image::parse(bytes).unwrap();
+    let err = Layout::discover(&low).unwrap_err().to_string();
+    assert!(
+        err.contains("below the program") && err.contains("not supported"),
+        "{err}"
+    );
+}
