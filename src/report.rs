@@ -42,6 +42,24 @@ fn layout_json(l: &Layout) -> serde_json::Value {
     })
 }
 
+/// One site on a line: location, kind, boundary, old value (`-> new` when `with_new`),
+/// confidence and why. Shared by the rewrite report and `inspect`.
+pub fn site_line(site: &crate::sites::Site, with_new: bool) -> String {
+    let values = if with_new {
+        format!("{:#x} -> {:#x}", site.old, site.new)
+    } else {
+        format!("{:#x}", site.old)
+    };
+    format!(
+        "  {:<28} {:<12} {:<18} {values}  [{:?}] {}",
+        site.location,
+        format!("{:?}", site.kind),
+        site.boundary,
+        site.confidence,
+        site.why
+    )
+}
+
 /// The human report: the layout change, every patch on a line, and with `explain` the bytes and
 /// instructions each patch changes.
 pub fn report_text(rw: &Rewrite, explain: bool) -> String {
@@ -99,17 +117,7 @@ pub fn report_text(rw: &Rewrite, explain: bool) -> String {
     );
     // Every patch, one line each; `explain` adds the bytes and instructions it changes.
     for site in &rw.sites.sites {
-        let _ = writeln!(
-            s,
-            "  {:<28} {:<12} {:<18} {:#x} -> {:#x}  [{:?}] {}",
-            site.location,
-            format!("{:?}", site.kind),
-            site.boundary,
-            site.old,
-            site.new,
-            site.confidence,
-            site.why
-        );
+        let _ = writeln!(s, "{}", site_line(site, true));
         if !explain {
             continue;
         }

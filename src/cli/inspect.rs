@@ -193,16 +193,7 @@ pub fn report_text(img: &Image, l: &Layout) -> String {
                 s.sites.len()
             );
             for x in &s.sites {
-                let _ = writeln!(
-                    o,
-                    "  {:<28} {:<12} {:<18} {:#x}  [{:?}] {}",
-                    x.location,
-                    format!("{:?}", x.kind),
-                    x.boundary,
-                    x.old,
-                    x.confidence,
-                    x.why
-                );
+                let _ = writeln!(o, "{}", nexus_relink::report::site_line(x, false));
             }
             for a in &s.ambiguities {
                 let _ = writeln!(
