@@ -50,7 +50,7 @@ fn run_fault_exits_nonzero_with_the_message() {
     assert!(v["fault"]["message"]
         .as_str()
         .unwrap()
-        .contains("would have sufficed"));
+        .contains("needed a memory limit of at least"));
     assert!(v["peak_stack_bytes"].as_u64().unwrap() >= 1 << 20);
 }
 
@@ -216,5 +216,24 @@ fn an_unwritable_output_is_a_usage_error() {
     assert!(
         err.contains("cannot write /nonexistent-dir/out.elf"),
         "{err}"
+    );
+}
+
+#[test]
+fn run_reads_standard_input_when_no_input_file_is_given() {
+    use std::io::Write;
+    let mut child = cli()
+        .args(["run", "fixtures/linux_fib.elf"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"30\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("fib(30) = 832040"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
     );
 }

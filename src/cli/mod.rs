@@ -54,7 +54,8 @@ enum Command {
 /// Options shared by the commands that execute a guest.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExecArgs {
-    /// Public input: stdin for linux-rv32 guests, the public input tape for nexus guests.
+    /// Public input: stdin for linux-rv32 guests (without it they read this process's standard
+    /// input when they ask, as under qemu-user), the public input tape for nexus guests.
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
     /// Private input (nexus guests: bytes returned by `ecall 0x400`).
@@ -84,6 +85,7 @@ impl ExecArgs {
             input: read(&self.input)?,
             private_input: read(&self.private_input)?,
             max_cycles: self.max_cycles,
+            stdin_passthrough: false,
         })
     }
 }

@@ -21,7 +21,8 @@ pub fn main(a: Args) -> i32 {
     let go = || -> Result<nexus_relink::vm::RunResult, nexus_relink::Error> {
         let img = Image::read(&a.input_elf)?;
         let layout = Layout::discover(&img)?;
-        let cfg = a.exec.config()?;
+        let mut cfg = a.exec.config()?;
+        cfg.stdin_passthrough = a.exec.input.is_none();
         let start = std::time::Instant::now();
         let r = Vm::new(&img, &layout, cfg)?.run();
         if !a.json {

@@ -128,6 +128,13 @@ impl Vm {
                     if a0 != 0 {
                         (-EBADF) as u32
                     } else {
+                        if self.cfg.stdin_passthrough && self.input_pos >= self.cfg.input.len() {
+                            // One read(2) of the host's stdin, at most what the guest asked for.
+                            use std::io::Read;
+                            let mut buf = vec![0u8; (a2 as usize).min(1 << 20)];
+                            let n = std::io::stdin().lock().read(&mut buf).unwrap_or(0);
+                            self.cfg.input.extend_from_slice(&buf[..n]);
+                        }
                         let rest = &self.cfg.input[self.input_pos.min(self.cfg.input.len())..];
                         let n = rest.len().min(a2 as usize);
                         let chunk = rest[..n].to_vec();

@@ -78,7 +78,8 @@ pub struct Fault {
     pub pc: u32,
     pub addr: Option<u32>,
     /// The smallest memory limit under which this access would have been inside its region,
-    /// when one exists (stack and heap overflows).
+    /// when one exists (stack and heap overflows): a lower bound for the run, which may go on
+    /// to need more.
     pub sufficient_memlimit: Option<u64>,
     pub message: String,
 }
@@ -92,6 +93,9 @@ pub struct RunConfig {
     /// Private input (nexus `ecall 0x400`).
     pub private_input: Vec<u8>,
     pub max_cycles: u64,
+    /// linux-rv32: once `input` is used up, `read(0)` reads the process's own standard input
+    /// (when the guest asks, as qemu-user does). The CLI sets it when no `--input` is given.
+    pub stdin_passthrough: bool,
 }
 
 impl Default for RunConfig {
@@ -101,6 +105,7 @@ impl Default for RunConfig {
             input: Vec::new(),
             private_input: Vec::new(),
             max_cycles: DEFAULT_MAX_CYCLES,
+            stdin_passthrough: false,
         }
     }
 }
@@ -343,7 +348,7 @@ impl Vm {
                 let need = u64::from(l.stack_bottom - a.min(l.stack_bottom));
                 sufficient = Some((l.memlimit + need).next_multiple_of(4096));
                 format!(
-                    "stack overflow at pc {:#x}: access to {a:#x} is {need} bytes below the stack bottom {:#x} (stack {:#x}..{:#x}, {} bytes); a memory limit of {:#x} (or a stack {} bytes larger) would have sufficed",
+                    "stack overflow at pc {:#x}: access to {a:#x} is {need} bytes below the stack bottom {:#x} (stack {:#x}..{:#x}, {} bytes); this access needed a memory limit of at least {:#x} (a stack at least {} bytes larger; a deeper stack needs more)",
                     self.pc, l.stack_bottom, l.stack_bottom, l.stack_top, l.stack_size(), sufficient.unwrap(), need
                 )
             }
@@ -351,7 +356,7 @@ impl Vm {
                 let need = u64::from(a) + 4 - u64::from(l.heap_end);
                 sufficient = Some((l.memlimit + need).next_multiple_of(4096));
                 format!(
-                    "heap overflow at pc {:#x}: access to {a:#x} is past the heap end {:#x} (heap {:#x}..{:#x}); a memory limit of {:#x} (a heap {} bytes larger) would have sufficed",
+                    "heap overflow at pc {:#x}: access to {a:#x} is past the heap end {:#x} (heap {:#x}..{:#x}); this access needed a memory limit of at least {:#x} (a heap at least {} bytes larger)",
                     self.pc, l.heap_end, l.heap_start, l.heap_end, sufficient.unwrap(), need
                 )
             }
