@@ -634,7 +634,12 @@ impl Image {
             })
             .filter(|s| self.bytes_at(s.addr, s.size).is_some())
             .collect();
-        if exec.is_empty() {
+        // Trust the sections only when they hold the entry point (a script may put start-up
+        // code in a section not flagged executable); otherwise every executable segment.
+        let covers_entry = exec
+            .iter()
+            .any(|s| u64::from(self.entry) >= u64::from(s.addr) && u64::from(self.entry) < s.end());
+        if !covers_entry {
             return Box::new(self.loads().filter(|s| s.is_exec()).flat_map(move |s| {
                 words(
                     s.vaddr,
