@@ -22,6 +22,7 @@ pub mod isa;
 pub mod layout;
 pub mod linker_script;
 pub mod plan;
+pub mod prove;
 pub mod relink;
 pub mod report;
 pub mod sites;

@@ -15,7 +15,7 @@ use crate::elf::Image;
 use crate::isa::{self, reg, Op};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Abi {
     #[value(name = "nexus")]

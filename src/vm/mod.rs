@@ -13,7 +13,7 @@
 
 mod abi;
 mod mem;
-mod trace;
+pub mod trace;
 
 pub use abi::Abi;
 pub use trace::{check_trace, MemAccess, Trace, TraceError, TraceRow};
@@ -285,6 +285,17 @@ impl Vm {
 
     pub fn abi(&self) -> Abi {
         self.abi
+    }
+
+    /// The bytes the loader placed in memory (segments and load-address copies); everything
+    /// else starts as zero.
+    pub fn initial_regions(&self) -> &[(u32, Vec<u8>)] {
+        &self.init_regions
+    }
+
+    /// The initial program break (linux-rv32 `brk`).
+    pub fn initial_brk(&self) -> u32 {
+        self.brk
     }
 
     /// A register's current value.

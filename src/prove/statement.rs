@@ -1,0 +1,282 @@
+//! What a proof states, and the native replay of the system-call transcript.
+//!
+//! The STARK proves that the guest's execution is consistent with a public transcript: at
+//! each `ecall` (and Nexus tape instruction) the registers held the listed values, the listed
+//! register was written with the listed value, and guest memory held (or received) the listed
+//! bytes. What those system calls *mean* is host behaviour, so the verifier checks it here, in
+//! native code: [`replay`] runs the transcript against the ABI and the public input and
+//! derives the exit code and outputs the statement claims.
+
+use crate::isa::{self, Op};
+use crate::vm::Abi;
+use serde::{Deserialize, Serialize};
+
+/// The claim a proof makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub abi: Abi,
+    /// SHA-256 of the initial memory image, the entry point and the instruction ranges
+    /// ([`image_digest`]).
+    pub image_digest: String,
+    pub entry: u32,
+    pub memlimit: u64,
+    pub stack_bottom: u32,
+    pub stack_top: u32,
+    pub heap_start: u32,
+    pub heap_end: u32,
+    /// Initial program break (linux-rv32 `brk`).
+    pub brk: u32,
+    pub cycles: u64,
+    pub exit_code: i32,
+    pub public_input: Vec<u8>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Nexus public output (the output tape after the exit-code word).
+    pub public_output: Vec<u8>,
+}
+
+/// One system call (or Nexus tape instruction) as the guest saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub clk: u32,
+    pub pc: u32,
+    /// Registers read and their values.
+    pub reads: Vec<(u8, u32)>,
+    /// Register written; `None` as the value when it is private (Nexus private input).
+    pub write: Option<(u8, Option<u32>)>,
+    /// Bytes the host read from guest memory (at the address).
+    pub mem_read: Option<(u32, Vec<u8>)>,
+    /// Bytes the host wrote into guest memory.
+    pub mem_write: Option<(u32, Vec<u8>)>,
+}
+
+/// Everything the verifier needs besides the STARK itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Public {
+    pub statement: Statement,
+    /// Initial memory: `(address, bytes)`; everything else starts as zero.
+    pub image: Vec<(u32, Vec<u8>)>,
+    /// Ranges of instruction words: `(address, number of words)`.
+    pub code: Vec<(u32, u32)>,
+    pub events: Vec<Event>,
+}
+
+/// SHA-256 over the entry point, the instruction ranges and the initial memory.
+pub fn image_digest(entry: u32, code: &[(u32, u32)], image: &[(u32, Vec<u8>)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"nexus-relink image v1");
+    h.update(entry.to_le_bytes());
+    h.update((code.len() as u32).to_le_bytes());
+    for (a, n) in code {
+        h.update(a.to_le_bytes());
+        h.update(n.to_le_bytes());
+    }
+    h.update((image.len() as u32).to_le_bytes());
+    for (a, b) in image {
+        h.update(a.to_le_bytes());
+        h.update((b.len() as u32).to_le_bytes());
+        h.update(b);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Public {
+    /// The initial value of the byte at `addr`.
+    pub fn image_byte(&self, addr: u32) -> u8 {
+        self.image
+            .iter()
+            .rev()
+            .find_map(|(a, b)| addr.checked_sub(*a).and_then(|k| b.get(k as usize)).copied())
+            .unwrap_or(0)
+    }
+
+    pub fn image_word(&self, addr: u32) -> u32 {
+        u32::from_le_bytes(std::array::from_fn(|k| self.image_byte(addr.wrapping_add(k as u32))))
+    }
+
+    /// Instruction words `(address, word)`.
+    pub fn code_words(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.code.iter().flat_map(move |&(a, n)| {
+            (0..n).map(move |i| {
+                let addr = a + 4 * i;
+                (addr, self.image_word(addr))
+            })
+        })
+    }
+}
+
+const ENOSYS: i32 = 38;
+const EBADF: i32 = 9;
+
+/// Check the transcript against the ABI and the statement's public input; return nothing or
+/// the first inconsistency. Also checks that the statement's outputs, exit code and cycle
+/// count are those the transcript implies.
+pub fn replay(p: &Public) -> Result<(), String> {
+    let st = &p.statement;
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let mut out_tape: Vec<u8> = Vec::new();
+    let mut in_tape = (st.public_input.len() as u32).to_le_bytes().to_vec();
+    in_tape.extend_from_slice(&st.public_input);
+    let mut input_pos = 0usize;
+    let mut brk = st.brk;
+    let mut exit: Option<i32> = None;
+    let mut last_clk: Option<u32> = None;
+    for (i, e) in p.events.iter().enumerate() {
+        let at = format!("system call {i} (cycle {}, pc {:#x})", e.clk, e.pc);
+        if last_clk.is_some_and(|c| e.clk <= c) {
+            return Err(format!("{at}: events are not in cycle order"));
+        }
+        last_clk = Some(e.clk);
+        if exit.is_some() {
+            return Err(format!("{at}: the guest exited before it"));
+        }
+        let word = p
+            .code_words()
+            .find(|&(a, _)| a == e.pc)
+            .map(|(_, w)| w)
+            .ok_or_else(|| format!("{at}: no instruction at that pc"))?;
+        let inst = isa::decode(word).map_err(|_| format!("{at}: undecodable instruction"))?;
+        let none = |e: &Event| e.mem_read.is_none() && e.mem_write.is_none();
+        match inst.op {
+            Op::Ecall => {
+                let regs: Vec<u8> = e.reads.iter().map(|r| r.0).collect();
+                if regs != [17, 10, 11, 12] {
+                    return Err(format!("{at}: an ecall reads a7, a0, a1, a2"));
+                }
+                let [a7, a0, a1, a2] = [e.reads[0].1, e.reads[1].1, e.reads[2].1, e.reads[3].1];
+                let ret = |v: u32| Some((10u8, Some(v)));
+                let read_bytes = |e: &Event| -> Result<Vec<u8>, String> {
+                    match &e.mem_read {
+                        Some((addr, bytes)) if *addr == a1 && bytes.len() as u64 == u64::from(a2) => {
+                            Ok(bytes.clone())
+                        }
+                        None if a2 == 0 => Ok(Vec::new()),
+                        _ => Err(format!("{at}: the bytes read are not [a1, a1 + a2)")),
+                    }
+                };
+                let expect = |ok: bool| {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(format!("{at}: does not follow the {} ABI (a7 = {a7:#x})", st.abi.name()))
+                    }
+                };
+                match (st.abi, a7) {
+                    (Abi::LinuxRv32, 93 | 94) | (Abi::Nexus, 0x201) => {
+                        expect(e.write.is_none() && none(e))?;
+                        exit = Some(a0 as i32);
+                    }
+                    (Abi::LinuxRv32, 64) => {
+                        let bytes = read_bytes(e)?;
+                        expect(e.mem_write.is_none())?;
+                        match a0 {
+                            1 => stdout.extend_from_slice(&bytes),
+                            2 => stderr.extend_from_slice(&bytes),
+                            _ => {}
+                        }
+                        let v = if matches!(a0, 1 | 2) { a2 } else { (-EBADF) as u32 };
+                        expect(e.write == ret(v))?;
+                    }
+                    (Abi::LinuxRv32, 63) => {
+                        expect(e.mem_read.is_none())?;
+                        if a0 != 0 {
+                            expect(e.mem_write.is_none() && e.write == ret((-EBADF) as u32))?;
+                        } else {
+                            let rest = &st.public_input[input_pos.min(st.public_input.len())..];
+                            let n = rest.len().min(a2 as usize);
+                            let ok_mem = match &e.mem_write {
+                                Some((addr, b)) => *addr == a1 && b[..] == rest[..n],
+                                None => n == 0,
+                            };
+                            expect(ok_mem && e.write == ret(n as u32))?;
+                            input_pos += n;
+                        }
+                    }
+                    (Abi::LinuxRv32, 214) => {
+                        expect(none(e))?;
+                        if a0 >= brk && a0 <= st.stack_bottom.max(brk) {
+                            brk = a0;
+                        }
+                        expect(e.write == ret(brk))?;
+                    }
+                    (Abi::LinuxRv32, _) => {
+                        expect(none(e) && e.write == ret((-ENOSYS) as u32))?;
+                    }
+                    (Abi::Nexus, 0x200) => {
+                        let bytes = read_bytes(e)?;
+                        expect(e.mem_write.is_none())?;
+                        let v = if a0 == 1 {
+                            stdout.extend_from_slice(&bytes);
+                            a2
+                        } else {
+                            u32::MAX
+                        };
+                        expect(e.write == ret(v))?;
+                    }
+                    (Abi::Nexus, 0x400) => expect(none(e) && e.write == Some((10, None)))?,
+                    (Abi::Nexus, 0x401 | 0x403 | 0x405) => expect(none(e) && e.write == ret(0))?,
+                    (Abi::Nexus, 0x402) => {
+                        expect(none(e) && e.write == Some((2, Some(st.stack_top))))?
+                    }
+                    (Abi::Nexus, _) => return Err(format!("{at}: unknown Nexus system call {a7:#x}")),
+                }
+            }
+            Op::NexusRead | Op::NexusWrite if st.abi == Abi::Nexus => {
+                if !none(e) {
+                    return Err(format!("{at}: a tape instruction touches no memory"));
+                }
+                let v1 = match e.reads.first() {
+                    Some(&(r, v)) if r == inst.rs1 => v,
+                    _ => return Err(format!("{at}: must read rs1")),
+                };
+                let off = v1.wrapping_add(inst.imm as u32) as usize;
+                if inst.op == Op::NexusRead {
+                    let w = u32::from_le_bytes(std::array::from_fn(|k| {
+                        in_tape.get(off + k).copied().unwrap_or(0)
+                    }));
+                    let want = (inst.rd != 0).then_some((inst.rd, Some(w)));
+                    if e.reads.len() != 1 || e.write != want {
+                        return Err(format!("{at}: input tape word mismatch"));
+                    }
+                } else {
+                    let v2 = if inst.rs2 == inst.rs1 {
+                        (e.reads.len() == 1).then_some(v1)
+                    } else {
+                        match e.reads.get(1) {
+                            Some(&(r, v)) if r == inst.rs2 && e.reads.len() == 2 => Some(v),
+                            _ => None,
+                        }
+                    };
+                    let Some(v2) = v2 else {
+                        return Err(format!("{at}: must read rs1 and rs2"));
+                    };
+                    if e.write.is_some() || off > 64 << 20 {
+                        return Err(format!("{at}: bad output tape write"));
+                    }
+                    if out_tape.len() < off + 4 {
+                        out_tape.resize(off + 4, 0);
+                    }
+                    out_tape[off..off + 4].copy_from_slice(&v2.to_le_bytes());
+                }
+            }
+            _ => return Err(format!("{at}: not a system call instruction")),
+        }
+    }
+    let Some(code) = exit else {
+        return Err("the transcript does not end with an exit".into());
+    };
+    if u64::from(last_clk.unwrap_or(0)) + 1 != st.cycles {
+        return Err("the exit is not the last cycle".into());
+    }
+    let public_output = out_tape.get(4..).unwrap_or_default().to_vec();
+    if code != st.exit_code
+        || stdout != st.stdout
+        || stderr != st.stderr
+        || public_output != st.public_output
+    {
+        return Err("the exit code or outputs differ from what the system calls produced".into());
+    }
+    Ok(())
+}
