@@ -28,3 +28,33 @@ fn exit7_proves_and_verifies() {
     let st = prove::verify(&pf, Some((&img, &layout))).expect("verifies");
     assert_eq!(st.exit_code, 7);
 }
+
+/// Fixtures small enough to prove in the test suite (the others run 130,000 to 8,000,000
+/// cycles; see the README's Performance section).
+const SMALL: [&str; 10] = [
+    "nexus_hello",
+    "nexus_io",
+    "risc0_word",
+    "gp_relax",
+    "relocs_hello",
+    "linux_hello",
+    "linux_fib",
+    "linux_exit7",
+    "hoisted_bound",
+    "medlow_fib_never",
+];
+
+#[test]
+fn small_fixtures_prove_and_verify() {
+    for e in common::manifest().into_iter().filter(|e| SMALL.contains(&e.name.as_str())) {
+        let (img, layout, _) = load(&e.name);
+        let (pf, stats) = match prove::prove(&img, &layout, e.config(), &|_| {}) {
+            Ok(x) => x,
+            Err(err) => panic!("{}: {err}", e.name),
+        };
+        eprintln!("{}: {} cycles, heights {:?}, prove {:.2}s", e.name, stats.cycles, stats.heights, stats.prove_seconds);
+        let st = prove::verify(&pf, Some((&img, &layout))).unwrap_or_else(|err| panic!("{}: {err}", e.name));
+        assert_eq!(st.exit_code, e.expected_exit, "{}", e.name);
+        assert_eq!(String::from_utf8_lossy(&st.stdout), e.expected_stdout, "{}", e.name);
+    }
+}

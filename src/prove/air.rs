@@ -7,8 +7,9 @@
 //! - **CPU**: one row per executed instruction (see [`Cpu`]).
 //! - **PROGRAM** (preprocessed, from the ELF): the decoded instructions; the CPU looks its
 //!   row up by pc, so it can only execute what the ELF holds.
-//! - **MEM**: one row per memory word the run touches or the image holds, sorted by address
-//!   and each below the memory limit (a public value): it starts each word (image value or
+//! - **MEM**: one row per memory word the run touches or the image holds, strictly sorted by
+//!   address (two exact 16/14-bit halves, so the order cannot wrap around the field) and each
+//!   at or below the last word under the memory limit (a public value): it starts each word (image value or
 //!   zero, time 0) and ends it (final value and time). Every access in every table consumes
 //!   the word's last (value, time) and produces the new one, with the old time strictly
 //!   smaller (offline memory checking); the multiset only closes if every access reads what
@@ -574,15 +575,21 @@ impl Program {
 #[derive(Clone, Debug)]
 pub struct MemCols {
     pub real: usize,
-    pub waddr: usize,
+    /// Word address = hi * 2^16 + lo, hi < 2^14.
+    pub hi: usize,
+    pub lo: usize,
     pub img: usize,
     pub iv: [usize; 4],
     pub fv: [usize; 4],
     pub fts: usize,
-    pub slo: usize,
-    pub shi: usize,
-    pub llo: usize,
-    pub lhi: usize,
+    /// Order against the previous row: same high half, its inverse witness, the difference.
+    pub same: usize,
+    pub hinv: usize,
+    pub sd: usize,
+    /// Limit: high half equal to the last word's, inverse witness, the difference.
+    pub le: usize,
+    pub linv: usize,
+    pub ld: usize,
     pub width: usize,
 }
 
@@ -591,15 +598,18 @@ impl MemCols {
         let mut a = Alloc(0);
         let mut c = MemCols {
             real: a.one(),
-            waddr: a.one(),
+            hi: a.one(),
+            lo: a.one(),
             img: a.one(),
             iv: a.arr(),
             fv: a.arr(),
             fts: a.one(),
-            slo: a.one(),
-            shi: a.one(),
-            llo: a.one(),
-            lhi: a.one(),
+            same: a.one(),
+            hinv: a.one(),
+            sd: a.one(),
+            le: a.one(),
+            linv: a.one(),
+            ld: a.one(),
             width: 0,
         };
         c.width = a.0;
@@ -624,7 +634,9 @@ impl Mem {
         let main = b.main();
         let cur: Vec<AB::Expr> = main.current_slice().iter().map(|&v| v.into()).collect();
         let nxt: Vec<AB::Expr> = main.next_slice().iter().map(|&v| v.into()).collect();
-        let lim: AB::Expr = b.public_values()[0].into();
+        // Public: the last word below the limit, as (high, low) 16-bit halves.
+        let last_hi: AB::Expr = b.public_values()[0].into();
+        let last_lo: AB::Expr = b.public_values()[1].into();
         let x = |i: usize| cur[i].clone();
         let n = |i: usize| nxt[i].clone();
         let c = |v: u32| AB::Expr::from_u32(v);
@@ -638,19 +650,36 @@ impl Mem {
         for k in 0..4 {
             b.assert_zero((one.clone() - x(l.img)) * x(l.iv[k]));
         }
-        // Strictly increasing addresses, each below the limit.
+        // Exact halves: lo < 2^16, hi < 2^14.
+        let cnt = || Count::bounded(x(l.real), 1);
+        U16.lookup_key(b, [x(l.lo)], cnt());
+        U16.lookup_key(b, [x(l.hi)], cnt());
+        U16.lookup_key(b, [x(l.hi) * c(4)], cnt());
+        // Strictly increasing (hi, lo): on each row, against the previous one.
+        let dh = n(l.hi) - x(l.hi);
+        b.when_transition().assert_zero(n(l.same) * dh.clone());
+        b.when_transition()
+            .assert_zero(n(l.same) - one.clone() + dh.clone() * n(l.hinv));
         b.when_transition().assert_zero(
-            n(l.real)
-                * (n(l.waddr) - x(l.waddr) - one.clone() - n(l.slo) - c(1 << 16) * n(l.shi)),
+            n(l.sd)
+                - n(l.same) * (n(l.lo) - x(l.lo) - one.clone())
+                - (one.clone() - n(l.same)) * (dh - one.clone()),
         );
+        U16.lookup_key(b, [x(l.sd)], cnt());
+        // Below the limit: (hi, lo) <= (last_hi, last_lo).
+        let dl = last_hi.clone() - x(l.hi);
+        b.assert_zero(x(l.le) * dl.clone());
+        b.assert_zero(x(l.le) - one.clone() + dl.clone() * x(l.linv));
         b.assert_zero(
-            real.clone() * (lim - one - x(l.waddr) - x(l.llo) - c(1 << 16) * x(l.lhi)),
+            x(l.ld)
+                - x(l.le) * (last_lo - x(l.lo))
+                - (one.clone() - x(l.le)) * (dl - one.clone()),
         );
-        range_ts(b, x(l.slo), x(l.shi), real.clone());
-        range_ts(b, x(l.llo), x(l.lhi), real.clone());
+        U16.lookup_key(b, [x(l.ld)], cnt());
+        let waddr = x(l.hi) * c(1 << 16) + x(l.lo);
         IMGBUS.receive(
             b,
-            [x(l.waddr), x(l.iv[0]), x(l.iv[1]), x(l.iv[2]), x(l.iv[3])],
+            [waddr.clone(), x(l.iv[0]), x(l.iv[1]), x(l.iv[2]), x(l.iv[3])],
             Count::bounded(x(l.img), 1),
         );
         let arr = |cols: [usize; 4]| cols.map(|i| x(i));
@@ -660,12 +689,12 @@ impl Mem {
         let [f0, f1, f2, f3] = arr(l.fv);
         MEMBUS.send(
             b,
-            [s.clone(), x(l.waddr), i0, i1, i2, i3, AB::Expr::ZERO],
+            [s.clone(), waddr.clone(), i0, i1, i2, i3, AB::Expr::ZERO],
             Count::bounded(real.clone(), 1),
         );
         MEMBUS.receive(
             b,
-            [s, x(l.waddr), f0, f1, f2, f3, x(l.fts)],
+            [s, waddr, f0, f1, f2, f3, x(l.fts)],
             Count::bounded(real, 1),
         );
     }
@@ -1278,7 +1307,7 @@ impl<F: Field> BaseAir<F> for Table {
     fn num_public_values(&self) -> usize {
         match self {
             Table::Cpu(_) => 2,
-            Table::Mem(_) => 1,
+            Table::Mem(_) => 2,
             _ => 0,
         }
     }
@@ -1305,7 +1334,14 @@ impl<F: Field> BaseAir<F> for Table {
     fn main_next_row_columns(&self) -> Vec<usize> {
         match self {
             Table::Cpu(t) => vec![t.cols.real, t.cols.clk, t.cols.pcw],
-            Table::Mem(t) => vec![t.cols.real, t.cols.waddr, t.cols.slo, t.cols.shi],
+            Table::Mem(t) => vec![
+                t.cols.real,
+                t.cols.hi,
+                t.cols.lo,
+                t.cols.same,
+                t.cols.hinv,
+                t.cols.sd,
+            ],
             Table::Regs(_) | Table::Range(_) => vec![0],
             _ => vec![],
         }

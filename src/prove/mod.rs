@@ -57,8 +57,8 @@ pub fn config() -> Config {
     Config::new(pcs, Challenger::new(perm))
 }
 
-/// The largest memory limit the proof system accepts: word addresses must stay below 2^28.
-pub const MAX_MEMLIMIT: u64 = 1 << 30;
+/// The largest memory limit: the whole 32-bit address space.
+pub const MAX_MEMLIMIT: u64 = 1 << 32;
 
 const MAGIC: &[u8; 8] = b"NXRPROOF";
 /// Version of the proof file format and of the constraint system.
@@ -155,7 +155,7 @@ pub fn public_from_elf(img: &Image, layout: &Layout, abi: Option<Abi>) -> Result
 fn check_limits(st: &Statement) -> Result<(), String> {
     if st.memlimit > MAX_MEMLIMIT || st.memlimit % 4 != 0 || st.memlimit == 0 {
         return Err(format!(
-            "memory limit {:#x}: the proof system handles multiples of 4 up to 1 GiB",
+            "memory limit {:#x}: the proof system handles multiples of 4 up to 4 GiB",
             st.memlimit
         ));
     }
@@ -231,7 +231,8 @@ use p3_matrix::Matrix;
 fn public_values(st: &Statement) -> Vec<Vec<Val>> {
     let mut v = vec![Vec::new(); air::NUM_TABLES];
     v[0] = vec![Val::from_u32(st.entry / 4), Val::from_u64(st.cycles)];
-    v[2] = vec![Val::from_u64(st.memlimit / 4)];
+    let last = (st.memlimit / 4 - 1) as u32;
+    v[2] = vec![Val::from_u32(last >> 16), Val::from_u32(last & 0xffff)];
     v
 }
 
@@ -257,8 +258,21 @@ fn events_of(p: &Public, t: &crate::vm::trace::Trace) -> Result<Vec<Event>, Prov
                 continue;
             }
         };
+        // The register an ecall writes follows from the ABI (the trace names only a register
+        // whose value changed).
+        let target = match r.inst.op {
+            Op::Ecall => match (nexus, regs[17]) {
+                (true, 0x201) | (false, 93 | 94) => None,
+                (true, 0x402) => Some(2u8),
+                _ => Some(10u8),
+            },
+            _ => (r.rd != 0).then_some(r.rd),
+        };
         let private = nexus && r.inst.op == Op::Ecall && regs[17] == 0x400;
-        let write = (r.rd != 0).then_some((r.rd, (!private).then_some(r.rd_val)));
+        let write = target.map(|rd| {
+            let v = if r.rd == rd { r.rd_val } else { regs[rd as usize] };
+            (rd, (!private).then_some(v))
+        });
         let acc = &t.mem[r.mem_start as usize..(r.mem_start + r.mem_len) as usize];
         let (mut mem_read, mut mem_write): (Option<(u32, Vec<u8>)>, Option<(u32, Vec<u8>)>) = (None, None);
         for a in acc {
@@ -275,12 +289,12 @@ fn events_of(p: &Public, t: &crate::vm::trace::Trace) -> Result<Vec<Event>, Prov
             clk: i as u32,
             pc: r.pc,
             reads,
-            write,
+            write: write.clone(),
             mem_read,
             mem_write,
         });
-        if r.rd != 0 {
-            regs[r.rd as usize] = r.rd_val;
+        if let Some(&(rd, _)) = write.as_ref() {
+            regs[rd as usize] = if r.rd == rd { r.rd_val } else { regs[rd as usize] };
         }
     }
     Ok(out)

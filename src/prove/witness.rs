@@ -563,7 +563,6 @@ pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Va
         let s = pr.sel;
         let is_cmp = matches!(s, sel::SLT | sel::SLTU | sel::BEQ..=sel::BGEU);
         let is_mem = matches!(s, sel::LB..=sel::SW);
-        let is_load = matches!(s, sel::LB..=sel::LHU);
         let signed_cmp = matches!(s, sel::SLT | sel::BLT | sel::BGE);
         let bw = matches!(s, sel::AND | sel::OR | sel::XOR);
         let d = if is_cmp {
@@ -771,9 +770,9 @@ pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Va
             }
             let mut wdiff = 0;
             let mut cval = 0;
-            if let Some((rd, _)) = e.write {
+            if let Some((rd, v)) = e.write {
                 let (old, prev) = st.regs[rd as usize];
-                cval = tr.rd_val;
+                cval = v.unwrap_or(if tr.rd == rd { tr.rd_val } else { old });
                 st.regs[rd as usize] = (cval, ts + 5); // 8 clk + 6
                 set4(mrow, [15, 16, 17, 18], old);
                 mrow[ev::M_WPT] = f(prev);
@@ -834,14 +833,26 @@ pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Va
     for w in pt.image_words.keys() {
         words.insert(*w, ());
     }
-    let lim_w = (p.statement.memlimit / 4) as u32;
+    let last = ((p.statement.memlimit / 4) - 1) as u32;
     let hm = height(words.len());
     let mut mem = Val::zero_vec(hm * mm.width);
     let mut prev_w: Option<u32> = None;
     for (i, (&wa, _)) in words.iter().enumerate() {
+        if wa > last {
+            return Err(WitnessError::Unsupported {
+                cycle: n,
+                pc: 0,
+                what: format!("memory word {:#x}, at or above the memory limit,", wa * 4),
+            });
+        }
         let row = &mut mem[i * mm.width..(i + 1) * mm.width];
+        let (hi, lo) = (wa >> 16, wa & 0xffff);
         row[mm.real] = Val::ONE;
-        row[mm.waddr] = f(wa);
+        row[mm.hi] = f(hi);
+        row[mm.lo] = f(lo);
+        mults.u16(lo);
+        mults.u16(hi);
+        mults.u16(4 * hi);
         let init = pt.image_words.get(&wa);
         row[mm.img] = f(init.is_some() as u32);
         let iv = init.map_or(0, |b| u32::from_le_bytes(*b));
@@ -849,22 +860,50 @@ pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Va
         let (fv, fts) = st.mem.get(&wa).copied().unwrap_or((iv, 0));
         set4(row, mm.fv, fv);
         row[mm.fts] = f(fts);
-        let sd = prev_w.map_or(0, |pw| wa - pw - 1);
-        row[mm.slo] = f(sd & 0xffff);
-        row[mm.shi] = f(sd >> 16);
-        mults.diff(sd);
-        if wa >= lim_w {
-            return Err(WitnessError::Unsupported {
-                cycle: n,
-                pc: 0,
-                what: format!("memory word {:#x}, at or above the memory limit,", wa * 4),
-            });
-        }
-        let ld = lim_w - 1 - wa;
-        row[mm.llo] = f(ld & 0xffff);
-        row[mm.lhi] = f(ld >> 16);
-        mults.diff(ld);
+        let sd = match prev_w {
+            None => 0,
+            Some(pw) => {
+                let ph = pw >> 16;
+                row[mm.same] = f((ph == hi) as u32);
+                row[mm.hinv] = inv_or_zero(hi - ph);
+                if ph == hi {
+                    lo - (pw & 0xffff) - 1
+                } else {
+                    hi - ph - 1
+                }
+            }
+        };
+        row[mm.sd] = f(sd);
+        mults.u16(sd);
+        let (lh, ll) = (last >> 16, last & 0xffff);
+        row[mm.le] = f((lh == hi) as u32);
+        row[mm.linv] = inv_or_zero(lh - hi);
+        let ld = if lh == hi { ll - lo } else { lh - hi - 1 };
+        row[mm.ld] = f(ld);
+        mults.u16(ld);
         prev_w = Some(wa);
+    }
+    // Padding rows: the transition constraints still relate them to the row before.
+    if let Some(pw) = prev_w {
+        let ph = pw >> 16;
+        for i in words.len()..hm {
+            let row = &mut mem[i * mm.width..(i + 1) * mm.width];
+            let prev_hi = if i == words.len() { ph } else { 0 };
+            let prev_lo = if i == words.len() { pw & 0xffff } else { 0 };
+            // hi = lo = 0 on padding rows.
+            let same = prev_hi == 0;
+            row[mm.same] = f(same as u32);
+            row[mm.hinv] = if same { Val::ZERO } else { -inv_or_zero(prev_hi) };
+            row[mm.sd] = if same {
+                -f(prev_lo) - Val::ONE
+            } else {
+                -f(prev_hi) - Val::ONE
+            };
+            let (lh, _) = (last >> 16, ());
+            row[mm.le] = f((lh == 0) as u32);
+            row[mm.linv] = inv_or_zero(lh);
+            row[mm.ld] = if lh == 0 { f(last & 0xffff) } else { f(lh - 1) };
+        }
     }
     // Registers.
     let mut regs = Val::zero_vec(32 * air::REG_W);
