@@ -165,20 +165,18 @@ fn check_limits(st: &Statement) -> Result<(), String> {
     Ok(())
 }
 
-/// Run and prove. `cfg` gives the input, private input and ABI (its `stdin_passthrough` is
-/// ignored: a proof's input is what the statement says).
-pub fn prove(
+/// Run the guest in tracing mode: the public data of the run and its trace (the first half
+/// of [`prove`]). `cfg.stdin_passthrough` is ignored: a proof's input is what the statement
+/// says.
+pub fn trace_run(
     img: &Image,
     layout: &Layout,
     mut cfg: RunConfig,
-    progress: &dyn Fn(&str),
-) -> Result<(ProofFile, ProveStats), ProveError> {
+) -> Result<(Public, crate::vm::trace::Trace), ProveError> {
     cfg.stdin_passthrough = false;
-    let t0 = std::time::Instant::now();
     let (mut public, _) = public_from_elf(img, layout, cfg.abi)?;
     check_limits(&public.statement).map_err(ProveError::Unprovable)?;
     let input = cfg.input.clone();
-    progress("running the guest (tracing)");
     let vm = Vm::new(img, layout, cfg)?;
     let (res, trace) = vm.run_traced();
     let Some(code) = res.exit_code else {
@@ -196,15 +194,21 @@ pub fn prove(
     statement::replay(&public).map_err(|e| {
         ProveError::Unprovable(format!("the run's system calls cannot be stated: {e}"))
     })?;
-    progress("building the trace tables");
-    let (tables, traces) = witness::build(&public, &trace)?;
-    let trace_seconds = t0.elapsed().as_secs_f64();
-    let heights: Vec<usize> = traces.iter().map(|t| t.height()).collect();
+    Ok((public, trace))
+}
+
+/// Prove tables and their traces (the second half of [`prove`]). Public so that tests can
+/// hand it tampered traces: nothing here checks the witness, the verifier does.
+pub fn prove_traces(
+    public: Public,
+    tables: &[air::Table],
+    traces: &[RowMajorMatrix<Val>],
+) -> Result<ProofFile, ProveError> {
     let pvs = public_values(&public.statement);
     let config = config();
     let instances: Vec<StarkInstance<'_, Config, air::Table>> = tables
         .iter()
-        .zip(&traces)
+        .zip(traces)
         .zip(&pvs)
         .map(|((air, trace), pv)| StarkInstance {
             air,
@@ -212,20 +216,42 @@ pub fn prove(
             public_values: pv.clone(),
         })
         .collect();
-    progress("proving");
-    let t1 = std::time::Instant::now();
     let pd = ProverData::from_instances(&config, &instances)
         .map_err(|e| ProveError::Backend(format!("{e:?}")))?;
-    let proof = prove_batch(&config, &instances, &pd).map_err(|e| ProveError::Backend(format!("{e:?}")))?;
+    let proof =
+        prove_batch(&config, &instances, &pd).map_err(|e| ProveError::Backend(format!("{e:?}")))?;
+    Ok(ProofFile { public, proof })
+}
+
+/// Run and prove.
+pub fn prove(
+    img: &Image,
+    layout: &Layout,
+    cfg: RunConfig,
+    progress: &dyn Fn(&str),
+) -> Result<(ProofFile, ProveStats), ProveError> {
+    let t0 = std::time::Instant::now();
+    progress("running the guest (tracing)");
+    let (public, trace) = trace_run(img, layout, cfg)?;
+    progress("building the trace tables");
+    let (tables, traces) = witness::build(&public, &trace)?;
+    drop(trace);
+    let trace_seconds = t0.elapsed().as_secs_f64();
+    let heights: Vec<usize> = traces.iter().map(|t| t.height()).collect();
+    let cycles = public.statement.cycles;
+    progress("proving");
+    let t1 = std::time::Instant::now();
+    let pf = prove_traces(public, &tables, &traces)?;
     let stats = ProveStats {
-        cycles: res.cycles,
+        cycles,
         trace_seconds,
         prove_seconds: t1.elapsed().as_secs_f64(),
         heights,
     };
-    Ok((ProofFile { public, proof }, stats))
+    Ok((pf, stats))
 }
 
+use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 
 fn public_values(st: &Statement) -> Vec<Vec<Val>> {
