@@ -52,6 +52,10 @@ pub enum Error {
     Vm(#[from] vm::VmError),
     #[error(transparent)]
     Relink(#[from] relink::RelinkError),
+    #[error("cannot prove: {0}")]
+    Prove(#[from] prove::ProveError),
+    #[error("proof rejected: {0}")]
+    Verify(#[from] prove::VerifyError),
     #[error("{0}")]
     Usage(String),
 }
@@ -62,6 +66,7 @@ impl Error {
         match self {
             Error::Elf(_) | Error::Layout(_) => 2,
             Error::Io { .. } => 2,
+            Error::Verify(prove::VerifyError::Format(_)) => 2,
             _ => 1,
         }
     }

@@ -17,6 +17,7 @@ macro_rules! outln {
 }
 
 mod inspect;
+mod prove;
 mod relink;
 mod run;
 mod script;
@@ -49,6 +50,10 @@ enum Command {
     Run(run::Args),
     /// Print a GNU ld script with the layout a rewrite would produce (for users who can relink).
     LinkerScript(script::Args),
+    /// Run a guest and write a STARK proof of the run (memory limit, input, output, exit code).
+    Prove(prove::ProveArgs),
+    /// Check a proof file; exits 0 when it is valid, 1 with the reason when it is not.
+    Verify(prove::VerifyArgs),
 }
 
 /// Options shared by the commands that execute a guest.
@@ -109,6 +114,8 @@ pub fn main() -> i32 {
         Some(Command::Inspect(a)) => inspect::main(a),
         Some(Command::Run(a)) => run::main(a),
         Some(Command::LinkerScript(a)) => script::main(a),
+        Some(Command::Prove(a)) => prove::prove_main(a),
+        Some(Command::Verify(a)) => prove::verify_main(a),
         None if cli.relink.input_elf.is_none() => {
             let _ = <Cli as clap::CommandFactory>::command().print_help();
             1

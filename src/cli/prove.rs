@@ -1,0 +1,184 @@
+//! `nexus-relink prove IN -o PROOF` and `nexus-relink verify PROOF [--elf IN]`.
+
+use super::{fail, ExecArgs};
+use nexus_relink::prove::{self, ProofFile, Statement};
+use nexus_relink::{elf::Image, layout::Layout, Error};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct ProveArgs {
+    /// Guest ELF file.
+    input_elf: PathBuf,
+    /// Where to write the proof (written whole or not at all).
+    #[arg(short = 'o', long = "output", value_name = "PROOF")]
+    output: PathBuf,
+    #[command(flatten)]
+    exec: ExecArgs,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// No progress display.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// Proof file written by `prove`.
+    proof: PathBuf,
+    /// Also check that the proof is about this ELF: its image, entry and memory layout
+    /// (memory limit, stack and heap) must be the ones the proof states.
+    #[arg(long, value_name = "IN")]
+    elf: Option<PathBuf>,
+    /// Print the verified statement as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
+fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn prove_main(a: ProveArgs) -> i32 {
+    let go = || -> Result<(), Error> {
+        if a.output == a.input_elf {
+            return Err(Error::Usage("the proof would overwrite the input ELF".into()));
+        }
+        let img = Image::read(&a.input_elf)?;
+        let layout = Layout::discover(&img)?;
+        let cfg = a.exec.config()?;
+        let bar = if a.quiet || a.json {
+            indicatif::ProgressBar::hidden()
+        } else {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                    .expect("valid template"),
+            );
+            b.enable_steady_tick(std::time::Duration::from_millis(120));
+            b
+        };
+        let start = std::time::Instant::now();
+        let (pf, stats) = prove::prove(&img, &layout, cfg, &|m| bar.set_message(m.to_string()))?;
+        bar.set_message("writing the proof");
+        let bytes = pf.to_bytes();
+        nexus_relink::relink::write_atomic(&a.output, &bytes, None)?;
+        bar.finish_and_clear();
+        let secs = start.elapsed().as_secs_f64();
+        let st = &pf.public.statement;
+        let khz = stats.cycles as f64 / secs.max(1e-9) / 1e3;
+        let peak = peak_rss().unwrap_or(0);
+        if a.json {
+            let v = serde_json::json!({
+                "proof": a.output.display().to_string(),
+                "cycles": stats.cycles,
+                "seconds": secs,
+                "prove_seconds": stats.prove_seconds,
+                "khz": khz,
+                "proof_bytes": bytes.len(),
+                "peak_rss_bytes": peak,
+                "table_rows": nexus_relink::prove::air::TABLE_NAMES.iter().zip(&stats.heights)
+                    .map(|(n, h)| (n.to_string(), serde_json::json!(h))).collect::<serde_json::Map<_, _>>(),
+                "memlimit": st.memlimit,
+                "exit_code": st.exit_code,
+            });
+            outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        } else {
+            eprintln!(
+                "nexus-relink: proved {} cycles in {:.2} s ({:.1} kHz; trace {:.2} s, STARK {:.2} s), proof {} bytes, peak memory {:.0} MiB",
+                stats.cycles,
+                secs,
+                khz,
+                stats.trace_seconds,
+                stats.prove_seconds,
+                bytes.len(),
+                peak as f64 / (1 << 20) as f64
+            );
+            eprintln!(
+                "nexus-relink: statement: memory limit {:#x}, exit code {}, {} bytes of output; wrote {}",
+                st.memlimit,
+                st.exit_code,
+                st.stdout.len() + st.public_output.len(),
+                a.output.display()
+            );
+        }
+        Ok(())
+    };
+    match go() {
+        Ok(()) => 0,
+        Err(e) => fail(&e),
+    }
+}
+
+fn print_statement(st: &Statement, secs: f64) {
+    eprintln!(
+        "nexus-relink: valid proof ({:.0} ms): {} abi, image sha256 {}, entry {:#x}",
+        secs * 1e3,
+        st.abi.name(),
+        &st.image_digest[..16],
+        st.entry
+    );
+    eprintln!(
+        "nexus-relink: memory limit {:#x}, stack {:#x}..{:#x}, heap {:#x}..{:#x}",
+        st.memlimit, st.stack_bottom, st.stack_top, st.heap_start, st.heap_end
+    );
+    eprintln!(
+        "nexus-relink: {} cycles, exit code {}, public input {} bytes, stdout {} bytes{}",
+        st.cycles,
+        st.exit_code,
+        st.public_input.len(),
+        st.stdout.len(),
+        if st.public_output.is_empty() {
+            String::new()
+        } else {
+            format!(", public output {}", hex(&st.public_output))
+        }
+    );
+}
+
+pub fn verify_main(a: VerifyArgs) -> i32 {
+    let go = || -> Result<(Statement, f64), Error> {
+        let bytes = std::fs::read(&a.proof).map_err(|e| Error::Io {
+            path: a.proof.display().to_string(),
+            source: e,
+        })?;
+        let start = std::time::Instant::now();
+        let pf = ProofFile::from_bytes(&bytes)?;
+        let st = match &a.elf {
+            Some(p) => {
+                let img = Image::read(p)?;
+                let layout = Layout::discover(&img)?;
+                prove::verify(&pf, Some((&img, &layout)))?
+            }
+            None => prove::verify(&pf, None)?,
+        };
+        Ok((st, start.elapsed().as_secs_f64()))
+    };
+    match go() {
+        Ok((st, secs)) => {
+            if a.json {
+                let mut v = serde_json::to_value(&st).expect("json");
+                for k in ["public_input", "stdout", "stderr", "public_output"] {
+                    let b: Vec<u8> = serde_json::from_value(v[k].clone()).unwrap_or_default();
+                    v[k] = serde_json::json!(hex(&b));
+                }
+                v["valid"] = serde_json::json!(true);
+                outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
+            } else {
+                print_statement(&st, secs);
+                use std::io::Write;
+                let _ = std::io::stdout().lock().write_all(&st.stdout);
+            }
+            0
+        }
+        Err(e) => fail(&e),
+    }
+}
