@@ -430,7 +430,7 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
         bits[i] = want;
     }
     // The CPU table has a padding row after the last cycle.
-    if bits[0] > 26 || (1u64 << bits[0]) <= st.cycles || bits.iter().any(|&b| b > 28) {
+    if bits[0] > 25 || (1u64 << bits[0]) <= st.cycles || bits.iter().any(|&b| b > 28) {
         return Err(VerifyError::Stark("table heights out of range".into()));
     }
     let config = config();

@@ -1,0 +1,165 @@
+//! Proving throughput, proof size, verify time and peak memory.
+//!
+//! The guest is generated (see `guest/mod.rs`): a loop of 12 instructions (ALU, shift,
+//! multiply, remainder, store, load, compare, branch) run `n` times, then `exit`. Sizes are
+//! chosen so the CPU table is just under 2^16, 2^18 and 2^20 rows. The same 2^16 guest is also
+//! proven laid out for a 64 KiB memory and rewritten (by this tool) to 256 MiB: proving cost
+//! follows the memory touched, not the limit.
+//!
+//! ```text
+//! cargo bench --bench prove
+//! ```
+//! Before the criterion samples, each size is proven once and one line is printed with
+//! cycles, proving time and rate (kHz), proof size, verify time and peak memory (VmHWM,
+//! reset before each proof).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use nexus_relink::elf::Image;
+use nexus_relink::isa::{encode, split_hi_lo, Inst, Op};
+use nexus_relink::layout::Layout;
+use nexus_relink::prove::{self, ProofFile};
+use nexus_relink::relink::Relinker;
+use nexus_relink::vm::RunConfig;
+use std::hint::black_box;
+
+mod guest;
+
+const SP: u8 = 2;
+const T0: u8 = 5;
+const A0: u8 = 10;
+
+fn w(inst: Inst) -> u32 {
+    encode(&inst).unwrap_or_else(|e| panic!("{inst:?}: {e}"))
+}
+
+/// The loop guest: about `12 n + 8` cycles.
+fn loop_guest(shape: &guest::Shape, n: u32) -> Vec<u8> {
+    let mut t = Vec::new();
+    let (hi, lo) = split_hi_lo(shape.stack_top.wrapping_sub(shape.text));
+    t.push(w(Inst::auipc(SP, hi << 12)));
+    t.push(w(Inst::addi(SP, SP, lo)));
+    let (nh, nl) = split_hi_lo(n);
+    t.push(w(Inst::lui(T0, nh << 12)));
+    t.push(w(Inst::addi(T0, T0, nl)));
+    t.push(w(Inst::addi(A0, 0, 0)));
+    t.push(w(Inst::addi(11, 0, 1)));
+    let body = [
+        Inst::new(Op::Add, 12, 10, 11, 0),
+        Inst::new(Op::Xor, 13, 12, T0, 0),
+        Inst::new(Op::Slli, 14, 13, 0, 3),
+        Inst::new(Op::Mul, 15, 14, 11, 0),
+        Inst::store(Op::Sw, 15, SP, -4),
+        Inst::load(Op::Lw, 16, SP, -4),
+        Inst::new(Op::Sltu, 11, 10, 16, 0),
+        Inst::addi(A0, 12, 7),
+        Inst::new(Op::Srai, 13, 16, 0, 2),
+        Inst::new(Op::Remu, 14, 12, T0, 0),
+        Inst::addi(T0, T0, -1),
+    ];
+    for i in body {
+        t.push(w(i));
+    }
+    t.push(w(Inst::new(Op::Bne, 0, T0, 0, -4 * body.len() as i32)));
+    t.push(w(Inst::addi(17, 0, 93)));
+    t.push(w(Inst::new(Op::Ecall, 0, 0, 0, 0)));
+    guest::elf(shape, &t, &[])
+}
+
+const SMALL: guest::Shape = guest::Shape {
+    text: 0x1000,
+    stack_top: 0x1_0000,
+    stack_bottom: 0x8000,
+};
+const MEDIUM: guest::Shape = guest::Shape {
+    text: 0x1_0000,
+    stack_top: 0x40_0000,
+    stack_bottom: 0x30_0000,
+};
+
+fn load(bytes: Vec<u8>) -> (Image, Layout) {
+    let img = Image::parse(bytes).expect("the generated guest parses");
+    let layout = Layout::discover(&img).expect("and has a layout");
+    (img, layout)
+}
+
+fn peak_rss_reset() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn report(label: &str, img: &Image, layout: &Layout) -> ProofFile {
+    peak_rss_reset();
+    let t = std::time::Instant::now();
+    let (pf, stats) = prove::prove(img, layout, RunConfig::default(), &|_| {}).expect("proves");
+    let secs = t.elapsed().as_secs_f64();
+    let peak = peak_rss_mib();
+    let bytes = pf.to_bytes();
+    let t = std::time::Instant::now();
+    let back = ProofFile::from_bytes(&bytes).unwrap();
+    prove::verify(&back, Some((img, layout))).expect("verifies");
+    let vsecs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "{label}: memlimit {:#x}, {} cycles (CPU table 2^{}), prove {:.2} s = {:.1} kHz, proof {} KiB, verify {:.1} ms, peak RSS {:.0} MiB",
+        layout.memlimit,
+        stats.cycles,
+        stats.heights[0].trailing_zeros(),
+        secs,
+        stats.cycles as f64 / secs / 1e3,
+        bytes.len() / 1024,
+        vsecs * 1e3,
+        peak
+    );
+    pf
+}
+
+fn bench(c: &mut Criterion) {
+    // n for CPU tables just under 2^16, 2^18, 2^20 rows.
+    let sizes = [("2^16", 5_400u32), ("2^18", 21_800), ("2^20", 87_300)];
+    let mut g = c.benchmark_group("prove");
+    g.sample_size(10);
+    for (label, n) in sizes {
+        let (img, layout) = load(loop_guest(&MEDIUM, n));
+        let pf = report(label, &img, &layout);
+        g.bench_function(format!("prove_{label}"), |b| {
+            b.iter(|| black_box(prove::prove(&img, &layout, RunConfig::default(), &|_| {}).unwrap()))
+        });
+        let bytes = pf.to_bytes();
+        g.bench_function(format!("verify_{label}"), |b| {
+            b.iter(|| {
+                let pf = ProofFile::from_bytes(&bytes).unwrap();
+                black_box(prove::verify(&pf, None).unwrap())
+            })
+        });
+    }
+    g.finish();
+
+    // The same guest at 64 KiB and rewritten to 256 MiB.
+    let small = loop_guest(&SMALL, 5_400);
+    let (img64, l64) = load(small.clone());
+    let big = Relinker::new(256 << 20)
+        .rewrite(&img64)
+        .expect("rewrites to 256M")
+        .bytes;
+    let (img256, l256) = load(big);
+    report("64K", &img64, &l64);
+    report("256M", &img256, &l256);
+    let mut g = c.benchmark_group("memlimit");
+    g.sample_size(10);
+    for (label, img, layout) in [("64K", &img64, &l64), ("256M", &img256, &l256)] {
+        g.bench_function(format!("prove_{label}"), |b| {
+            b.iter(|| black_box(prove::prove(img, layout, RunConfig::default(), &|_| {}).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
