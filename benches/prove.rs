@@ -129,7 +129,9 @@ fn bench(c: &mut Criterion) {
         let (img, layout) = load(loop_guest(&MEDIUM, n));
         let pf = report(label, &img, &layout);
         g.bench_function(format!("prove_{label}"), |b| {
-            b.iter(|| black_box(prove::prove(&img, &layout, RunConfig::default(), &|_| {}).unwrap()))
+            b.iter(|| {
+                black_box(prove::prove(&img, &layout, RunConfig::default(), &|_| {}).unwrap())
+            })
         });
         let bytes = pf.to_bytes();
         g.bench_function(format!("verify_{label}"), |b| {

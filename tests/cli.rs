@@ -143,6 +143,8 @@ fn help_names_every_command() {
         "inspect",
         "run",
         "linker-script",
+        "prove",
+        "verify",
         "--memlimit",
         "--dry-run",
         "--explain",
@@ -236,4 +238,105 @@ fn run_reads_standard_input_when_no_input_file_is_given() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
+}
+
+#[test]
+fn prove_then_verify_rewritten_guest() {
+    let dir = tempfile::tempdir().unwrap();
+    let elf = dir.path().join("fib.2M.elf");
+    let proof = dir.path().join("fib.proof");
+    let o = cli()
+        .args(["fixtures/linux_fib.elf", "--memlimit", "2M", "-o"])
+        .arg(&elf)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let input = dir.path().join("in");
+    std::fs::write(&input, "30\n").unwrap();
+    let o = cli()
+        .args(["prove", "-q"])
+        .arg(&elf)
+        .arg("--input")
+        .arg(&input)
+        .arg("-o")
+        .arg(&proof)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("kHz") && err.contains("proof") && err.contains("peak memory"),
+        "{err}"
+    );
+    // Valid, with and without the ELF.
+    let o = cli()
+        .arg("verify")
+        .arg(&proof)
+        .arg("--elf")
+        .arg(&elf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("valid proof") && err.contains("0x200000"),
+        "{err}"
+    );
+    let o = cli()
+        .args(["verify", "--json"])
+        .arg(&proof)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["memlimit"], 2 << 20);
+    assert_eq!(v["valid"], true);
+    // Against the original (4 MiB) ELF: another memory limit.
+    let o = cli()
+        .arg("verify")
+        .arg(&proof)
+        .args(["--elf", "fixtures/linux_fib.elf"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("memory limit"), "{err}");
+    // A flipped byte: rejected, one line.
+    let mut b = std::fs::read(&proof).unwrap();
+    let k = b.len() / 2;
+    b[k] ^= 0x10;
+    let bad = dir.path().join("bad.proof");
+    std::fs::write(&bad, &b).unwrap();
+    let o = cli().arg("verify").arg(&bad).output().unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1);
+    // Not a proof file at all: a bad input (exit 2).
+    let o = cli()
+        .args(["verify", "fixtures/linux_fib.elf"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a proof file"));
+}
+
+#[test]
+fn prove_refuses_a_faulting_run_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("depth");
+    std::fs::write(&input, "100000").unwrap();
+    let proof = dir.path().join("p.proof");
+    let o = cli()
+        .args(["prove", "-q", "fixtures/deep_recursion.elf", "--input"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&proof)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot prove") && err.contains("stack overflow"),
+        "{err}"
+    );
+    assert!(!proof.exists());
 }

@@ -14,7 +14,10 @@ use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 
 fn load(name: &str) -> (Image, Layout, common::Entry) {
-    let e = common::manifest().into_iter().find(|e| e.name == name).expect("fixture");
+    let e = common::manifest()
+        .into_iter()
+        .find(|e| e.name == name)
+        .expect("fixture");
     let img = Image::parse(std::fs::read(e.elf()).unwrap()).unwrap();
     let layout = Layout::discover(&img).unwrap();
     (img, layout, e)
@@ -55,7 +58,12 @@ fn small_fixtures_prove_and_verify() {
             .unwrap_or_else(|err| panic!("{}: {err}", e.name));
         assert_eq!(st.cycles, stats.cycles);
         assert_eq!(st.exit_code, e.expected_exit, "{}", e.name);
-        assert_eq!(String::from_utf8_lossy(&st.stdout), e.expected_stdout, "{}", e.name);
+        assert_eq!(
+            String::from_utf8_lossy(&st.stdout),
+            e.expected_stdout,
+            "{}",
+            e.name
+        );
         assert_eq!(
             common::hex(&st.public_output),
             e.expected_public_output_hex,
@@ -264,8 +272,10 @@ fn division_tampered() {
     let m = MdCols::new();
     let mut s = setup("linux_fib");
     let t = &s.traces[9];
-    let row = (0..t.height())
-        .find(|&i| t.values[i * t.width + m.sel[mdop::DIVU]] == Val::ONE || t.values[i * t.width + m.sel[mdop::REMU]] == Val::ONE);
+    let row = (0..t.height()).find(|&i| {
+        t.values[i * t.width + m.sel[mdop::DIVU]] == Val::ONE
+            || t.values[i * t.width + m.sel[mdop::REMU]] == Val::ONE
+    });
     let row = row.expect("linux_fib divides (it prints numbers)");
     s.add(9, row, m.x[0], -1);
     assert!(s.rejected());
@@ -304,11 +314,17 @@ fn public_output_tampered() {
             break;
         }
     }
-    assert!(matches!(prove::verify(&bad, None), Err(VerifyError::Stark(_))));
+    assert!(matches!(
+        prove::verify(&bad, None),
+        Err(VerifyError::Stark(_))
+    ));
     // Only in the statement: the replay catches it.
     let mut bad = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
     bad.public.statement.stdout[0] ^= 1;
-    assert!(matches!(prove::verify(&bad, None), Err(VerifyError::Statement(_))));
+    assert!(matches!(
+        prove::verify(&bad, None),
+        Err(VerifyError::Statement(_))
+    ));
     // Exit code.
     let mut bad = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
     bad.public.statement.exit_code += 1;
@@ -325,19 +341,31 @@ fn program_image_tampered() {
     let (addr, n) = bad.public.code[0];
     assert!(n > 2);
     let entry = bad.public.statement.entry;
-    let region = bad.public.image.iter_mut().find(|(a, b)| *a <= addr && addr < *a + b.len() as u32).unwrap();
+    let region = bad
+        .public
+        .image
+        .iter_mut()
+        .find(|(a, b)| *a <= addr && addr < *a + b.len() as u32)
+        .unwrap();
     let off = (addr + 4 * (n - 1) - region.0) as usize;
     region.1[off] ^= 0x80; // an immediate bit of the last instruction
     bad.public.statement.image_digest =
         prove::statement::image_digest(entry, &bad.public.code, &bad.public.image);
-    assert!(matches!(prove::verify(&bad, None), Err(VerifyError::Stark(_))));
+    assert!(matches!(
+        prove::verify(&bad, None),
+        Err(VerifyError::Stark(_))
+    ));
 }
 
 #[test]
 fn out_of_limit_access_is_unprovable() {
     // The VM (and so the prover) refuses a run whose stack crosses the limit...
     let (img, layout, e) = load("deep_recursion");
-    let out = Relinker::new(2 << 20).stack(64 << 10).rewrite(&img).unwrap().bytes;
+    let out = Relinker::new(2 << 20)
+        .stack(64 << 10)
+        .rewrite(&img)
+        .unwrap()
+        .bytes;
     let (small, slayout) = load_bytes(out);
     assert!(matches!(
         prove::prove(&small, &slayout, e.config(), &|_| {}),

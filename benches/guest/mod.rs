@@ -145,4 +145,3 @@ pub fn elf(g: &Shape, words: &[u32], funcs: &[(String, u32, u32)]) -> Vec<u8> {
     }
     f
 }
-

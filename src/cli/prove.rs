@@ -50,7 +50,9 @@ fn hex(b: &[u8]) -> String {
 pub fn prove_main(a: ProveArgs) -> i32 {
     let go = || -> Result<(), Error> {
         if a.output == a.input_elf {
-            return Err(Error::Usage("the proof would overwrite the input ELF".into()));
+            return Err(Error::Usage(
+                "the proof would overwrite the input ELF".into(),
+            ));
         }
         let img = Image::read(&a.input_elf)?;
         let layout = Layout::discover(&img)?;

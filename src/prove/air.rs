@@ -26,6 +26,9 @@
 //! - **RANGE**: a 2^16-row table fixed by its own constraints (a counter and its bits) that
 //!   answers 16-bit range checks and byte triples `(x, y, x & y)` (a byte check is `(x, 0, 0)`).
 
+// Column arithmetic reads best as index loops over parallel arrays of column numbers.
+#![allow(clippy::needless_range_loop)]
+
 use p3_air::{Air, AirBuilder, BaseAir, PermutationAirBuilder, WindowAccess};
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_lookup::{Count, InteractionBuilder, LookupBus, PermutationCheckBus};
@@ -283,7 +286,8 @@ impl Cpu {
         b.when_first_row().assert_one(real.clone());
         b.when_first_row().assert_zero(x(l.clk));
         b.when_first_row().assert_eq(x(l.pcw), pv[0].clone());
-        b.when_transition().assert_eq(n(l.clk), x(l.clk) + one.clone());
+        b.when_transition()
+            .assert_eq(n(l.clk), x(l.clk) + one.clone());
         b.when_transition()
             .assert_zero(n(l.real) * (n(l.pcw) - x(l.npc)));
         let ends = real.clone() - n(l.real);
@@ -295,9 +299,7 @@ impl Cpu {
 
         // Operand 2: the immediate or rs2.
         for k in 0..4 {
-            b.assert_zero(
-                x(l.op2[k]) - x(l.b[k]) - x(l.use_imm) * (x(l.imm[k]) - x(l.b[k])),
-            );
+            b.assert_zero(x(l.op2[k]) - x(l.b[k]) - x(l.use_imm) * (x(l.imm[k]) - x(l.b[k])));
         }
         // The adder L + R = S (mod 2^32), carries in cy.
         let sadd = s(sel::ADD);
@@ -332,22 +334,28 @@ impl Cpu {
             let out = sadd.clone() * x(l.c[k])
                 + (ssub.clone() + scmp.clone()) * x(l.a[k])
                 + saddr.clone() * x(l.d[k]);
-            let cin = if k == 0 { AB::Expr::ZERO } else { x(l.cy[k - 1]) };
+            let cin = if k == 0 {
+                AB::Expr::ZERO
+            } else {
+                x(l.cy[k - 1])
+            };
             b.assert_bool(x(l.cy[k]));
             b.assert_zero(lhs + rhs + cin - out - c(256) * x(l.cy[k]));
         }
         let ltu = x(l.cy[3]);
         // Sign bits: s1 of a (signed compare) or of the loaded byte/half; s2 of operand 2.
         let signed_cmp = sum(&[sel::SLT, sel::BLT, sel::BGE]);
-        let x1 = signed_cmp.clone() * x(l.a[3])
-            + s(sel::LB) * x(l.lb0)
-            + s(sel::LH) * x(l.lb1);
+        let x1 = signed_cmp.clone() * x(l.a[3]) + s(sel::LB) * x(l.lb0) + s(sel::LH) * x(l.lb1);
         let g1 = signed_cmp.clone() + s(sel::LB) + s(sel::LH);
         b.assert_bool(x(l.s1));
         b.assert_bool(x(l.s2));
         AND8.lookup_key(
             b,
-            [(x1 - c(128) * x(l.s1)) * c(2), AB::Expr::ZERO, AB::Expr::ZERO],
+            [
+                (x1 - c(128) * x(l.s1)) * c(2),
+                AB::Expr::ZERO,
+                AB::Expr::ZERO,
+            ],
             Count::bounded(g1, 1),
         );
         AND8.lookup_key(
@@ -360,9 +368,7 @@ impl Cpu {
             Count::bounded(signed_cmp, 1),
         );
         // sx = s1 xor s2, lt = ltu xor sx (signed less-than).
-        b.assert_zero(
-            x(l.sx) - x(l.s1) - x(l.s2) + c(2) * x(l.s1) * x(l.s2),
-        );
+        b.assert_zero(x(l.sx) - x(l.s1) - x(l.s2) + c(2) * x(l.s1) * x(l.s2));
         b.assert_zero(x(l.lt) - ltu.clone() - x(l.sx) + c(2) * ltu.clone() * x(l.sx));
         for k in 1..4 {
             b.assert_zero((s(sel::SLT) + s(sel::SLTU)) * x(l.c[k]));
@@ -400,8 +406,7 @@ impl Cpu {
         let pc1 = x(l.pcw) + one.clone();
         b.assert_zero(
             x(l.npc)
-                - (one.clone() - s(sel::JALR))
-                    * (pc1.clone() + x(l.taken) * (x(l.tgt) - pc1))
+                - (one.clone() - s(sel::JALR)) * (pc1.clone() + x(l.taken) * (x(l.tgt) - pc1))
                 - s(sel::JALR) * word.clone(),
         );
         // Byte lanes.
@@ -412,14 +417,9 @@ impl Cpu {
         }
         b.assert_eq(fsum, memop.clone());
         b.assert_zero((s(sel::LW) + s(sel::SW)) * (one.clone() - x(l.f[0])));
-        b.assert_zero(
-            (s(sel::LH) + s(sel::LHU) + s(sel::SH)) * (x(l.f[1]) + x(l.f[3])),
-        );
+        b.assert_zero((s(sel::LH) + s(sel::LHU) + s(sel::SH)) * (x(l.f[1]) + x(l.f[3])));
         let m = |j: usize| x(l.m[j]);
-        b.assert_zero(
-            x(l.lb0)
-                - (0..4).fold(AB::Expr::ZERO, |acc, j| acc + x(l.f[j]) * m(j)),
-        );
+        b.assert_zero(x(l.lb0) - (0..4).fold(AB::Expr::ZERO, |acc, j| acc + x(l.f[j]) * m(j)));
         b.assert_zero(x(l.lb1) - x(l.f[0]) * m(1) - x(l.f[2]) * m(3));
         // Load results.
         let ext = c(255) * x(l.s1);
@@ -428,7 +428,9 @@ impl Cpu {
         let lbu = s(sel::LBU);
         let lhu = s(sel::LHU);
         let lw = s(sel::LW);
-        b.assert_zero((lb.clone() + lbu.clone() + lh.clone() + lhu.clone()) * (x(l.c[0]) - x(l.lb0)));
+        b.assert_zero(
+            (lb.clone() + lbu.clone() + lh.clone() + lhu.clone()) * (x(l.c[0]) - x(l.lb0)),
+        );
         b.assert_zero((lh.clone() + lhu.clone()) * (x(l.c[1]) - x(l.lb1)));
         b.assert_zero(lb.clone() * (x(l.c[1]) - ext.clone()));
         b.assert_zero(lbu.clone() * x(l.c[1]));
@@ -459,15 +461,16 @@ impl Cpu {
         for k in 0..4 {
             b.assert_zero(s(sel::LUI) * (x(l.c[k]) - x(l.imm[k])));
             b.assert_zero(s(sel::AND) * (x(l.c[k]) - x(l.z[k])));
-            b.assert_zero(
-                s(sel::OR) * (x(l.c[k]) - x(l.a[k]) - x(l.op2[k]) + x(l.z[k])),
-            );
-            b.assert_zero(
-                s(sel::XOR) * (x(l.c[k]) - x(l.a[k]) - x(l.op2[k]) + c(2) * x(l.z[k])),
-            );
+            b.assert_zero(s(sel::OR) * (x(l.c[k]) - x(l.a[k]) - x(l.op2[k]) + x(l.z[k])));
+            b.assert_zero(s(sel::XOR) * (x(l.c[k]) - x(l.a[k]) - x(l.op2[k]) + c(2) * x(l.z[k])));
         }
         // Byte triples: the bitwise operation, else range checks of c and d.
-        let pairs = [(l.c[0], l.c[1]), (l.c[2], l.c[3]), (l.d[0], l.d[1]), (l.d[2], l.d[3])];
+        let pairs = [
+            (l.c[0], l.c[1]),
+            (l.c[2], l.c[3]),
+            (l.d[0], l.d[1]),
+            (l.d[2], l.d[3]),
+        ];
         for k in 0..4 {
             let nb = one.clone() - bw.clone();
             AND8.lookup_key(
@@ -482,17 +485,51 @@ impl Cpu {
         }
         // Register and memory accesses at 8 clk + 1 + slot (time 0 is the initial state).
         let t = |j: u32| x(l.clk) * c(8) + c(j);
-        let arr = |cols: [usize; 4]| cols.map(|i| x(i));
+        let arr = |cols: [usize; 4]| cols.map(&x);
         let wr = x(l.wr);
         let gates = [real.clone(), real.clone(), memop.clone(), wr.clone()];
         for j in 0..4 {
-            ts_check(b, gates[j].clone(), t(j as u32 + 1), x(l.pt[j]), x(l.tlo[j]), x(l.thi[j]));
+            ts_check(
+                b,
+                gates[j].clone(),
+                t(j as u32 + 1),
+                x(l.pt[j]),
+                x(l.tlo[j]),
+                x(l.thi[j]),
+            );
             range_ts(b, x(l.tlo[j]), x(l.thi[j]), real.clone());
         }
-        access(b, 0, x(l.rs1), arr(l.a), x(l.pt[0]), arr(l.a), t(1), real.clone());
-        access(b, 0, x(l.rs2), arr(l.b), x(l.pt[1]), arr(l.b), t(2), real.clone());
+        access(
+            b,
+            0,
+            x(l.rs1),
+            arr(l.a),
+            x(l.pt[0]),
+            arr(l.a),
+            t(1),
+            real.clone(),
+        );
+        access(
+            b,
+            0,
+            x(l.rs2),
+            arr(l.b),
+            x(l.pt[1]),
+            arr(l.b),
+            t(2),
+            real.clone(),
+        );
         access(b, 1, word, arr(l.m), x(l.pt[2]), arr(l.nw), t(3), memop);
-        access(b, 0, x(l.rd), arr(l.ro), x(l.pt[3]), arr(l.c), t(4), wr.clone());
+        access(
+            b,
+            0,
+            x(l.rd),
+            arr(l.ro),
+            x(l.pt[3]),
+            arr(l.c),
+            t(4),
+            wr.clone(),
+        );
         // Delegated operations and events.
         MDBUS.send(
             b,
@@ -671,18 +708,22 @@ impl Mem {
         b.assert_zero(x(l.le) * dl.clone());
         b.assert_zero(x(l.le) - one.clone() + dl.clone() * x(l.linv));
         b.assert_zero(
-            x(l.ld)
-                - x(l.le) * (last_lo - x(l.lo))
-                - (one.clone() - x(l.le)) * (dl - one.clone()),
+            x(l.ld) - x(l.le) * (last_lo - x(l.lo)) - (one.clone() - x(l.le)) * (dl - one.clone()),
         );
         U16.lookup_key(b, [x(l.ld)], cnt());
         let waddr = x(l.hi) * c(1 << 16) + x(l.lo);
         IMGBUS.receive(
             b,
-            [waddr.clone(), x(l.iv[0]), x(l.iv[1]), x(l.iv[2]), x(l.iv[3])],
+            [
+                waddr.clone(),
+                x(l.iv[0]),
+                x(l.iv[1]),
+                x(l.iv[2]),
+                x(l.iv[3]),
+            ],
             Count::bounded(x(l.img), 1),
         );
-        let arr = |cols: [usize; 4]| cols.map(|i| x(i));
+        let arr = |cols: [usize; 4]| cols.map(&x);
         // Start each word at time 0 and end it: the reverse of `access`.
         let s = AB::Expr::ONE;
         let [i0, i1, i2, i3] = arr(l.iv);
@@ -722,7 +763,13 @@ impl ImageTable {
         b.assert_zero(dummy);
         IMGBUS.send(
             b,
-            [p[1].clone(), p[2].clone(), p[3].clone(), p[4].clone(), p[5].clone()],
+            [
+                p[1].clone(),
+                p[2].clone(),
+                p[3].clone(),
+                p[4].clone(),
+                p[5].clone(),
+            ],
             Count::bounded(p[0].clone(), 1),
         );
     }
@@ -747,7 +794,15 @@ impl Regs {
         let z = AB::Expr::ZERO;
         MEMBUS.send(
             b,
-            [z.clone(), cur[0].clone(), z.clone(), z.clone(), z.clone(), z.clone(), z.clone()],
+            [
+                z.clone(),
+                cur[0].clone(),
+                z.clone(),
+                z.clone(),
+                z.clone(),
+                z.clone(),
+                z.clone(),
+            ],
             1,
         );
         MEMBUS.receive(
@@ -905,7 +960,12 @@ impl Events {
                 m[ev::M_RLO + k].clone(),
                 m[ev::M_RHI + k].clone(),
             );
-            range_ts(b, m[ev::M_RLO + k].clone(), m[ev::M_RHI + k].clone(), real.clone());
+            range_ts(
+                b,
+                m[ev::M_RLO + k].clone(),
+                m[ev::M_RHI + k].clone(),
+                real.clone(),
+            );
             access(
                 b,
                 0,
@@ -946,7 +1006,16 @@ impl Events {
         }
         let ro: [AB::Expr; 4] = std::array::from_fn(|i| m[ev::M_RO + i].clone());
         let cv: [AB::Expr; 4] = std::array::from_fn(|i| m[ev::M_C + i].clone());
-        access(b, 0, p[ev::RD].clone(), ro, m[ev::M_WPT].clone(), cv, t(6), wr);
+        access(
+            b,
+            0,
+            p[ev::RD].clone(),
+            ro,
+            m[ev::M_WPT].clone(),
+            cv,
+            t(6),
+            wr,
+        );
     }
 }
 
@@ -973,12 +1042,20 @@ impl IoWords {
         let m: Vec<AB::Expr> = b.main().current_slice().iter().map(|&v| v.into()).collect();
         let real = p[0].clone();
         let o: [AB::Expr; 4] = std::array::from_fn(|k| m[k].clone());
-        let new: [AB::Expr; 4] =
-            std::array::from_fn(|k| o[k].clone() + p[3 + k].clone() * (p[11 + k].clone() - o[k].clone()));
+        let new: [AB::Expr; 4] = std::array::from_fn(|k| {
+            o[k].clone() + p[3 + k].clone() * (p[11 + k].clone() - o[k].clone())
+        });
         for k in 0..4 {
             b.assert_zero(p[7 + k].clone() * (o[k].clone() - p[11 + k].clone()));
         }
-        ts_check(b, real.clone(), p[1].clone(), m[4].clone(), m[5].clone(), m[6].clone());
+        ts_check(
+            b,
+            real.clone(),
+            p[1].clone(),
+            m[4].clone(),
+            m[5].clone(),
+            m[6].clone(),
+        );
         range_ts(b, m[5].clone(), m[6].clone(), real.clone());
         access(b, 1, p[2].clone(), o, m[4].clone(), new, p[1].clone(), real);
     }
@@ -1218,7 +1295,11 @@ impl MulDiv {
         let neg = |b: &mut AB, out: [usize; 4], inp: [usize; 4], carry: [usize; 4], sg: usize| {
             for k in 0..4 {
                 b.assert_bool(x(carry[k]));
-                let cin = if k == 0 { AB::Expr::ZERO } else { x(carry[k - 1]) };
+                let cin = if k == 0 {
+                    AB::Expr::ZERO
+                } else {
+                    x(carry[k - 1])
+                };
                 b.assert_zero(
                     x(sg) * (x(out[k]) + x(inp[k]) + cin - AB::Expr::from_u32(256) * x(carry[k])),
                 );

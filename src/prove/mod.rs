@@ -32,7 +32,8 @@ type Challenge = BinomialExtensionField<Val, 4>;
 type Perm = Poseidon2KoalaBear<16>;
 type Hash = PaddingFreeSponge<Perm, 16, 8, 8>;
 type Compress = TruncatedPermutation<Perm, 2, 8, 16>;
-type ValMmcs = MerkleTreeMmcs<<Val as Field>::Packing, <Val as Field>::Packing, Hash, Compress, 2, 8>;
+type ValMmcs =
+    MerkleTreeMmcs<<Val as Field>::Packing, <Val as Field>::Packing, Hash, Compress, 2, 8>;
 type ChallengeMmcs = ExtensionMmcs<Val, Challenge, ValMmcs>;
 type Challenger = DuplexChallenger<Val, Perm, 16, 8>;
 type Pcs = TwoAdicFriPcs<Val, Radix2DitParallel<Val>, ValMmcs, ChallengeMmcs>;
@@ -110,7 +111,11 @@ pub struct ProveStats {
 
 /// The parts of the public data an ELF determines: initial image, instruction ranges, entry,
 /// layout, ABI, initial break.
-pub fn public_from_elf(img: &Image, layout: &Layout, abi: Option<Abi>) -> Result<(Public, Vm), ProveError> {
+pub fn public_from_elf(
+    img: &Image,
+    layout: &Layout,
+    abi: Option<Abi>,
+) -> Result<(Public, Vm), ProveError> {
     let cfg = RunConfig {
         abi,
         ..RunConfig::default()
@@ -270,9 +275,14 @@ fn events_of(p: &Public, t: &crate::vm::trace::Trace) -> Result<Vec<Event>, Prov
     let nexus = p.statement.abi == Abi::Nexus;
     for (i, r) in t.rows.iter().enumerate() {
         let reads: Vec<(u8, u32)> = match r.inst.op {
-            Op::Ecall => [17u8, 10, 11, 12].iter().map(|&x| (x, regs[x as usize])).collect(),
+            Op::Ecall => [17u8, 10, 11, 12]
+                .iter()
+                .map(|&x| (x, regs[x as usize]))
+                .collect(),
             Op::NexusRead => vec![(r.inst.rs1, regs[r.inst.rs1 as usize])],
-            Op::NexusWrite if r.inst.rs1 == r.inst.rs2 => vec![(r.inst.rs1, regs[r.inst.rs1 as usize])],
+            Op::NexusWrite if r.inst.rs1 == r.inst.rs2 => {
+                vec![(r.inst.rs1, regs[r.inst.rs1 as usize])]
+            }
             Op::NexusWrite => vec![
                 (r.inst.rs1, regs[r.inst.rs1 as usize]),
                 (r.inst.rs2, regs[r.inst.rs2 as usize]),
@@ -296,13 +306,22 @@ fn events_of(p: &Public, t: &crate::vm::trace::Trace) -> Result<Vec<Event>, Prov
         };
         let private = nexus && r.inst.op == Op::Ecall && regs[17] == 0x400;
         let write = target.map(|rd| {
-            let v = if r.rd == rd { r.rd_val } else { regs[rd as usize] };
+            let v = if r.rd == rd {
+                r.rd_val
+            } else {
+                regs[rd as usize]
+            };
             (rd, (!private).then_some(v))
         });
         let acc = &t.mem[r.mem_start as usize..(r.mem_start + r.mem_len) as usize];
-        let (mut mem_read, mut mem_write): (Option<(u32, Vec<u8>)>, Option<(u32, Vec<u8>)>) = (None, None);
+        type Bytes = Option<(u32, Vec<u8>)>;
+        let (mut mem_read, mut mem_write): (Bytes, Bytes) = (None, None);
         for a in acc {
-            let slot = if a.write { &mut mem_write } else { &mut mem_read };
+            let slot = if a.write {
+                &mut mem_write
+            } else {
+                &mut mem_read
+            };
             let s = slot.get_or_insert((a.addr, Vec::new()));
             if a.width != 1 || s.0.wrapping_add(s.1.len() as u32) != a.addr {
                 return Err(ProveError::Unprovable(format!(
@@ -315,12 +334,16 @@ fn events_of(p: &Public, t: &crate::vm::trace::Trace) -> Result<Vec<Event>, Prov
             clk: i as u32,
             pc: r.pc,
             reads,
-            write: write.clone(),
+            write,
             mem_read,
             mem_write,
         });
         if let Some(&(rd, _)) = write.as_ref() {
-            regs[rd as usize] = if r.rd == rd { r.rd_val } else { regs[rd as usize] };
+            regs[rd as usize] = if r.rd == rd {
+                r.rd_val
+            } else {
+                regs[rd as usize]
+            };
         }
     }
     Ok(out)
@@ -354,9 +377,10 @@ impl ProofFile {
             return Err(bad("truncated statement"));
         }
         let (pb, sb) = rest.split_at(n as usize);
-        let public: Public = postcard::from_bytes(pb).map_err(|e| VerifyError::Format(format!("statement: {e}")))?;
-        let (proof, tail): (BatchProof<Config>, &[u8]) =
-            postcard::take_from_bytes(sb).map_err(|e| VerifyError::Format(format!("proof: {e}")))?;
+        let public: Public =
+            postcard::from_bytes(pb).map_err(|e| VerifyError::Format(format!("statement: {e}")))?;
+        let (proof, tail): (BatchProof<Config>, &[u8]) = postcard::take_from_bytes(sb)
+            .map_err(|e| VerifyError::Format(format!("proof: {e}")))?;
         if !tail.is_empty() {
             return Err(bad("trailing bytes after the proof"));
         }
@@ -387,7 +411,13 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
             ));
         }
         if (m.stack_bottom, m.stack_top, m.heap_start, m.heap_end, m.brk)
-            != (st.stack_bottom, st.stack_top, st.heap_start, st.heap_end, st.brk)
+            != (
+                st.stack_bottom,
+                st.stack_top,
+                st.heap_start,
+                st.heap_end,
+                st.brk,
+            )
         {
             diffs.push("the stack/heap layout differs".into());
         }
@@ -397,7 +427,9 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
     }
     check_limits(st).map_err(VerifyError::Statement)?;
     if statement::image_digest(st.entry, &p.code, &p.image) != st.image_digest {
-        return Err(VerifyError::Statement("the image digest does not match the image".into()));
+        return Err(VerifyError::Statement(
+            "the image digest does not match the image".into(),
+        ));
     }
     if st.cycles == 0 || st.cycles >= 1 << 25 {
         return Err(VerifyError::Statement(format!("cycle count {}", st.cycles)));
@@ -410,13 +442,37 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
     }
     let mut bits = proof.degree_bits.clone();
     let fixed = [
-        (1, match &tables[1] { air::Table::Program(t) => t.height, _ => 0 }),
-        (3, match &tables[3] { air::Table::Image(t) => t.height, _ => 0 }),
+        (
+            1,
+            match &tables[1] {
+                air::Table::Program(t) => t.height,
+                _ => 0,
+            },
+        ),
+        (
+            3,
+            match &tables[3] {
+                air::Table::Image(t) => t.height,
+                _ => 0,
+            },
+        ),
         (4, 32),
         (5, 1 << 16),
         (6, 512),
-        (7, match &tables[7] { air::Table::Events(t) => t.height, _ => 0 }),
-        (8, match &tables[8] { air::Table::IoWords(t) => t.height, _ => 0 }),
+        (
+            7,
+            match &tables[7] {
+                air::Table::Events(t) => t.height,
+                _ => 0,
+            },
+        ),
+        (
+            8,
+            match &tables[8] {
+                air::Table::IoWords(t) => t.height,
+                _ => 0,
+            },
+        ),
     ];
     for (i, h) in fixed {
         let want = h.trailing_zeros() as usize;

@@ -87,12 +87,18 @@ impl Public {
         self.image
             .iter()
             .rev()
-            .find_map(|(a, b)| addr.checked_sub(*a).and_then(|k| b.get(k as usize)).copied())
+            .find_map(|(a, b)| {
+                addr.checked_sub(*a)
+                    .and_then(|k| b.get(k as usize))
+                    .copied()
+            })
             .unwrap_or(0)
     }
 
     pub fn image_word(&self, addr: u32) -> u32 {
-        u32::from_le_bytes(std::array::from_fn(|k| self.image_byte(addr.wrapping_add(k as u32))))
+        u32::from_le_bytes(std::array::from_fn(|k| {
+            self.image_byte(addr.wrapping_add(k as u32))
+        }))
     }
 
     /// Instruction words `(address, word)`.
@@ -149,7 +155,9 @@ pub fn replay(p: &Public) -> Result<(), String> {
                 let ret = |v: u32| Some((10u8, Some(v)));
                 let read_bytes = |e: &Event| -> Result<Vec<u8>, String> {
                     match &e.mem_read {
-                        Some((addr, bytes)) if *addr == a1 && bytes.len() as u64 == u64::from(a2) => {
+                        Some((addr, bytes))
+                            if *addr == a1 && bytes.len() as u64 == u64::from(a2) =>
+                        {
                             Ok(bytes.clone())
                         }
                         None if a2 == 0 => Ok(Vec::new()),
@@ -160,7 +168,10 @@ pub fn replay(p: &Public) -> Result<(), String> {
                     if ok {
                         Ok(())
                     } else {
-                        Err(format!("{at}: does not follow the {} ABI (a7 = {a7:#x})", st.abi.name()))
+                        Err(format!(
+                            "{at}: does not follow the {} ABI (a7 = {a7:#x})",
+                            st.abi.name()
+                        ))
                     }
                 };
                 match (st.abi, a7) {
@@ -176,7 +187,11 @@ pub fn replay(p: &Public) -> Result<(), String> {
                             2 => stderr.extend_from_slice(&bytes),
                             _ => {}
                         }
-                        let v = if matches!(a0, 1 | 2) { a2 } else { (-EBADF) as u32 };
+                        let v = if matches!(a0, 1 | 2) {
+                            a2
+                        } else {
+                            (-EBADF) as u32
+                        };
                         expect(e.write == ret(v))?;
                     }
                     (Abi::LinuxRv32, 63) => {
@@ -220,7 +235,9 @@ pub fn replay(p: &Public) -> Result<(), String> {
                     (Abi::Nexus, 0x402) => {
                         expect(none(e) && e.write == Some((2, Some(st.stack_top))))?
                     }
-                    (Abi::Nexus, _) => return Err(format!("{at}: unknown Nexus system call {a7:#x}")),
+                    (Abi::Nexus, _) => {
+                        return Err(format!("{at}: unknown Nexus system call {a7:#x}"))
+                    }
                 }
             }
             Op::NexusRead | Op::NexusWrite if st.abi == Abi::Nexus => {

@@ -1,6 +1,8 @@
 //! Traces for every table: from the public data (the tables the verifier rebuilds) and from
 //! a traced VM run (the prover's private columns).
 
+#![allow(clippy::needless_range_loop)]
+
 use super::air::{self, ev, md, sel, CpuCols, MdCols, MemCols, Table, PROG_TUPLE};
 use super::statement::{Event, Public};
 use super::Val;
@@ -97,7 +99,11 @@ pub fn prog_row(pc: u32, i: &Inst) -> Option<ProgRow> {
     } else {
         0
     };
-    let link = if matches!(s, sel::JAL | sel::JALR) { pc.wrapping_add(4) } else { 0 };
+    let link = if matches!(s, sel::JAL | sel::JALR) {
+        pc.wrapping_add(4)
+    } else {
+        0
+    };
     Some(ProgRow {
         sel: s,
         use_imm,
@@ -160,8 +166,12 @@ pub fn public_tables(p: &Public) -> PublicTables {
     let mut rows = Vec::new();
     let mut prog_index = HashMap::new();
     for (pc, w) in p.code_words() {
-        let Ok(inst) = crate::isa::decode(w) else { continue };
-        let Some(r) = prog_row(pc, &inst) else { continue };
+        let Ok(inst) = crate::isa::decode(w) else {
+            continue;
+        };
+        let Some(r) = prog_row(pc, &inst) else {
+            continue;
+        };
         if prog_index.contains_key(&pc) {
             continue;
         }
@@ -370,7 +380,11 @@ fn md_row(row: &mut [Val], l: &MdCols, op: usize, a: u32, b: u32, m: &mut Mults)
             (a, 1u32 << (32 - s), 0)
         }
     } else if div4 {
-        let q = if sdiv { md_result(md::DIV, a, b) } else { md_result(md::DIVU, a, b) };
+        let q = if sdiv {
+            md_result(md::DIV, a, b)
+        } else {
+            md_result(md::DIVU, a, b)
+        };
         (q, b, 0)
     } else {
         (a, b, 0)
@@ -486,7 +500,10 @@ pub enum WitnessError {
 }
 
 /// All tables and their traces (main columns), in [`air::TABLE_NAMES`] order.
-pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Val>>), WitnessError> {
+pub fn build(
+    p: &Public,
+    t: &Trace,
+) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Val>>), WitnessError> {
     let n = t.rows.len();
     if n >= 1 << 25 {
         return Err(WitnessError::TooLong(n));
@@ -511,7 +528,11 @@ pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Va
     let n_md = t
         .rows
         .iter()
-        .filter(|r| pt.prog_index.get(&r.pc).is_some_and(|(_, p)| p.sel == sel::MD))
+        .filter(|r| {
+            pt.prog_index
+                .get(&r.pc)
+                .is_some_and(|(_, p)| p.sel == sel::MD)
+        })
         .count();
     let hmd = height(n_md);
     let mut mdt = Val::zero_vec(hmd * ml.width);
@@ -521,7 +542,11 @@ pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Va
     let (mut ev_i, mut io_i) = (0usize, 0usize);
     let f = |v: u32| Val::from_u32(v);
     for (i, tr) in t.rows.iter().enumerate() {
-        let unsupported = |what: String| WitnessError::Unsupported { cycle: i, pc: tr.pc, what };
+        let unsupported = |what: String| WitnessError::Unsupported {
+            cycle: i,
+            pc: tr.pc,
+            what,
+        };
         let Some(&(pidx, pr)) = pt.prog_index.get(&tr.pc) else {
             return Err(unsupported(format!(
                 "`{}` (not an instruction of the ELF's code, or outside RV32IM)",
@@ -661,7 +686,12 @@ pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Va
         }
         // Byte triples.
         let (cb, db, ab, ob) = (bytes(c), bytes(d), bytes(a), bytes(op2));
-        let pairs = [(cb[0], cb[1]), (cb[2], cb[3]), (db[0], db[1]), (db[2], db[3])];
+        let pairs = [
+            (cb[0], cb[1]),
+            (cb[2], cb[3]),
+            (db[0], db[1]),
+            (db[2], db[3]),
+        ];
         for k in 0..4 {
             let (x, y) = if bw { (ab[k], ob[k]) } else { pairs[k] };
             row[cl.z[k]] = f(x & y);
@@ -679,7 +709,13 @@ pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Va
         };
         let s2 = if signed_cmp { op2 >> 31 } else { 0 };
         if signed_cmp || s == sel::LB || s == sel::LH {
-            let x1 = if signed_cmp { ab[3] } else if s == sel::LB { lb0 } else { lb1 };
+            let x1 = if signed_cmp {
+                ab[3]
+            } else if s == sel::LB {
+                lb0
+            } else {
+                lb1
+            };
             mults.and8(2 * (x1 & 127), 0);
         }
         if signed_cmp {
@@ -706,7 +742,11 @@ pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Va
             _ => 0,
         };
         row[cl.taken] = f(taken);
-        let k = if is_mem || s == sel::JALR { db[0] >> 2 } else { 0 };
+        let k = if is_mem || s == sel::JALR {
+            db[0] >> 2
+        } else {
+            0
+        };
         row[cl.k] = f(k);
         if is_mem || s == sel::JALR {
             mults.and8(k, 0);
@@ -893,7 +933,11 @@ pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Va
             // hi = lo = 0 on padding rows.
             let same = prev_hi == 0;
             row[mm.same] = f(same as u32);
-            row[mm.hinv] = if same { Val::ZERO } else { -inv_or_zero(prev_hi) };
+            row[mm.hinv] = if same {
+                Val::ZERO
+            } else {
+                -inv_or_zero(prev_hi)
+            };
             row[mm.sd] = if same {
                 -f(prev_lo) - Val::ONE
             } else {
@@ -958,15 +1002,21 @@ pub fn build(p: &Public, t: &Trace) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Va
 pub fn verifier_tables(p: &Public) -> Vec<Table> {
     let pt = public_tables(p);
     vec![
-        Table::Cpu(air::Cpu { cols: CpuCols::new() }),
+        Table::Cpu(air::Cpu {
+            cols: CpuCols::new(),
+        }),
         Table::Program(pt.program),
-        Table::Mem(air::Mem { cols: MemCols::new() }),
+        Table::Mem(air::Mem {
+            cols: MemCols::new(),
+        }),
         Table::Image(pt.image),
         Table::Regs(air::Regs),
         Table::Range(air::Range),
         Table::Shift(air::ShiftTable),
         Table::Events(pt.events),
         Table::IoWords(pt.io),
-        Table::MulDiv(air::MulDiv { cols: MdCols::new() }),
+        Table::MulDiv(air::MulDiv {
+            cols: MdCols::new(),
+        }),
     ]
 }
