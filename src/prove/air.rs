@@ -282,6 +282,10 @@ impl Cpu {
             total += s(k);
         }
         b.assert_eq(total, real.clone());
+        // `wr` counts an access: boolean, and zero on padding rows (the program fixes it on
+        // real rows).
+        b.assert_bool(x(l.wr));
+        b.assert_zero(x(l.wr) * (one.clone() - real.clone()));
         // Start, clock, control flow, halting.
         b.when_first_row().assert_one(real.clone());
         b.when_first_row().assert_zero(x(l.clk));
