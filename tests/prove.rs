@@ -407,3 +407,66 @@ fn flipped_bytes_are_rejected() {
     assert!(ProofFile::from_bytes(b"NXRPROOF").is_err());
     assert!(ProofFile::from_bytes(&[]).is_err());
 }
+
+#[test]
+fn hostile_statements_are_errors() {
+    let (img, layout, e) = load("linux_exit7");
+    let (pf, _) = prove::prove(&img, &layout, e.config(), &|_| {}).unwrap();
+    // Instruction ranges far past the image: refused before anything iterates over them.
+    let mut bad = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+    bad.public.code = vec![(bad.public.code[0].0, u32::MAX)];
+    assert!(matches!(
+        prove::verify(&bad, None),
+        Err(VerifyError::Statement(_))
+    ));
+    // A memory limit the constraint system cannot express.
+    let mut bad = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+    bad.public.statement.memlimit = (1 << 32) + 4;
+    assert!(matches!(
+        prove::verify(&bad, None),
+        Err(VerifyError::Statement(_))
+    ));
+    // A different cycle count: the exit is no longer the last cycle.
+    let mut bad = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+    bad.public.statement.cycles += 1;
+    assert!(prove::verify(&bad, None).is_err());
+    // Another format version.
+    let mut b = pf.to_bytes();
+    b[8] = 9;
+    assert!(matches!(
+        ProofFile::from_bytes(&b),
+        Err(VerifyError::Format(_))
+    ));
+}
+
+#[test]
+fn store_byte_lane_tampered() {
+    let c = CpuCols::new();
+    tamper("linux_fib", |s| {
+        // `sb` writes another byte than rs2's low byte.
+        let r = s.cpu_row(sel::SB, 0);
+        let lane = (0..4).find(|&j| s.get(0, r, c.f[j]) == Val::ONE).unwrap();
+        s.add(0, r, c.nw[lane], 1);
+    });
+}
+
+#[test]
+fn load_zero_extension_tampered() {
+    let c = CpuCols::new();
+    tamper("linux_fib", |s| {
+        // `lbu` returns a value with a high byte set.
+        let r = s.cpu_row(sel::LBU, 0);
+        s.add(0, r, c.c[1], 1);
+    });
+}
+
+#[test]
+fn jump_target_tampered() {
+    let c = CpuCols::new();
+    tamper("linux_fib", |s| {
+        // `jalr` (`ret`) continues one instruction after its computed target.
+        let r = s.cpu_row(sel::JALR, 0);
+        s.add(0, r, c.npc, 1);
+        s.add(0, r + 1, c.pcw, 1);
+    });
+}

@@ -426,6 +426,7 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
         }
     }
     check_limits(st).map_err(VerifyError::Statement)?;
+    p.check_shape().map_err(VerifyError::Statement)?;
     if statement::image_digest(st.entry, &p.code, &p.image) != st.image_digest {
         return Err(VerifyError::Statement(
             "the image digest does not match the image".into(),
@@ -490,10 +491,16 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
         return Err(VerifyError::Stark("table heights out of range".into()));
     }
     let config = config();
-    let common = ProverData::from_airs_and_degrees(&config, &tables, &bits)
-        .map_err(|e| VerifyError::Stark(format!("{e:?}")))?
-        .common;
-    verify_batch(&config, &tables, proof, &public_values(st), &common)
-        .map_err(|e| VerifyError::Stark(format!("{e:?}")))?;
+    // A decodable but malformed proof must be an error, not a crash: Plonky3 checks shapes,
+    // and anything it asserts instead is caught here.
+    let run = || -> Result<(), VerifyError> {
+        let common = ProverData::from_airs_and_degrees(&config, &tables, &bits)
+            .map_err(|e| VerifyError::Stark(format!("{e:?}")))?
+            .common;
+        verify_batch(&config, &tables, proof, &public_values(st), &common)
+            .map_err(|e| VerifyError::Stark(format!("{e:?}")))
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+        .map_err(|_| VerifyError::Stark("malformed proof (the verifier gave up)".into()))??;
     Ok(st.clone())
 }

@@ -82,6 +82,34 @@ pub fn image_digest(entry: u32, code: &[(u32, u32)], image: &[(u32, Vec<u8>)]) -
 }
 
 impl Public {
+    /// Instruction ranges inside the image, word-aligned, not overflowing: what a decoded
+    /// (possibly hostile) proof file must satisfy before anything iterates over them.
+    pub fn check_shape(&self) -> Result<(), String> {
+        let inside = |a: u64, len: u64| {
+            self.image
+                .iter()
+                .any(|(s, b)| u64::from(*s) <= a && a + len <= u64::from(*s) + b.len() as u64)
+        };
+        for &(a, n) in &self.code {
+            if a % 4 != 0 || !inside(u64::from(a), 4 * u64::from(n)) {
+                return Err(format!(
+                    "instruction range {a:#x} + {n} words is not in the image"
+                ));
+            }
+        }
+        if self
+            .image
+            .iter()
+            .any(|(a, b)| u64::from(*a) + b.len() as u64 > 1 << 32)
+        {
+            return Err("an image region ends past 4 GiB".into());
+        }
+        if self.events.len() as u64 > self.statement.cycles {
+            return Err("more system calls than cycles".into());
+        }
+        Ok(())
+    }
+
     /// The initial value of the byte at `addr`.
     pub fn image_byte(&self, addr: u32) -> u8 {
         self.image
@@ -129,6 +157,7 @@ pub fn replay(p: &Public) -> Result<(), String> {
     let mut brk = st.brk;
     let mut exit: Option<i32> = None;
     let mut last_clk: Option<u32> = None;
+    let code: std::collections::HashMap<u32, u32> = p.code_words().collect();
     for (i, e) in p.events.iter().enumerate() {
         let at = format!("system call {i} (cycle {}, pc {:#x})", e.clk, e.pc);
         if last_clk.is_some_and(|c| e.clk <= c) {
@@ -138,10 +167,8 @@ pub fn replay(p: &Public) -> Result<(), String> {
         if exit.is_some() {
             return Err(format!("{at}: the guest exited before it"));
         }
-        let word = p
-            .code_words()
-            .find(|&(a, _)| a == e.pc)
-            .map(|(_, w)| w)
+        let word = *code
+            .get(&e.pc)
             .ok_or_else(|| format!("{at}: no instruction at that pc"))?;
         let inst = isa::decode(word).map_err(|_| format!("{at}: undecodable instruction"))?;
         let none = |e: &Event| e.mem_read.is_none() && e.mem_write.is_none();
