@@ -112,15 +112,7 @@ impl Public {
 
     /// The initial value of the byte at `addr`.
     pub fn image_byte(&self, addr: u32) -> u8 {
-        self.image
-            .iter()
-            .rev()
-            .find_map(|(a, b)| {
-                addr.checked_sub(*a)
-                    .and_then(|k| b.get(k as usize))
-                    .copied()
-            })
-            .unwrap_or(0)
+        crate::vm::trace::initial_byte(&self.image, addr)
     }
 
     pub fn image_word(&self, addr: u32) -> u32 {

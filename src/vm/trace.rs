@@ -104,20 +104,24 @@ impl Vm {
     }
 }
 
+/// The byte at `addr` in an initial image given as `(address, bytes)` regions (a later region
+/// wins, as the loader writes them in order); zero outside them.
+pub fn initial_byte(init: &[(u32, Vec<u8>)], addr: u32) -> u8 {
+    init.iter()
+        .rev()
+        .find_map(|(a, b)| {
+            addr.checked_sub(*a)
+                .and_then(|k| b.get(k as usize))
+                .copied()
+        })
+        .unwrap_or(0)
+}
+
 /// Check a trace's memory, register and control-flow consistency (see the module docs).
 pub fn check_trace(t: &Trace) -> Result<(), TraceError> {
     let mut regs = [0u32; 32];
     let mut mem: HashMap<u32, u8> = HashMap::new();
-    let initial = |addr: u32| -> u8 {
-        t.init
-            .iter()
-            .find_map(|(a, b)| {
-                addr.checked_sub(*a)
-                    .and_then(|k| b.get(k as usize))
-                    .copied()
-            })
-            .unwrap_or(0)
-    };
+    let initial = |addr: u32| initial_byte(&t.init, addr);
     let mut expected_pc = t.entry;
     for (row, r) in t.rows.iter().enumerate() {
         if r.pc != expected_pc {
