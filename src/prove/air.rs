@@ -137,6 +137,8 @@ pub struct CpuCols {
     pub eq: usize,
     pub dinv: usize,
     pub taken: usize,
+    /// Next pc of an event row (`mret`), from the transcript.
+    pub evn: usize,
     pub k: usize,
     pub jb: usize,
     pub f: [usize; 4],
@@ -182,6 +184,7 @@ impl CpuCols {
             eq: a.one(),
             dinv: a.one(),
             taken: a.one(),
+            evn: a.one(),
             k: a.one(),
             jb: a.one(),
             f: a.arr(),
@@ -408,10 +411,13 @@ impl Cpu {
         );
         let word = word_of(x(l.k), x(l.d[1]), x(l.d[2]), x(l.d[3]));
         let pc1 = x(l.pcw) + one.clone();
+        // taken is 0 on jalr and event rows, so the three cases add up.
         b.assert_zero(
             x(l.npc)
-                - (one.clone() - s(sel::JALR)) * (pc1.clone() + x(l.taken) * (x(l.tgt) - pc1))
-                - s(sel::JALR) * word.clone(),
+                - pc1.clone()
+                - x(l.taken) * (x(l.tgt) - pc1.clone())
+                - s(sel::JALR) * (word.clone() - pc1.clone())
+                - s(sel::EV) * (x(l.evn) - pc1),
         );
         // Byte lanes.
         let mut fsum = AB::Expr::ZERO;
@@ -554,7 +560,11 @@ impl Cpu {
             ],
             Count::bounded(s(sel::MD), 1),
         );
-        EVBUS.send(b, [x(l.clk), x(l.pcw)], Count::bounded(s(sel::EV), 1));
+        EVBUS.send(
+            b,
+            [x(l.clk), x(l.pcw), x(l.evn)],
+            Count::bounded(s(sel::EV), 1),
+        );
         // The instruction at pc.
         let op = (0..sel::N).fold(AB::Expr::ZERO, |acc, k| acc + s(k) * c(k as u32));
         let link = s(sel::JAL) + s(sel::JALR);
@@ -915,7 +925,9 @@ pub mod ev {
     pub const RET: usize = 28; // 4 bytes
     pub const WR: usize = 32;
     pub const PRIV: usize = 33;
-    pub const W: usize = 34;
+    /// Next pc (word index): pc + 1, or where `mret` goes.
+    pub const NPC: usize = 34;
+    pub const W: usize = 35;
     // Main columns.
     pub const M_RPT: usize = 0; // 4
     pub const M_RLO: usize = 4; // 4
@@ -948,7 +960,7 @@ impl Events {
         let real = p[ev::REAL].clone();
         EVBUS.receive(
             b,
-            [p[ev::CLK].clone(), p[ev::PCW].clone()],
+            [p[ev::CLK].clone(), p[ev::PCW].clone(), p[ev::NPC].clone()],
             Count::bounded(real.clone(), 1),
         );
         let t = |j: u32| p[ev::CLK].clone() * c(8) + c(j);

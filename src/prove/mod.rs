@@ -188,6 +188,15 @@ pub fn trace_run(
         let why = res.fault.map(|f| f.message).unwrap_or_default();
         return Err(ProveError::NoExit(why));
     };
+    if let Some(last) = trace.rows.last() {
+        if last.inst.op != crate::isa::Op::Ecall {
+            return Err(ProveError::Unprovable(format!(
+                "the run ends with `{}` at pc {:#x} (a store to the HTIF `tohost` word); the prover handles runs that end with an exit system call",
+                last.inst.op.mnemonic(),
+                last.pc
+            )));
+        }
+    }
     let st = &mut public.statement;
     st.cycles = res.cycles;
     st.exit_code = code;
@@ -287,6 +296,8 @@ fn events_of(p: &Public, t: &crate::vm::trace::Trace) -> Result<Vec<Event>, Prov
                 (r.inst.rs1, regs[r.inst.rs1 as usize]),
                 (r.inst.rs2, regs[r.inst.rs2 as usize]),
             ],
+            Op::Csrrw | Op::Csrrs | Op::Csrrc => vec![(r.inst.rs1, regs[r.inst.rs1 as usize])],
+            Op::Csrrwi | Op::Csrrsi | Op::Csrrci | Op::Mret => vec![],
             _ => {
                 if r.rd != 0 {
                     regs[r.rd as usize] = r.rd_val;
@@ -302,7 +313,8 @@ fn events_of(p: &Public, t: &crate::vm::trace::Trace) -> Result<Vec<Event>, Prov
                 (true, 0x402) => Some(2u8),
                 _ => Some(10u8),
             },
-            _ => (r.rd != 0).then_some(r.rd),
+            Op::Mret => None,
+            _ => (r.inst.rd != 0).then_some(r.inst.rd),
         };
         let private = nexus && r.inst.op == Op::Ecall && regs[17] == 0x400;
         let write = target.map(|rd| {
@@ -337,6 +349,7 @@ fn events_of(p: &Public, t: &crate::vm::trace::Trace) -> Result<Vec<Event>, Prov
             write,
             mem_read,
             mem_write,
+            next_pc: (r.inst.op == Op::Mret).then_some(r.next_pc),
         });
         if let Some(&(rd, _)) = write.as_ref() {
             regs[rd as usize] = if r.rd == rd {

@@ -48,6 +48,9 @@ pub struct Event {
     pub mem_read: Option<(u32, Vec<u8>)>,
     /// Bytes the host wrote into guest memory.
     pub mem_write: Option<(u32, Vec<u8>)>,
+    /// Where execution continues when it is not the next instruction (`mret`).
+    #[serde(default)]
+    pub next_pc: Option<u32>,
 }
 
 /// Everything the verifier needs besides the STARK itself.
@@ -149,6 +152,8 @@ pub fn replay(p: &Public) -> Result<(), String> {
     let mut brk = st.brk;
     let mut exit: Option<i32> = None;
     let mut last_clk: Option<u32> = None;
+    // Machine CSRs, as the VM keeps them (bare-metal start-up code: the RISC-V ISA tests).
+    let mut csrs: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
     let code: std::collections::HashMap<u32, u32> = p.code_words().collect();
     for (i, e) in p.events.iter().enumerate() {
         let at = format!("system call {i} (cycle {}, pc {:#x})", e.clk, e.pc);
@@ -164,7 +169,63 @@ pub fn replay(p: &Public) -> Result<(), String> {
             .ok_or_else(|| format!("{at}: no instruction at that pc"))?;
         let inst = isa::decode(word).map_err(|_| format!("{at}: undecodable instruction"))?;
         let none = |e: &Event| e.mem_read.is_none() && e.mem_write.is_none();
+        if e.next_pc.is_some() && inst.op != Op::Mret {
+            return Err(format!("{at}: only mret continues elsewhere"));
+        }
         match inst.op {
+            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
+                let csr = inst.imm as u32 & 0xfff;
+                let imm_form = matches!(inst.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci);
+                let src = if imm_form {
+                    if !e.reads.is_empty() {
+                        return Err(format!(
+                            "{at}: an immediate CSR instruction reads no register"
+                        ));
+                    }
+                    u32::from(inst.rs1)
+                } else {
+                    match e.reads[..] {
+                        [(r, v)] if r == inst.rs1 => v,
+                        _ => return Err(format!("{at}: a CSR instruction reads rs1")),
+                    }
+                };
+                let writes = matches!(inst.op, Op::Csrrw | Op::Csrrwi) || inst.rs1 != 0;
+                // Counters read the cycle count (the VM counts this instruction).
+                let cycles = u64::from(e.clk) + 1;
+                let old = match csr {
+                    0xc00..=0xc02 => cycles as u32,
+                    0xc80..=0xc82 => (cycles >> 32) as u32,
+                    0xf14 => 0,
+                    0x301 => (1 << 30) | (1 << 8) | (1 << 12),
+                    _ => csrs.get(&csr).copied().unwrap_or(0),
+                };
+                if writes {
+                    if csr >> 10 == 3 {
+                        return Err(format!("{at}: write to a read-only CSR"));
+                    }
+                    let new = match inst.op {
+                        Op::Csrrw | Op::Csrrwi => src,
+                        Op::Csrrs | Op::Csrrsi => old | src,
+                        _ => old & !src,
+                    };
+                    csrs.insert(csr, new);
+                }
+                let want = (inst.rd != 0).then_some((inst.rd, Some(old)));
+                if e.write != want || !none(e) {
+                    return Err(format!("{at}: CSR {csr:#x} read as another value"));
+                }
+            }
+            Op::Mret => {
+                let mepc = csrs.get(&0x341).copied().unwrap_or(0);
+                if !e.reads.is_empty()
+                    || e.write.is_some()
+                    || !none(e)
+                    || e.next_pc != Some(mepc)
+                    || mepc % 4 != 0
+                {
+                    return Err(format!("{at}: mret must continue at mepc"));
+                }
+            }
             Op::Ecall => {
                 let regs: Vec<u8> = e.reads.iter().map(|r| r.0).collect();
                 if regs != [17, 10, 11, 12] {

@@ -75,8 +75,9 @@ pub fn prog_row(pc: u32, i: &Inst) -> Option<ProgRow> {
         Divu => (sel::MD, false, md::DIVU),
         Rem => (sel::MD, false, md::REM),
         Remu => (sel::MD, false, md::REMU),
-        Ecall | NexusRead | NexusWrite => (sel::EV, false, 0),
-        Fence | FenceI => (sel::NOP, false, 0),
+        Ecall | NexusRead | NexusWrite | Mret => (sel::EV, false, 0),
+        Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci => (sel::EV, false, 0),
+        Fence | FenceI | Wfi => (sel::NOP, false, 0),
         _ => return None,
     };
     let branch = matches!(s, sel::BEQ..=sel::BGEU);
@@ -207,6 +208,7 @@ pub fn public_tables(p: &Public) -> PublicTables {
         row[ev::REAL] = 1;
         row[ev::CLK] = e.clk;
         row[ev::PCW] = e.pc / 4;
+        row[ev::NPC] = e.next_pc.map_or(e.pc / 4 + 1, |p| p / 4);
         for (k, &(r, v)) in e.reads.iter().take(4).enumerate() {
             let base = ev::READ + 6 * k;
             row[base] = u32::from(r);
@@ -754,8 +756,19 @@ pub fn build(
         if s == sel::JALR {
             row[cl.jb] = f(db[0] & 1);
         }
+        let ev_next = if s == sel::EV {
+            p.events
+                .get(ev_i)
+                .and_then(|e| e.next_pc)
+                .map_or(tr.pc / 4 + 1, |x| x / 4)
+        } else {
+            0
+        };
+        row[cl.evn] = f(ev_next);
         let npc = if s == sel::JALR {
             k + 64 * db[1] + (1 << 14) * db[2] + (1 << 22) * db[3]
+        } else if s == sel::EV {
+            ev_next
         } else if taken == 1 {
             pr.tgt
         } else {
