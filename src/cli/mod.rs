@@ -52,7 +52,8 @@ enum Command {
     LinkerScript(script::Args),
     /// Run a guest and write a STARK proof of the run (memory limit, input, output, exit code).
     Prove(prove::ProveArgs),
-    /// Check a proof file; exits 0 when it is valid, 1 with the reason when it is not.
+    /// Check a proof file; exits 0 when it is valid (the statement on stderr, the proven stdout on
+    /// stdout), 1 with the reason when it is not, 2 when the file is not a proof.
     Verify(prove::VerifyArgs),
 }
 
