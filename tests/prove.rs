@@ -116,6 +116,7 @@ fn rewritten_guests_prove_under_their_limit_only() {
     let mut pf = ProofFile::from_bytes(&p0.to_bytes()).unwrap();
     pf.public.statement.memlimit = 256 << 20;
     pf.public.statement.stack_top = l1.stack_top;
+    pf.public.statement.regions[1].1 = 256 << 20;
     assert!(
         matches!(prove::verify(&pf, None), Err(VerifyError::Stark(_))),
         "a 2M proof must not verify as a 256M one"
@@ -383,6 +384,12 @@ fn out_of_limit_access_is_unprovable() {
     let mut s = setup("linux_fib");
     let top = s.public.statement.stack_top as u64;
     s.public.statement.memlimit = top - 4096;
+    s.public.statement.regions[1].1 = top - 4096;
+    assert!(s.rejected());
+    // ...and one that claims a stack region starting above the words the stack touched.
+    let mut s = setup("linux_fib");
+    let top = s.public.statement.stack_top;
+    s.public.statement.regions[1].0 = u64::from(top) - 64;
     assert!(s.rejected());
 }
 

@@ -637,10 +637,16 @@ pub struct MemCols {
     pub same: usize,
     pub hinv: usize,
     pub sd: usize,
-    /// Limit: high half equal to the last word's, inverse witness, the difference.
+    /// Which region: 0 image and heap, 1 stack.
+    pub inhigh: usize,
+    /// Upper bound of the region: high half equal, inverse witness, the difference.
     pub le: usize,
     pub linv: usize,
     pub ld: usize,
+    /// Lower bound of the region, the same way.
+    pub ge: usize,
+    pub ginv: usize,
+    pub gd: usize,
     pub width: usize,
 }
 
@@ -658,9 +664,13 @@ impl MemCols {
             same: a.one(),
             hinv: a.one(),
             sd: a.one(),
+            inhigh: a.one(),
             le: a.one(),
             linv: a.one(),
             ld: a.one(),
+            ge: a.one(),
+            ginv: a.one(),
+            gd: a.one(),
             width: 0,
         };
         c.width = a.0;
@@ -685,9 +695,9 @@ impl Mem {
         let main = b.main();
         let cur: Vec<AB::Expr> = main.current_slice().iter().map(|&v| v.into()).collect();
         let nxt: Vec<AB::Expr> = main.next_slice().iter().map(|&v| v.into()).collect();
-        // Public: the last word below the limit, as (high, low) 16-bit halves.
-        let last_hi: AB::Expr = b.public_values()[0].into();
-        let last_lo: AB::Expr = b.public_values()[1].into();
+        // Public: the regions' first and last words as (high, low) 16-bit halves:
+        // [low_min, low_max, high_min, high_max].
+        let pv: Vec<AB::Expr> = b.public_values().iter().map(|&v| v.into()).collect();
         let x = |i: usize| cur[i].clone();
         let n = |i: usize| nxt[i].clone();
         let c = |v: u32| AB::Expr::from_u32(v);
@@ -717,14 +727,28 @@ impl Mem {
                 - (one.clone() - n(l.same)) * (dh - one.clone()),
         );
         U16.lookup_key(b, [x(l.sd)], cnt());
-        // Below the limit: (hi, lo) <= (last_hi, last_lo).
-        let dl = last_hi.clone() - x(l.hi);
+        // Inside a region the VM allows: (lower) <= (hi, lo) <= (upper), with the bounds of the
+        // region `inhigh` picks. The stack region ends at the last word under the limit.
+        b.assert_bool(x(l.inhigh));
+        let pick = |low: usize, high: usize| {
+            pv[low].clone() + x(l.inhigh) * (pv[high].clone() - pv[low].clone())
+        };
+        let (u_hi, u_lo) = (pick(2, 6), pick(3, 7));
+        let (g_hi, g_lo) = (pick(0, 4), pick(1, 5));
+        let dl = u_hi - x(l.hi);
         b.assert_zero(x(l.le) * dl.clone());
         b.assert_zero(x(l.le) - one.clone() + dl.clone() * x(l.linv));
         b.assert_zero(
-            x(l.ld) - x(l.le) * (last_lo - x(l.lo)) - (one.clone() - x(l.le)) * (dl - one.clone()),
+            x(l.ld) - x(l.le) * (u_lo - x(l.lo)) - (one.clone() - x(l.le)) * (dl - one.clone()),
         );
         U16.lookup_key(b, [x(l.ld)], cnt());
+        let dg = x(l.hi) - g_hi;
+        b.assert_zero(x(l.ge) * dg.clone());
+        b.assert_zero(x(l.ge) - one.clone() + dg.clone() * x(l.ginv));
+        b.assert_zero(
+            x(l.gd) - x(l.ge) * (x(l.lo) - g_lo) - (one.clone() - x(l.ge)) * (dg - one.clone()),
+        );
+        U16.lookup_key(b, [x(l.gd)], cnt());
         let waddr = x(l.hi) * c(1 << 16) + x(l.lo);
         IMGBUS.receive(
             b,
@@ -1404,7 +1428,7 @@ impl<F: Field> BaseAir<F> for Table {
     fn num_public_values(&self) -> usize {
         match self {
             Table::Cpu(_) => 2,
-            Table::Mem(_) => 2,
+            Table::Mem(_) => 8,
             _ => 0,
         }
     }

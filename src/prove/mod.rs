@@ -139,6 +139,7 @@ pub fn public_from_elf(
         heap_start: layout.heap_start,
         heap_end: layout.heap_end,
         brk: vm.initial_brk(),
+        regions: vm.allowed_ranges(),
         cycles: 0,
         exit_code: 0,
         public_input: Vec::new(),
@@ -268,11 +269,29 @@ pub fn prove(
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 
+/// Word bounds of the two regions, inclusive: `[low_min, low_max, high_min, high_max]`; the
+/// stack region ends at the memory limit. A region's partial words at unaligned ends count as
+/// inside it.
+pub fn mem_bounds(st: &Statement) -> [u32; 4] {
+    let last = (st.memlimit / 4 - 1) as u32;
+    let hi = ((st.regions[1].0 / 4) as u32, last);
+    let (s, e) = st.regions[0];
+    let e = e.min(st.memlimit);
+    let lo = if s < e {
+        ((s / 4) as u32, (e.div_ceil(4) - 1) as u32)
+    } else {
+        hi
+    };
+    [lo.0, lo.1, hi.0, hi.1]
+}
+
 fn public_values(st: &Statement) -> Vec<Vec<Val>> {
     let mut v = vec![Vec::new(); air::NUM_TABLES];
     v[0] = vec![Val::from_u32(st.entry / 4), Val::from_u64(st.cycles)];
-    let last = (st.memlimit / 4 - 1) as u32;
-    v[2] = vec![Val::from_u32(last >> 16), Val::from_u32(last & 0xffff)];
+    v[2] = mem_bounds(st)
+        .iter()
+        .flat_map(|&w| [Val::from_u32(w >> 16), Val::from_u32(w & 0xffff)])
+        .collect();
     v
 }
 
@@ -423,15 +442,21 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
                 st.memlimit, m.memlimit
             ));
         }
-        if (m.stack_bottom, m.stack_top, m.heap_start, m.heap_end, m.brk)
-            != (
-                st.stack_bottom,
-                st.stack_top,
-                st.heap_start,
-                st.heap_end,
-                st.brk,
-            )
-        {
+        if (
+            m.stack_bottom,
+            m.stack_top,
+            m.heap_start,
+            m.heap_end,
+            m.brk,
+            m.regions,
+        ) != (
+            st.stack_bottom,
+            st.stack_top,
+            st.heap_start,
+            st.heap_end,
+            st.brk,
+            st.regions,
+        ) {
             diffs.push("the stack/heap layout differs".into());
         }
         if !diffs.is_empty() {
@@ -440,6 +465,12 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
     }
     check_limits(st).map_err(VerifyError::Statement)?;
     p.check_shape().map_err(VerifyError::Statement)?;
+    let [(s0, e0), (s1, e1)] = st.regions;
+    if e1 != st.memlimit || e0 > st.memlimit || s0 > e0 || s1 > e1 {
+        return Err(VerifyError::Statement(
+            "the memory regions do not fit the memory limit".into(),
+        ));
+    }
     if statement::image_digest(st.entry, &p.code, &p.image) != st.image_digest {
         return Err(VerifyError::Statement(
             "the image digest does not match the image".into(),

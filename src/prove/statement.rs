@@ -26,6 +26,9 @@ pub struct Statement {
     pub heap_end: u32,
     /// Initial program break (linux-rv32 `brk`).
     pub brk: u32,
+    /// The byte ranges `[start, end)` the guest may touch, as the VM enforces them: image and
+    /// heap, then stack (equal when heap and stack share one region).
+    pub regions: [(u64, u64); 2],
     pub cycles: u64,
     pub exit_code: i32,
     pub public_input: Vec<u8>,

@@ -886,18 +886,56 @@ pub fn build(
     for w in pt.image_words.keys() {
         words.insert(*w, ());
     }
-    let last = ((p.statement.memlimit / 4) - 1) as u32;
+    let bounds = super::mem_bounds(&p.statement);
     let hm = height(words.len());
     let mut mem = Val::zero_vec(hm * mm.width);
     let mut prev_w: Option<u32> = None;
+    // The region checks of one row (also on padding rows, where hi = lo = 0 and nothing is
+    // looked up): returns the two differences that are range-checked on real rows.
+    let bound_cols = |row: &mut [Val], wa: u32, inhigh: bool| -> (u32, u32) {
+        let (gmin, gmax) = if inhigh {
+            (bounds[2], bounds[3])
+        } else {
+            (bounds[0], bounds[1])
+        };
+        let (hi, lo) = (wa >> 16, wa & 0xffff);
+        row[mm.inhigh] = f(inhigh as u32);
+        let (uh, ul) = (gmax >> 16, gmax & 0xffff);
+        row[mm.le] = f((uh == hi) as u32);
+        row[mm.linv] = (f(uh) - f(hi)).try_inverse().unwrap_or(Val::ZERO);
+        let ld = if uh == hi {
+            f(ul) - f(lo)
+        } else {
+            f(uh) - f(hi) - Val::ONE
+        };
+        row[mm.ld] = ld;
+        let (gh, gl) = (gmin >> 16, gmin & 0xffff);
+        row[mm.ge] = f((gh == hi) as u32);
+        row[mm.ginv] = (f(hi) - f(gh)).try_inverse().unwrap_or(Val::ZERO);
+        let gd = if gh == hi {
+            f(lo) - f(gl)
+        } else {
+            f(hi) - f(gh) - Val::ONE
+        };
+        row[mm.gd] = gd;
+        use p3_field::PrimeField32;
+        (ld.as_canonical_u32(), gd.as_canonical_u32())
+    };
     for (i, (&wa, _)) in words.iter().enumerate() {
-        if wa > last {
+        let inhigh = if (bounds[0]..=bounds[1]).contains(&wa) {
+            false
+        } else if (bounds[2]..=bounds[3]).contains(&wa) {
+            true
+        } else {
             return Err(WitnessError::Unsupported {
                 cycle: n,
                 pc: 0,
-                what: format!("memory word {:#x}, at or above the memory limit,", wa * 4),
+                what: format!(
+                    "memory word {:#x}, outside the regions the layout allows,",
+                    wa * 4
+                ),
             });
-        }
+        };
         let row = &mut mem[i * mm.width..(i + 1) * mm.width];
         let (hi, lo) = (wa >> 16, wa & 0xffff);
         row[mm.real] = Val::ONE;
@@ -928,12 +966,9 @@ pub fn build(
         };
         row[mm.sd] = f(sd);
         mults.u16(sd);
-        let (lh, ll) = (last >> 16, last & 0xffff);
-        row[mm.le] = f((lh == hi) as u32);
-        row[mm.linv] = inv_or_zero(lh - hi);
-        let ld = if lh == hi { ll - lo } else { lh - hi - 1 };
-        row[mm.ld] = f(ld);
+        let (ld, gd) = bound_cols(row, wa, inhigh);
         mults.u16(ld);
+        mults.u16(gd);
         prev_w = Some(wa);
     }
     // Padding rows: the transition constraints still relate them to the row before.
@@ -956,10 +991,7 @@ pub fn build(
             } else {
                 -f(prev_hi) - Val::ONE
             };
-            let (lh, _) = (last >> 16, ());
-            row[mm.le] = f((lh == 0) as u32);
-            row[mm.linv] = inv_or_zero(lh);
-            row[mm.ld] = if lh == 0 { f(last & 0xffff) } else { f(lh - 1) };
+            bound_cols(row, 0, false);
         }
     }
     // Registers.

@@ -74,6 +74,20 @@ impl Memory {
         }
     }
 
+    /// The byte ranges `[start, end)` a guest may touch: the image-and-heap region and the stack
+    /// region (the same range twice when heap and stack share one region).
+    pub(crate) fn allowed(&self) -> [(u64, u64); 2] {
+        let base = u64::from(self.low_base);
+        if self.shared {
+            [(base, self.memlimit), (base, self.memlimit)]
+        } else {
+            [
+                (base, self.low_max),
+                (u64::from(self.high_min), self.memlimit),
+            ]
+        }
+    }
+
     /// Bytes currently backed by memory (for reporting).
     pub(crate) fn resident(&self) -> usize {
         self.low.len() + self.high.len()

@@ -293,6 +293,11 @@ impl Vm {
         &self.init_regions
     }
 
+    /// The byte ranges `[start, end)` the guest may touch (see [`mem`]): image and heap, stack.
+    pub fn allowed_ranges(&self) -> [(u64, u64); 2] {
+        self.mem.allowed()
+    }
+
     /// The initial program break (linux-rv32 `brk`).
     pub fn initial_brk(&self) -> u32 {
         self.brk
