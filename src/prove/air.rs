@@ -9,18 +9,20 @@
 //!   row up by pc, so it can only execute what the ELF holds.
 //! - **MEM**: one row per memory word the run touches or the image holds, strictly sorted by
 //!   address (two exact 16/14-bit halves, so the order cannot wrap around the field) and each
-//!   at or below the last word under the memory limit (a public value): it starts each word (image value or
+//!   inside a region the VM allows: image and heap, or stack up to the last word under the
+//!   memory limit (public values): it starts each word (image value or
 //!   zero, time 0) and ends it (final value and time). Every access in every table consumes
 //!   the word's last (value, time) and produces the new one, with the old time strictly
 //!   smaller (offline memory checking); the multiset only closes if every access reads what
-//!   was last written. An address at or above the limit has no starting row, so no access to
-//!   it can be proven.
+//!   was last written. An address outside the regions (at or above the limit, in the guard
+//!   gap) has no starting row, so no access to it can be proven.
 //! - **IMAGE** (preprocessed, from the ELF): the initial words; MEM must start each of them
 //!   exactly once, with that value.
 //! - **REG**: the 32 registers, starting at zero.
 //! - **EVENT** and **IOW** (preprocessed, from the public transcript): what each `ecall` (and
-//!   Nexus tape instruction) read from registers and wrote back, and the bytes it read from or
-//!   wrote to memory. The verifier replays the transcript against the ABI natively.
+//!   Nexus tape instruction, CSR instruction, `mret`) read from registers and wrote back, where
+//!   execution continued, and the bytes it read from or wrote to memory. The verifier replays
+//!   the transcript against the ABI (and the VM's CSR semantics) natively.
 //! - **MULDIV**: shifts and the M extension, sent by the CPU with operands and result.
 //! - **SHIFT** (preprocessed): shift amount byte -> multiplier `2^s` or `2^(32-s)`.
 //! - **RANGE**: a 2^16-row table fixed by its own constraints (a counter and its bits) that

@@ -827,7 +827,7 @@ pub fn build(
                 let (old, prev) = st.regs[rd as usize];
                 cval = v.unwrap_or(if tr.rd == rd { tr.rd_val } else { old });
                 st.regs[rd as usize] = (cval, ts + 5); // 8 clk + 6
-                set4(mrow, [15, 16, 17, 18], old);
+                set4(mrow, std::array::from_fn(|k| ev::M_RO + k), old);
                 mrow[ev::M_WPT] = f(prev);
                 wdiff = ts + 5 - prev - 1;
             }
@@ -835,7 +835,7 @@ pub fn build(
             mrow[ev::M_WHI] = f(wdiff >> 16);
             mults.diff(wdiff);
             let cb = bytes(cval);
-            set4(mrow, [19, 20, 21, 22], cval);
+            set4(mrow, std::array::from_fn(|k| ev::M_C + k), cval);
             for j in 0..2 {
                 mrow[ev::M_Z + j] = f(cb[2 * j] & cb[2 * j + 1]);
                 mults.and8(cb[2 * j], cb[2 * j + 1]);
