@@ -59,6 +59,8 @@ fn committed_binaries_match_their_source() {
         "p_env_fail",
         "p_env_htif_pass",
         "p_env_htif_fail",
+        "p_env_nosmc_pass",
+        "p_env_nosmc_fail",
     ] {
         let built = std::fs::read(tmp.path().join(format!("{name}.elf"))).unwrap();
         let committed = std::fs::read(dir().join(format!("{name}.elf"))).unwrap();

@@ -203,6 +203,22 @@ fn every_instruction_proves() {
 }
 
 #[test]
+fn isa_test_environment_without_self_modifying_code_proves() {
+    // The "p" environment (CSR set-up, mret, rdcycle, M corner cases, data stores into the RWX
+    // segment, `li a7, 93; ecall` exit) proves, for passing and failing variants.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/isa");
+    for (name, code) in [("p_env_nosmc_pass", 0), ("p_env_nosmc_fail", (7 << 1) | 1)] {
+        let img = Image::parse(std::fs::read(dir.join(format!("{name}.elf"))).unwrap()).unwrap();
+        let layout = Layout::discover(&img).unwrap();
+        let (pf, _) = prove::prove(&img, &layout, RunConfig::default(), &|_| {})
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let st =
+            prove::verify(&pf, Some((&img, &layout))).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(st.exit_code, code, "{name}");
+    }
+}
+
+#[test]
 fn isa_test_environment_guests() {
     // The ISA tests' "p" environment style: CSR set-up, mret, then `li a7, 93; ecall`. These
     // also rewrite their own code after `fence.i`, which the prover refuses by name; the HTIF
