@@ -268,6 +268,32 @@ fn prove_then_verify_rewritten_guest() {
         err.contains("kHz") && err.contains("proof") && err.contains("peak memory"),
         "{err}"
     );
+    // The JSON summary.
+    let proof2 = dir.path().join("fib2.proof");
+    let o = cli()
+        .args(["prove", "--json"])
+        .arg(&elf)
+        .arg("--input")
+        .arg(&input)
+        .arg("-o")
+        .arg(&proof2)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for k in [
+        "cycles",
+        "seconds",
+        "khz",
+        "proof_bytes",
+        "peak_rss_bytes",
+        "table_rows",
+        "memlimit",
+    ] {
+        assert!(!v[k].is_null(), "prove --json lacks {k}");
+    }
+    assert_eq!(v["memlimit"], 2 << 20);
+    assert_eq!(v["proof_bytes"], std::fs::metadata(&proof2).unwrap().len());
     // Valid, with and without the ELF.
     let o = cli()
         .arg("verify")
