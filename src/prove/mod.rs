@@ -115,7 +115,7 @@ pub fn public_from_elf(
     img: &Image,
     layout: &Layout,
     abi: Option<Abi>,
-) -> Result<(Public, Vm), ProveError> {
+) -> Result<Public, ProveError> {
     let cfg = RunConfig {
         abi,
         ..RunConfig::default()
@@ -147,15 +147,12 @@ pub fn public_from_elf(
         stderr: Vec::new(),
         public_output: Vec::new(),
     };
-    Ok((
-        Public {
-            statement,
-            image,
-            code,
-            events: Vec::new(),
-        },
-        vm,
-    ))
+    Ok(Public {
+        statement,
+        image,
+        code,
+        events: Vec::new(),
+    })
 }
 
 fn check_limits(st: &Statement) -> Result<(), String> {
@@ -180,7 +177,7 @@ pub fn trace_run(
     mut cfg: RunConfig,
 ) -> Result<(Public, crate::vm::trace::Trace), ProveError> {
     cfg.stdin_passthrough = false;
-    let (mut public, _) = public_from_elf(img, layout, cfg.abi)?;
+    let mut public = public_from_elf(img, layout, cfg.abi)?;
     check_limits(&public.statement).map_err(ProveError::Unprovable)?;
     let input = cfg.input.clone();
     let vm = Vm::new(img, layout, cfg)?;
@@ -426,7 +423,7 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
     let p = &pf.public;
     let st = &p.statement;
     if let Some((img, layout)) = elf {
-        let (mine, _) = public_from_elf(img, layout, Some(st.abi))
+        let mine = public_from_elf(img, layout, Some(st.abi))
             .map_err(|e| VerifyError::ElfMismatch(e.to_string()))?;
         let m = &mine.statement;
         let mut diffs = Vec::new();

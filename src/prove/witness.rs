@@ -10,7 +10,7 @@ use crate::isa::{Inst, Op};
 use crate::vm::trace::Trace;
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_matrix::dense::RowMajorMatrix;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// How an instruction is executed by the CPU table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,12 +293,12 @@ impl Mults {
 struct State {
     mem: HashMap<u32, (u32, u32)>,
     regs: [(u32, u32); 32],
-    touched: BTreeMap<u32, ()>,
+    touched: BTreeSet<u32>,
 }
 
 impl State {
     fn word(&mut self, image: &BTreeMap<u32, [u8; 4]>, w: u32) -> (u32, u32) {
-        self.touched.insert(w, ());
+        self.touched.insert(w);
         *self
             .mem
             .entry(w)
@@ -522,7 +522,7 @@ pub fn build(
     let mut st = State {
         mem: HashMap::new(),
         regs: [(0, 0); 32],
-        touched: BTreeMap::new(),
+        touched: BTreeSet::new(),
     };
     let h = height(n + 1);
     let w = cl.width;
@@ -802,23 +802,17 @@ pub fn build(
             })?;
             let mrow = &mut ev_main[ev_i * ev::MW..(ev_i + 1) * ev::MW];
             ev_i += 1;
+            // Unused read slots check a difference of 0.
+            let mut read_diff = [0u32; 4];
             for (k, &(r, _)) in e.reads.iter().enumerate() {
                 let (_, prev) = st.regs[r as usize];
                 st.regs[r as usize].1 = ts + 4; // 8 clk + 5
                 mrow[ev::M_RPT + k] = f(prev);
-                let dd = ts + 4 - prev - 1;
+                read_diff[k] = ts + 4 - prev - 1;
+            }
+            for (k, dd) in read_diff.into_iter().enumerate() {
                 mrow[ev::M_RLO + k] = f(dd & 0xffff);
                 mrow[ev::M_RHI + k] = f(dd >> 16);
-            }
-            for k in 0..4 {
-                let dd = if k < e.reads.len() {
-                    let lo = mrow[ev::M_RLO + k];
-                    let hi = mrow[ev::M_RHI + k];
-                    use p3_field::PrimeField32;
-                    lo.as_canonical_u32() + (hi.as_canonical_u32() << 16)
-                } else {
-                    0
-                };
                 mults.diff(dd);
             }
             let mut wdiff = 0;
@@ -882,10 +876,8 @@ pub fn build(
     }
     // MEM: image words and touched words, sorted, with final values.
     let mm = MemCols::new();
-    let mut words: BTreeMap<u32, ()> = st.touched.clone();
-    for w in pt.image_words.keys() {
-        words.insert(*w, ());
-    }
+    let mut words = std::mem::take(&mut st.touched);
+    words.extend(pt.image_words.keys().copied());
     let bounds = super::mem_bounds(&p.statement);
     let hm = height(words.len());
     let mut mem = Val::zero_vec(hm * mm.width);
@@ -921,7 +913,7 @@ pub fn build(
         use p3_field::PrimeField32;
         (ld.as_canonical_u32(), gd.as_canonical_u32())
     };
-    for (i, (&wa, _)) in words.iter().enumerate() {
+    for (i, &wa) in words.iter().enumerate() {
         let inhigh = if (bounds[0]..=bounds[1]).contains(&wa) {
             false
         } else if (bounds[2]..=bounds[3]).contains(&wa) {
