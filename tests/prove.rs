@@ -355,7 +355,7 @@ fn program_image_tampered() {
     let off = (addr + 4 * (n - 1) - region.0) as usize;
     region.1[off] ^= 0x80; // an immediate bit of the last instruction
     bad.public.statement.image_digest =
-        prove::statement::image_digest(entry, &bad.public.code, &bad.public.image);
+        prove::statement::image_digest(entry, &bad.public.code, &bad.public.image, None);
     assert!(matches!(
         prove::verify(&bad, None),
         Err(VerifyError::Stark(_))
@@ -381,12 +381,14 @@ fn out_of_limit_access_is_unprovable() {
     let mut s = setup("linux_fib");
     let top = s.public.statement.stack_top as u64;
     s.public.statement.memlimit = top - 4096;
+    s.public.statement.stack_top = (top - 4096) as u32;
     s.public.statement.regions[1].1 = top - 4096;
     assert!(s.rejected());
     // ...and one that claims a stack region starting above the words the stack touched.
     let mut s = setup("linux_fib");
     let top = s.public.statement.stack_top;
     s.public.statement.regions[1].0 = u64::from(top) - 64;
+    s.public.statement.stack_bottom = top - 64;
     assert!(s.rejected());
 }
 

@@ -656,6 +656,22 @@ impl Image {
         }))
     }
 
+    /// The instruction words the machine may execute: [`Image::code_words`] inside the
+    /// file-backed part of an executable PT_LOAD. An `"ax"` section placed in a segment
+    /// without execute permission (code run from RAM) is not among them. The VM executes
+    /// exactly these words and the prover's PROGRAM table holds exactly these.
+    pub fn executable_words(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let exec: Vec<(u64, u64)> = self
+            .loads()
+            .filter(|s| s.is_exec())
+            .map(|s| (u64::from(s.vaddr), u64::from(s.vaddr) + u64::from(s.filesz)))
+            .collect();
+        self.code_words().filter(move |&(a, _)| {
+            let a = u64::from(a);
+            exec.iter().any(|&(s, e)| s <= a && a + 4 <= e)
+        })
+    }
+
     /// Lowest and highest (exclusive) address of any PT_LOAD.
     pub fn load_bounds(&self) -> (u32, u64) {
         let lo = self

@@ -152,6 +152,19 @@ pub struct CpuCols {
     pub pt: [usize; 4],
     pub tlo: [usize; 4],
     pub thi: [usize; 4],
+    /// A load of a read-only word (code, `tohost`): memory space 2 instead of 1.
+    pub rom: usize,
+    /// rs1 is `sp` (`isp`, with the inverse witness of rs1 - 2) and the row is a load or store
+    /// (`spchk`): the stack rule applies.
+    pub isp: usize,
+    pub spinv: usize,
+    pub spchk: usize,
+    /// Stack rule: the address is below the image end (`below`) or at/above the stack bottom;
+    /// the difference as two 16-bit limbs with a borrow.
+    pub below: usize,
+    pub sbr: usize,
+    pub slo: usize,
+    pub shi: usize,
     pub width: usize,
 }
 
@@ -198,6 +211,14 @@ impl CpuCols {
             pt: a.arr(),
             tlo: a.arr(),
             thi: a.arr(),
+            rom: a.one(),
+            isp: a.one(),
+            spinv: a.one(),
+            spchk: a.one(),
+            below: a.one(),
+            sbr: a.one(),
+            slo: a.one(),
+            shi: a.one(),
             width: 0,
         };
         c.width = a.0;
@@ -239,7 +260,7 @@ fn range_ts<AB: InteractionBuilder>(b: &mut AB, lo: AB::Expr, hi: AB::Expr, coun
 #[allow(clippy::too_many_arguments)]
 fn access<AB: InteractionBuilder>(
     b: &mut AB,
-    space: u32,
+    space: AB::Expr,
     addr: AB::Expr,
     old: [AB::Expr; 4],
     prev_ts: AB::Expr,
@@ -247,7 +268,7 @@ fn access<AB: InteractionBuilder>(
     ts: AB::Expr,
     count: AB::Expr,
 ) {
-    let s = AB::Expr::from_u32(space);
+    let s = space;
     let [o0, o1, o2, o3] = old;
     let [n0, n1, n2, n3] = new;
     MEMBUS.receive(
@@ -513,7 +534,7 @@ impl Cpu {
         }
         access(
             b,
-            0,
+            AB::Expr::ZERO,
             x(l.rs1),
             arr(l.a),
             x(l.pt[0]),
@@ -523,7 +544,7 @@ impl Cpu {
         );
         access(
             b,
-            0,
+            AB::Expr::ZERO,
             x(l.rs2),
             arr(l.b),
             x(l.pt[1]),
@@ -531,10 +552,23 @@ impl Cpu {
             t(2),
             real.clone(),
         );
-        access(b, 1, word, arr(l.m), x(l.pt[2]), arr(l.nw), t(3), memop);
+        // Memory space 1, or 2 for a read-only word: only a load may take that token, so no
+        // store ever changes code or `tohost` (MEM starts those words in space 2).
+        b.assert_bool(x(l.rom));
+        b.assert_zero(x(l.rom) * (one.clone() - loads.clone()));
         access(
             b,
-            0,
+            one.clone() + x(l.rom),
+            word,
+            arr(l.m),
+            x(l.pt[2]),
+            arr(l.nw),
+            t(3),
+            memop.clone(),
+        );
+        access(
+            b,
+            AB::Expr::ZERO,
             x(l.rd),
             arr(l.ro),
             x(l.pt[3]),
@@ -542,6 +576,34 @@ impl Cpu {
             t(4),
             wr.clone(),
         );
+        // The stack rule (the VM's stack overflow): a load or store based on `sp` may not touch
+        // `[image_end, stack_bottom)`. Either d <= image_end - 1 (`below`) or d >= stack_bottom,
+        // shown by a 32-bit difference in two 16-bit limbs with a borrow (a negative difference
+        // leaves a limb outside 16 bits). Public values 2..6: (image_end - 1) and stack_bottom
+        // as (high, low) halves.
+        let r2 = x(l.rs1) - c(2);
+        b.assert_zero(x(l.isp) * r2.clone());
+        b.assert_zero(x(l.isp) - one.clone() + r2 * x(l.spinv));
+        b.assert_zero(x(l.spchk) - memop.clone() * x(l.isp));
+        b.assert_bool(x(l.below));
+        b.assert_bool(x(l.sbr));
+        {
+            let dlo = x(l.d[0]) + c(256) * x(l.d[1]);
+            let dhi = x(l.d[2]) + c(256) * x(l.d[3]);
+            let bl = x(l.below);
+            let nb = one.clone() - bl.clone();
+            let xl = bl.clone() * pv[3].clone() + nb.clone() * dlo.clone();
+            let yl = bl.clone() * dlo + nb.clone() * pv[5].clone();
+            let xh = bl.clone() * pv[2].clone() + nb.clone() * dhi.clone();
+            let yh = bl * dhi + nb * pv[4].clone();
+            let chk = x(l.spchk);
+            b.assert_zero(
+                chk.clone() * (x(l.slo) - xl + yl - c(1 << 16) * x(l.sbr)),
+            );
+            b.assert_zero(chk.clone() * (x(l.shi) - xh + yh + x(l.sbr)));
+            U16.lookup_key(b, [x(l.slo)], Count::bounded(chk.clone(), 1));
+            U16.lookup_key(b, [x(l.shi)], Count::bounded(chk, 1));
+        }
         // Delegated operations and events.
         MDBUS.send(
             b,
@@ -649,6 +711,8 @@ pub struct MemCols {
     pub ge: usize,
     pub ginv: usize,
     pub gd: usize,
+    /// Read-only word (code, `tohost`; fixed by IMAGE): lives in memory space 2.
+    pub ro: usize,
     pub width: usize,
 }
 
@@ -673,6 +737,7 @@ impl MemCols {
             ge: a.one(),
             ginv: a.one(),
             gd: a.one(),
+            ro: a.one(),
             width: 0,
         };
         c.width = a.0;
@@ -752,6 +817,8 @@ impl Mem {
         );
         U16.lookup_key(b, [x(l.gd)], cnt());
         let waddr = x(l.hi) * c(1 << 16) + x(l.lo);
+        b.assert_bool(x(l.ro));
+        b.assert_zero(x(l.ro) * (one.clone() - x(l.img)));
         IMGBUS.receive(
             b,
             [
@@ -760,12 +827,13 @@ impl Mem {
                 x(l.iv[1]),
                 x(l.iv[2]),
                 x(l.iv[3]),
+                x(l.ro),
             ],
             Count::bounded(x(l.img), 1),
         );
         let arr = |cols: [usize; 4]| cols.map(&x);
         // Start each word at time 0 and end it: the reverse of `access`.
-        let s = AB::Expr::ONE;
+        let s = AB::Expr::ONE + x(l.ro);
         let [i0, i1, i2, i3] = arr(l.iv);
         let [f0, f1, f2, f3] = arr(l.fv);
         MEMBUS.send(
@@ -783,13 +851,13 @@ impl Mem {
 
 // -------------------------------------------------------------------------------- IMAGE
 
-/// Preprocessed: real, waddr, 4 bytes.
+/// Preprocessed: real, waddr, 4 bytes, read-only (an instruction word or `tohost`).
 #[derive(Clone, Debug)]
 pub struct ImageTable {
     pub rows: Vec<u32>,
     pub height: usize,
 }
-pub const IMAGE_W: usize = 6;
+pub const IMAGE_W: usize = 7;
 
 impl ImageTable {
     fn eval<AB: PermutationAirBuilder + InteractionBuilder>(&self, b: &mut AB) {
@@ -809,6 +877,7 @@ impl ImageTable {
                 p[3].clone(),
                 p[4].clone(),
                 p[5].clone(),
+                p[6].clone(),
             ],
             Count::bounded(p[0].clone(), 1),
         );
@@ -964,7 +1033,10 @@ pub mod ev {
     pub const M_RO: usize = 15; // 4
     pub const M_C: usize = 19; // 4
     pub const M_Z: usize = 23; // 2
-    pub const MW: usize = 25;
+    /// Private input exhausted: monotone over the rows; a private read returns one byte
+    /// before, `u32::MAX` from then on (the VM's Nexus `0x400`).
+    pub const M_EOF: usize = 25;
+    pub const MW: usize = 26;
 }
 
 #[derive(Clone, Debug)]
@@ -981,9 +1053,20 @@ impl Events {
             .iter()
             .map(|&v| v.into())
             .collect();
-        let m: Vec<AB::Expr> = b.main().current_slice().iter().map(|&v| v.into()).collect();
+        let main = b.main();
+        let m: Vec<AB::Expr> = main.current_slice().iter().map(|&v| v.into()).collect();
+        let eof_next: AB::Expr = main.next_slice()[ev::M_EOF].into();
         let c = |v: u32| AB::Expr::from_u32(v);
         let real = p[ev::REAL].clone();
+        let eof = m[ev::M_EOF].clone();
+        b.assert_bool(eof.clone());
+        b.when_transition()
+            .assert_zero(eof.clone() * (AB::Expr::ONE - eof_next));
+        let private = p[ev::PRIV].clone();
+        for k in 1..4 {
+            b.assert_zero(private.clone() * (m[ev::M_C + k].clone() - c(255) * eof.clone()));
+        }
+        b.assert_zero(private * eof * (m[ev::M_C].clone() - c(255)));
         EVBUS.receive(
             b,
             [p[ev::CLK].clone(), p[ev::PCW].clone(), p[ev::NPC].clone()],
@@ -1010,7 +1093,7 @@ impl Events {
             );
             access(
                 b,
-                0,
+                AB::Expr::ZERO,
                 p[base].clone(),
                 val.clone(),
                 m[ev::M_RPT + k].clone(),
@@ -1050,7 +1133,7 @@ impl Events {
         let cv: [AB::Expr; 4] = std::array::from_fn(|i| m[ev::M_C + i].clone());
         access(
             b,
-            0,
+            AB::Expr::ZERO,
             p[ev::RD].clone(),
             ro,
             m[ev::M_WPT].clone(),
@@ -1063,9 +1146,10 @@ impl Events {
 
 // ---------------------------------------------------------------------------------- IOW
 
-/// Preprocessed: real, ts, waddr, wm[4], rm[4], v[4]. Main: o[4], pt, lo, hi.
+/// Preprocessed: real, ts, waddr, wm[4], rm[4], v[4]. Main: o[4], pt, lo, hi, ro (the host
+/// may read a read-only word, never write one).
 pub const IOW_PW: usize = 15;
-pub const IOW_MW: usize = 7;
+pub const IOW_MW: usize = 8;
 
 #[derive(Clone, Debug)]
 pub struct IoWords {
@@ -1099,7 +1183,21 @@ impl IoWords {
             m[6].clone(),
         );
         range_ts(b, m[5].clone(), m[6].clone(), real.clone());
-        access(b, 1, p[2].clone(), o, m[4].clone(), new, p[1].clone(), real);
+        let ro = m[7].clone();
+        b.assert_bool(ro.clone());
+        b.assert_zero(
+            ro.clone() * (p[3].clone() + p[4].clone() + p[5].clone() + p[6].clone()),
+        );
+        access(
+            b,
+            AB::Expr::ONE + ro,
+            p[2].clone(),
+            o,
+            m[4].clone(),
+            new,
+            p[1].clone(),
+            real,
+        );
     }
 }
 
@@ -1404,6 +1502,9 @@ pub enum Table {
 }
 
 pub const NUM_TABLES: usize = 10;
+/// CPU public values: entry (word), cycles, (image_end - 1) and stack_bottom as (high, low)
+/// halves, and the public digest as 16 16-bit limbs (bound by the Fiat-Shamir transcript).
+pub const CPU_PUBLIC: usize = 6 + 16;
 pub const TABLE_NAMES: [&str; NUM_TABLES] = [
     "cpu", "program", "mem", "image", "regs", "range", "shift", "events", "io", "muldiv",
 ];
@@ -1429,7 +1530,7 @@ impl<F: Field> BaseAir<F> for Table {
     }
     fn num_public_values(&self) -> usize {
         match self {
-            Table::Cpu(_) => 2,
+            Table::Cpu(_) => CPU_PUBLIC,
             Table::Mem(_) => 8,
             _ => 0,
         }
@@ -1466,6 +1567,7 @@ impl<F: Field> BaseAir<F> for Table {
                 t.cols.sd,
             ],
             Table::Regs(_) | Table::Range(_) => vec![0],
+            Table::Events(_) => vec![ev::M_EOF],
             _ => vec![],
         }
     }

@@ -62,8 +62,10 @@ pub fn config() -> Config {
 pub const MAX_MEMLIMIT: u64 = 1 << 32;
 
 const MAGIC: &[u8; 8] = b"NXRPROOF";
-/// Version of the proof file format and of the constraint system.
-pub const VERSION: u32 = 1;
+/// Version of the proof file format and of the constraint system. Version 2: the whole public
+/// part bound into the STARK, read-only code and `tohost`, the stack rule, the private-input
+/// range. Files of other versions are refused by name.
+pub const VERSION: u32 = 2;
 
 /// Why proving failed.
 #[derive(Debug, thiserror::Error)]
@@ -83,8 +85,12 @@ pub enum ProveError {
 /// Why a proof was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// No readable header: not a proof file of this format (CLI exit 2).
     #[error("not a proof file: {0}")]
     Format(String),
+    /// A proof file whose statement or STARK bytes cannot be decoded: an invalid proof.
+    #[error("the proof file is damaged: {0}")]
+    Malformed(String),
     #[error("the proof does not match the ELF: {0}")]
     ElfMismatch(String),
     #[error("the statement is inconsistent: {0}")]
@@ -123,23 +129,29 @@ pub fn public_from_elf(
     let vm = Vm::new(img, layout, cfg)?;
     let image = vm.initial_regions().to_vec();
     let mut code: Vec<(u32, u32)> = Vec::new();
-    for (addr, _) in img.code_words() {
+    for (addr, _) in img.executable_words() {
         match code.last_mut() {
             Some((a, n)) if *a + 4 * *n == addr => *n += 1,
             _ => code.push((addr, 1)),
         }
     }
+    let tohost = vm.tohost();
     let statement = Statement {
         abi: vm.abi(),
-        image_digest: statement::image_digest(img.entry, &code, &image),
+        image_digest: statement::image_digest(img.entry, &code, &image, tohost),
         entry: img.entry,
         memlimit: layout.memlimit,
+        image_start: layout.image_start,
+        image_end: layout.image_end,
         stack_bottom: layout.stack_bottom,
         stack_top: layout.stack_top,
         heap_start: layout.heap_start,
         heap_end: layout.heap_end,
+        shared: layout.shared,
         brk: vm.initial_brk(),
         regions: vm.allowed_ranges(),
+        tohost,
+        zk: false,
         cycles: 0,
         exit_code: 0,
         public_input: Vec::new(),
@@ -155,19 +167,6 @@ pub fn public_from_elf(
     })
 }
 
-fn check_limits(st: &Statement) -> Result<(), String> {
-    if st.memlimit > MAX_MEMLIMIT || st.memlimit % 4 != 0 || st.memlimit == 0 {
-        return Err(format!(
-            "memory limit {:#x}: the proof system handles multiples of 4 up to 4 GiB",
-            st.memlimit
-        ));
-    }
-    if st.entry % 4 != 0 {
-        return Err("the entry point is not 4-byte aligned".into());
-    }
-    Ok(())
-}
-
 /// Run the guest in tracing mode: the public data of the run and its trace (the first half
 /// of [`prove`]). `cfg.stdin_passthrough` is ignored: a proof's input is what the statement
 /// says.
@@ -178,7 +177,14 @@ pub fn trace_run(
 ) -> Result<(Public, crate::vm::trace::Trace), ProveError> {
     cfg.stdin_passthrough = false;
     let mut public = public_from_elf(img, layout, cfg.abi)?;
-    check_limits(&public.statement).map_err(ProveError::Unprovable)?;
+    {
+        // The statement's rules, before the run (the cycle count is not known yet).
+        let mut st = public.statement.clone();
+        st.cycles = 1;
+        st.check_consistency().map_err(|e| {
+            ProveError::Unprovable(format!("the layout cannot be stated in a proof: {e}"))
+        })?;
+    }
     let input = cfg.input.clone();
     let vm = Vm::new(img, layout, cfg)?;
     let (res, trace) = vm.run_traced();
@@ -216,7 +222,7 @@ pub fn prove_traces(
     tables: &[air::Table],
     traces: &[RowMajorMatrix<Val>],
 ) -> Result<ProofFile, ProveError> {
-    let pvs = public_values(&public.statement);
+    let pvs = public_values(&public);
     let config = config();
     let instances: Vec<StarkInstance<'_, Config, air::Table>> = tables
         .iter()
@@ -266,25 +272,38 @@ pub fn prove(
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 
-/// Word bounds of the two regions, inclusive: `[low_min, low_max, high_min, high_max]`; the
-/// stack region ends at the memory limit. A region's partial words at unaligned ends count as
-/// inside it.
+/// Word bounds of the two regions, inclusive: `[low_min, low_max, high_min, high_max]`. The
+/// regions are word-aligned and non-empty ([`Statement::check_consistency`]), as the VM
+/// enforces them.
 pub fn mem_bounds(st: &Statement) -> [u32; 4] {
-    let last = (st.memlimit / 4 - 1) as u32;
-    let hi = ((st.regions[1].0 / 4) as u32, last);
-    let (s, e) = st.regions[0];
-    let e = e.min(st.memlimit);
-    let lo = if s < e {
-        ((s / 4) as u32, (e.div_ceil(4) - 1) as u32)
-    } else {
-        hi
-    };
-    [lo.0, lo.1, hi.0, hi.1]
+    let [(s0, e0), (s1, e1)] = st.regions;
+    let w = |v: u64| (v / 4) as u32;
+    [
+        w(s0),
+        w(e0.max(s0 + 4)) - 1,
+        w(s1),
+        w(e1.max(s1 + 4)) - 1,
+    ]
 }
 
-fn public_values(st: &Statement) -> Vec<Vec<Val>> {
+fn halves(v: u32) -> [Val; 2] {
+    [Val::from_u32(v >> 16), Val::from_u32(v & 0xffff)]
+}
+
+fn public_values(p: &Public) -> Vec<Vec<Val>> {
+    let st = &p.statement;
     let mut v = vec![Vec::new(); air::NUM_TABLES];
-    v[0] = vec![Val::from_u32(st.entry / 4), Val::from_u64(st.cycles)];
+    let mut cpu = vec![Val::from_u32(st.entry / 4), Val::from_u64(st.cycles)];
+    cpu.extend(halves(st.image_end.wrapping_sub(1)));
+    cpu.extend(halves(st.stack_bottom));
+    let digest = statement::public_digest(p);
+    cpu.extend(
+        digest
+            .chunks(2)
+            .map(|c| Val::from_u32(u32::from(c[0]) | u32::from(c[1]) << 8)),
+    );
+    debug_assert_eq!(cpu.len(), air::CPU_PUBLIC);
+    v[0] = cpu;
     v[2] = mem_bounds(st)
         .iter()
         .flat_map(|&w| [Val::from_u32(w >> 16), Val::from_u32(w & 0xffff)])
@@ -390,30 +409,64 @@ impl ProofFile {
     }
 
     pub fn from_bytes(b: &[u8]) -> Result<ProofFile, VerifyError> {
-        let bad = |m: &str| VerifyError::Format(m.to_string());
         if b.len() < 20 || &b[..8] != MAGIC {
-            return Err(bad("no NXRPROOF header"));
+            return Err(VerifyError::Format("no NXRPROOF header".into()));
         }
-        let version = u32::from_le_bytes(b[8..12].try_into().unwrap());
+        let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
         if version != VERSION {
+            let why = if version < VERSION {
+                "; proofs of earlier versions did not bind the whole statement: prove again with this build"
+            } else {
+                "; it was made by a newer build"
+            };
             return Err(VerifyError::Format(format!(
-                "proof format version {version}; this build reads version {VERSION}"
+                "proof format version {version}, this build reads version {VERSION} only{why}"
             )));
         }
-        let n = u64::from_le_bytes(b[12..20].try_into().unwrap());
+        let bad = |m: String| VerifyError::Malformed(m);
+        let n = u64::from_le_bytes(b[12..20].try_into().expect("8 bytes"));
         let rest = &b[20..];
         if n > rest.len() as u64 {
-            return Err(bad("truncated statement"));
+            return Err(bad("the statement is truncated".into()));
         }
         let (pb, sb) = rest.split_at(n as usize);
-        let public: Public =
-            postcard::from_bytes(pb).map_err(|e| VerifyError::Format(format!("statement: {e}")))?;
+        let public: Public = postcard::from_bytes(pb)
+            .map_err(|e| bad(format!("the statement cannot be decoded ({e})")))?;
+        // One encoding per statement: the public digest is over the canonical bytes, so a file
+        // whose bytes differ from them is refused rather than read as the same statement.
+        if postcard::to_allocvec(&public).map_or(true, |c| c != pb) {
+            return Err(bad("the statement is not in canonical form".into()));
+        }
         let (proof, tail): (BatchProof<Config>, &[u8]) = postcard::take_from_bytes(sb)
-            .map_err(|e| VerifyError::Format(format!("proof: {e}")))?;
+            .map_err(|e| bad(format!("the STARK proof cannot be decoded ({e})")))?;
         if !tail.is_empty() {
-            return Err(bad("trailing bytes after the proof"));
+            return Err(bad("trailing bytes after the STARK proof".into()));
         }
         Ok(ProofFile { public, proof })
+    }
+}
+
+/// A STARK verification failure in words (Plonky3's errors are debug dumps).
+fn stark_failure(e: &p3_batch_stark::BatchVerificationError<impl std::fmt::Debug>) -> String {
+    use p3_batch_stark::BatchVerificationError as B;
+    use p3_uni_stark::VerificationError as V;
+    match e {
+        B::Verification(V::InvalidProofShape(_)) => {
+            "the proof's shape does not fit the tables (sizes or counts differ)".into()
+        }
+        B::Verification(V::InvalidOpeningArgument(_)) => {
+            "an opening does not match its commitment: the proof does not belong to this statement, or its bytes were altered".into()
+        }
+        B::Verification(V::OodEvaluationMismatch { .. }) => {
+            "the constraints do not hold: the committed execution is not one the machine allows".into()
+        }
+        B::Lookup(_) => {
+            "the lookup and memory arguments do not balance: a value read is not the one written, or a lookup has no table entry".into()
+        }
+        B::Transcript(_) | B::Verification(V::InvalidOodPowWitness) => {
+            "a proof-of-work check failed".into()
+        }
+        _ => "the proof is invalid".into(),
     }
 }
 
@@ -423,10 +476,18 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
     let p = &pf.public;
     let st = &p.statement;
     if let Some((img, layout)) = elf {
-        let mine = public_from_elf(img, layout, Some(st.abi))
+        // The ABI detected from the ELF, as `run` would pick it.
+        let mine = public_from_elf(img, layout, None)
             .map_err(|e| VerifyError::ElfMismatch(e.to_string()))?;
         let m = &mine.statement;
         let mut diffs = Vec::new();
+        if m.abi != st.abi {
+            diffs.push(format!(
+                "the proof is for the {} ABI, the ELF's is {}",
+                st.abi.name(),
+                m.abi.name()
+            ));
+        }
         if m.image_digest != st.image_digest || mine.image != p.image || mine.code != p.code {
             diffs.push("the initial memory image (program) differs".to_string());
         }
@@ -439,18 +500,27 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
                 st.memlimit, m.memlimit
             ));
         }
+        if m.tohost != st.tohost {
+            diffs.push("the HTIF tohost word differs".into());
+        }
         if (
+            m.image_start,
+            m.image_end,
             m.stack_bottom,
             m.stack_top,
             m.heap_start,
             m.heap_end,
+            m.shared,
             m.brk,
             m.regions,
         ) != (
+            st.image_start,
+            st.image_end,
             st.stack_bottom,
             st.stack_top,
             st.heap_start,
             st.heap_end,
+            st.shared,
             st.brk,
             st.regions,
         ) {
@@ -460,15 +530,9 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
             return Err(VerifyError::ElfMismatch(diffs.join("; ")));
         }
     }
-    check_limits(st).map_err(VerifyError::Statement)?;
+    st.check_consistency().map_err(VerifyError::Statement)?;
     p.check_shape().map_err(VerifyError::Statement)?;
-    let [(s0, e0), (s1, e1)] = st.regions;
-    if e1 != st.memlimit || e0 > st.memlimit || s0 > e0 || s1 > e1 {
-        return Err(VerifyError::Statement(
-            "the memory regions do not fit the memory limit".into(),
-        ));
-    }
-    if statement::image_digest(st.entry, &p.code, &p.image) != st.image_digest {
+    if statement::image_digest(st.entry, &p.code, &p.image, st.tohost) != st.image_digest {
         return Err(VerifyError::Statement(
             "the image digest does not match the image".into(),
         ));
@@ -536,10 +600,10 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
     // and anything it asserts instead is caught here.
     let run = || -> Result<(), VerifyError> {
         let common = ProverData::from_airs_and_degrees(&config, &tables, &bits)
-            .map_err(|e| VerifyError::Stark(format!("{e:?}")))?
+            .map_err(|_| VerifyError::Stark("the proof's table sizes do not fit".into()))?
             .common;
-        verify_batch(&config, &tables, proof, &public_values(st), &common)
-            .map_err(|e| VerifyError::Stark(format!("{e:?}")))
+        verify_batch(&config, &tables, proof, &public_values(p), &common)
+            .map_err(|e| VerifyError::Stark(stark_failure(&e)))
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
         .map_err(|_| VerifyError::Stark("malformed proof (the verifier gave up)".into()))??;

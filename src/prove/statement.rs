@@ -20,15 +20,26 @@ pub struct Statement {
     pub image_digest: String,
     pub entry: u32,
     pub memlimit: u64,
+    /// Lowest loaded address and end of text, data and bss: an `sp`-based access between
+    /// `image_end` and `stack_bottom` is a stack overflow.
+    pub image_start: u32,
+    pub image_end: u32,
     pub stack_bottom: u32,
     pub stack_top: u32,
     pub heap_start: u32,
     pub heap_end: u32,
+    /// Heap and stack share one region (the Nexus 0.3 runtime).
+    pub shared: bool,
     /// Initial program break (linux-rv32 `brk`).
     pub brk: u32,
     /// The byte ranges `[start, end)` the guest may touch, as the VM enforces them: image and
     /// heap, then stack (equal when heap and stack share one region).
     pub regions: [(u64, u64); 2],
+    /// The HTIF `tohost` word (Spike, the RISC-V ISA tests), when the ELF names one: it is
+    /// read-only in a proof (a store to it ends the VM's run; see `docs/RULES.md`).
+    pub tohost: Option<u32>,
+    /// Zero-knowledge proof (hiding commitments). Always false in this version.
+    pub zk: bool,
     pub cycles: u64,
     pub exit_code: i32,
     pub public_input: Vec<u8>,
@@ -67,12 +78,25 @@ pub struct Public {
     pub events: Vec<Event>,
 }
 
-/// SHA-256 over the entry point, the instruction ranges and the initial memory.
-pub fn image_digest(entry: u32, code: &[(u32, u32)], image: &[(u32, Vec<u8>)]) -> String {
+/// SHA-256 over the entry point, the instruction ranges, the `tohost` word and the initial
+/// memory: everything the ELF contributes to the machine a proof is about.
+pub fn image_digest(
+    entry: u32,
+    code: &[(u32, u32)],
+    image: &[(u32, Vec<u8>)],
+    tohost: Option<u32>,
+) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(b"nexus-relink image v1");
+    h.update(b"nexus-relink image v2");
     h.update(entry.to_le_bytes());
+    match tohost {
+        Some(a) => {
+            h.update([1]);
+            h.update(a.to_le_bytes());
+        }
+        None => h.update([0]),
+    }
     h.update((code.len() as u32).to_le_bytes());
     for (a, n) in code {
         h.update(a.to_le_bytes());
@@ -110,6 +134,16 @@ impl Public {
         {
             return Err("an image region ends past 4 GiB".into());
         }
+        // Every initial byte inside a region the guest may touch.
+        let [(s0, e0), (s1, e1)] = self.statement.regions;
+        for (a, b) in &self.image {
+            let (a, e) = (u64::from(*a), u64::from(*a) + b.len() as u64);
+            if !b.is_empty() && (a < s0 || e > e1 || (a < s1 && e > e0)) {
+                return Err(format!(
+                    "image bytes {a:#x}..{e:#x} are outside the memory regions"
+                ));
+            }
+        }
         if self.events.len() as u64 > self.statement.cycles {
             return Err("more system calls than cycles".into());
         }
@@ -135,6 +169,88 @@ impl Public {
                 (addr, self.image_word(addr))
             })
         })
+    }
+}
+
+/// SHA-256 of a public part in its canonical encoding: the statement, image, instruction
+/// ranges and transcript. It enters the STARK as public values, which the Fiat-Shamir
+/// transcript absorbs before any challenge: a proof made for one public part fails for any
+/// other (see [`super::verify`]).
+pub fn public_digest(p: &Public) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"nexus-relink public v");
+    h.update(super::VERSION.to_le_bytes());
+    h.update(postcard::to_allocvec(p).expect("serialisable"));
+    h.finalize().into()
+}
+
+impl Statement {
+    /// The statement's own rules, checked before anything else: regions word-aligned, ordered
+    /// and inside the memory limit, the layout inside them, the break and `tohost` sensible.
+    /// Returns the first rule broken.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        let limit = self.memlimit;
+        if limit == 0 || limit > super::MAX_MEMLIMIT || limit % 4 != 0 {
+            return Err(format!(
+                "memory limit {limit:#x}: the proof system handles multiples of 4 up to 4 GiB"
+            ));
+        }
+        if self.entry % 4 != 0 {
+            return Err(format!("entry point {:#x} is not 4-byte aligned", self.entry));
+        }
+        let [(s0, e0), (s1, e1)] = self.regions;
+        if [s0, e0, s1, e1].iter().any(|v| v % 4 != 0) {
+            return Err("a memory region bound is not a multiple of 4".into());
+        }
+        if self.shared {
+            if (s1, e1) != (s0, e0) || e0 != limit || s0 >= e0 {
+                return Err("a shared heap/stack region must be one range up to the memory limit".into());
+            }
+        } else if !(s0 < e0 && e0 <= s1 && s1 < e1 && e1 == limit) {
+            return Err(format!(
+                "memory regions {s0:#x}..{e0:#x} and {s1:#x}..{e1:#x} are not ordered inside the memory limit {limit:#x}"
+            ));
+        }
+        let (img_s, img_e) = (u64::from(self.image_start), u64::from(self.image_end));
+        if !(s0 <= img_s && img_s <= img_e && img_e <= e0) {
+            return Err(format!(
+                "image {img_s:#x}..{img_e:#x} is not inside the first region {s0:#x}..{e0:#x}"
+            ));
+        }
+        let (hs, he) = (u64::from(self.heap_start), u64::from(self.heap_end));
+        let (sb, top) = (u64::from(self.stack_bottom), u64::from(self.stack_top));
+        if !(sb <= top && top <= limit && hs <= he && he <= limit) {
+            return Err(format!(
+                "heap {hs:#x}..{he:#x} and stack {sb:#x}..{top:#x} are not ordered below the memory limit {limit:#x}"
+            ));
+        }
+        // Without sharing, the heap ends inside the first region, the stack begins at or above
+        // the heap end, and the stack region begins no higher than the stack bottom.
+        if !self.shared && !(he <= e0 && he <= sb && s1 <= sb.max(img_e)) {
+            return Err(format!(
+                "heap end {he:#x} and stack bottom {sb:#x} do not match the regions {s0:#x}..{e0:#x} and {s1:#x}..{e1:#x}"
+            ));
+        }
+        let brk = u64::from(self.brk);
+        if brk % 4096 != 0 || brk < img_e || brk > limit.next_multiple_of(4096) {
+            return Err(format!(
+                "initial break {brk:#x} is not a page boundary between the image end and the limit"
+            ));
+        }
+        if let Some(t) = self.tohost {
+            let t = u64::from(t);
+            if t % 4 != 0 || !((s0..e0).contains(&t) || (s1..e1).contains(&t)) {
+                return Err(format!("tohost word {t:#x} is not an aligned word of a region"));
+            }
+        }
+        if self.zk {
+            return Err("a zero-knowledge proof: this version makes and checks none".into());
+        }
+        if self.cycles == 0 {
+            return Err("a run of zero cycles".into());
+        }
+        Ok(())
     }
 }
 

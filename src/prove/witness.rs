@@ -160,6 +160,8 @@ pub struct PublicTables {
     pub io: air::IoWords,
     pub prog_index: HashMap<u32, (usize, ProgRow)>,
     pub image_words: BTreeMap<u32, [u8; 4]>,
+    /// Read-only words (word addresses): every instruction word and `tohost`.
+    pub ro_words: BTreeSet<u32>,
 }
 
 pub fn public_tables(p: &Public) -> PublicTables {
@@ -191,10 +193,22 @@ pub fn public_tables(p: &Public) -> PublicTables {
             image_words.entry(addr >> 2).or_insert([0; 4])[(addr & 3) as usize] = byte;
         }
     }
+    // Read-only words: the instruction words and `tohost` (an image word, zero when the
+    // image does not hold it), so MEM starts each of them through IMAGE.
+    let mut ro_words: BTreeSet<u32> = p
+        .code
+        .iter()
+        .flat_map(|&(a, n)| (0..n).map(move |i| (a >> 2) + i))
+        .collect();
+    if let Some(t) = p.statement.tohost {
+        ro_words.insert(t >> 2);
+        image_words.entry(t >> 2).or_insert([0; 4]);
+    }
     let mut rows = Vec::with_capacity(image_words.len() * air::IMAGE_W);
     for (w, b) in &image_words {
         rows.extend([1, *w]);
         rows.extend(b.map(u32::from));
+        rows.push(u32::from(ro_words.contains(w)));
     }
     let image = air::ImageTable {
         height: height(image_words.len()),
@@ -242,6 +256,7 @@ pub fn public_tables(p: &Public) -> PublicTables {
         io,
         prog_index,
         image_words,
+        ro_words,
     }
 }
 
@@ -276,8 +291,12 @@ struct Mults {
 }
 
 impl Mults {
+    /// Count a 16-bit lookup. A value outside 16 bits (only a forged witness has one) has
+    /// no table row: it is not counted, and the lookup argument fails.
     fn u16(&mut self, v: u32) {
-        self.u16[v as usize] += 1;
+        if let Some(m) = self.u16.get_mut(v as usize) {
+            *m += 1;
+        }
     }
     fn and8(&mut self, x: u32, y: u32) {
         self.and8[(x + 256 * y) as usize] += 1;
@@ -501,10 +520,33 @@ pub enum WitnessError {
     Internal { cycle: usize, what: String },
 }
 
-/// All tables and their traces (main columns), in [`air::TABLE_NAMES`] order.
+/// All tables and their traces (main columns), in [`air::TABLE_NAMES`] order. Refuses, by
+/// name, what the constraints cannot prove (code modified or `tohost` written at run time,
+/// misaligned accesses, instructions outside RV32IM) and checks every value against the VM's.
 pub fn build(
     p: &Public,
     t: &Trace,
+) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Val>>), WitnessError> {
+    build_with(p, t, true)
+}
+
+/// [`build`] without its refusals and consistency checks: what a *modified* prover would do
+/// with a run the VM does not allow. Every value is computed from the public data and the
+/// trace's control flow as the honest builder computes it; where a rule is broken, the
+/// witness is whatever the arithmetic gives, and the verifier must reject the proof. For
+/// soundness tests only.
+#[doc(hidden)]
+pub fn build_unchecked(
+    p: &Public,
+    t: &Trace,
+) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Val>>), WitnessError> {
+    build_with(p, t, false)
+}
+
+fn build_with(
+    p: &Public,
+    t: &Trace,
+    checked: bool,
 ) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Val>>), WitnessError> {
     let n = t.rows.len();
     if n >= 1 << 25 {
@@ -549,16 +591,25 @@ pub fn build(
             pc: tr.pc,
             what,
         };
-        let Some(&(pidx, pr)) = pt.prog_index.get(&tr.pc) else {
-            return Err(unsupported(format!(
-                "`{}` (not an instruction of the ELF's code, or outside RV32IM)",
-                tr.inst.op.mnemonic()
-            )));
+        let (pidx, pr) = match pt.prog_index.get(&tr.pc) {
+            Some(&(k, r)) => (Some(k), r),
+            // A forger executes what the trace says, with no program row to look up.
+            None if !checked && prog_row(tr.pc, &tr.inst).is_some() => {
+                (None, prog_row(tr.pc, &tr.inst).expect("checked"))
+            }
+            None => {
+                return Err(unsupported(format!(
+                    "`{}` (not an instruction of the ELF's code, or outside RV32IM)",
+                    tr.inst.op.mnemonic()
+                )))
+            }
         };
-        if prog_row(tr.pc, &tr.inst) != Some(pr) {
+        if checked && prog_row(tr.pc, &tr.inst) != Some(pr) {
             return Err(unsupported("code modified at run time".into()));
         }
-        mults.prog[pidx] += 1;
+        if let Some(k) = pidx {
+            mults.prog[k] += 1;
+        }
         let row = &mut cpu[i * w..(i + 1) * w];
         let ts = 8 * i as u32 + 1;
         row[cl.real] = Val::ONE;
@@ -613,6 +664,18 @@ pub fn build(
                 return Err(unsupported(format!(
                     "a misaligned {width}-byte access at {d:#x}"
                 )));
+            }
+            let ro = pt.ro_words.contains(&(d >> 2));
+            if ro && matches!(s, sel::SB | sel::SH | sel::SW) && checked {
+                let what = if p.statement.tohost.is_some_and(|t| t >> 2 == d >> 2) {
+                    format!("a store to the HTIF `tohost` word {d:#x} (it ends the VM's run)")
+                } else {
+                    format!("a store into the instruction word {:#x} (self-modifying code)", d & !3)
+                };
+                return Err(unsupported(what));
+            }
+            if ro && matches!(s, sel::LB..=sel::LHU) {
+                row[cl.rom] = Val::ONE;
             }
             let (old, pm) = st.word(&pt.image_words, d >> 2);
             mword = old;
@@ -669,7 +732,41 @@ pub fn build(
         };
         set4(row, cl.c, c);
         set4(row, cl.d, d);
-        if pr.wr && c != tr.rd_val {
+        // The stack rule on sp-based loads and stores.
+        row[cl.spinv] = (f(pr.rs1 as u32) - f(2))
+            .try_inverse()
+            .unwrap_or(Val::ZERO);
+        if pr.rs1 == 2 {
+            row[cl.isp] = Val::ONE;
+        }
+        if is_mem && pr.rs1 == 2 {
+            row[cl.spchk] = Val::ONE;
+            let st_ = &p.statement;
+            let em1 = st_.image_end.wrapping_sub(1);
+            let below = d <= em1;
+            let (x, y) = if below {
+                (em1, d)
+            } else {
+                (d, st_.stack_bottom)
+            };
+            let br = u32::from((x & 0xffff) < (y & 0xffff));
+            let lo = (x & 0xffff) + (br << 16) - (y & 0xffff);
+            let hi = f(x >> 16) - f(y >> 16) - f(br);
+            if checked && (x < y) {
+                return Err(WitnessError::Internal {
+                    cycle: i,
+                    what: format!("an sp-based access to {d:#x} below the stack bottom"),
+                });
+            }
+            row[cl.below] = f(below as u32);
+            row[cl.sbr] = f(br);
+            row[cl.slo] = f(lo);
+            row[cl.shi] = hi;
+            mults.u16(lo);
+            use p3_field::PrimeField32;
+            mults.u16(hi.as_canonical_u32());
+        }
+        if checked && pr.wr && c != tr.rd_val {
             return Err(WitnessError::Internal {
                 cycle: i,
                 what: format!("result {c:#x}, the VM wrote {:#x}", tr.rd_val),
@@ -775,7 +872,7 @@ pub fn build(
             tr.pc / 4 + 1
         };
         row[cl.npc] = f(npc);
-        if i + 1 < n && (npc != tr.next_pc / 4 || tr.next_pc % 4 != 0) {
+        if checked && i + 1 < n && (npc != tr.next_pc / 4 || tr.next_pc % 4 != 0) {
             return Err(WitnessError::Internal {
                 cycle: i,
                 what: format!("next pc {:#x}, the VM went to {:#x}", npc * 4, tr.next_pc),
@@ -838,6 +935,14 @@ pub fn build(
             let io_rows = io_rows(e);
             for r in io_rows.chunks(air::IOW_PW) {
                 let waddr = r[2];
+                let ro = pt.ro_words.contains(&waddr);
+                let writes = r[3..7].iter().any(|&x| x == 1);
+                if checked && ro && writes {
+                    return Err(unsupported(format!(
+                        "a system call writing into the read-only word {:#x} (code or `tohost`)",
+                        waddr * 4
+                    )));
+                }
                 let (old, prev) = st.word(&pt.image_words, waddr);
                 let ob = old.to_le_bytes();
                 let mut nb = ob;
@@ -854,6 +959,7 @@ pub fn build(
                 let dd = r[1] - prev - 1;
                 m[5] = f(dd & 0xffff);
                 m[6] = f(dd >> 16);
+                m[7] = f((ro && !writes) as u32);
                 mults.diff(dd);
             }
         }
@@ -864,12 +970,36 @@ pub fn build(
             what: "fewer system calls than events".into(),
         });
     }
-    // Padding rows of the CPU: the clock runs on, eq = 1, npc = 1.
+    // Padding rows of the CPU: the clock runs on, eq = 1, npc = 1, rs1 = 0 is not sp.
+    let inv_m2 = (-f(2)).inverse();
     for i in n..h {
         let row = &mut cpu[i * w..(i + 1) * w];
         row[cl.clk] = f(i as u32);
         row[cl.eq] = Val::ONE;
         row[cl.npc] = Val::ONE;
+        row[cl.spinv] = inv_m2;
+    }
+    // Private input exhaustion: monotone, carried over the rows between private reads and
+    // over the padding.
+    let mut eof = false;
+    for (k, e) in p.events.iter().enumerate() {
+        if let Some((_, None)) = e.write {
+            let c = (0..4).fold(0u32, |acc, j| {
+                use p3_field::PrimeField32;
+                acc | (ev_main[k * ev::MW + ev::M_C + j].as_canonical_u32() << (8 * j))
+            });
+            if checked && (c > 0xff && c != u32::MAX || eof && c != u32::MAX) {
+                return Err(WitnessError::Internal {
+                    cycle: e.clk as usize,
+                    what: format!("private input read {c:#x} is not a byte or the end"),
+                });
+            }
+            eof = c == u32::MAX;
+        }
+        ev_main[k * ev::MW + ev::M_EOF] = f(eof as u32);
+    }
+    for k in p.events.len()..pt.events.height {
+        ev_main[k * ev::MW + ev::M_EOF] = f(eof as u32);
     }
     for i in md_i..hmd {
         mdt[i * ml.width + ml.bz] = Val::ONE;
@@ -918,6 +1048,8 @@ pub fn build(
             false
         } else if (bounds[2]..=bounds[3]).contains(&wa) {
             true
+        } else if !checked {
+            wa >= bounds[2]
         } else {
             return Err(WitnessError::Unsupported {
                 cycle: n,
@@ -938,6 +1070,7 @@ pub fn build(
         mults.u16(4 * hi);
         let init = pt.image_words.get(&wa);
         row[mm.img] = f(init.is_some() as u32);
+        row[mm.ro] = f(pt.ro_words.contains(&wa) as u32);
         let iv = init.map_or(0, |b| u32::from_le_bytes(*b));
         set4(row, mm.iv, iv);
         let (fv, fts) = st.mem.get(&wa).copied().unwrap_or((iv, 0));

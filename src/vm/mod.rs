@@ -246,7 +246,7 @@ impl Vm {
         let mut code = vec![None; ((code_end - code_base) / 4) as usize];
         // Words of executable sections; a section outside the executable segments (its
         // flags say code, the segment says otherwise) is not executable.
-        for (addr, word) in img.code_words() {
+        for (addr, word) in img.executable_words() {
             if addr >= code_base {
                 if let Some(slot) = code.get_mut(((addr - code_base) / 4) as usize) {
                     *slot = isa::decode(word).ok();
@@ -296,6 +296,11 @@ impl Vm {
     /// The byte ranges `[start, end)` the guest may touch (see [`mem`]): image and heap, stack.
     pub fn allowed_ranges(&self) -> [(u64, u64); 2] {
         self.mem.allowed()
+    }
+
+    /// The HTIF `tohost` word, when the ELF names one: an odd word stored there ends the run.
+    pub fn tohost(&self) -> Option<u32> {
+        (self.tohost != u32::MAX).then_some(self.tohost)
     }
 
     /// The initial program break (linux-rv32 `brk`).

@@ -1,0 +1,383 @@
+//! One machine: every rule by which the VM faults or stops is a rule of the proof. Each test
+//! here is an attack by a *modified prover*: it takes a run that the VM does not allow (found
+//! by running a looser machine: a layout without the rule, the same program with one rule
+//! switched off), states it about the real program and layout, builds the witness without the
+//! honest builder's refusals (`witness::build_unchecked`) and proves it. The unmodified
+//! verifier must reject every such proof, with and without the ELF. The honest prover refuses
+//! the same runs by name. `docs/RULES.md` lists the rules and these tests.
+
+#[path = "../benches/guest/mod.rs"]
+mod guest;
+mod common;
+
+use nexus_relink::elf::Image;
+use nexus_relink::isa::{encode, split_hi_lo, Inst, Op};
+use nexus_relink::layout::Layout;
+use nexus_relink::prove::air::{sel, CpuCols};
+use nexus_relink::prove::{self, witness, ProofFile, Statement, Val, VerifyError};
+use nexus_relink::relink::Relinker;
+use nexus_relink::vm::{Abi, RunConfig, Vm};
+use p3_field::PrimeCharacteristicRing;
+
+fn parse(bytes: Vec<u8>) -> (Image, Layout) {
+    let img = Image::parse(bytes).unwrap();
+    let layout = Layout::discover(&img).unwrap();
+    (img, layout)
+}
+
+fn data(name: &str) -> Vec<u8> {
+    std::fs::read(common::root().join("tests/data/soundness").join(name)).unwrap()
+}
+
+/// The modified prover: the run of `run_img` under `run_layout`, stated about `img` under
+/// `layout` (its image, instruction ranges, layout and `tohost`; the run's cycles, exit code,
+/// outputs and transcript).
+fn forge(
+    img: &Image,
+    layout: &Layout,
+    run_img: &Image,
+    run_layout: &Layout,
+    cfg: RunConfig,
+) -> ProofFile {
+    let (mut public, trace) =
+        prove::trace_run(run_img, run_layout, cfg.clone()).expect("the looser machine runs it");
+    let real = prove::public_from_elf(img, layout, cfg.abi).unwrap();
+    let run = public.statement.clone();
+    public.image = real.image;
+    public.code = real.code;
+    public.statement = Statement {
+        cycles: run.cycles,
+        exit_code: run.exit_code,
+        public_input: run.public_input,
+        stdout: run.stdout,
+        stderr: run.stderr,
+        public_output: run.public_output,
+        ..real.statement
+    };
+    let (tables, traces) = witness::build_unchecked(&public, &trace).unwrap();
+    prove::prove_traces(public, &tables, &traces).expect("a proof is produced")
+}
+
+/// Both verifications reject the forged proof; returns the reason without the ELF.
+fn rejected(pf: &ProofFile, img: &Image, layout: &Layout) -> String {
+    let bytes = pf.to_bytes();
+    let back = ProofFile::from_bytes(&bytes).unwrap();
+    let with = prove::verify(&back, Some((img, layout)));
+    assert!(with.is_err(), "verify --elf accepted a forged proof");
+    match prove::verify(&back, None) {
+        Ok(st) => panic!(
+            "verify accepted a forged proof: exit {} after {} cycles",
+            st.exit_code, st.cycles
+        ),
+        Err(e) => e.to_string(),
+    }
+}
+
+struct Asm(Vec<u32>);
+
+impl Asm {
+    fn i(&mut self, inst: Inst) {
+        self.0.push(encode(&inst).unwrap());
+    }
+    fn li(&mut self, rd: u8, v: u32) {
+        let (hi, lo) = split_hi_lo(v);
+        self.i(Inst::lui(rd, hi << 12));
+        self.i(Inst::addi(rd, rd, lo));
+    }
+    fn pc(&self, shape: &guest::Shape) -> u32 {
+        shape.text + 4 * self.0.len() as u32
+    }
+    fn exit_linux(&mut self) {
+        self.i(Inst::addi(17, 0, 93));
+        self.i(Inst::new(Op::Ecall, 0, 0, 0, 0));
+    }
+}
+
+const SHAPE: guest::Shape = guest::Shape {
+    text: 0x1_0000,
+    stack_top: 0x40_0000,
+    stack_bottom: 0x30_0000,
+};
+
+/// A. Self-modifying code: the guest stores `li a0, 0` over its own `li a0, 7` and runs it.
+/// The VM runs the stored instruction (exit 0); the forged run executes the original one and
+/// claims exit 7. Code words are read-only in the proof, so no store into code is provable.
+#[test]
+fn a_store_into_code_is_not_provable() {
+    let build = |new: u32| {
+        let mut a = Asm(Vec::new());
+        // t0 = address of `target` (auipc-relative), t1 = the new instruction word.
+        let at = a.pc(&SHAPE);
+        a.i(Inst::auipc(5, 0));
+        a.li(6, new);
+        let target = at + 4 * 6;
+        a.i(Inst::new(Op::Sw, 0, 5, 6, (target - at) as i32));
+        a.i(Inst::new(Op::FenceI, 0, 0, 0, 0));
+        a.i(Inst::addi(0, 0, 0));
+        assert_eq!(a.pc(&SHAPE), target);
+        a.i(Inst::addi(10, 0, 7)); // target: li a0, 7
+        a.exit_linux();
+        guest::elf(&SHAPE, &a.0, &[])
+    };
+    let li_a0_0 = encode(&Inst::addi(10, 0, 0)).unwrap();
+    let li_a0_7 = encode(&Inst::addi(10, 0, 7)).unwrap();
+    let (img, layout) = parse(build(li_a0_0));
+    let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+    assert_eq!(vm.exit_code, Some(0), "the VM runs the stored instruction");
+    // The honest prover refuses by name.
+    let err = prove::prove(&img, &layout, RunConfig::default(), &|_| {})
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("self-modifying code"), "{err}");
+    // The same program storing the word it already holds runs the original `li a0, 7`.
+    let (run_img, run_layout) = parse(build(li_a0_7));
+    let pf = forge(&img, &layout, &run_img, &run_layout, RunConfig::default());
+    assert_eq!(pf.public.statement.exit_code, 7);
+    let why = rejected(&pf, &img, &layout);
+    assert!(why.contains("STARK"), "{why}");
+}
+
+/// B. A stack overflow into the heap: with heap end = stack bottom the two regions touch, so
+/// only the stack rule (an sp-based access may not reach below the stack bottom) tells the
+/// overflow from a heap access.
+#[test]
+fn b_a_stack_overflow_into_the_heap_is_not_provable() {
+    let (img0, _) = parse(std::fs::read(common::root().join("fixtures/deep_recursion.elf")).unwrap());
+    let out = Relinker::new(2 << 20)
+        .stack(64 << 10)
+        .rewrite(&img0)
+        .unwrap()
+        .bytes;
+    let (img, layout) = parse(out);
+    assert_eq!(layout.heap_end, layout.stack_bottom, "no guard gap");
+    let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+    assert_eq!(vm.fault.map(|f| f.kind.name()), Some("stack_overflow"));
+    // The looser machine: no stack bottom (the stack may grow down to the heap start).
+    let mut loose = layout.clone();
+    loose.stack_bottom = layout.heap_start;
+    loose.heap_end = layout.heap_start;
+    let pf = forge(&img, &layout, &img, &loose, RunConfig::default());
+    assert_eq!(pf.public.statement.exit_code, 0);
+    assert_eq!(pf.public.statement.stack_bottom, layout.stack_bottom);
+    let why = rejected(&pf, &img, &layout);
+    assert!(why.contains("STARK"), "{why}");
+}
+
+/// B, the other side: the rule does not reject what the VM allows (an sp-based access into the
+/// image, as `la sp, WORD; lw sp, 0(sp)` does, and below-stack-top frames) — every fixture
+/// that proves in tests/prove.rs goes through it; here a generated guest does both.
+#[test]
+fn b_sp_based_accesses_the_vm_allows_prove() {
+    let mut a = Asm(Vec::new());
+    let word = SHAPE.text + 4 * 7; // the `li a0, 0` instruction word below, read through sp
+    a.li(2, word);
+    a.i(Inst::new(Op::Lw, 6, 2, 0, 0)); // lw t1, 0(sp): inside the image
+    a.li(2, SHAPE.stack_top);
+    a.i(Inst::new(Op::Sw, 0, 2, 6, -4)); // a frame under the stack top
+    a.i(Inst::addi(10, 0, 0));
+    a.i(Inst::new(Op::Lw, 10, 2, 0, -4));
+    a.i(Inst::new(Op::Sub, 10, 10, 6, 0)); // 0 when the round trip held
+    a.exit_linux();
+    let (img, layout) = parse(guest::elf(&SHAPE, &a.0, &[]));
+    let (pf, _) = prove::prove(&img, &layout, RunConfig::default(), &|_| {}).unwrap();
+    let st = prove::verify(&pf, Some((&img, &layout))).unwrap();
+    assert_eq!(st.exit_code, 0);
+}
+
+/// C. Code outside the executable segments: an `"ax"` section in a RW PT_LOAD. The VM faults
+/// at the jump; the forged run (the same file with the segment made executable) exits 42.
+#[test]
+fn c_code_outside_executable_segments_is_not_provable() {
+    let (img, layout) = parse(data("ram_code.elf"));
+    let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+    assert_eq!(
+        vm.fault.map(|f| f.kind.name()),
+        Some("illegal_instruction")
+    );
+    let (run_img, run_layout) = parse(data("ram_code_rwx.elf"));
+    let pf = forge(&img, &layout, &run_img, &run_layout, RunConfig::default());
+    assert_eq!(pf.public.statement.exit_code, 42);
+    // PROGRAM holds only the executable segment's words.
+    let ram = img.symbol("ramfn").map(|s| s.value).unwrap_or(0x20000);
+    assert!(pf
+        .public
+        .code
+        .iter()
+        .all(|&(a, n)| !(a..a + 4 * n).contains(&ram)));
+    let why = rejected(&pf, &img, &layout);
+    assert!(why.contains("STARK"), "{why}");
+}
+
+/// D. HTIF `tohost`: an odd word stored there ends the VM's run (exit word >> 1). The forged
+/// run (the same code with the symbol renamed) carries on to `exit(3)`. `tohost` is read-only
+/// in the proof and bound by the image digest.
+#[test]
+fn d_running_past_a_tohost_exit_is_not_provable() {
+    let tohost = 0x2_0000; // in the heap (NOBITS), past the text
+    let mut a = Asm(Vec::new());
+    a.li(5, 1);
+    a.li(6, tohost);
+    a.i(Inst::new(Op::Sw, 0, 6, 5, 0)); // tohost = 1: pass, exit 0
+    a.i(Inst::addi(10, 0, 3));
+    a.exit_linux();
+    let with = |name: &str| guest::elf(&SHAPE, &a.0, &[(name.to_string(), tohost, 8)]);
+    let (img, layout) = parse(with("tohost"));
+    let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+    assert_eq!((vm.exit_code, vm.cycles), (Some(0), 5));
+    let err = prove::prove(&img, &layout, RunConfig::default(), &|_| {})
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("tohost"), "{err}");
+    let (run_img, run_layout) = parse(with("tohosx"));
+    let pf = forge(&img, &layout, &run_img, &run_layout, RunConfig::default());
+    assert_eq!(pf.public.statement.exit_code, 3);
+    assert_eq!(pf.public.statement.tohost, Some(tohost));
+    let why = rejected(&pf, &img, &layout);
+    assert!(why.contains("STARK"), "{why}");
+    // Claiming the ELF has no tohost word: the image digest differs from the ELF's.
+    let mut pf2 = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+    pf2.public.statement.tohost = None;
+    assert!(prove::verify(&pf2, Some((&img, &layout))).is_err());
+}
+
+/// E. Nexus private input: `ecall 0x400` returns one byte, or `u32::MAX` once the input is
+/// used up, and from then on. A forged value outside that set, or a byte after the end, is
+/// rejected.
+#[test]
+fn e_private_input_values_outside_the_vm_s_are_not_provable() {
+    let mut a = Asm(Vec::new());
+    for _ in 0..2 {
+        a.i(Inst::addi(17, 0, 0x400));
+        a.i(Inst::new(Op::Ecall, 0, 0, 0, 0));
+        a.i(Inst::new(Op::Add, 8, 8, 10, 0)); // s0 += a0 (only to use it)
+    }
+    a.i(Inst::addi(10, 0, 0));
+    a.i(Inst::addi(17, 0, 0x201));
+    a.i(Inst::new(Op::Ecall, 0, 0, 0, 0));
+    let (img, layout) = parse(guest::elf(&SHAPE, &a.0, &[]));
+    let cfg = RunConfig {
+        abi: Some(Abi::Nexus),
+        private_input: vec![0x41],
+        ..RunConfig::default()
+    };
+    let (public, trace) = prove::trace_run(&img, &layout, cfg.clone()).unwrap();
+    // Honest: one byte, then the end.
+    let (t, tr) = witness::build(&public, &trace).unwrap();
+    let pf = prove::prove_traces(public.clone(), &t, &tr).unwrap();
+    prove::verify(&pf, Some((&img, &layout))).expect("the honest run verifies");
+    let reads: Vec<usize> = trace
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.inst.op == Op::Ecall && r.rd == 10)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(reads.len(), 2);
+    for values in [[0x7fff_ffff, u32::MAX], [0x100, u32::MAX], [u32::MAX, 0x41]] {
+        let mut forged = trace.clone();
+        for (k, &i) in reads.iter().enumerate() {
+            forged.rows[i].rd_val = values[k];
+        }
+        let (t, tr) = witness::build_unchecked(&public, &forged).unwrap();
+        let pf = prove::prove_traces(public.clone(), &t, &tr).unwrap();
+        let why = rejected(&pf, &img, &layout);
+        assert!(why.contains("STARK"), "{values:x?}: {why}");
+    }
+}
+
+/// Misaligned loads and stores: the VM performs them (as qemu-user does); the proof cannot
+/// express them (one byte lane per access, a word access at lane 0, a halfword at an even
+/// lane), so the prover refuses by name and a forged lane is rejected.
+#[test]
+fn misaligned_accesses_are_not_provable() {
+    let mut a = Asm(Vec::new());
+    a.li(5, SHAPE.stack_top - 16);
+    a.i(Inst::new(Op::Sw, 0, 5, 0, 2)); // misaligned word store
+    a.i(Inst::addi(10, 0, 0));
+    a.exit_linux();
+    let (img, layout) = parse(guest::elf(&SHAPE, &a.0, &[]));
+    let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+    assert_eq!(vm.exit_code, Some(0));
+    let err = prove::prove(&img, &layout, RunConfig::default(), &|_| {})
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("misaligned"), "{err}");
+    // A forged aligned access relabelled to another lane: the word store must use lane 0.
+    let mut b = Asm(Vec::new());
+    b.li(5, SHAPE.stack_top - 16);
+    b.i(Inst::new(Op::Sw, 0, 5, 0, 0));
+    b.i(Inst::addi(10, 0, 0));
+    b.exit_linux();
+    let (img, layout) = parse(guest::elf(&SHAPE, &b.0, &[]));
+    let (public, trace) = prove::trace_run(&img, &layout, RunConfig::default()).unwrap();
+    let (t, mut tr) = witness::build(&public, &trace).unwrap();
+    let c = CpuCols::new();
+    let m = &mut tr[0];
+    let w = m.width;
+    let row = (0..m.values.len() / w)
+        .find(|&i| m.values[i * w + c.sel[sel::SW]] == Val::ONE)
+        .unwrap();
+    m.values[row * w + c.f[0]] = Val::ZERO;
+    m.values[row * w + c.f[2]] = Val::ONE;
+    m.values[row * w + c.d[0]] += Val::from_u32(2);
+    let pf = prove::prove_traces(public, &t, &tr).unwrap();
+    assert!(matches!(
+        prove::verify(&pf, None),
+        Err(VerifyError::Stark(_))
+    ));
+}
+
+/// The cycle count is stated exactly: a proof of n cycles is not one of n + 1, and a run the
+/// VM stops at its cycle limit has no exit to prove.
+#[test]
+fn the_cycle_count_is_exact() {
+    let mut a = Asm(Vec::new());
+    for _ in 0..20 {
+        a.i(Inst::addi(5, 5, 1));
+    }
+    a.i(Inst::addi(10, 0, 0));
+    a.exit_linux();
+    let (img, layout) = parse(guest::elf(&SHAPE, &a.0, &[]));
+    let cfg = RunConfig {
+        max_cycles: 10,
+        ..RunConfig::default()
+    };
+    let err = prove::prove(&img, &layout, cfg, &|_| {}).err().unwrap().to_string();
+    assert!(err.contains("cycle limit"), "{err}");
+    let (pf, _) = prove::prove(&img, &layout, RunConfig::default(), &|_| {}).unwrap();
+    assert_eq!(pf.public.statement.cycles, 23);
+    let mut bad = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+    bad.public.statement.cycles = 24;
+    if let Some(e) = bad.public.events.last_mut() {
+        e.clk += 1;
+    }
+    assert!(prove::verify(&bad, None).is_err());
+}
+
+#[test]
+fn committed_soundness_guests_match_their_source() {
+    if !common::have("riscv64-unknown-elf-gcc") {
+        eprintln!("riscv64-unknown-elf-gcc not installed: rebuild check skipped");
+        return;
+    }
+    if !common::same_toolchain() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::root().join("tests/data/soundness");
+    let st = std::process::Command::new("sh")
+        .arg(dir.join("build.sh"))
+        .arg(tmp.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for name in ["ram_code.elf", "ram_code_rwx.elf"] {
+        assert!(
+            std::fs::read(tmp.path().join(name)).unwrap() == data(name),
+            "{name} differs from its source; run tests/data/soundness/build.sh"
+        );
+    }
+}
