@@ -383,12 +383,15 @@ fn out_of_limit_access_is_unprovable() {
     s.public.statement.memlimit = top - 4096;
     s.public.statement.stack_top = (top - 4096) as u32;
     s.public.statement.regions[1].1 = top - 4096;
+    s.public.statement.brk = s.public.statement.brk.min((top - 4096) as u32 & !0xfff);
+    s.public.statement.check_consistency().unwrap();
     assert!(s.rejected());
     // ...and one that claims a stack region starting above the words the stack touched.
     let mut s = setup("linux_fib");
     let top = s.public.statement.stack_top;
     s.public.statement.regions[1].0 = u64::from(top) - 64;
     s.public.statement.stack_bottom = top - 64;
+    s.public.statement.check_consistency().unwrap();
     assert!(s.rejected());
 }
 
