@@ -6,9 +6,9 @@
 //! verifier must reject every such proof, with and without the ELF. The honest prover refuses
 //! the same runs by name. `docs/RULES.md` lists the rules and these tests.
 
+mod common;
 #[path = "../benches/guest/mod.rs"]
 mod guest;
-mod common;
 
 use nexus_relink::elf::Image;
 use nexus_relink::isa::{encode, split_hi_lo, Inst, Op};
@@ -143,7 +143,8 @@ fn a_store_into_code_is_not_provable() {
 /// overflow from a heap access.
 #[test]
 fn b_a_stack_overflow_into_the_heap_is_not_provable() {
-    let (img0, _) = parse(std::fs::read(common::root().join("fixtures/deep_recursion.elf")).unwrap());
+    let (img0, _) =
+        parse(std::fs::read(common::root().join("fixtures/deep_recursion.elf")).unwrap());
     let out = Relinker::new(2 << 20)
         .stack(64 << 10)
         .rewrite(&img0)
@@ -191,10 +192,7 @@ fn b_sp_based_accesses_the_vm_allows_prove() {
 fn c_code_outside_executable_segments_is_not_provable() {
     let (img, layout) = parse(data("ram_code.elf"));
     let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
-    assert_eq!(
-        vm.fault.map(|f| f.kind.name()),
-        Some("illegal_instruction")
-    );
+    assert_eq!(vm.fault.map(|f| f.kind.name()), Some("illegal_instruction"));
     let (run_img, run_layout) = parse(data("ram_code_rwx.elf"));
     let pf = forge(&img, &layout, &run_img, &run_layout, RunConfig::default());
     assert_eq!(pf.public.statement.exit_code, 42);
@@ -347,7 +345,10 @@ fn the_cycle_count_is_exact() {
         max_cycles: 10,
         ..RunConfig::default()
     };
-    let err = prove::prove(&img, &layout, cfg, &|_| {}).err().unwrap().to_string();
+    let err = prove::prove(&img, &layout, cfg, &|_| {})
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("cycle limit"), "{err}");
     let (pf, _) = prove::prove(&img, &layout, RunConfig::default(), &|_| {}).unwrap();
     assert_eq!(pf.public.statement.cycles, 23);
@@ -396,7 +397,8 @@ fn every_bit_flip_of_the_statement_is_rejected() {
     a.i(Inst::addi(10, 0, 5));
     a.exit_linux();
     let generated = guest::elf(&SHAPE, &a.0, &[]);
-    let fixture = |n: &str| std::fs::read(common::root().join(format!("fixtures/{n}.elf"))).unwrap();
+    let fixture =
+        |n: &str| std::fs::read(common::root().join(format!("fixtures/{n}.elf"))).unwrap();
     for elf in [generated, fixture("linux_hello"), fixture("nexus_hello")] {
         let (img, layout) = parse(elf);
         let (pf, _) = prove::prove(&img, &layout, RunConfig::default(), &|_| {}).unwrap();

@@ -14,6 +14,11 @@ pub struct ProveArgs {
     output: PathBuf,
     #[command(flatten)]
     exec: ExecArgs,
+    /// Memory the prover may use (e.g. 8G). The run is stopped at the longest one proof holds
+    /// within it, and tables estimated to need more are refused before proving. Default: the
+    /// memory the system reports available (MemAvailable, or a cgroup limit).
+    #[arg(long, value_name = "SIZE", value_parser = nexus_relink::size::parse_size)]
+    prover_memory: Option<u64>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -69,7 +74,12 @@ pub fn prove_main(a: ProveArgs) -> i32 {
             b
         };
         let start = std::time::Instant::now();
-        let (pf, stats) = prove::prove(&img, &layout, cfg, &|m| bar.set_message(m.to_string()))?;
+        let opts = prove::ProveOptions {
+            memory: a.prover_memory,
+        };
+        let (pf, stats) = prove::prove_with(&img, &layout, cfg, &opts, &|m| {
+            bar.set_message(m.to_string())
+        })?;
         bar.set_message("writing the proof");
         let bytes = pf.to_bytes();
         nexus_relink::relink::write_atomic(&a.output, &bytes, None)?;
@@ -87,6 +97,9 @@ pub fn prove_main(a: ProveArgs) -> i32 {
                 "khz": khz,
                 "proof_bytes": bytes.len(),
                 "peak_rss_bytes": peak,
+                "estimated_peak_bytes": stats.estimated_peak_bytes,
+                "memory_budget_bytes": stats.memory_budget,
+                "max_cycles_per_proof": stats.max_cycles,
                 "table_rows": nexus_relink::prove::air::TABLE_NAMES.iter().zip(&stats.heights)
                     .map(|(n, h)| (n.to_string(), serde_json::json!(h))).collect::<serde_json::Map<_, _>>(),
                 "memlimit": st.memlimit,

@@ -597,9 +597,7 @@ impl Cpu {
             let xh = bl.clone() * pv[2].clone() + nb.clone() * dhi.clone();
             let yh = bl * dhi + nb * pv[4].clone();
             let chk = x(l.spchk);
-            b.assert_zero(
-                chk.clone() * (x(l.slo) - xl + yl - c(1 << 16) * x(l.sbr)),
-            );
+            b.assert_zero(chk.clone() * (x(l.slo) - xl + yl - c(1 << 16) * x(l.sbr)));
             b.assert_zero(chk.clone() * (x(l.shi) - xh + yh + x(l.sbr)));
             U16.lookup_key(b, [x(l.slo)], Count::bounded(chk.clone(), 1));
             U16.lookup_key(b, [x(l.shi)], Count::bounded(chk, 1));
@@ -1185,9 +1183,7 @@ impl IoWords {
         range_ts(b, m[5].clone(), m[6].clone(), real.clone());
         let ro = m[7].clone();
         b.assert_bool(ro.clone());
-        b.assert_zero(
-            ro.clone() * (p[3].clone() + p[4].clone() + p[5].clone() + p[6].clone()),
-        );
+        b.assert_zero(ro.clone() * (p[3].clone() + p[4].clone() + p[5].clone() + p[6].clone()));
         access(
             b,
             AB::Expr::ONE + ro,

@@ -9,6 +9,7 @@
 //! it. See [`air`] for the tables and what each constrains.
 
 pub mod air;
+pub mod budget;
 pub mod statement;
 pub mod witness;
 
@@ -74,12 +75,27 @@ pub enum ProveError {
     Vm(#[from] crate::vm::VmError),
     #[error("the guest did not exit: {0}")]
     NoExit(String),
+    /// The run reached its cycle limit.
+    #[error("the guest did not exit: {0}")]
+    CycleLimit(String),
     #[error("{0}")]
     Unprovable(String),
     #[error(transparent)]
     Witness(#[from] witness::WitnessError),
     #[error("the prover failed: {0}")]
     Backend(String),
+    #[error("the guest ran more than {cap} cycles; one proof holds at most {cap} with {} of memory for the prover (raise it with --prover-memory; runs of any length need continuations, not implemented yet)", budget::gib(*budget))]
+    TooLong { cap: u64, budget: u64 },
+    #[error("proving these tables needs about {} of memory, more than the {} available (override with --prover-memory)", budget::gib(*need), budget::gib(*budget))]
+    OutOfMemory { need: u64, budget: u64 },
+}
+
+/// Options of [`prove_with`].
+#[derive(Debug, Clone, Default)]
+pub struct ProveOptions {
+    /// Memory the prover may use, in bytes; `None`: what the system says is available
+    /// ([`budget::available_memory`]).
+    pub memory: Option<u64>,
 }
 
 /// Why a proof was rejected.
@@ -113,6 +129,11 @@ pub struct ProveStats {
     pub prove_seconds: f64,
     /// Rows per table (padded), in [`air::TABLE_NAMES`] order.
     pub heights: Vec<usize>,
+    /// The peak memory [`budget::estimate_peak_bytes`] expected.
+    pub estimated_peak_bytes: u64,
+    /// The memory budget the run was held to, and the longest run it allows.
+    pub memory_budget: u64,
+    pub max_cycles: u64,
 }
 
 /// The parts of the public data an ELF determines: initial image, instruction ranges, entry,
@@ -189,8 +210,12 @@ pub fn trace_run(
     let vm = Vm::new(img, layout, cfg)?;
     let (res, trace) = vm.run_traced();
     let Some(code) = res.exit_code else {
-        let why = res.fault.map(|f| f.message).unwrap_or_default();
-        return Err(ProveError::NoExit(why));
+        return Err(match res.fault {
+            Some(f) if f.kind == crate::vm::FaultKind::CycleLimit => {
+                ProveError::CycleLimit(f.message)
+            }
+            f => ProveError::NoExit(f.map(|f| f.message).unwrap_or_default()),
+        });
     };
     if let Some(last) = trace.rows.last() {
         if last.inst.op != crate::isa::Op::Ecall {
@@ -241,19 +266,52 @@ pub fn prove_traces(
     Ok(ProofFile { public, proof })
 }
 
-/// Run and prove.
+/// Run and prove, with the memory budget the system reports.
 pub fn prove(
     img: &Image,
     layout: &Layout,
     cfg: RunConfig,
     progress: &dyn Fn(&str),
 ) -> Result<(ProofFile, ProveStats), ProveError> {
+    prove_with(img, layout, cfg, &ProveOptions::default(), progress)
+}
+
+/// Run and prove. Before tracing, the run is capped at the longest one proof holds within the
+/// memory budget ([`budget::max_cycles_for`]): a longer run stops there with
+/// [`ProveError::TooLong`] instead of filling memory; before committing, the tables' estimated
+/// peak is checked against the budget ([`ProveError::OutOfMemory`]).
+pub fn prove_with(
+    img: &Image,
+    layout: &Layout,
+    mut cfg: RunConfig,
+    opts: &ProveOptions,
+    progress: &dyn Fn(&str),
+) -> Result<(ProofFile, ProveStats), ProveError> {
     let t0 = std::time::Instant::now();
+    let budget = opts
+        .memory
+        .or_else(budget::available_memory)
+        .unwrap_or(u64::MAX);
+    let cap = budget::max_cycles_for(budget);
+    let capped = cap < cfg.max_cycles;
+    cfg.max_cycles = cfg.max_cycles.min(cap);
     progress("running the guest (tracing)");
-    let (public, trace) = trace_run(img, layout, cfg)?;
+    let (public, trace) = match trace_run(img, layout, cfg) {
+        Err(ProveError::CycleLimit(_)) if capped => {
+            return Err(ProveError::TooLong { cap, budget })
+        }
+        r => r?,
+    };
     progress("building the trace tables");
     let (tables, traces) = witness::build(&public, &trace)?;
     drop(trace);
+    let need = budget::estimate_peak_bytes(
+        &tables,
+        &traces.iter().map(|t| t.height()).collect::<Vec<_>>(),
+    );
+    if need > budget {
+        return Err(ProveError::OutOfMemory { need, budget });
+    }
     let trace_seconds = t0.elapsed().as_secs_f64();
     let heights: Vec<usize> = traces.iter().map(|t| t.height()).collect();
     let cycles = public.statement.cycles;
@@ -265,6 +323,9 @@ pub fn prove(
         trace_seconds,
         prove_seconds: t1.elapsed().as_secs_f64(),
         heights,
+        estimated_peak_bytes: need,
+        memory_budget: budget,
+        max_cycles: cap,
     };
     Ok((pf, stats))
 }
@@ -278,12 +339,7 @@ use p3_matrix::Matrix;
 pub fn mem_bounds(st: &Statement) -> [u32; 4] {
     let [(s0, e0), (s1, e1)] = st.regions;
     let w = |v: u64| (v / 4) as u32;
-    [
-        w(s0),
-        w(e0.max(s0 + 4)) - 1,
-        w(s1),
-        w(e1.max(s1 + 4)) - 1,
-    ]
+    [w(s0), w(e0.max(s0 + 4)) - 1, w(s1), w(e1.max(s1 + 4)) - 1]
 }
 
 fn halves(v: u32) -> [Val; 2] {

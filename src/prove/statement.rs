@@ -197,7 +197,10 @@ impl Statement {
             ));
         }
         if self.entry % 4 != 0 {
-            return Err(format!("entry point {:#x} is not 4-byte aligned", self.entry));
+            return Err(format!(
+                "entry point {:#x} is not 4-byte aligned",
+                self.entry
+            ));
         }
         let [(s0, e0), (s1, e1)] = self.regions;
         if [s0, e0, s1, e1].iter().any(|v| v % 4 != 0) {
@@ -205,7 +208,9 @@ impl Statement {
         }
         if self.shared {
             if (s1, e1) != (s0, e0) || e0 != limit || s0 >= e0 {
-                return Err("a shared heap/stack region must be one range up to the memory limit".into());
+                return Err(
+                    "a shared heap/stack region must be one range up to the memory limit".into(),
+                );
             }
         } else if !(s0 < e0 && e0 <= s1 && s1 < e1 && e1 == limit) {
             return Err(format!(
@@ -227,7 +232,7 @@ impl Statement {
         }
         // Without sharing, the heap ends inside the first region, the stack begins at or above
         // the heap end, and the stack region begins no higher than the stack bottom.
-        if !self.shared && !(he <= e0 && he <= sb && s1 <= sb.max(img_e)) {
+        if !(self.shared || he <= e0 && he <= sb && s1 <= sb.max(img_e)) {
             return Err(format!(
                 "heap end {he:#x} and stack bottom {sb:#x} do not match the regions {s0:#x}..{e0:#x} and {s1:#x}..{e1:#x}"
             ));
@@ -241,7 +246,9 @@ impl Statement {
         if let Some(t) = self.tohost {
             let t = u64::from(t);
             if t % 4 != 0 || !((s0..e0).contains(&t) || (s1..e1).contains(&t)) {
-                return Err(format!("tohost word {t:#x} is not an aligned word of a region"));
+                return Err(format!(
+                    "tohost word {t:#x} is not an aligned word of a region"
+                ));
             }
         }
         if self.zk {

@@ -670,7 +670,10 @@ fn build_with(
                 let what = if p.statement.tohost.is_some_and(|t| t >> 2 == d >> 2) {
                     format!("a store to the HTIF `tohost` word {d:#x} (it ends the VM's run)")
                 } else {
-                    format!("a store into the instruction word {:#x} (self-modifying code)", d & !3)
+                    format!(
+                        "a store into the instruction word {:#x} (self-modifying code)",
+                        d & !3
+                    )
                 };
                 return Err(unsupported(what));
             }
@@ -733,9 +736,7 @@ fn build_with(
         set4(row, cl.c, c);
         set4(row, cl.d, d);
         // The stack rule on sp-based loads and stores.
-        row[cl.spinv] = (f(pr.rs1 as u32) - f(2))
-            .try_inverse()
-            .unwrap_or(Val::ZERO);
+        row[cl.spinv] = (f(pr.rs1 as u32) - f(2)).try_inverse().unwrap_or(Val::ZERO);
         if pr.rs1 == 2 {
             row[cl.isp] = Val::ONE;
         }
@@ -936,7 +937,7 @@ fn build_with(
             for r in io_rows.chunks(air::IOW_PW) {
                 let waddr = r[2];
                 let ro = pt.ro_words.contains(&waddr);
-                let writes = r[3..7].iter().any(|&x| x == 1);
+                let writes = r[3..7].contains(&1);
                 if checked && ro && writes {
                     return Err(unsupported(format!(
                         "a system call writing into the read-only word {:#x} (code or `tohost`)",
@@ -988,7 +989,7 @@ fn build_with(
                 use p3_field::PrimeField32;
                 acc | (ev_main[k * ev::MW + ev::M_C + j].as_canonical_u32() << (8 * j))
             });
-            if checked && (c > 0xff && c != u32::MAX || eof && c != u32::MAX) {
+            if checked && c != u32::MAX && (c > 0xff || eof) {
                 return Err(WitnessError::Internal {
                     cycle: e.clk as usize,
                     what: format!("private input read {c:#x} is not a byte or the end"),

@@ -1,0 +1,88 @@
+//! How much a proof costs in memory, and how long a run one proof can hold on this machine.
+//!
+//! Proving keeps every table's trace, its low-degree extension and the lookup columns in
+//! memory at once. The peak grows linearly with the table cells; the constants below were
+//! measured on this project's machine (release build, 2 cores): 730 MiB for `medlow_fib`
+//! (CPU table 2^18 rows), 1.5 GiB for `c_bump` (2^19), 5.7 GB for `jolt_heap` (2^21), 3.6 GiB
+//! for the benchmark guest at 2^20 — about 2.9 KB per CPU row. [`prove`](super::prove) stops a
+//! run at the largest CPU table that fits the budget before it traces further, and refuses,
+//! with the estimate, tables that do not fit before it commits to them.
+
+use super::air::Table;
+use p3_air::BaseAir;
+
+/// Memory beyond the tables: the fixed RANGE and SHIFT tables, the verifier data, buffers.
+const BASE_BYTES: u64 = 48 << 20;
+/// Bytes of peak memory per main-trace cell (a field element): its low-degree extension at
+/// blowup 2, the Merkle tree over it, the quotient and the LogUp columns it takes part in.
+const BYTES_PER_CELL: u64 = 22;
+/// The CPU table's share of a cycle: the other tables (MEM, MULDIV, events) add about a
+/// quarter on average over the fixtures.
+const CPU_ROW_BYTES_FACTOR_NUM: u64 = 5;
+const CPU_ROW_BYTES_FACTOR_DEN: u64 = 4;
+
+/// Estimated peak bytes of proving these tables at these heights.
+pub fn estimate_peak_bytes(tables: &[Table], heights: &[usize]) -> u64 {
+    let cells: u64 = tables
+        .iter()
+        .zip(heights)
+        .map(|(t, &h)| {
+            let w = <Table as BaseAir<super::Val>>::width(t)
+                + <Table as BaseAir<super::Val>>::preprocessed_width(t);
+            w as u64 * h as u64
+        })
+        .sum();
+    BASE_BYTES + cells * BYTES_PER_CELL
+}
+
+/// Estimated peak bytes of a proof whose CPU table has `rows` rows (other tables scaled).
+pub fn estimate_for_cpu_rows(rows: u64) -> u64 {
+    let w = super::air::CpuCols::new().width as u64;
+    BASE_BYTES + rows * w * BYTES_PER_CELL * CPU_ROW_BYTES_FACTOR_NUM / CPU_ROW_BYTES_FACTOR_DEN
+}
+
+/// The longest run one proof holds within `budget` bytes: one less than the largest power of
+/// two of CPU rows whose estimate fits in 90 % of it (the CPU table keeps a padding row after
+/// the last cycle), and at most 2^25 - 1 (the prover's table limit).
+pub fn max_cycles_for(budget: u64) -> u64 {
+    let mut best = 0;
+    for k in 4..=25u32 {
+        if estimate_for_cpu_rows(1 << k) <= budget / 10 * 9 {
+            best = (1u64 << k) - 1;
+        }
+    }
+    best
+}
+
+/// Memory this process may use: `MemAvailable` from `/proc/meminfo`, lowered by a cgroup v2
+/// limit when there is one. `None` where neither can be read.
+pub fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+    let avail = meminfo.as_deref().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    });
+    let cgroup = (|| {
+        let max: u64 = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let cur: u64 = std::fs::read_to_string("/sys/fs/cgroup/memory.current")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(max.saturating_sub(cur))
+    })();
+    match (avail, cgroup) {
+        (Some(a), Some(c)) => Some(a.min(c)),
+        (a, c) => a.or(c),
+    }
+}
+
+/// Bytes as GiB with one decimal, for messages.
+pub fn gib(b: u64) -> String {
+    format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+}

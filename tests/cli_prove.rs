@@ -1,0 +1,185 @@
+//! `prove` and `verify` from the command line: a run longer than one proof holds stops early
+//! with a message instead of filling memory; damaged proof files are invalid proofs (exit 1),
+//! only an unreadable header is "not a proof file" (exit 2); failures are one line in words.
+
+mod common;
+#[path = "../benches/guest/mod.rs"]
+mod guest;
+
+use nexus_relink::isa::{encode, Inst};
+use std::process::Command;
+
+fn cli() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nexus-relink"));
+    c.current_dir(common::root());
+    c
+}
+
+const SHAPE: guest::Shape = guest::Shape {
+    text: 0x1_0000,
+    stack_top: 0x40_0000,
+    stack_bottom: 0x30_0000,
+};
+
+fn one_line(s: &str) -> bool {
+    s.trim_end().lines().count() == 1
+}
+
+#[test]
+fn an_endless_guest_stops_at_what_one_proof_holds() {
+    // A loop with no exit: `addi t0, t0, 1; jal x0, -4`.
+    let words = [
+        encode(&Inst::addi(5, 5, 1)).unwrap(),
+        encode(&nexus_relink::isa::Inst::new(
+            nexus_relink::isa::Op::Jal,
+            0,
+            0,
+            0,
+            -4,
+        ))
+        .unwrap(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let elf = dir.path().join("endless.elf");
+    std::fs::write(&elf, guest::elf(&SHAPE, &words, &[])).unwrap();
+    let proof = dir.path().join("endless.proof");
+    let o = cli()
+        .args(["prove", "-q", "--prover-memory", "2G"])
+        .arg(&elf)
+        .arg("-o")
+        .arg(&proof)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("the guest ran more than"), "{err}");
+    assert!(err.contains("one proof holds at most"), "{err}");
+    assert!(one_line(&err), "{err}");
+    assert!(!proof.exists());
+    // The cap follows the budget: a smaller budget gives a smaller cap, named in the message.
+    let o = cli()
+        .args(["prove", "-q", "--prover-memory", "512M"])
+        .arg(&elf)
+        .arg("-o")
+        .arg(&proof)
+        .output()
+        .unwrap();
+    let small = String::from_utf8_lossy(&o.stderr);
+    let cap = |s: &str| -> u64 {
+        s.split("at most ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    };
+    assert!(cap(&small) < cap(&err), "{small} / {err}");
+}
+
+#[test]
+fn damaged_proofs_are_invalid_and_headers_are_not_proof_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let proof = dir.path().join("exit7.proof");
+    let o = cli()
+        .args(["prove", "-q", "fixtures/linux_exit7.elf", "-o"])
+        .arg(&proof)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let bytes = std::fs::read(&proof).unwrap();
+    let verify = |b: &[u8], elf: bool| {
+        let p = dir.path().join("edited.proof");
+        std::fs::write(&p, b).unwrap();
+        let mut c = cli();
+        c.arg("verify").arg(&p);
+        if elf {
+            c.args(["--elf", "fixtures/linux_exit7.elf"]);
+        }
+        let o = c.output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    assert_eq!(verify(&bytes, true).0, Some(0));
+    // Bytes of the STARK part: an invalid proof (exit 1), never "not a proof file", never a
+    // Rust debug dump.
+    let n = bytes.len();
+    for k in 0..24 {
+        let pos = n / 2 + k * (n / 2 - 1) / 24;
+        let mut b = bytes.clone();
+        b[pos] ^= 0x10;
+        let (code, err) = verify(&b, false);
+        assert_eq!(code, Some(1), "byte {pos}: {err}");
+        assert!(one_line(&err), "{err}");
+        assert!(
+            !err.contains("Some(") && !err.contains("InputError"),
+            "{err}"
+        );
+    }
+    // The header: exit 2.
+    let mut b = bytes.clone();
+    b[0] = b'X';
+    let (code, err) = verify(&b, false);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not a proof file"), "{err}");
+    // A version 1 file: refused by name.
+    let mut b = bytes.clone();
+    b[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let (code, err) = verify(&b, false);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("version 1"), "{err}");
+    // The ABI is compared with the one detected from the ELF: a guest whose calls read as
+    // Nexus (two `0x201` exits before a linux `exit(1)`), proven as linux-rv32.
+    use nexus_relink::isa::Op;
+    let ecall = encode(&Inst::new(Op::Ecall, 0, 0, 0, 0)).unwrap();
+    let li = |rd: u8, v: i32| encode(&Inst::addi(rd, 0, v)).unwrap();
+    let words = [
+        li(17, 0x201),
+        li(10, 0),
+        ecall,
+        li(17, 0x201),
+        ecall,
+        li(17, 93),
+        li(10, 1),
+        ecall,
+    ];
+    let elf = dir.path().join("two_abis.elf");
+    std::fs::write(&elf, guest::elf(&SHAPE, &words, &[])).unwrap();
+    let run = cli().arg("run").arg(&elf).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "detected as nexus: exit 0");
+    let other = dir.path().join("linux.proof");
+    let o = cli()
+        .args(["prove", "-q", "--abi", "linux-rv32"])
+        .arg(&elf)
+        .arg("-o")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = cli().arg("verify").arg(&other).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "valid as a statement about linux-rv32"
+    );
+    let o = cli()
+        .arg("verify")
+        .arg(&other)
+        .arg("--elf")
+        .arg(&elf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("linux-rv32 ABI, the ELF's is nexus"), "{err}");
+}
