@@ -289,8 +289,26 @@ fn a_rewrite_to_the_largest_limit_runs_in_a_few_pages_and_4g_is_refused() {
     assert_eq!(v["peak_heap_bytes"], 0xffef_f000u64 - 0x1_1000);
     let resident = v["resident_bytes"].as_u64().unwrap();
     let rss = v["peak_rss_bytes"].as_u64().unwrap();
+    eprintln!("one store at the heap end under 0xfffff000: {resident} bytes of guest memory, peak resident set {rss} bytes");
     assert!(resident <= 4 * 4096, "{resident} bytes of guest memory");
     assert!(rss < 100 << 20, "peak resident set {rss} bytes");
+    // It proves, and the prover's memory does not follow the span either.
+    let proof = dir.path().join("top.proof");
+    let o = cli()
+        .args(["prove", "--json"])
+        .arg(&out)
+        .arg("-o")
+        .arg(&proof)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let prove_rss = v["peak_rss_bytes"].as_u64().unwrap();
+    eprintln!("prove of the same: peak resident set {prove_rss} bytes");
+    assert!(
+        prove_rss < 256 << 20,
+        "prove: peak resident set {prove_rss} bytes"
+    );
     // The same layout without a rewrite: the 16 MiB original.
     let o = cli().args(["run"]).arg(&input).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
