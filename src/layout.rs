@@ -31,6 +31,13 @@ pub const MEMORY_TOP_SYMS: &[&str] =
 /// Symbols at the end of the loaded image (the default heap start).
 pub const IMAGE_END_SYMS: &[&str] = &["_end", "_ebss", "end", "__bss_end", "__end"];
 
+/// The largest memory limit, and the highest end address of anything a guest may use
+/// (`0xfffff000`, 4 GiB minus one page). The last page of the 32-bit address space is not guest
+/// memory, so every end address (of a loadable segment, a region, the page-rounded program
+/// break) is representable in 32 bits. The one rule for the top page: the VM refuses a layout
+/// or a loadable segment above it, and the rewrite and `linker-script` refuse a limit above it.
+pub const MAX_MEMLIMIT: u64 = 0xffff_f000;
+
 /// Instructions evaluated from the entry point when looking for the `sp` set-up.
 const PROLOGUE_WINDOW: usize = 48;
 

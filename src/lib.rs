@@ -21,6 +21,7 @@ pub mod elf;
 pub mod isa;
 pub mod layout;
 pub mod linker_script;
+pub mod output;
 pub mod plan;
 pub mod prove;
 pub mod relink;
@@ -44,6 +45,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The output path holds something `-o` must not replace (see [`output::check_output`]).
+    #[error("refusing to write {path}: {what}")]
+    Output { path: String, what: String },
     #[error(transparent)]
     Elf(#[from] elf::ElfError),
     #[error(transparent)]
@@ -61,6 +65,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Lines of detail that follow the one-line message (the CLI prints them indented after
+    /// it), e.g. every ambiguous place of a refused rewrite.
+    pub fn details(&self) -> Vec<String> {
+        match self {
+            Error::Relink(r) => r.details(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Process exit code for the CLI: 2 for a bad input file, 1 otherwise (ARCHITECTURE.md, CLI).
     pub fn exit_code(&self) -> i32 {
         match self {

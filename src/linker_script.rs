@@ -30,8 +30,14 @@ pub const DEFAULT_STACK: u32 = 1 << 20;
 
 /// Render the script.
 pub fn render(r: &ScriptRequest) -> Result<String, PlanError> {
-    if r.memlimit > 1 << 32 {
+    if r.memlimit > crate::layout::MAX_MEMLIMIT {
         return Err(PlanError::TooLarge(r.memlimit));
+    }
+    if r.style == Style::Generic {
+        crate::plan::check_region("stack", r.stack)?;
+        if let Some(h) = r.heap {
+            crate::plan::check_region("heap", h)?;
+        }
     }
     let top = r.memlimit.min((1 << 32) - 16) & !15;
     let need = u64::from(r.stack) + u64::from(r.guard) + 0x10000;

@@ -4,7 +4,7 @@
 //! The stack keeps its size unless `--stack` is given, the heap takes the rest unless `--heap`
 //! is given, and an optional guard gap separates them.
 
-use crate::layout::Layout;
+use crate::layout::{Layout, MAX_MEMLIMIT};
 use crate::size::human;
 use serde::Serialize;
 
@@ -27,14 +27,49 @@ pub enum PlanError {
         what: String,
         min: u64,
     },
-    #[error("memory limit {} is larger than the 4 GiB RV32 address space", human(*.0))]
+    #[error("{}", too_large(*.0))]
     TooLarge(u64),
+    #[error("--{what} {}: {}", human(u64::from(*value)), region_rule(what, *value))]
+    RegionTooSmall { what: &'static str, value: u32 },
     #[error("--stack/--heap/--guard need a layout with a stack/heap boundary, but this guest's heap and stack share one region (no _heap_end/_stack_bottom symbols or .heap/.stack sections); only the memory limit can change")]
     SharedRegion,
     #[error("no stack set-up found at the entry point {0:#x} (no constant written to sp before the first call or branch): nothing to move")]
     NoStackSetUp(u32),
     #[error("the stack top is set at run time ({0}); a static rewrite cannot move it")]
     RuntimeStack(String),
+}
+
+/// The smallest `--stack` and `--heap`, and the alignment both must keep: the RISC-V psABI
+/// aligns the stack pointer to 16 bytes, so a stack (and a heap below it) of another size leaves
+/// an unaligned stack bottom or heap end.
+pub const MIN_REGION: u32 = 16;
+
+/// Refuse a `--stack`/`--heap` size below [`MIN_REGION`] or not a multiple of it.
+pub fn check_region(what: &'static str, value: u32) -> Result<(), PlanError> {
+    if value < MIN_REGION || value % MIN_REGION != 0 {
+        return Err(PlanError::RegionTooSmall { what, value });
+    }
+    Ok(())
+}
+
+fn region_rule(what: &str, value: u32) -> String {
+    if value < MIN_REGION {
+        format!("the {what} must be at least {MIN_REGION} bytes (and a multiple of {MIN_REGION}, the RISC-V psABI stack alignment)")
+    } else {
+        format!(
+            "the {what} must be a multiple of {MIN_REGION} bytes (the RISC-V psABI stack alignment): use {} or {}",
+            value / MIN_REGION * MIN_REGION,
+            value.div_ceil(MIN_REGION) * MIN_REGION
+        )
+    }
+}
+
+/// The message for a memory limit above [`MAX_MEMLIMIT`].
+pub fn too_large(limit: u64) -> String {
+    format!(
+        "memory limit {limit:#x} ({}) does not fit: the last page of the 32-bit address space is not guest memory, so the largest memory limit is {MAX_MEMLIMIT:#x} (4 GiB - 4 KiB)",
+        human(limit)
+    )
 }
 
 /// A boundary the rewrite moves: every encoding of `old` becomes `new`.
@@ -55,6 +90,40 @@ pub struct Plan {
     pub moves: Vec<Move>,
     /// Remarks for the report (rounding, shrinking).
     pub notes: Vec<String>,
+    /// Properties of the new layout that work but are known to break guests (a region over
+    /// 2 GiB).
+    pub warnings: Vec<String>,
+}
+
+/// Regions larger than this break allocators that hold sizes or pointer differences in a
+/// signed 32-bit integer (`sbrk(int)`, picolibc's `malloc`).
+pub const SIGNED_REGION_LIMIT: u64 = 1 << 31;
+
+/// Warnings for a layout whose heap or stack region is over [`SIGNED_REGION_LIMIT`].
+pub fn region_warnings(l: &Layout) -> Vec<String> {
+    let regions: Vec<(&str, u32, u32, &str)> = if l.shared {
+        vec![(
+            "shared heap/stack region",
+            l.heap_start,
+            l.stack_top,
+            "a smaller --memlimit",
+        )]
+    } else {
+        vec![
+            ("heap", l.heap_start, l.heap_end, "--heap 2G"),
+            ("stack", l.stack_bottom, l.stack_top, "a smaller --stack"),
+        ]
+    };
+    regions
+        .into_iter()
+        .filter(|(_, a, b, _)| u64::from(b.saturating_sub(*a)) > SIGNED_REGION_LIMIT)
+        .map(|(what, a, b, fix)| {
+            format!(
+                "the {what} {a:#x}..{b:#x} is {}, over 2 GiB: allocators that keep sizes or pointer differences in a signed 32-bit integer (sbrk(int), picolibc's malloc) fail in it; use {fix} if the guest's allocator is one of them",
+                human(u64::from(b - a))
+            )
+        })
+        .collect()
 }
 
 impl Plan {
@@ -69,8 +138,14 @@ impl Plan {
         stack_align: u32,
     ) -> Result<Plan, PlanError> {
         use crate::layout::SpKind;
-        if req.memlimit > 1 << 32 {
+        if req.memlimit > MAX_MEMLIMIT {
             return Err(PlanError::TooLarge(req.memlimit));
+        }
+        if let Some(s) = req.stack {
+            check_region("stack", s)?;
+        }
+        if let Some(h) = req.heap {
+            check_region("heap", h)?;
         }
         if matches!(old.sp_init.kind, SpKind::Runtime) {
             return Err(PlanError::RuntimeStack(format!(
@@ -194,12 +269,14 @@ impl Plan {
         if old.memlimit <= u64::from(u32::MAX) && new.memlimit <= u64::from(u32::MAX) {
             add("memlimit", old.memlimit as u32, new.memlimit as u32);
         }
+        let warnings = region_warnings(&new);
         Ok(Plan {
             request: req.clone(),
             old: old.clone(),
             new,
             moves,
             notes,
+            warnings,
         })
     }
 

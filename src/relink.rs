@@ -10,19 +10,19 @@ use crate::isa;
 use crate::layout::Layout;
 use crate::plan::{Plan, PlanError, Request};
 use crate::sites::{self, Ambiguity, Site, Sites};
-use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelinkError {
     #[error(transparent)]
     Plan(#[from] PlanError),
-    #[error("{} place(s) hold an old boundary value the rewriter cannot explain; refusing (use --force to rewrite anyway and leave them unchanged):\n{}", .0.len(), list(.0))]
+    #[error("{} the rewriter cannot explain: {}; refusing (use --force to rewrite anyway and leave them unchanged)", count(.0, "place holds an old boundary value", "places hold an old boundary value"), first(.0))]
     Ambiguous(Vec<Ambiguity>),
-    #[error("{} site(s) cannot be patched in place:\n{}", .0.len(), list(.0))]
+    #[error("{}: {}", count(.0, "site cannot be patched in place", "sites cannot be patched in place"), first(.0))]
     Unpatchable(Vec<Ambiguity>),
     #[error("two sites patch the bytes at file offset {offset:#x} differently ({a} vs {b})")]
     Conflict { offset: usize, a: String, b: String },
-    #[error("the patched file failed validation, nothing written: {0}")]
+    /// A rule the input keeps and the patched file breaks (a defect of the rewrite).
+    #[error("the rewrite broke the output, nothing written (the input keeps this rule; please report it): {0}")]
     Validation(String),
     #[error("no site sets the stack pointer: the {kind:?} prologue at {at:#x} was not found among the patchable sites")]
     PrologueNotPatched {
@@ -31,11 +31,34 @@ pub enum RelinkError {
     },
 }
 
-fn list(a: &[Ambiguity]) -> String {
-    a.iter()
-        .map(|x| format!("  at {}: value {:#x}: {}", x.location, x.value, x.why))
-        .collect::<Vec<_>>()
-        .join("\n")
+fn count(a: &[Ambiguity], one: &str, many: &str) -> String {
+    match a.len() {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
+fn first(a: &[Ambiguity]) -> String {
+    let at = |x: &Ambiguity| format!("at {}: value {:#x}: {}", x.location, x.value, x.why);
+    match a {
+        [x] => at(x),
+        [x, ..] => format!("the first {} (all listed below)", at(x)),
+        [] => String::new(),
+    }
+}
+
+impl RelinkError {
+    /// The lines that follow the one-line message: every place, when an ambiguity or an
+    /// unpatchable site has more than one.
+    pub fn details(&self) -> Vec<String> {
+        match self {
+            RelinkError::Ambiguous(a) | RelinkError::Unpatchable(a) if a.len() > 1 => a
+                .iter()
+                .map(|x| format!("at {}: value {:#x}: {}", x.location, x.value, x.why))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Configures and performs a rewrite.
@@ -64,6 +87,9 @@ pub struct Rewrite {
     pub bytes: Vec<u8>,
     /// Ambiguities accepted by `--force`.
     pub forced: Vec<Ambiguity>,
+    /// Things worth knowing that do not stop the rewrite: regions over 2 GiB (from the plan),
+    /// and defects the input already has, which the output keeps unchanged.
+    pub warnings: Vec<String>,
 }
 
 impl Relinker {
@@ -126,12 +152,14 @@ impl Relinker {
             return Err(RelinkError::Ambiguous(soft).into());
         }
         let bytes = apply(img, &sites.sites)?;
-        validate(img, &plan, &sites.sites, &bytes)?;
+        let mut warnings = plan.warnings.clone();
+        warnings.extend(validate(img, &plan, &sites.sites, &bytes)?);
         Ok(Rewrite {
             plan,
             sites,
             bytes,
             forced: soft,
+            warnings,
         })
     }
 }
@@ -174,20 +202,41 @@ fn apply(img: &Image, sites: &[Site]) -> Result<Vec<u8>, RelinkError> {
     Ok(out)
 }
 
-/// Re-parse and re-discover the output; check it is what the plan promised.
-fn validate(img: &Image, plan: &Plan, sites: &[Site], bytes: &[u8]) -> Result<(), RelinkError> {
+/// Re-parse and re-discover the output; check it is what the plan promised. A rule the
+/// output breaks is an error when the input keeps it (the patch broke it), and a warning (in
+/// the returned list) when the input already breaks it the same way (the output keeps the
+/// input's defect, which the rewrite did not touch).
+fn validate(
+    img: &Image,
+    plan: &Plan,
+    sites: &[Site],
+    bytes: &[u8],
+) -> Result<Vec<String>, RelinkError> {
     let bad = |m: String| Err(RelinkError::Validation(m));
+    let mut warnings = Vec::new();
     let new = match Image::parse(bytes.to_vec()) {
         Ok(i) => i,
         Err(e) => return bad(format!("the output does not parse: {e}")),
     };
     // Loadable segments keep p_offset ≡ p_vaddr (mod p_align) and file bytes inside the file.
+    let incongruent =
+        |s: &crate::elf::Segment| s.align > 1 && s.offset % s.align != s.vaddr % s.align;
     for seg in new.loads() {
-        if seg.align > 1 && seg.offset % seg.align != seg.vaddr % seg.align {
-            return bad(format!(
+        if incongruent(seg) {
+            let what = format!(
                 "program header {}: p_offset {:#x} and p_vaddr {:#x} differ modulo p_align {:#x}",
                 seg.index, seg.offset, seg.vaddr, seg.align
-            ));
+            );
+            let before = img.loads().find(|s| s.index == seg.index);
+            if before
+                .is_some_and(|s| incongruent(s) && s.offset == seg.offset && s.align == seg.align)
+            {
+                warnings.push(format!(
+                    "the input already has this defect, kept as is: {what}"
+                ));
+            } else {
+                return bad(what);
+            }
         }
     }
     // Only planned bytes differ.
@@ -224,18 +273,27 @@ fn validate(img: &Image, plan: &Plan, sites: &[Site], bytes: &[u8]) -> Result<()
         {
             return bad(format!("section {} moved", a.name));
         }
-        if b.is_alloc()
-            && b.size > 0
-            && !new
-                .loads()
-                .any(|s| s.contains(b.addr) && b.end() <= s.end())
-        {
-            return bad(format!(
+        let outside = |i: &Image, sec: &crate::elf::Section| {
+            sec.is_alloc()
+                && sec.size > 0
+                && !i
+                    .loads()
+                    .any(|s| s.contains(sec.addr) && sec.end() <= s.end())
+        };
+        if outside(&new, b) {
+            let what = format!(
                 "section {} ({:#x}..{:#x}) is outside every PT_LOAD",
                 b.name,
                 b.addr,
                 b.end()
-            ));
+            );
+            if outside(img, a) && (a.addr, a.size) == (b.addr, b.size) {
+                warnings.push(format!(
+                    "the input already has this defect, kept as is: {what}"
+                ));
+            } else {
+                return bad(what);
+            }
         }
     }
     let got = match Layout::discover(&new) {
@@ -258,39 +316,13 @@ fn validate(img: &Image, plan: &Plan, sites: &[Site], bytes: &[u8]) -> Result<()
         )
     };
     if fields(&got) != fields(want) {
-        return bad(format!(
+        return Err(RelinkError::Validation(format!(
             "the rewritten layout differs from the plan: got memlimit {:#x}, heap {:#x}..{:#x}, stack {:#x}..{:#x}, sp {:?}; planned memlimit {:#x}, heap {:#x}..{:#x}, stack {:#x}..{:#x}, sp {:?}",
             got.memlimit, got.heap_start, got.heap_end, got.stack_bottom, got.stack_top, got.sp_init.value,
             want.memlimit, want.heap_start, want.heap_end, want.stack_bottom, want.stack_top, want.sp_init.value
-        ));
+        )));
     }
-    Ok(())
+    Ok(warnings)
 }
 
-/// Write `bytes` to `out` through a temporary file in the same directory and a rename, so a
-/// failure never leaves a partial file. The file mode of `like` (the input) is kept.
-pub fn write_atomic(out: &Path, bytes: &[u8], like: Option<&Path>) -> Result<(), crate::Error> {
-    use std::io::Write;
-    let io = |e: std::io::Error| crate::Error::Write {
-        path: out.display().to_string(),
-        source: e,
-    };
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".nexus-relink-")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    if let Some(perm) = like
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map(|m| m.permissions())
-    {
-        std::fs::set_permissions(tmp.path(), perm).map_err(io)?;
-    }
-    tmp.persist(out).map_err(|e| io(e.error))?;
-    Ok(())
-}
+pub use crate::output::write_atomic;

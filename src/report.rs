@@ -28,6 +28,7 @@ pub fn report_json(rw: &Rewrite) -> serde_json::Value {
         "new": layout_json(&rw.plan.new),
         "moves": rw.plan.moves,
         "notes": rw.plan.notes,
+        "warnings": rw.warnings,
         "from_relocations": rw.sites.from_relocations,
         "sites": sites,
         "forced_ambiguities": rw.forced,
@@ -99,6 +100,9 @@ pub fn report_text(rw: &Rewrite, explain: bool) -> String {
     }
     for note in &rw.plan.notes {
         let _ = writeln!(s, "note: {note}");
+    }
+    for w in &rw.warnings {
+        let _ = writeln!(s, "warning: {w}");
     }
     let count = |c| rw.sites.sites.iter().filter(|x| x.confidence == c).count();
     use crate::sites::Confidence::*;

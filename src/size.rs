@@ -10,6 +10,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     if t.is_empty() {
         return Err(err());
     }
+    if t.starts_with('-') {
+        return Err(format!("invalid size '{text}': a size cannot be negative"));
+    }
     let (num, mult) = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         (
             u64::from_str_radix(hex.replace('_', "").as_str(), 16).map_err(|_| err())?,
@@ -35,6 +38,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         return Err(format!(
             "size '{text}' = {v} bytes is larger than the 4 GiB RV32 address space"
         ));
+    }
+    Ok(v)
+}
+
+/// Parse a memory limit: a size (see [`parse_size`]) of at most
+/// [`MAX_MEMLIMIT`](crate::layout::MAX_MEMLIMIT), the one rule the VM, the rewrite and
+/// `linker-script` share for the top of the address space.
+pub fn parse_memlimit(text: &str) -> Result<u64, String> {
+    let v = parse_size(text)?;
+    if v > crate::layout::MAX_MEMLIMIT {
+        return Err(crate::plan::too_large(v));
     }
     Ok(v)
 }
@@ -81,6 +95,19 @@ mod tests {
         for s in ["", "M", "16Q", "0x", "-1", "5G", "99999999999999999999"] {
             assert!(parse_size(s).is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn memory_limits_stop_below_the_last_page() {
+        assert_eq!(parse_memlimit("0xfffff000"), Ok(0xffff_f000));
+        for s in ["4G", "0xfffff001", "4194301K"] {
+            let e = parse_memlimit(s).unwrap_err();
+            assert!(
+                e.contains("the largest memory limit is 0xfffff000") && !e.contains('\n'),
+                "{s}: {e}"
+            );
+        }
+        assert!(parse_size("-1").unwrap_err().contains("cannot be negative"));
     }
 
     #[test]

@@ -23,7 +23,11 @@ fn rewrite_reports() {
         for (limit, label) in LIMITS {
             let text = match Relinker::new(limit).rewrite(&img) {
                 Ok(rw) => report_text(&rw, true),
-                Err(err) => format!("refused: {err}\n"),
+                Err(err) => {
+                    let details: String =
+                        err.details().iter().map(|d| format!("  {d}\n")).collect();
+                    format!("refused: {err}\n{details}")
+                }
             };
             insta::assert_snapshot!(format!("{}__{label}", e.name), text);
         }

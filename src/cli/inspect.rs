@@ -41,7 +41,7 @@ pub fn main(a: Args) -> i32 {
 /// The encodings of the layout: the sites a rewrite would patch, found by planning a probe
 /// limit that moves every boundary (twice the current limit, or half when that does not fit).
 fn encodings(img: &Image, l: &Layout) -> Result<nexus_relink::sites::Sites, String> {
-    let probe = if l.memlimit * 2 < 1 << 32 {
+    let probe = if l.memlimit * 2 <= nexus_relink::layout::MAX_MEMLIMIT {
         l.memlimit * 2
     } else {
         l.memlimit / 2

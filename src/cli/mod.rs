@@ -68,7 +68,7 @@ pub struct ExecArgs {
     #[arg(long, value_name = "FILE")]
     private_input: Option<PathBuf>,
     /// Stop with a `cycle_limit` fault after this many instructions.
-    #[arg(long, value_name = "N", default_value_t = nexus_relink::vm::DEFAULT_MAX_CYCLES)]
+    #[arg(long, value_name = "N", default_value_t = nexus_relink::vm::DEFAULT_MAX_CYCLES, allow_negative_numbers = true)]
     max_cycles: u64,
     /// Guest ABI (system calls); detected from the ELF when omitted.
     #[arg(long, value_enum)]
@@ -96,19 +96,51 @@ impl ExecArgs {
     }
 }
 
+/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
+pub fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// A clap error in one line: its message and the arguments it names, without the usage block
+/// and without tips (clap suggests `-- -1` for a negative number, which is no help here).
+fn one_line(rendered: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for l in rendered.lines().map(str::trim) {
+        if l.starts_with("Usage:") || l.starts_with("For more information") {
+            break;
+        }
+        if !l.is_empty() && !l.starts_with("tip:") {
+            parts.push(l);
+        }
+    }
+    let msg = parts.join(" ");
+    let msg = msg.strip_suffix('.').unwrap_or(&msg);
+    format!("{msg}; see --help")
+}
+
 /// Print an error as one line and give its exit code.
 pub fn fail(e: &nexus_relink::Error) -> i32 {
     eprintln!("nexus-relink: error: {e}");
+    for d in e.details() {
+        eprintln!("  {d}");
+    }
     e.exit_code()
 }
 
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help, --version
             let _ = e.print();
-            return code;
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("nexus-relink: {}", one_line(&e.render().to_string()));
+            return 1;
         }
     };
     match cli.command {
@@ -130,5 +162,20 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn clap_errors_become_one_line_without_tips() {
+        let e = <super::Cli as clap::Parser>::try_parse_from(["nexus-relink", "prove", "x.elf"])
+            .unwrap_err();
+        let m = super::one_line(&e.render().to_string());
+        assert!(!m.contains('\n') && m.contains("--output"), "{m}");
+        let e = <super::Cli as clap::Parser>::try_parse_from(["nexus-relink", "x.elf", "-q"])
+            .unwrap_err();
+        let m = super::one_line(&e.render().to_string());
+        assert!(
+            !m.contains('\n') && !m.contains("tip") && m.contains("'-q'"),
+            "{m}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! `nexus-relink prove IN -o PROOF` and `nexus-relink verify PROOF [--elf IN]`.
 
-use super::{fail, ExecArgs};
+use super::{fail, peak_rss, ExecArgs};
 use nexus_relink::prove::{self, ProofFile, Statement};
 use nexus_relink::{elf::Image, layout::Layout, Error};
 use std::path::PathBuf;
@@ -40,25 +40,23 @@ pub struct VerifyArgs {
     json: bool,
 }
 
-/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
-fn peak_rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 pub fn prove_main(a: ProveArgs) -> i32 {
     let go = || -> Result<(), Error> {
-        if a.output == a.input_elf {
+        let same = match (a.output.canonicalize(), a.input_elf.canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => a.output == a.input_elf,
+        };
+        if same {
             return Err(Error::Usage(
                 "the proof would overwrite the input ELF".into(),
             ));
         }
+        // Before proving (minutes): a path that is not a regular file is refused, untouched.
+        nexus_relink::output::check_output(&a.output)?;
         let img = Image::read(&a.input_elf)?;
         let layout = Layout::discover(&img)?;
         let cfg = a.exec.config()?;

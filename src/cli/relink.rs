@@ -3,9 +3,10 @@
 use super::{fail, ExecArgs};
 use nexus_relink::elf::Image;
 use nexus_relink::layout::Layout;
+use nexus_relink::plan::check_region;
 use nexus_relink::relink::{write_atomic, Relinker};
 use nexus_relink::report::{report_json, report_text};
-use nexus_relink::size::{human, parse_size};
+use nexus_relink::size::{human, parse_memlimit, parse_size};
 use nexus_relink::vm::Vm;
 use nexus_relink::Error;
 use std::path::{Path, PathBuf};
@@ -14,23 +15,30 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     /// Guest ELF to rewrite (never modified unless --in-place).
     pub input_elf: Option<PathBuf>,
-    /// New memory limit: 16M, 16MiB, 0x1000000, 16777216, 1G … or `auto` (measure in the VM).
-    #[arg(long, value_name = "SIZE|auto")]
-    pub memlimit: Option<String>,
+    /// New memory limit: 16M, 16MiB, 0x1000000, 16777216, 1G … or `auto` (measure in the VM);
+    /// at most 0xfffff000 (the last page of the address space is not memory).
+    #[arg(long, value_name = "SIZE|auto", value_parser = parse_limit, allow_negative_numbers = true)]
+    pub memlimit: Option<Limit>,
     /// Output file.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
-    /// Stack size (default: keep the current stack size).
-    #[arg(long, value_name = "SIZE", value_parser = parse_u32_size)]
+    /// Stack size (default: keep the current stack size); a multiple of 16, at least 16.
+    #[arg(long, value_name = "SIZE", value_parser = parse_stack, allow_negative_numbers = true)]
     pub stack: Option<u32>,
-    /// Heap size (default: everything between the image and the stack).
-    #[arg(long, value_name = "SIZE", value_parser = parse_u32_size)]
+    /// Heap size (default: everything between the image and the stack); a multiple of 16, at
+    /// least 16.
+    #[arg(long, value_name = "SIZE", value_parser = parse_heap, allow_negative_numbers = true)]
     pub heap: Option<u32>,
     /// Unmapped guard gap between heap and stack (default: keep the current gap).
-    #[arg(long, value_name = "SIZE", value_parser = parse_u32_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_u32_size, allow_negative_numbers = true)]
     pub guard: Option<u32>,
     /// With `--memlimit auto`: headroom over the measured peak stack and heap, in percent.
-    #[arg(long, value_name = "PCT", default_value_t = 25)]
+    #[arg(
+        long,
+        value_name = "PCT",
+        default_value_t = 25,
+        allow_negative_numbers = true
+    )]
     pub margin: u32,
     /// Print the plan and the patches without writing anything.
     #[arg(long)]
@@ -52,9 +60,37 @@ pub struct Args {
     pub exec: ExecArgs,
 }
 
+/// `--memlimit`: a size or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Auto,
+    Bytes(u64),
+}
+
+fn parse_limit(s: &str) -> Result<Limit, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(Limit::Auto);
+    }
+    parse_memlimit(s).map(Limit::Bytes)
+}
+
 fn parse_u32_size(s: &str) -> Result<u32, String> {
     let v = parse_size(s)?;
     u32::try_from(v).map_err(|_| format!("{s}: must be below 4 GiB"))
+}
+
+fn parse_region(what: &'static str, s: &str) -> Result<u32, String> {
+    let v = parse_u32_size(s)?;
+    check_region(what, v).map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
+fn parse_stack(s: &str) -> Result<u32, String> {
+    parse_region("stack", s)
+}
+
+fn parse_heap(s: &str) -> Result<u32, String> {
+    parse_region("heap", s)
 }
 
 pub fn main(a: Args) -> i32 {
@@ -70,7 +106,7 @@ fn go(a: &Args) -> Result<i32, Error> {
         .input_elf
         .as_ref()
         .ok_or_else(|| usage("missing input ELF; see --help"))?;
-    let limit = a.memlimit.as_deref().ok_or_else(|| {
+    let limit = a.memlimit.ok_or_else(|| {
         usage("missing --memlimit SIZE (e.g. --memlimit 16M, or --memlimit auto)")
     })?;
     let output = match (&a.output, a.in_place, a.dry_run) {
@@ -80,6 +116,10 @@ fn go(a: &Args) -> Result<i32, Error> {
         (None, false, false) => return Err(usage("missing -o OUT (or --in-place, or --dry-run)")),
     };
     if let Some(o) = &output {
+        // Before any work: a path that is not a regular file is refused, untouched.
+        if !a.dry_run {
+            nexus_relink::output::check_output(o)?;
+        }
         if same_file(o, input) && !a.in_place {
             return Err(usage(&format!(
                 "the output {} is the input file; pass --in-place to replace it",
@@ -93,12 +133,13 @@ fn go(a: &Args) -> Result<i32, Error> {
     relinker.request.heap = a.heap;
     relinker.request.guard = a.guard;
     let mut measured = None;
-    if limit.eq_ignore_ascii_case("auto") {
-        let (req, m) = auto_limit(&img, a)?;
-        relinker.request = req;
-        measured = Some(m);
-    } else {
-        relinker.request.memlimit = parse_size(limit).map_err(Error::Usage)?;
+    match limit {
+        Limit::Auto => {
+            let (req, m) = auto_limit(&img, a)?;
+            relinker.request = req;
+            measured = Some(m);
+        }
+        Limit::Bytes(b) => relinker.request.memlimit = b,
     }
     let rw = relinker.rewrite(&img)?;
     if measured.is_some() {
@@ -202,6 +243,17 @@ fn auto_limit(
     };
     let need = u64::from(layout.heap_start.max(layout.image_end)) + heap + guard + stack;
     let memlimit = need.next_multiple_of(4096);
+    if memlimit > nexus_relink::layout::MAX_MEMLIMIT {
+        return Err(Error::Usage(format!(
+            "--memlimit auto: the run used a {} stack and a {} heap (up to {:#x}); with a {}% margin that needs a memory limit of {:#x}, above the largest, {:#x}: give --memlimit (and --heap) yourself, or a smaller --margin",
+            human(u64::from(r.peak_stack_bytes)),
+            human(u64::from(r.peak_heap_bytes)),
+            u64::from(layout.heap_start) + u64::from(r.peak_heap_bytes),
+            a.margin,
+            memlimit,
+            nexus_relink::layout::MAX_MEMLIMIT
+        )));
+    }
     let req = nexus_relink::plan::Request {
         memlimit,
         stack: (!layout.shared).then_some(stack as u32),

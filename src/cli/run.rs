@@ -12,7 +12,8 @@ pub struct Args {
     input_elf: PathBuf,
     #[command(flatten)]
     exec: ExecArgs,
-    /// Print one JSON object (exit_code, stdout, cycles, peak use, fault) instead.
+    /// Print one JSON object (exit_code, stdout, cycles, peak use, resident and peak process
+    /// memory, fault) instead.
     #[arg(long)]
     json: bool,
 }
@@ -44,9 +45,11 @@ pub fn main(a: Args) -> i32 {
         Err(e) => return fail(&e),
     };
     if a.json {
+        let mut v = serde_json::to_value(&r).expect("RunResult serialises");
+        v["peak_rss_bytes"] = serde_json::json!(super::peak_rss());
         outln!(
             "{}",
-            serde_json::to_string_pretty(&r).expect("RunResult serialises")
+            serde_json::to_string_pretty(&v).expect("RunResult serialises")
         );
     } else {
         let mut out = std::io::stdout().lock();

@@ -3,22 +3,22 @@
 
 use super::fail;
 use nexus_relink::linker_script::{render, ScriptRequest, Style, DEFAULT_STACK};
-use nexus_relink::size::parse_size;
+use nexus_relink::size::{parse_memlimit, parse_size};
 use nexus_relink::Error;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Memory limit (16M, 0x1000000, …).
-    #[arg(long, value_name = "SIZE")]
+    /// Memory limit (16M, 0x1000000, …; at most 0xfffff000).
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
     memlimit: String,
-    /// Stack size (generic style; default 1 MiB).
-    #[arg(long, value_name = "SIZE")]
+    /// Stack size (generic style; default 1 MiB; a multiple of 16).
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
     stack: Option<String>,
-    /// Heap size (generic style; default: up to the stack).
-    #[arg(long, value_name = "SIZE")]
+    /// Heap size (generic style; default: up to the stack; a multiple of 16).
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
     heap: Option<String>,
     /// Guard gap between heap and stack (generic style).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
     guard: Option<String>,
     #[arg(long, value_enum, default_value = "generic")]
     style: Style,
@@ -39,7 +39,7 @@ pub fn main(a: Args) -> i32 {
             return Err(Error::Usage("--style nexus has a shared heap/stack region: --stack, --heap and --guard do not apply".into()));
         }
         let req = ScriptRequest {
-            memlimit: parse_size(&a.memlimit).map_err(Error::Usage)?,
+            memlimit: parse_memlimit(&a.memlimit).map_err(Error::Usage)?,
             stack: size(&a.stack)?.unwrap_or(DEFAULT_STACK),
             heap: size(&a.heap)?,
             guard: size(&a.guard)?.unwrap_or(0),

@@ -187,10 +187,18 @@ impl Vm {
     pub fn new(img: &Image, layout: &Layout, cfg: RunConfig) -> Result<Vm, VmError> {
         let abi = cfg.abi.unwrap_or_else(|| Abi::detect(img));
         let (lo, hi) = img.load_bounds();
-        if hi > 0xffff_f000 {
+        if hi > crate::layout::MAX_MEMLIMIT {
             // Keeps every end address (and the page-rounded brk) representable in 32 bits.
             return Err(VmError::Config(format!(
-                "a loadable segment ends at {hi:#x}, in the last page of the 32-bit address space"
+                "a loadable segment ends at {hi:#x}, in the last page of the 32-bit address space, which is not guest memory (segments must end at or below {:#x})",
+                crate::layout::MAX_MEMLIMIT
+            )));
+        }
+        if layout.memlimit > crate::layout::MAX_MEMLIMIT {
+            return Err(VmError::Config(format!(
+                "the memory limit {:#x} reaches into the last page of the 32-bit address space, which is not guest memory; the largest memory limit is {:#x}",
+                layout.memlimit,
+                crate::layout::MAX_MEMLIMIT
             )));
         }
         let mut base = lo;
