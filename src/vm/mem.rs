@@ -322,17 +322,18 @@ mod tests {
         let mut faults = std::collections::BTreeMap::new();
         for case in 0..400 {
             let base = 0x1000 + 4 * rng.below(0x400) as u32;
-            let image_end = base + 1 + rng.below(0x3000) as u32;
-            let heap_end = image_end + rng.below(0x6000) as u32;
+            // Word-aligned bounds: both memories round regions to words (the proof's rule).
+            let image_end = base + 4 + 4 * rng.below(0xc00) as u32;
+            let heap_end = image_end + 4 * rng.below(0x1800) as u32;
             let stack_bottom = if rng.below(3) == 0 {
                 heap_end
             } else {
-                heap_end + rng.below(0x3000) as u32
+                heap_end + 4 * rng.below(0xc00) as u32
             };
-            let memlimit = u64::from(stack_bottom) + 16 + rng.below(0x8000);
+            let memlimit = u64::from(stack_bottom) + 16 + 4 * rng.below(0x2000);
             let shared = case % 5 == 0;
             let l = layout(memlimit, heap_end, stack_bottom, shared, image_end);
-            let init_end = image_end.min(base + rng.below(0x2000) as u32 + 1);
+            let init_end = image_end.min(base + 4 * rng.below(0x800) as u32 + 4);
             let mut new = Memory::new(&l, base, init_end);
             let mut old = reference::Memory::new(&l, base, init_end);
             assert_eq!(new.allowed(), old.allowed(), "case {case}");

@@ -28,13 +28,17 @@ pub(crate) struct Memory {
 impl Memory {
     /// `base`: the lowest mapped address; `init_end`: end of the initialised image.
     pub(crate) fn new(layout: &Layout, base: u32, init_end: u32) -> Memory {
+        // The same word-rounded regions as the paged memory (see `mem::Memory::new`).
+        let base = base & !3;
         let (low_max, high_min) = if layout.shared {
             // One region shared by heap and stack: both may grow until they meet.
             (layout.memlimit, base)
         } else {
             (
-                u64::from(layout.heap_end.max(init_end)),
-                layout.stack_bottom.max(init_end),
+                u64::from(layout.heap_end.max(init_end))
+                    .next_multiple_of(4)
+                    .min(layout.memlimit),
+                layout.stack_bottom.max(init_end) & !3,
             )
         };
         let high_end = layout.memlimit;
