@@ -65,23 +65,29 @@ fn boxed_array<T, const N: usize>() -> Box<[Option<T>; N]> {
     }
 }
 
+/// The region bounds `(low base, low end, high start)` of a layout: image and heap from the
+/// lowest mapped address, stack from the stack bottom up to the limit. Regions are whole words,
+/// rounded outward (the proof's memory table checks words): the machine the VM runs and the one
+/// a proof states are the same.
+pub(crate) fn region_bounds(layout: &Layout, base: u32, init_end: u32) -> (u32, u64, u32) {
+    let base = base & !3;
+    if layout.shared {
+        // One region shared by heap and stack: both may grow until they meet.
+        return (base, layout.memlimit, base);
+    }
+    (
+        base,
+        u64::from(layout.heap_end.max(init_end))
+            .next_multiple_of(4)
+            .min(layout.memlimit),
+        layout.stack_bottom.max(init_end) & !3,
+    )
+}
+
 impl Memory {
     /// `base`: the lowest mapped address; `init_end`: end of the initialised image.
     pub(crate) fn new(layout: &Layout, base: u32, init_end: u32) -> Memory {
-        // Regions are whole words, rounded outward (as the proof's memory table checks words):
-        // the machine the VM runs and the one a proof states are the same.
-        let base = base & !3;
-        let (low_max, high_min) = if layout.shared {
-            // One region shared by heap and stack: both may grow until they meet.
-            (layout.memlimit, base)
-        } else {
-            (
-                u64::from(layout.heap_end.max(init_end))
-                    .next_multiple_of(4)
-                    .min(layout.memlimit),
-                layout.stack_bottom.max(init_end) & !3,
-            )
-        };
+        let (base, low_max, high_min) = region_bounds(layout, base, init_end);
         Memory {
             low_base: base,
             low_max,

@@ -28,19 +28,8 @@ pub(crate) struct Memory {
 impl Memory {
     /// `base`: the lowest mapped address; `init_end`: end of the initialised image.
     pub(crate) fn new(layout: &Layout, base: u32, init_end: u32) -> Memory {
-        // The same word-rounded regions as the paged memory (see `mem::Memory::new`).
-        let base = base & !3;
-        let (low_max, high_min) = if layout.shared {
-            // One region shared by heap and stack: both may grow until they meet.
-            (layout.memlimit, base)
-        } else {
-            (
-                u64::from(layout.heap_end.max(init_end))
-                    .next_multiple_of(4)
-                    .min(layout.memlimit),
-                layout.stack_bottom.max(init_end) & !3,
-            )
-        };
+        // The same word-rounded regions as the paged memory.
+        let (base, low_max, high_min) = super::region_bounds(layout, base, init_end);
         let high_end = layout.memlimit;
         let high_base = high_end
             .saturating_sub(CHUNK as u64)
