@@ -22,12 +22,12 @@ pub mod isa;
 pub mod layout;
 pub mod linker_script;
 pub mod output;
-pub mod plan;
 pub mod prove;
-pub mod relink;
-pub mod report;
-pub mod sites;
+pub mod rewrite;
 pub mod size;
+
+// The rewrite's stages under their historical paths (`nexus_relink::plan`, ...).
+pub use rewrite::{plan, relink, report, sites};
 pub mod vm;
 
 /// Errors of the library's entry points. Each says what went wrong, where, and what to do.
