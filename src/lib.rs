@@ -77,7 +77,7 @@ impl Error {
     /// Process exit code for the CLI: 2 for a bad input file, 1 otherwise (ARCHITECTURE.md, CLI).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Elf(_) | Error::Layout(_) => 2,
+            Error::Elf(_) => 2,
             Error::Io { .. } => 2,
             Error::Verify(prove::VerifyError::Format(_)) => 2,
             _ => 1,

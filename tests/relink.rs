@@ -620,7 +620,16 @@ fn a_stack_below_the_image_is_refused_clearly() {
     let low = Image::parse(bytes).unwrap();
     let err = Layout::discover(&low).unwrap_err().to_string();
     assert!(
-        err.contains("below the program") && err.contains("not supported"),
+        err.contains("family b (stack below the program)") && err.contains("`run` runs it"),
         "{err}"
     );
+    // The map still reads it, and the VM runs it (its stack below the image is allowed).
+    let map = nexus_relink::layout::MemoryMap::discover(&low);
+    assert_eq!(map.family, nexus_relink::layout::Family::StackBelowProgram);
+    let run = map.run.expect("a stack below the program runs");
+    let r = nexus_relink::vm::Vm::new(&low, &run, Default::default())
+        .unwrap()
+        .run();
+    assert_eq!(r.fault, None, "{:?}", r.fault);
+    assert_eq!(r.exit_code, Some(0));
 }

@@ -1,10 +1,12 @@
-//! `nexus-relink inspect IN`: the memory map (table and a proportional bar), the boundaries and
-//! where each came from, and the `sp` prologue.
+//! `nexus-relink inspect IN`: the memory map of any RV32 executable (its layout family, every
+//! region with bounds known, inferred or unknown and where each came from, the problems of the
+//! layout as linked), the `sp` prologue, and either where the layout is encoded (the sites a
+//! rewrite would patch) or why a rewrite cannot move it.
 
 use super::fail;
 use nexus_relink::elf::Image;
 use nexus_relink::isa::disasm;
-use nexus_relink::layout::Layout;
+use nexus_relink::layout::{Bound, Layout, MemoryMap};
 use nexus_relink::relink::Relinker;
 use nexus_relink::size::human;
 use nexus_relink::vm::Abi;
@@ -20,22 +22,66 @@ pub struct Args {
 }
 
 pub fn main(a: Args) -> i32 {
-    let (img, layout) = match Image::read(&a.input_elf).and_then(|i| {
-        let l = Layout::discover(&i)?;
-        Ok((i, l))
-    }) {
+    let img = match Image::read(&a.input_elf) {
         Ok(v) => v,
         Err(e) => return fail(&e),
     };
+    let map = MemoryMap::discover(&img);
     if a.json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&report_json(&img, &layout)).expect("serialisable")
+            serde_json::to_string_pretty(&report_json(&img, &map)).expect("serialisable")
         );
     } else {
-        out!("{}", report_text(&img, &layout));
+        out!("{}", report_text(&img, &map));
     }
     0
+}
+
+fn bound_text(b: &Bound) -> String {
+    match b {
+        Bound::Known { value, .. } => format!("{value:#x}"),
+        Bound::Inferred { value, .. } => format!("~{value:#x}"),
+        Bound::Unknown { .. } => "unknown".into(),
+    }
+}
+
+/// The map's regions, problems and notes (every family).
+fn map_text(map: &MemoryMap) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\n  {:<26} {:>11} {:>11} {:>10}  where the bounds come from",
+        "region", "start", "end", "size"
+    );
+    for r in &map.regions {
+        let size = match (r.start.value(), r.end.value()) {
+            (Some(s), Some(e)) => human(e.saturating_sub(s)),
+            _ => "?".into(),
+        };
+        let from = if r.start.source() == r.end.source() {
+            r.start.source().to_string()
+        } else {
+            format!("{}; {}", r.start.source(), r.end.source())
+        };
+        let _ = writeln!(
+            o,
+            "  {:<26} {:>11} {:>11} {:>10}  {from}",
+            r.name,
+            bound_text(&r.start),
+            bound_text(&r.end),
+            size
+        );
+    }
+    let _ = writeln!(o, "  (~ inferred, not stated by the file)");
+    for p in &map.problems {
+        let _ = writeln!(o, "problem: {p}");
+    }
+    for n in &map.notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    o
 }
 
 /// The encodings of the layout: the sites a rewrite would patch, found by planning a probe
@@ -52,7 +98,41 @@ fn encodings(img: &Image, l: &Layout) -> Result<nexus_relink::sites::Sites, Stri
         .map_err(|e| e.to_string())
 }
 
-pub fn report_json(img: &Image, l: &Layout) -> serde_json::Value {
+pub fn report_json(img: &Image, map: &MemoryMap) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "abi": Abi::detect(img).name(),
+        "entry": img.entry,
+        "family": map.family,
+        "family_letter": map.family.letter().to_string(),
+        "map": map,
+        "rewrite": map.model_error().map_or(serde_json::json!({"possible": true}), |e| serde_json::json!({"possible": false, "refusal": e})),
+        "segments": segments_json(img),
+    });
+    match &map.model {
+        Ok(l) => {
+            let m = model_json(img, l);
+            for (k, x) in m.as_object().expect("object") {
+                v[k] = x.clone();
+            }
+        }
+        Err(_) => v["sp_init"] = serde_json::to_value(&map.sp_init).expect("serialisable"),
+    }
+    v
+}
+
+fn segments_json(img: &Image) -> serde_json::Value {
+    img.segments
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "type": s.p_type, "flags": s.flags, "offset": s.offset, "vaddr": s.vaddr,
+                "filesz": s.filesz, "memsz": s.memsz, "align": s.align,
+            })
+        })
+        .collect()
+}
+
+fn model_json(img: &Image, l: &Layout) -> serde_json::Value {
     let (sites, ambiguities, note) = match encodings(img, l) {
         Ok(s) => (
             s.sites
@@ -68,8 +148,6 @@ pub fn report_json(img: &Image, l: &Layout) -> serde_json::Value {
         "sites": sites,
         "ambiguities": ambiguities,
         "sites_note": note,
-        "abi": Abi::detect(img).name(),
-        "entry": img.entry,
         "layout": {
             "memlimit": l.memlimit,
             "image_start": l.image_start,
@@ -83,21 +161,37 @@ pub fn report_json(img: &Image, l: &Layout) -> serde_json::Value {
             "sources": l.sources.iter().map(|(k, v)| serde_json::json!({"field": k, "source": v})).collect::<Vec<_>>(),
         },
         "sp_init": l.sp_init,
-        "segments": img.segments.iter().map(|s| serde_json::json!({
-            "type": s.p_type, "flags": s.flags, "offset": s.offset, "vaddr": s.vaddr,
-            "filesz": s.filesz, "memsz": s.memsz, "align": s.align,
-        })).collect::<Vec<_>>(),
     })
 }
 
-pub fn report_text(img: &Image, l: &Layout) -> String {
+pub fn report_text(img: &Image, map: &MemoryMap) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "abi: {}   entry: {:#010x}   memory limit: {:#x} ({})",
+        "abi: {}   entry: {:#010x}   layout: {}",
         Abi::detect(img).name(),
         img.entry,
+        map.family
+    );
+    o.push_str(&map_text(map));
+    match &map.model {
+        Ok(l) => o.push_str(&model_text(img, l)),
+        Err(e) => {
+            o.push_str(&sp_text(img, &map.sp_init));
+            let _ = writeln!(o, "\nno rewrite possible: {e}");
+        }
+    }
+    o
+}
+
+/// The rewrite model: memory limit, bar, boundaries, prologue and sites.
+fn model_text(img: &Image, l: &Layout) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\nrewrite model: memory limit {:#x} ({})",
         l.memlimit,
         human(l.memlimit)
     );
@@ -122,27 +216,12 @@ pub fn report_text(img: &Image, l: &Layout) -> String {
     if u64::from(l.stack_top) < l.memlimit {
         rows.push(("above stack top", l.stack_top.into(), l.memlimit));
     }
-    let _ = writeln!(
-        o,
-        "\n  {:<24} {:>10} {:>10} {:>12}",
-        "region", "start", "end", "size"
-    );
-    for (name, s, e) in &rows {
-        let _ = writeln!(
-            o,
-            "  {:<24} {:>#10x} {:>#10x} {:>12}",
-            name,
-            s,
-            e,
-            human(e.saturating_sub(*s))
-        );
-    }
     // Proportional bar: 64 cells over [image_start, memlimit); every region gets at least one.
     let width = 64u64;
-    let span = (l.memlimit - u64::from(l.image_start)).max(1);
+    let span = l.memlimit.saturating_sub(u64::from(l.image_start)).max(1);
     let mut bar = String::new();
     for (name, s, e) in &rows {
-        let cells = (((e - s) * width).div_ceil(span)).max(1);
+        let cells = ((e.saturating_sub(*s) * width).div_ceil(span)).clamp(1, width);
         let ch = match name.split_whitespace().next() {
             Some("image") => '#',
             Some("heap") => 'h',
@@ -161,11 +240,18 @@ pub fn report_text(img: &Image, l: &Layout) -> String {
     if let Some(gp) = l.gp {
         let _ = writeln!(o, "  gp            {gp:#x}");
     }
-    let sp = &l.sp_init;
+    o.push_str(&sp_text(img, &l.sp_init));
+    o.push_str(&sites_text(img, l));
+    o
+}
+
+fn sp_text(img: &Image, sp: &nexus_relink::layout::SpInit) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
     let _ = writeln!(
         o,
-        "\nsp set-up: {:?}{}",
-        sp.kind,
+        "\nsp set-up: {}{}",
+        sp.kind.describe(),
         sp.value.map(|v| format!(" = {v:#x}")).unwrap_or_default()
     );
     for &at in &sp.insts {
@@ -185,6 +271,12 @@ pub fn report_text(img: &Image, l: &Layout) -> String {
             "  then ecall 0x402 (overwrite sp with the VM's stack top) at {e:#x}"
         );
     }
+    o
+}
+
+fn sites_text(img: &Image, l: &Layout) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
     match encodings(img, l) {
         Ok(s) => {
             let _ = writeln!(

@@ -2,7 +2,7 @@
 //! guest's exit code as ours (a fault exits 1 with the fault message).
 
 use super::{fail, ExecArgs};
-use nexus_relink::{elf::Image, layout::Layout, vm::Vm};
+use nexus_relink::{elf::Image, layout::MemoryMap, vm::Vm};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -21,7 +21,7 @@ pub struct Args {
 pub fn main(a: Args) -> i32 {
     let go = || -> Result<nexus_relink::vm::RunResult, nexus_relink::Error> {
         let img = Image::read(&a.input_elf)?;
-        let layout = Layout::discover(&img)?;
+        let layout = MemoryMap::discover(&img).run?;
         let mut cfg = a.exec.config()?;
         cfg.stdin_passthrough = a.exec.input.is_none();
         let start = std::time::Instant::now();

@@ -710,3 +710,18 @@ mod tests {
         assert_eq!(Image::parse(h).unwrap_err(), ElfError::BigEndian);
     }
 }
+
+/// A name read from the file, made safe to print on one line: printable ASCII as is, everything
+/// else (control characters, quotes' lookalikes, non-ASCII) escaped as `\u{..}`, a backslash as
+/// `\\`.
+pub fn escape(name: &str) -> String {
+    let mut o = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            c if c.is_ascii_graphic() || c == ' ' => o.push(c),
+            c => o.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    o
+}

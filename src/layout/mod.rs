@@ -7,8 +7,12 @@
 //! from, so `inspect` can show the reasoning.
 
 use crate::elf::Image;
-use crate::isa::{self, reg, Op};
 use serde::Serialize;
+
+pub mod map;
+mod prologue;
+
+pub use map::{Bound, Family, MemoryMap, Region, RegionKind};
 
 /// Symbols naming the top of the stack, in order of preference (GUESTS.md).
 pub const STACK_TOP_SYMS: &[&str] = &[
@@ -38,13 +42,18 @@ pub const IMAGE_END_SYMS: &[&str] = &["_end", "_ebss", "end", "__bss_end", "__en
 /// or a loadable segment above it, and the rewrite and `linker-script` refuse a limit above it.
 pub const MAX_MEMLIMIT: u64 = 0xffff_f000;
 
-/// Instructions evaluated from the entry point when looking for the `sp` set-up.
-const PROLOGUE_WINDOW: usize = 48;
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
+    /// The bounds found contradict each other (the map shows them; a rewrite cannot move them).
     #[error("inconsistent layout: {0}")]
     Inconsistent(String),
+    /// The layout is valid but not one a rewrite can move (family b, c, e; see [`Family`]).
+    #[error("cannot rewrite a {family} layout: {why}")]
+    Unsupported { family: String, why: String },
+    /// The layout cannot run as linked (family f): the map names the problem, a rewrite
+    /// repairs it.
+    #[error("{0}")]
+    Broken(String),
 }
 
 /// How the entry code sets `sp`.
@@ -63,10 +72,29 @@ pub enum SpKind {
     GpRelative,
     /// `lw sp, off(base)`: the top is a word in loaded data (RISC Zero / SP1 style).
     LoadWord,
+    /// The entry code never sets sp and reads it: the loader provides the stack (Linux crt0).
+    Loader,
     /// sp is computed at run time (e.g. from a function result): cannot be found statically.
     Runtime,
     /// No write to sp found near the entry point.
     NotFound,
+}
+
+impl SpKind {
+    /// The form, in words (for reports).
+    pub fn describe(self) -> &'static str {
+        match self {
+            SpKind::AuipcAddi => "auipc + addi",
+            SpKind::LuiAddi => "lui + addi",
+            SpKind::Lui => "lui",
+            SpKind::AddiZero => "addi from x0",
+            SpKind::GpRelative => "addi from gp",
+            SpKind::LoadWord => "lw from a data word",
+            SpKind::Loader => "set by the loader",
+            SpKind::Runtime => "computed after a call",
+            SpKind::NotFound => "none found",
+        }
+    }
 }
 
 /// The `sp` set-up found at the entry point.
@@ -133,8 +161,21 @@ impl Layout {
         }
     }
 
-    /// Discover the layout of a parsed image.
+    /// The layout a rewrite can move: the [`MemoryMap`]'s model, or a refusal that names the
+    /// layout family and what to do. `inspect` and `run` use [`MemoryMap::discover`], which
+    /// never fails.
     pub fn discover(img: &Image) -> Result<Layout, LayoutError> {
+        MemoryMap::discover(img).model
+    }
+
+    /// The stack-at-the-top model (family a): today's rewrite model, from the prologue's
+    /// `sp` value (or `stack_top` when the caller decided it), symbols and sections.
+    pub(crate) fn at_top(
+        img: &Image,
+        pro: &prologue::Prologue,
+        stack_top_override: Option<(u32, String)>,
+        check: bool,
+    ) -> Result<Layout, LayoutError> {
         let mut sources = Vec::new();
         let sym = |names: &[&str]| -> Option<(u32, String)> {
             names
@@ -185,16 +226,21 @@ impl Layout {
                 .min(u64::from(u32::MAX)) as u32
         };
 
-        let gp_sym = img.symbol("__global_pointer$").map(|s| s.value);
-        let sp_init = analyse_prologue(img, gp_sym);
-        let gp = sp_init.1.or(gp_sym);
-        let sp_init = sp_init.0;
+        let gp = pro.gp;
+        let sp_init = pro.sp.clone();
 
         // Stack top: the value the code computes wins; symbols and sections otherwise.
-        let stack_top = if let Some(v) = sp_init.value {
+        let stack_top = if let Some((v, src)) = stack_top_override {
+            sources.push(("stack_top".into(), src));
+            v
+        } else if let Some(v) = sp_init.value {
             sources.push((
                 "stack_top".into(),
-                format!("sp set-up at {:#x} ({:?})", sp_init.at, sp_init.kind),
+                format!(
+                    "sp set-up at {:#x} ({})",
+                    sp_init.at,
+                    sp_init.kind.describe()
+                ),
             ));
             v
         } else if let Some((v, src)) = sym(STACK_TOP_SYMS).or_else(|| sym(MEMORY_TOP_SYMS)) {
@@ -240,7 +286,9 @@ impl Layout {
         // RAM (its heap runs between them).
         let stack_sec_at_top = stack_sec
             .filter(|s| s.end() >= u64::from(stack_top) && s.end() - u64::from(stack_top) < 16);
+        // A "bottom" symbol at the stack top names the top (Airbender's `_sstack`).
         let stack_bottom_found = sym(STACK_BOTTOM_SYMS)
+            .filter(|(v, _)| *v != stack_top)
             .or_else(|| stack_sec_at_top.map(|s| (s.addr, "start of section .stack".into())));
 
         let (heap_end, stack_bottom, shared) = match (heap_end_found, stack_bottom_found) {
@@ -308,7 +356,9 @@ impl Layout {
             sp_init,
             sources,
         };
-        layout.check()?;
+        if check {
+            layout.check()?;
+        }
         Ok(layout)
     }
 
@@ -352,162 +402,4 @@ impl Layout {
 fn nexus_heap_word(img: &Image) -> Option<u32> {
     let s = img.symbol("_heap")?;
     img.word_at(s.value)
-}
-
-/// A register's statically known value and the instructions that produced it.
-#[derive(Clone, Debug, Default)]
-struct Known {
-    value: u32,
-    insts: Vec<u32>,
-    kind: Option<SpKind>,
-    word_addr: Option<u32>,
-}
-
-/// Evaluate the straight-line code at the entry point, tracking constant registers, until the
-/// first call, indirect jump or branch (or [`PROLOGUE_WINDOW`] instructions). Returns the sp
-/// set-up and the gp value, if set.
-fn analyse_prologue(img: &Image, gp_sym: Option<u32>) -> (SpInit, Option<u32>) {
-    let mut regs: [Option<Known>; 32] = Default::default();
-    let mut sp: Option<(Known, u32)> = None; // (value, address of the completing instruction)
-    let mut sp_runtime_at: Option<u32> = None;
-    let mut align_mask = None;
-    let mut overwrite_ecall = None;
-    let mut pc = img.entry;
-    for _ in 0..PROLOGUE_WINDOW {
-        let Some(word) = img.word_at(pc) else { break };
-        let Ok(i) = isa::decode(word) else { break };
-        let src = |r: u8, regs: &[Option<Known>; 32]| -> Option<Known> {
-            match r {
-                0 => Some(Known::default()),
-                // gp set outside the window (or by the loader): trust __global_pointer$.
-                reg::GP if regs[3].is_none() => gp_sym.map(|value| Known {
-                    value,
-                    ..Known::default()
-                }),
-                _ => regs[r as usize].clone(),
-            }
-        };
-        let mut result: Option<Known> = None;
-        match i.op {
-            Op::Lui => {
-                result = Some(Known {
-                    value: i.imm as u32,
-                    insts: vec![pc],
-                    kind: Some(SpKind::Lui),
-                    word_addr: None,
-                })
-            }
-            Op::Auipc => {
-                result = Some(Known {
-                    value: pc.wrapping_add(i.imm as u32),
-                    insts: vec![pc],
-                    kind: Some(SpKind::AuipcAddi),
-                    word_addr: None,
-                })
-            }
-            Op::Addi => {
-                if let Some(mut k) = src(i.rs1, &regs) {
-                    k.value = k.value.wrapping_add(i.imm as u32);
-                    k.insts.push(pc);
-                    k.kind = Some(match (i.rs1, k.kind) {
-                        (reg::ZERO, _) => SpKind::AddiZero,
-                        (reg::GP, _) => SpKind::GpRelative,
-                        (_, Some(SpKind::Lui)) => SpKind::LuiAddi,
-                        (_, Some(kd)) => kd,
-                        (_, None) => SpKind::AddiZero,
-                    });
-                    result = Some(k);
-                }
-            }
-            Op::Andi => {
-                if let Some(mut k) = src(i.rs1, &regs) {
-                    k.value &= i.imm as u32;
-                    k.insts.push(pc);
-                    if i.rd == reg::SP {
-                        align_mask = Some(i.imm);
-                    }
-                    result = Some(k);
-                }
-            }
-            Op::Lw => {
-                if let Some(k) = src(i.rs1, &regs) {
-                    let addr = k.value.wrapping_add(i.imm as u32);
-                    if let Some(v) = img.word_at(addr) {
-                        let mut insts = k.insts.clone();
-                        insts.push(pc);
-                        result = Some(Known {
-                            value: v,
-                            insts,
-                            kind: Some(SpKind::LoadWord),
-                            word_addr: Some(addr),
-                        });
-                    }
-                }
-            }
-            Op::Ecall
-                if regs[reg::A7 as usize].as_ref().map(|k| k.value) == Some(0x402)
-                    && sp.is_some() =>
-            {
-                overwrite_ecall = Some(pc);
-            }
-            _ => {}
-        }
-        if i.op.writes_rd() && i.rd != 0 {
-            if i.rd == reg::SP {
-                match &result {
-                    Some(k) if i.op == Op::Andi && sp.is_some() => {
-                        let at = sp.as_ref().map(|s| s.1).unwrap_or(pc);
-                        sp = Some((k.clone(), at));
-                    }
-                    Some(k) => sp = Some((k.clone(), pc)),
-                    None => {
-                        // `mv sp, a0` after a call, or similar: computed at run time.
-                        sp = None;
-                        sp_runtime_at = Some(pc);
-                    }
-                }
-            }
-            regs[i.rd as usize] = result;
-        }
-        if matches!(i.op, Op::Jalr) || i.op.is_branch() || (i.op == Op::Jal && i.rd != 0) {
-            // The end of straight-line code. A call before sp is set means sp comes from what
-            // the callee computes (the older Nexus `call _get_stack_size; mv sp, a0`).
-            if sp.is_none() && i.op == Op::Jal {
-                sp_runtime_at = sp_runtime_at.or(Some(pc));
-            }
-            break;
-        }
-        pc = if i.op == Op::Jal {
-            pc.wrapping_add(i.imm as u32)
-        } else {
-            pc.wrapping_add(4)
-        };
-    }
-    let gp = regs[reg::GP as usize].as_ref().map(|k| k.value).or(gp_sym);
-    // `li sp, 0` (zeroing every register, as the ISA tests' start-up does) sets up no stack.
-    let init = match sp.filter(|(k, _)| k.value != 0) {
-        Some((k, at)) => SpInit {
-            kind: k.kind.unwrap_or(SpKind::AddiZero),
-            value: Some(k.value),
-            at,
-            insts: k.insts,
-            word_addr: k.word_addr,
-            align_mask,
-            overwrite_ecall,
-        },
-        None => SpInit {
-            kind: if sp_runtime_at.is_some() {
-                SpKind::Runtime
-            } else {
-                SpKind::NotFound
-            },
-            value: None,
-            at: sp_runtime_at.unwrap_or(img.entry),
-            insts: Vec::new(),
-            word_addr: None,
-            align_mask: None,
-            overwrite_ecall: None,
-        },
-    };
-    (init, gp)
 }

@@ -180,7 +180,7 @@ pub fn find(img: &Image, plan: &Plan) -> Sites {
     };
     code_sites(img, plan, &old_values, &mut out, &map, &boundary_name);
     data_sites(img, plan, &old_values, &mut out, &map, &boundary_name);
-    symbol_sites(img, plan, &mut out, &map);
+    symbol_sites(img, plan, &mut out);
     header_sites(img, plan, &mut out);
     out.sites
         .sort_by_key(|s| (s.kind, s.addr, s.location.clone()));
@@ -555,8 +555,14 @@ fn code_sites(
         }
         // A use that lands just beside a boundary (`_heap_end - 16`) is an address derived from
         // it that an exact rewrite would leave behind: unexplained unless relocations decide.
+        // An address inside the loaded image is the image's own (it never moves), whatever
+        // boundary lies next to it.
+        let in_image = |v: u32| v >= plan.old.image_start && v < plan.old.image_end;
         if relocs.is_none() {
-            for &(pc, _, v) in vals.iter().filter(|x| !old_values.contains(&x.2)) {
+            for &(pc, _, v) in vals
+                .iter()
+                .filter(|x| !old_values.contains(&x.2) && !in_image(x.2))
+            {
                 if let Some(&b) = old_values.iter().find(|&&b| {
                     let d = v.wrapping_sub(b) as i32;
                     d != 0 && (-256..=256).contains(&d)
@@ -908,13 +914,14 @@ fn data_sites(
     }
 }
 
-fn symbol_sites(img: &Image, plan: &Plan, out: &mut Sites, map: &MapFn) {
+fn symbol_sites(img: &Image, plan: &Plan, out: &mut Sites) {
     let named = |name: &str| -> Option<&'static str> {
         if STACK_TOP_SYMS.contains(&name) {
             Some("stack_top")
         } else if STACK_BOTTOM_SYMS.contains(&name) {
             Some("stack_bottom")
-        } else if HEAP_END_SYMS.contains(&name) {
+        } else if HEAP_END_SYMS.contains(&name) || name == "__stack_canary" {
+            // Jolt's canary sits between the heap end and the stack bottom.
             Some("heap_end")
         } else if MEMORY_TOP_SYMS.contains(&name) {
             Some("memlimit")
@@ -926,31 +933,14 @@ fn symbol_sites(img: &Image, plan: &Plan, out: &mut Sites, map: &MapFn) {
         if s.name.is_empty() {
             continue;
         }
-        let by_name = named(&s.name).and_then(|b| plan.move_of(b).filter(|m| m.old == s.value));
-        let (boundary, new) = match by_name {
-            Some(m) => (m.name, m.new),
-            None => {
-                // Another symbol at a moving boundary: move it along if the boundary is
-                // unambiguous and the symbol is not a code or data object (a label).
-                if plan.moves.iter().all(|m| m.old != s.value)
-                    || s.info & 0xf == 1
-                    || s.info & 0xf == 2
-                {
-                    continue;
-                }
-                let Some(new) = map(s.value, &format!("symbol {}", s.name), out) else {
-                    continue;
-                };
-                (
-                    plan.moves
-                        .iter()
-                        .find(|m| m.old == s.value)
-                        .map(|m| m.name)
-                        .unwrap_or("?"),
-                    new,
-                )
-            }
+        // A symbol moves because its name says it is a boundary, never because its value
+        // equals one: `_end` or a data label such as riscv-tests' `end_signature` at the stack
+        // bottom names the end of the image, which does not move.
+        let Some(m) = named(&s.name).and_then(|b| plan.move_of(b).filter(|m| m.old == s.value))
+        else {
+            continue;
         };
+        let (boundary, new) = (m.name, m.new);
         out.sites.push(Site {
             kind: SiteKind::Symbol,
             location: format!("symbol {}", s.name),
@@ -958,16 +948,8 @@ fn symbol_sites(img: &Image, plan: &Plan, out: &mut Sites, map: &MapFn) {
             boundary: boundary.to_string(),
             old: s.value,
             new,
-            confidence: if by_name.is_some() {
-                Confidence::High
-            } else {
-                Confidence::Medium
-            },
-            why: if by_name.is_some() {
-                "boundary symbol".into()
-            } else {
-                "symbol at a moving boundary".into()
-            },
+            confidence: Confidence::High,
+            why: "boundary symbol".into(),
             edits: vec![field_edit(s.entry_offset + 4, s.value, new)],
         });
     }

@@ -181,6 +181,48 @@ pub struct Vm {
     trace: Option<Box<Trace>>,
 }
 
+/// The initial stack a Linux loader (and qemu-user) gives a program: from `sp` up, `argc` (1),
+/// `argv` (one name, then NULL), an empty `envp` (NULL), the auxiliary vector (`AT_PHDR`,
+/// `AT_PHENT`, `AT_PHNUM` when the program headers are loaded, `AT_PAGESZ`, `AT_ENTRY`,
+/// `AT_RANDOM` pointing at 16 bytes, `AT_NULL`), then the strings; `sp` 16-byte aligned.
+/// Returns `sp`. The bytes are part of the initial memory (`init_regions`).
+fn loader_stack(
+    img: &Image,
+    layout: &Layout,
+    mem: &mut Memory,
+    init_regions: &mut Vec<(u32, Vec<u8>)>,
+) -> u32 {
+    const NAME: &[u8] = b"guest\0";
+    let top = layout.stack_top;
+    let strings = top - 32; // 16 random bytes (zero: the VM is deterministic), then the name
+    let random = strings;
+    let name = strings + 16;
+    let mut aux: Vec<(u32, u32)> = Vec::new();
+    let phoff = img.segments.first().map_or(0, |s| s.hdr_offset as u64);
+    let phnum = img.segments.len() as u64;
+    if let Some(seg) = img.loads().find(|s| {
+        u64::from(s.offset) <= phoff
+            && phoff + phnum * 32 <= u64::from(s.offset) + u64::from(s.filesz)
+    }) {
+        aux.push((3, seg.vaddr + (phoff as u32 - seg.offset)));
+        aux.push((4, 32));
+        aux.push((5, phnum as u32));
+    }
+    aux.extend([(6, 4096), (9, img.entry), (25, random), (0, 0)]);
+    let mut words = vec![1, name, 0, 0];
+    for (k, v) in aux {
+        words.extend([k, v]);
+    }
+    let sp = (strings - 4 * words.len() as u32) & !15;
+    let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    bytes.resize((strings - sp) as usize, 0);
+    bytes.extend_from_slice(&[0; 16]);
+    bytes.extend_from_slice(NAME);
+    mem.init(sp, &bytes);
+    init_regions.push((sp, bytes));
+    sp
+}
+
 impl Vm {
     /// Load an image under a layout. The layout need not be the image's own: running an
     /// original binary under another layout shows what a rewrite would change.
@@ -201,7 +243,8 @@ impl Vm {
                 crate::layout::MAX_MEMLIMIT
             )));
         }
-        let mut base = lo;
+        // A layout may allow memory below the lowest segment (a stack under the program).
+        let mut base = lo.min(layout.image_start);
         if abi == Abi::Nexus {
             base = base.min(NEXUS_INPUT_BASE_ADDR);
         }
@@ -264,8 +307,12 @@ impl Vm {
         let mut tape = (cfg.input.len() as u32).to_le_bytes().to_vec();
         tape.extend_from_slice(&cfg.input);
         let brk = (img.load_bounds().1.min(u64::from(u32::MAX)) as u32).next_multiple_of(4096);
+        let mut regs = [0; 32];
+        if layout.sp_init.kind == crate::layout::SpKind::Loader {
+            regs[reg::SP as usize] = loader_stack(img, layout, &mut mem, &mut init_regions);
+        }
         Ok(Vm {
-            regs: [0; 32],
+            regs,
             pc: img.entry,
             code_base,
             code,

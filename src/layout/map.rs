@@ -1,0 +1,619 @@
+//! The memory map of any RV32 executable, apart from what a rewrite needs.
+//!
+//! [`MemoryMap::discover`] never fails: every loadable segment is a region, and the heap and
+//! stack are regions whose bounds are known (a symbol, a section, the `sp` the code computes),
+//! inferred (from the segments or a convention) or unknown, each with where it came from. The
+//! map classifies the layout into a [`Family`] and derives from it:
+//! - `run`: the regions the VM allows (every family runs, except a broken layout, which the
+//!   VM refuses to start, naming the problem);
+//! - `model`: the layout a rewrite can move (family a and, as a repair, f), or a refusal that
+//!   names the family and what to do.
+
+use super::prologue::{self, Prologue};
+use super::{
+    Layout, LayoutError, SpInit, SpKind, HEAP_END_SYMS, HEAP_START_SYMS, IMAGE_END_SYMS,
+    MAX_MEMLIMIT, MEMORY_TOP_SYMS, STACK_TOP_SYMS,
+};
+use crate::elf::{Image, Segment, PF_W};
+use serde::Serialize;
+
+/// Where a loader-provided stack starts (family e): below it, [`LOADER_STACK_SIZE`] of stack,
+/// then the program break grows up from the image toward it. (Linux and qemu-user choose their
+/// own address; a program cannot tell the difference.)
+pub const LOADER_STACK_TOP: u32 = 0x4000_0000;
+/// Size of a loader-provided stack: Linux's default `RLIMIT_STACK`.
+pub const LOADER_STACK_SIZE: u32 = 8 << 20;
+/// The Nexus runtime's default memory top (`__memory_top`), where its VM places the stack when
+/// a guest asks it to (`ecall 0x402`) and the file's own value is unusable.
+pub const NEXUS_MEMORY_TOP: u32 = 0x8040_0000;
+/// Lowest address the VM allows below a stack that lies under the program (family b) when no
+/// segment bounds it: the first page stays unmapped, so a null pointer still faults.
+pub const LOW_FLOOR: u32 = 0x1000;
+
+/// How certain a bound is, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "certainty", rename_all = "snake_case")]
+pub enum Bound {
+    /// Stated by the file: a symbol, a section, a program header, the value the code computes.
+    Known { value: u64, source: String },
+    /// Derived from a convention or a neighbouring region.
+    Inferred { value: u64, source: String },
+    /// Not found.
+    Unknown { why: String },
+}
+
+impl Bound {
+    pub fn value(&self) -> Option<u64> {
+        match self {
+            Bound::Known { value, .. } | Bound::Inferred { value, .. } => Some(*value),
+            Bound::Unknown { .. } => None,
+        }
+    }
+    pub fn source(&self) -> &str {
+        match self {
+            Bound::Known { source, .. } | Bound::Inferred { source, .. } => source,
+            Bound::Unknown { why } => why,
+        }
+    }
+    fn known(value: impl Into<u64>, source: impl Into<String>) -> Bound {
+        Bound::Known {
+            value: value.into(),
+            source: source.into(),
+        }
+    }
+    fn inferred(value: impl Into<u64>, source: impl Into<String>) -> Bound {
+        Bound::Inferred {
+            value: value.into(),
+            source: source.into(),
+        }
+    }
+    fn unknown(why: impl Into<String>) -> Bound {
+        Bound::Unknown { why: why.into() }
+    }
+    /// Known when the source names something in the file, inferred otherwise.
+    fn from_source(value: impl Into<u64>, source: &str) -> Bound {
+        let stated = [
+            "symbol",
+            "sp set-up",
+            "start of section",
+            "end of section",
+            "word at",
+        ];
+        if stated.iter().any(|p| source.starts_with(p)) {
+            Bound::known(value, source)
+        } else {
+            Bound::inferred(value, source)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionKind {
+    /// A loadable segment (program header).
+    Segment,
+    Heap,
+    Stack,
+    /// Heap and stack in one region, growing toward each other.
+    HeapStack,
+}
+
+/// One region of the map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Region {
+    pub kind: RegionKind,
+    pub name: String,
+    pub start: Bound,
+    pub end: Bound,
+}
+
+/// Layout families seen in real guests (GUESTS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// a. The stack at the top of memory, the heap between the image and the stack (Nexus,
+    ///    Jolt, Ceno, most C programs): the model a rewrite moves.
+    StackAtTop,
+    /// b. The stack below the program (SP1, RISC Zero): a fixed top under the code, the heap
+    ///    from the image end to a top the allocator keeps in its code.
+    StackBelowProgram,
+    /// c. The stack below the heap, both in one writable segment (Airbender).
+    StackBelowHeap,
+    /// d. No stack: the program never sets `sp` (hand-written assembly, the ISA tests).
+    NoStack,
+    /// e. The loader provides the stack (Linux crt0 that never sets `sp`).
+    LoaderStack,
+    /// f. Broken as linked: `sp` starts inside the read-only image.
+    Broken,
+}
+
+impl Family {
+    pub fn letter(self) -> char {
+        match self {
+            Family::StackAtTop => 'a',
+            Family::StackBelowProgram => 'b',
+            Family::StackBelowHeap => 'c',
+            Family::NoStack => 'd',
+            Family::LoaderStack => 'e',
+            Family::Broken => 'f',
+        }
+    }
+    pub fn describe(self) -> &'static str {
+        match self {
+            Family::StackAtTop => "stack at the top of memory",
+            Family::StackBelowProgram => "stack below the program",
+            Family::StackBelowHeap => "stack below the heap",
+            Family::NoStack => "no stack",
+            Family::LoaderStack => "stack provided by the loader",
+            Family::Broken => "broken: the stack starts inside the read-only image",
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "family {} ({})", self.letter(), self.describe())
+    }
+}
+
+/// The memory map of an executable.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryMap {
+    pub family: Family,
+    pub regions: Vec<Region>,
+    pub sp_init: SpInit,
+    pub gp: Option<u32>,
+    /// Problems of the layout as linked (shown, not refused).
+    pub problems: Vec<String>,
+    /// Notes on how the map was read (e.g. who chooses `sp`).
+    pub notes: Vec<String>,
+    /// The layout a rewrite can move, or why not.
+    #[serde(skip)]
+    pub model: Result<Layout, LayoutError>,
+    /// The layout the VM runs the file under, or why it cannot start.
+    #[serde(skip)]
+    pub run: Result<Layout, LayoutError>,
+}
+
+fn seg_flags(s: &Segment) -> String {
+    let f = |bit: u32, c: char| if s.flags & bit != 0 { c } else { '-' };
+    [
+        f(crate::elf::PF_R, 'R'),
+        f(PF_W, 'W'),
+        f(crate::elf::PF_X, 'E'),
+    ]
+    .iter()
+    .collect()
+}
+
+/// Loadable segments with memory, as regions.
+fn segment_regions(img: &Image) -> Vec<Region> {
+    img.loads()
+        .filter(|s| s.memsz > 0)
+        .map(|s| Region {
+            kind: RegionKind::Segment,
+            name: format!("segment {} ({})", s.index, seg_flags(s)),
+            start: Bound::known(s.vaddr, "program header"),
+            end: Bound::known(s.end(), "program header"),
+        })
+        .collect()
+}
+
+/// Heap and stack regions of a stack-at-the-top layout.
+fn layout_regions(l: &Layout) -> Vec<Region> {
+    let src = |field: &str| {
+        l.sources
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, s)| s.as_str())
+            .unwrap_or("")
+    };
+    if l.shared {
+        vec![Region {
+            kind: RegionKind::HeapStack,
+            name: "heap + stack (shared)".into(),
+            start: Bound::from_source(l.heap_start, src("heap_start")),
+            end: Bound::from_source(l.stack_top, src("stack_top")),
+        }]
+    } else {
+        vec![
+            Region {
+                kind: RegionKind::Heap,
+                name: "heap".into(),
+                start: Bound::from_source(l.heap_start, src("heap_start")),
+                end: Bound::from_source(l.heap_end, src("heap_end")),
+            },
+            Region {
+                kind: RegionKind::Stack,
+                name: "stack".into(),
+                start: Bound::from_source(l.stack_bottom, src("stack_bottom")),
+                end: Bound::from_source(l.stack_top, src("stack_top")),
+            },
+        ]
+    }
+}
+
+/// The first symbol of `names` with a value in `[v, v + 16]` (the one that confirms a stack top).
+fn symbol_near(img: &Image, names: &[&str], v: u32) -> Option<(String, u32)> {
+    names.iter().find_map(|n| {
+        img.symbol(n)
+            .filter(|s| s.value >= v && s.value - v <= 16)
+            .map(|s| (n.to_string(), s.value))
+    })
+}
+
+impl MemoryMap {
+    /// Read the map of a parsed image. Never fails: what cannot be found is unknown.
+    pub fn discover(img: &Image) -> MemoryMap {
+        let gp_sym = img.symbol("__global_pointer$").map(|s| s.value);
+        let tops: Vec<u32> = STACK_TOP_SYMS
+            .iter()
+            .chain(MEMORY_TOP_SYMS)
+            .filter_map(|n| img.symbol(n).map(|s| s.value))
+            .collect();
+        let pro = prologue::analyse(img, gp_sym, &tops);
+        let mut map = MemoryMap {
+            family: Family::StackAtTop,
+            regions: segment_regions(img),
+            sp_init: pro.sp.clone(),
+            gp: pro.gp,
+            problems: Vec::new(),
+            notes: Vec::new(),
+            model: Err(LayoutError::Inconsistent(String::new())),
+            run: Err(LayoutError::Inconsistent(String::new())),
+        };
+        match pro.sp.value {
+            None if pro.sp.kind == SpKind::NotFound && pro.reads_sp_first => {
+                map.loader_stack(img, &pro)
+            }
+            None if pro.sp.kind == SpKind::NotFound => map.no_stack(img, &pro),
+            None => map.at_top(img, &pro, None),
+            Some(sp) => map.classify(img, &pro, sp),
+        }
+        map
+    }
+
+    /// Family a, or the fallback when its bounds contradict each other.
+    fn at_top(&mut self, img: &Image, pro: &Prologue, top: Option<(u32, String)>) {
+        match Layout::at_top(img, pro, top.clone(), true) {
+            Ok(l) => {
+                self.regions.extend(layout_regions(&l));
+                self.run = Ok(l.clone());
+                self.model = Ok(l);
+            }
+            Err(e) => {
+                let why = match &e {
+                    LayoutError::Inconsistent(m) => m.clone(),
+                    other => other.to_string(),
+                };
+                self.problems
+                    .push(format!("the bounds found disagree: {why}"));
+                let l = Layout::at_top(img, pro, top, false).expect("unchecked");
+                self.regions.push(Region {
+                    kind: RegionKind::Stack,
+                    name: "stack".into(),
+                    start: Bound::unknown("the stack bottom and heap end found disagree"),
+                    end: Bound::from_source(
+                        l.stack_top,
+                        l.sources
+                            .iter()
+                            .find(|(f, _)| f == "stack_top")
+                            .map(|(_, s)| s.as_str())
+                            .unwrap_or(""),
+                    ),
+                });
+                self.run = Ok(flat(img, &l, l.image_start, top_of(img, &l)));
+                self.model = Err(e);
+            }
+        }
+    }
+
+    fn classify(&mut self, img: &Image, pro: &Prologue, sp: u32) {
+        let seg_at = |a: u32| img.loads().find(|s| s.memsz > 0 && s.contains(a));
+        let below = sp.wrapping_sub(1);
+        let exec_lo = img
+            .loads()
+            .filter(|s| s.is_exec() && s.memsz > 0)
+            .map(|s| s.vaddr)
+            .min();
+        let l0 = Layout::at_top(img, pro, None, false).expect("unchecked");
+        let in_ro = seg_at(below).filter(|s| s.flags & PF_W == 0);
+        if let (Some(ecall), Some(seg)) = (pro.sp.overwrite_ecall, in_ro) {
+            // A placeholder the VM replaces (`li a7, 0x402; ecall`): the Nexus rules decide.
+            let top = img
+                .symbol("__memory_top")
+                .map(|s| s.value)
+                .filter(|&v| v > l0.image_end && v > seg.vaddr)
+                .unwrap_or(NEXUS_MEMORY_TOP);
+            self.notes.push(format!(
+                "sp = {sp:#x} is a placeholder inside segment {}: ecall 0x402 at {ecall:#x} lets the VM choose sp; the Nexus rules put it at {top:#x}",
+                seg.index
+            ));
+            self.at_top(
+                img,
+                pro,
+                Some((top, format!("Nexus rule for ecall 0x402 at {ecall:#x}"))),
+            );
+            self.model = Err(LayoutError::Unsupported {
+                family: Family::StackAtTop.to_string(),
+                why: format!("the VM chooses sp (ecall 0x402 at {ecall:#x} after a placeholder inside the image), so the file holds no stack top to move; run it as it is"),
+            });
+            return;
+        }
+        if let Some(seg) = in_ro {
+            self.broken(img, pro, sp, seg, &l0);
+            return;
+        }
+        let in_seg = seg_at(below);
+        if in_seg.is_none() && exec_lo.is_some_and(|x| sp <= x) {
+            self.below_program(img, sp, &l0);
+            return;
+        }
+        if let Some(w) = in_seg.filter(|w| u64::from(sp) < w.end()) {
+            let heap_above = HEAP_START_SYMS
+                .iter()
+                .chain(IMAGE_END_SYMS)
+                .filter_map(|n| img.symbol(n))
+                .any(|s| s.value >= sp && u64::from(s.value) <= w.end());
+            if heap_above || w.end() - u64::from(sp) >= 1 << 16 {
+                self.below_heap(img, sp, w, &l0);
+                return;
+            }
+        }
+        self.at_top(img, pro, None);
+    }
+
+    /// Family b.
+    fn below_program(&mut self, img: &Image, sp: u32, l0: &Layout) {
+        self.family = Family::StackBelowProgram;
+        let floor = img
+            .loads()
+            .filter(|s| s.memsz > 0 && s.end() <= u64::from(sp))
+            .map(|s| s.end() as u32)
+            .max();
+        let heap_end = HEAP_END_SYMS
+            .iter()
+            .find_map(|n| img.symbol(n).map(|s| (s.value, format!("symbol {n}"))));
+        self.regions.push(Region {
+            kind: RegionKind::Stack,
+            name: "stack".into(),
+            start: match floor {
+                Some(f) => {
+                    Bound::inferred(f, "end of the segment below (nothing bounds it nearer)")
+                }
+                None => Bound::unknown(format!(
+                    "no symbol bounds it; the VM allows down to {LOW_FLOOR:#x}"
+                )),
+            },
+            end: Bound::known(sp, self.sp_source()),
+        });
+        self.regions.push(Region {
+            kind: RegionKind::Heap,
+            name: "heap".into(),
+            start: Bound::from_source(l0.heap_start, l0.source("heap_start")),
+            end: match &heap_end {
+                Some((v, s)) => Bound::known(*v, s.clone()),
+                None => Bound::unknown(format!(
+                    "the allocator keeps its limit in its code; the VM allows up to {MAX_MEMLIMIT:#x}"
+                )),
+            },
+        });
+        let top = heap_end.map_or(MAX_MEMLIMIT, |(v, _)| {
+            u64::from(v).max(u64::from(l0.image_end))
+        });
+        let low = floor.unwrap_or(LOW_FLOOR.min(sp));
+        self.run = Ok(flat(img, l0, low, top));
+        self.model = Err(LayoutError::Unsupported {
+            family: self.family.to_string(),
+            why: format!("the stack top {sp:#x} is a fixed address under the program (as in SP1's and RISC Zero's memory maps), not at the memory limit, and nothing in the file bounds the heap; `run` runs it as it is"),
+        });
+    }
+
+    /// Family c.
+    fn below_heap(&mut self, img: &Image, sp: u32, w: &Segment, l0: &Layout) {
+        self.family = Family::StackBelowHeap;
+        let heap_start = HEAP_START_SYMS.iter().chain(IMAGE_END_SYMS).find_map(|n| {
+            img.symbol(n)
+                .filter(|s| s.value >= sp)
+                .map(|s| (s.value, format!("symbol {n}")))
+        });
+        self.regions.push(Region {
+            kind: RegionKind::Stack,
+            name: "stack".into(),
+            start: Bound::inferred(
+                w.vaddr.max(l0.image_end.min(sp)),
+                format!("start of segment {} (nothing bounds it nearer)", w.index),
+            ),
+            end: Bound::known(sp, self.sp_source()),
+        });
+        self.regions.push(Region {
+            kind: RegionKind::Heap,
+            name: "heap".into(),
+            start: match &heap_start {
+                Some((v, s)) => Bound::known(*v, s.clone()),
+                None => Bound::inferred(sp, "the stack top (heap directly above the stack)"),
+            },
+            end: Bound::inferred(w.end(), format!("end of segment {}", w.index)),
+        });
+        let top = w.end().max(top_of(img, l0));
+        self.run = Ok(flat(img, l0, l0.image_start, top));
+        self.model = Err(LayoutError::Unsupported {
+            family: self.family.to_string(),
+            why: format!("the stack (top {sp:#x}) lies below the heap inside segment {}, so the stack cannot move to the memory limit without moving the heap; `run` runs it as it is", w.index),
+        });
+    }
+
+    /// Family d.
+    fn no_stack(&mut self, img: &Image, pro: &Prologue) {
+        self.family = Family::NoStack;
+        self.notes
+            .push("the entry code never sets sp and never reads it: no stack".into());
+        let l = Layout::at_top(img, pro, None, false).expect("unchecked");
+        self.run = Ok(l.clone());
+        // The rewrite refuses it by name (nothing to move); `prove` proves it as it is.
+        self.model = match Layout::at_top(img, pro, None, true) {
+            Ok(l) => Ok(l),
+            Err(_) => Ok(l),
+        };
+    }
+
+    /// Family e.
+    fn loader_stack(&mut self, img: &Image, pro: &Prologue) {
+        self.family = Family::LoaderStack;
+        let l0 = Layout::at_top(img, pro, None, false).expect("unchecked");
+        let image_top = img.load_bounds().1.max(u64::from(l0.image_end));
+        let top = if image_top + u64::from(LOADER_STACK_SIZE) * 2 <= u64::from(LOADER_STACK_TOP) {
+            LOADER_STACK_TOP
+        } else {
+            MAX_MEMLIMIT as u32
+        };
+        let bottom = top - LOADER_STACK_SIZE;
+        self.notes.push(format!(
+            "the entry code reads sp before setting it: the loader provides the stack (argc, argv, envp, auxv under {top:#x}, as Linux and qemu-user start a program)"
+        ));
+        let src = "loader convention (Linux initial stack)";
+        self.regions.push(Region {
+            kind: RegionKind::Heap,
+            name: "heap (program break)".into(),
+            start: Bound::inferred(l0.image_end, "end of the image"),
+            end: Bound::inferred(bottom, "the loader's stack bottom"),
+        });
+        self.regions.push(Region {
+            kind: RegionKind::Stack,
+            name: "stack (loader's)".into(),
+            start: Bound::inferred(bottom, format!("{src}: {} MiB", LOADER_STACK_SIZE >> 20)),
+            end: Bound::inferred(top, src),
+        });
+        let mut sp_init = pro.sp.clone();
+        sp_init.kind = SpKind::Loader;
+        sp_init.value = Some(top);
+        self.sp_init = sp_init.clone();
+        self.run = Ok(Layout {
+            memlimit: u64::from(top),
+            image_start: l0.image_start,
+            image_end: l0.image_end,
+            heap_start: l0.image_end,
+            heap_end: bottom,
+            stack_bottom: bottom,
+            stack_top: top,
+            gp: l0.gp,
+            shared: false,
+            sp_init,
+            sources: vec![
+                ("stack_top".into(), src.into()),
+                ("stack_bottom".into(), src.into()),
+                ("heap_start".into(), "end of the image".into()),
+                ("heap_end".into(), "the loader's stack bottom".into()),
+                ("memlimit".into(), "the loader's stack top".into()),
+            ],
+        });
+        self.model = Err(LayoutError::Unsupported {
+            family: self.family.to_string(),
+            why: "the loader chooses where the stack is (the entry code never sets sp), so there is nothing in the file to move; the memory limit is the loader's".into(),
+        });
+    }
+
+    /// Family f.
+    fn broken(&mut self, img: &Image, pro: &Prologue, sp: u32, seg: &Segment, l0: &Layout) {
+        self.family = Family::Broken;
+        let named = symbol_near(img, MEMORY_TOP_SYMS, sp)
+            .or_else(|| symbol_near(img, STACK_TOP_SYMS, sp))
+            .map(|(n, v)| {
+                format!(
+                    " ({} = {v:#x} was linked inside the image)",
+                    crate::elf::escape(&n)
+                )
+            })
+            .unwrap_or_default();
+        let writable = img.loads().any(|s| s.flags & PF_W != 0 && s.memsz > 0);
+        let problem = format!(
+            "sp starts at {sp:#x} (set at {:#x}), inside the read-only segment {} [{:#x}, {:#x}){named}: the first push would overwrite the program{}; rewrite with --memlimit SIZE to place the stack at that limit",
+            pro.sp.at,
+            seg.index,
+            seg.vaddr,
+            seg.end(),
+            if writable { "" } else { " (the file has no writable segment)" }
+        );
+        self.problems.push(problem.clone());
+        self.regions.push(Region {
+            kind: RegionKind::Stack,
+            name: "stack (inside the image)".into(),
+            start: Bound::unknown("the stack has no room of its own"),
+            end: Bound::known(sp, self.sp_source()),
+        });
+        self.regions.push(Region {
+            kind: RegionKind::Heap,
+            name: "heap".into(),
+            start: Bound::from_source(l0.heap_start, l0.source("heap_start")),
+            end: Bound::unknown("nothing bounds it"),
+        });
+        self.run = Err(LayoutError::Broken(format!("cannot start: {problem}")));
+        // The repair: a rewrite moves the stack top to the requested limit, above the image.
+        let mut l = l0.clone();
+        l.shared = true;
+        l.heap_start = l.heap_start.max(l.image_end);
+        l.heap_end = l.heap_start;
+        l.stack_bottom = l.heap_start;
+        l.memlimit = u64::from(l.image_end.max(sp)).next_multiple_of(16);
+        self.model = Ok(l);
+    }
+
+    fn sp_source(&self) -> String {
+        format!(
+            "sp set-up at {:#x} ({})",
+            self.sp_init.at,
+            self.sp_init.kind.describe()
+        )
+    }
+
+    /// The refusal of a rewrite, when there is one.
+    pub fn model_error(&self) -> Option<String> {
+        self.model.as_ref().err().map(|e| e.to_string())
+    }
+}
+
+/// The highest address a layout's content reaches.
+fn top_of(img: &Image, l: &Layout) -> u64 {
+    img.load_bounds()
+        .1
+        .max(u64::from(l.stack_top))
+        .max(u64::from(l.image_end))
+        .max(l.memlimit)
+        .next_multiple_of(16)
+        .min(MAX_MEMLIMIT)
+}
+
+/// One region `[low, top)` shared by everything (families b and c, and layouts whose bounds
+/// disagree): the VM runs the file with only the outer bounds enforced.
+fn flat(img: &Image, l: &Layout, low: u32, top: u64) -> Layout {
+    let (lo, _) = img.load_bounds();
+    let top = top.min(MAX_MEMLIMIT).max(top_of(img, l).min(MAX_MEMLIMIT));
+    let low = low.min(lo);
+    Layout {
+        memlimit: top,
+        image_start: low,
+        image_end: l.image_end,
+        heap_start: l.image_end.min(top as u32),
+        heap_end: top as u32,
+        stack_bottom: low,
+        stack_top: l.stack_top.min(top as u32),
+        gp: l.gp,
+        shared: true,
+        sp_init: l.sp_init.clone(),
+        sources: vec![(
+            "memlimit".into(),
+            format!("one region [{low:#x}, {top:#x}): only the outer bounds are enforced"),
+        )],
+    }
+}
+
+impl Layout {
+    /// Where a field came from ("" when not recorded).
+    pub fn source(&self, field: &str) -> &str {
+        self.sources
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, s)| s.as_str())
+            .unwrap_or("")
+    }
+}
