@@ -160,33 +160,42 @@ fn rebuilt_fixtures_are_byte_identical() {
         String::from_utf8_lossy(&result.stderr)
     );
 
-    let committed = built_files(&dir);
-    let rebuilt = built_files(&out);
-    assert_eq!(
-        committed, rebuilt,
-        "the rebuild produced a different set of files than fixtures/ holds"
-    );
-
-    for file in &committed {
-        let old = fs::read(dir.join(file)).expect("committed fixture");
-        let new = fs::read(out.join(file)).expect("rebuilt fixture");
-        if old != new {
-            let at = old
-                .iter()
-                .zip(&new)
-                .position(|(a, b)| a != b)
-                .unwrap_or(old.len().min(new.len()));
-            panic!(
-                "fixtures/{file} differs from its rebuild {} (first difference at byte {at}; \
-                 sizes {} and {}); run fixtures/build.sh and commit the result if the change is intended",
-                out.join(file).display(),
-                old.len(),
-                new.len()
-            );
+    // fixtures/ itself and every sub-folder with a build.sh of its own (fixtures/build.sh
+    // calls them with OUTDIR/<folder>).
+    let mut folders = vec![String::new()];
+    for e in fs::read_dir(&dir).expect("fixtures/").flatten() {
+        if e.path().join("build.sh").is_file() {
+            folders.push(e.file_name().to_string_lossy().into_owned());
         }
     }
-    println!(
-        "rebuilt {} fixture files, all byte-identical",
-        committed.len()
-    );
+    let mut count = 0;
+    for folder in &folders {
+        let (dir, out) = (dir.join(folder), out.join(folder));
+        let committed = built_files(&dir);
+        let rebuilt = built_files(&out);
+        assert_eq!(
+            committed, rebuilt,
+            "the rebuild produced a different set of files than fixtures/{folder} holds"
+        );
+        count += committed.len();
+        for file in &committed {
+            let old = fs::read(dir.join(file)).expect("committed fixture");
+            let new = fs::read(out.join(file)).expect("rebuilt fixture");
+            if old != new {
+                let at = old
+                    .iter()
+                    .zip(&new)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(old.len().min(new.len()));
+                panic!(
+                    "fixtures/{folder}/{file} differs from its rebuild {} (first difference at byte {at}; \
+                     sizes {} and {}); run fixtures/build.sh and commit the result if the change is intended",
+                    out.join(file).display(),
+                    old.len(),
+                    new.len()
+                );
+            }
+        }
+    }
+    println!("rebuilt {count} fixture files, all byte-identical");
 }

@@ -2,7 +2,7 @@
 
 use super::{fail, peak_rss, ExecArgs};
 use nexus_relink::prove::{self, ProofFile, Statement};
-use nexus_relink::{elf::Image, layout::Layout, Error};
+use nexus_relink::{elf::Image, Error};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -58,7 +58,7 @@ pub fn prove_main(a: ProveArgs) -> i32 {
         // Before proving (minutes): a path that is not a regular file is refused, untouched.
         nexus_relink::output::check_output(&a.output)?;
         let img = Image::read(&a.input_elf)?;
-        let layout = Layout::discover(&img)?;
+        let layout = nexus_relink::layout::MemoryMap::discover(&img).prove_layout()?;
         let cfg = a.exec.config()?;
         let bar = if a.quiet || a.json {
             indicatif::ProgressBar::hidden()
@@ -168,7 +168,7 @@ pub fn verify_main(a: VerifyArgs) -> i32 {
         let st = match &a.elf {
             Some(p) => {
                 let img = Image::read(p)?;
-                let layout = Layout::discover(&img)?;
+                let layout = nexus_relink::layout::MemoryMap::discover(&img).prove_layout()?;
                 prove::verify(&pf, Some((&img, &layout)))?
             }
             None => prove::verify(&pf, None)?,

@@ -335,6 +335,7 @@ impl MemoryMap {
                 Some((top, format!("Nexus rule for ecall 0x402 at {ecall:#x}"))),
             );
             self.model = Err(LayoutError::Unsupported {
+                action: "rewrite",
                 family: Family::StackAtTop.to_string(),
                 why: format!("the VM chooses sp (ecall 0x402 at {ecall:#x} after a placeholder inside the image), so the file holds no stack top to move; run it as it is"),
             });
@@ -404,6 +405,7 @@ impl MemoryMap {
         let low = floor.unwrap_or(LOW_FLOOR.min(sp));
         self.run = Ok(flat(img, l0, low, top));
         self.model = Err(LayoutError::Unsupported {
+                action: "rewrite",
             family: self.family.to_string(),
             why: format!("the stack top {sp:#x} is a fixed address under the program (as in SP1's and RISC Zero's memory maps), not at the memory limit, and nothing in the file bounds the heap; `run` runs it as it is"),
         });
@@ -438,6 +440,7 @@ impl MemoryMap {
         let top = w.end().max(top_of(img, l0));
         self.run = Ok(flat(img, l0, l0.image_start, top));
         self.model = Err(LayoutError::Unsupported {
+                action: "rewrite",
             family: self.family.to_string(),
             why: format!("the stack (top {sp:#x}) lies below the heap inside segment {}, so the stack cannot move to the memory limit without moving the heap; `run` runs it as it is", w.index),
         });
@@ -508,6 +511,7 @@ impl MemoryMap {
             ],
         });
         self.model = Err(LayoutError::Unsupported {
+                action: "rewrite",
             family: self.family.to_string(),
             why: "the loader chooses where the stack is (the entry code never sets sp), so there is nothing in the file to move; the memory limit is the loader's".into(),
         });
@@ -564,6 +568,25 @@ impl MemoryMap {
             self.sp_init.at,
             self.sp_init.kind.describe()
         )
+    }
+
+    /// The layout a proof states: the run layout of families a and d. The proof's memory model
+    /// has the image at the bottom and the stack above it, and its image is the ELF's: a stack
+    /// under the program or the heap (b, c), a loader-built initial stack (e) and a layout
+    /// that cannot start (f) are refused by name.
+    pub fn prove_layout(&self) -> Result<Layout, LayoutError> {
+        match self.family {
+            Family::StackAtTop | Family::NoStack => self.run.clone(),
+            Family::Broken => self.run.clone(),
+            f => Err(LayoutError::Unsupported {
+                action: "prove",
+                family: f.to_string(),
+                why: match f {
+                    Family::LoaderStack => "the proof's initial memory is the ELF's image, and a loader-built stack (argc, argv, auxv) is not in it; `run` runs it".into(),
+                    _ => "the proof's memory model has the stack above the image and the heap; `run` runs it".into(),
+                },
+            }),
+        }
     }
 
     /// The refusal of a rewrite, when there is one.

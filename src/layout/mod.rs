@@ -48,8 +48,12 @@ pub enum LayoutError {
     #[error("inconsistent layout: {0}")]
     Inconsistent(String),
     /// The layout is valid but not one a rewrite can move (family b, c, e; see [`Family`]).
-    #[error("cannot rewrite a {family} layout: {why}")]
-    Unsupported { family: String, why: String },
+    #[error("cannot {action} a {family} layout: {why}")]
+    Unsupported {
+        action: &'static str,
+        family: String,
+        why: String,
+    },
     /// The layout cannot run as linked (family f): the map names the problem, a rewrite
     /// repairs it.
     #[error("{0}")]

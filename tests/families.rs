@@ -1,0 +1,274 @@
+//! Layout families and prologue forms (fixtures/layout/): for each fixture, the `inspect`
+//! report (snapshot), the family, what `run` does, and what a 16 MiB rewrite does (the output
+//! runs the same, or a named refusal, or — for a broken layout — a repair that runs).
+
+mod common;
+
+use nexus_relink::elf::Image;
+use nexus_relink::layout::{Family, MemoryMap};
+use nexus_relink::relink::Relinker;
+use nexus_relink::vm::{RunConfig, Vm};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn path(name: &str) -> PathBuf {
+    common::fixtures()
+        .join("layout")
+        .join(format!("{name}.elf"))
+}
+
+fn image(name: &str) -> Image {
+    Image::read(&path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// What running the file gives.
+#[derive(Debug, PartialEq)]
+enum Run {
+    Exit(i32),
+    /// The VM refuses to start; the message contains this.
+    Refused(&'static str),
+}
+
+/// What a rewrite to 16 MiB gives.
+#[derive(Debug, PartialEq)]
+enum Rewrite {
+    /// Written; the output runs to the same exit code.
+    Same,
+    /// Written; the output runs to this exit code (a repair).
+    Repaired(i32),
+    /// Refused; the message contains this.
+    Refused(&'static str),
+}
+
+struct Case {
+    name: &'static str,
+    family: Family,
+    stack_top: Option<u32>,
+    run: Run,
+    rewrite: Rewrite,
+}
+
+fn cases() -> Vec<Case> {
+    use Family::*;
+    vec![
+        Case {
+            name: "below_program",
+            family: StackBelowProgram,
+            stack_top: Some(0x200400),
+            run: Run::Exit(42),
+            rewrite: Rewrite::Refused("family b (stack below the program)"),
+        },
+        Case {
+            name: "below_heap",
+            family: StackBelowHeap,
+            stack_top: Some(0x110000),
+            run: Run::Exit(7),
+            rewrite: Rewrite::Refused("family c (stack below the heap)"),
+        },
+        Case {
+            name: "no_stack",
+            family: NoStack,
+            stack_top: None,
+            run: Run::Exit(5),
+            rewrite: Rewrite::Refused("nothing to move"),
+        },
+        Case {
+            name: "loader_stack",
+            family: LoaderStack,
+            stack_top: Some(0x4000_0000),
+            // argc (1) + 2 for finding AT_PAGESZ = 4096 in the auxiliary vector.
+            run: Run::Exit(3),
+            rewrite: Rewrite::Refused("family e (stack provided by the loader)"),
+        },
+        Case {
+            name: "broken_nexus",
+            family: Broken,
+            stack_top: None,
+            run: Run::Refused("inside the read-only segment 2"),
+            rewrite: Rewrite::Repaired(0),
+        },
+        Case {
+            name: "nexus_overwrite",
+            family: StackAtTop,
+            stack_top: Some(0x8040_0000),
+            run: Run::Exit(4),
+            rewrite: Rewrite::Refused("the VM chooses sp"),
+        },
+        Case {
+            name: "ceno_start",
+            family: StackAtTop,
+            stack_top: Some(0xc000_0000),
+            run: Run::Exit(9),
+            rewrite: Rewrite::Refused("the smallest limit that works is 2.0 GiB"),
+        },
+        Case {
+            name: "sp_testdata",
+            family: StackAtTop,
+            stack_top: Some(0x15010),
+            run: Run::Exit(3),
+            rewrite: Rewrite::Same,
+        },
+    ]
+}
+
+fn run(img: &Image) -> Result<i32, String> {
+    let map = MemoryMap::discover(img);
+    let layout = map.run.map_err(|e| e.to_string())?;
+    let r = Vm::new(img, &layout, RunConfig::default())
+        .map_err(|e| e.to_string())?
+        .run();
+    match (r.fault, r.exit_code) {
+        (None, Some(c)) => Ok(c),
+        (f, c) => Err(format!("fault {f:?}, exit {c:?}")),
+    }
+}
+
+#[test]
+fn every_family_is_mapped_run_and_rewritten_or_refused() {
+    for c in cases() {
+        let img = image(c.name);
+        let map = MemoryMap::discover(&img);
+        assert_eq!(map.family, c.family, "{}", c.name);
+        if let Some(top) = c.stack_top {
+            let run = map.run.as_ref().expect("runnable");
+            assert_eq!(run.stack_top, top, "{}: stack top", c.name);
+        }
+        let text = Command::new(env!("CARGO_BIN_EXE_nexus-relink"))
+            .args(["inspect".as_ref(), path(c.name).as_os_str()])
+            .output()
+            .unwrap();
+        assert!(text.status.success(), "{}: inspect failed", c.name);
+        insta::assert_snapshot!(
+            format!("inspect__{}", c.name),
+            String::from_utf8_lossy(&text.stdout)
+        );
+        let got = run(&img);
+        match &c.run {
+            Run::Exit(code) => assert_eq!(got, Ok(*code), "{}", c.name),
+            Run::Refused(what) => {
+                let e = got.clone().expect_err("refused");
+                assert!(e.contains(what), "{}: {e}", c.name);
+            }
+        }
+        let rw = Relinker::new(16 << 20).rewrite(&img);
+        match (&c.rewrite, rw.map_err(|e| e.to_string())) {
+            (Rewrite::Refused(what), Err(e)) => {
+                assert!(e.to_string().contains(what), "{}: {e}", c.name)
+            }
+            (Rewrite::Same, Ok(rw)) => {
+                let new = Image::parse(rw.bytes).unwrap();
+                assert_eq!(run(&new), got, "{}: the rewrite changed the result", c.name);
+                let l = MemoryMap::discover(&new).run.unwrap();
+                assert_eq!(l.stack_top, 16 << 20, "{}", c.name);
+            }
+            (Rewrite::Repaired(code), Ok(rw)) => {
+                let new = Image::parse(rw.bytes).unwrap();
+                let map = MemoryMap::discover(&new);
+                assert_eq!(map.family, Family::StackAtTop, "{}: repaired", c.name);
+                assert_eq!(map.run.as_ref().unwrap().stack_top, 16 << 20);
+                // The repaired guest runs until its halt (`unimp`, the pre-0.3 Nexus exit).
+                let layout = map.run.unwrap();
+                let r = Vm::new(&new, &layout, RunConfig::default()).unwrap().run();
+                let ended = r.exit_code == Some(*code)
+                    || r.fault
+                        .as_ref()
+                        .is_some_and(|f| f.message.contains("unimp"));
+                assert!(ended, "{}: {:?} {:?}", c.name, r.exit_code, r.fault);
+                assert!(
+                    r.peak_stack_bytes > 0,
+                    "{}: the repaired stack is used",
+                    c.name
+                );
+            }
+            (want, other) => panic!("{}: want {want:?}, got {:?}", c.name, other.map(|_| ())),
+        }
+    }
+}
+
+#[test]
+fn cli_run_of_a_broken_layout_names_the_problem_and_writes_nothing_to_stdout() {
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus-relink"))
+        .args(["run".as_ref(), path("broken_nexus").as_os_str()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("__memory_top = 0x1006c was linked inside the image")
+            && err.contains("rewrite with --memlimit"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn prove_refuses_families_outside_the_proofs_machine_by_name() {
+    for (name, what) in [
+        ("below_program", "cannot prove a family b"),
+        ("below_heap", "cannot prove a family c"),
+        ("loader_stack", "cannot prove a family e"),
+        ("broken_nexus", "inside the read-only segment"),
+    ] {
+        let err = MemoryMap::discover(&image(name))
+            .prove_layout()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(what), "{name}: {err}");
+    }
+    for name in ["no_stack", "ceno_start", "sp_testdata"] {
+        assert!(
+            MemoryMap::discover(&image(name)).prove_layout().is_ok(),
+            "{name}"
+        );
+    }
+}
+
+/// The loader-provided stack is the one Linux builds: the same exit code and output under
+/// qemu-riscv32.
+#[test]
+fn loader_stack_matches_qemu() {
+    if !common::have("qemu-riscv32") {
+        eprintln!("qemu-riscv32 not installed: skipping the comparison");
+        return;
+    }
+    let q = Command::new("qemu-riscv32")
+        .arg(path("loader_stack"))
+        .output()
+        .unwrap();
+    let img = image("loader_stack");
+    let layout = MemoryMap::discover(&img).run.unwrap();
+    let r = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+    assert_eq!(r.exit_code, q.status.code());
+    assert_eq!(r.stdout, q.stdout);
+}
+
+/// The prologue search: the first write confirmed by a stack-top symbol wins over later test
+/// data in sp; a plain jump ends the prologue once sp is set (Ceno); a call into
+/// `_overwrite_sp` is seen.
+#[test]
+fn prologue_forms() {
+    let m = MemoryMap::discover(&image("sp_testdata"));
+    assert_eq!(m.sp_init.value, Some(0x15010));
+    assert_eq!(m.sp_init.insts.len(), 2);
+    let m = MemoryMap::discover(&image("ceno_start"));
+    assert_eq!(m.sp_init.value, Some(0xc000_0000));
+    let m = MemoryMap::discover(&image("nexus_overwrite"));
+    assert!(m.sp_init.overwrite_ecall.is_some());
+    // A rewrite of riscv-tests-style data labels at the stack bottom leaves them where they
+    // are: only boundary names move.
+    let img = image("sp_testdata");
+    let rw = Relinker::new(16 << 20).rewrite(&img).unwrap();
+    let new = Image::parse(rw.bytes).unwrap();
+    for s in ["begin_signature", "end_signature", "_end"] {
+        assert_eq!(
+            new.symbol(s).unwrap().value,
+            img.symbol(s).unwrap().value,
+            "{s}"
+        );
+    }
+    assert_ne!(
+        new.symbol("_stack_bottom").unwrap().value,
+        img.symbol("_stack_bottom").unwrap().value
+    );
+}
