@@ -45,14 +45,20 @@ pub fn main(a: Args) -> i32 {
     let go = || -> Result<(nexus_relink::vm::RunResult, Vec<String>), nexus_relink::Error> {
         let img = Image::read(&a.input_elf)?;
         let detection = nexus_relink::layout::abi::detect(&img);
+        let detected = detection.abi;
         let evidence = if a.exec.abi.is_some() {
             vec!["chosen with --abi".to_string()]
         } else {
             detection.evidence
         };
-        let layout = Layout::discover(&img)?;
         let mut cfg = a.exec.config()?;
         cfg.stdin_passthrough = a.exec.input.is_none();
+        if a.exec.abi.unwrap_or(detected) == nexus_relink::vm::Abi::Sp1 {
+            // The input's form is the user's to fix: say so before the guest's layout.
+            nexus_relink::vm::abi::sp1_frames(&cfg.input)
+                .map_err(|e| nexus_relink::Error::Vm(nexus_relink::vm::VmError::Input(e)))?;
+        }
+        let layout = Layout::discover(&img)?;
         let start = std::time::Instant::now();
         let r = Vm::new(&img, &layout, cfg)?.run();
         if !a.json {

@@ -48,6 +48,7 @@ pub enum Abi {
     #[value(name = "ceno")]
     Ceno,
     #[value(name = "openvm")]
+    #[serde(rename = "openvm")]
     OpenVm,
     /// Detected only: ecalls numbered in t0 under no known convention.
     #[value(skip)]
