@@ -292,7 +292,9 @@ fn detect_t0(img: &Image, calls: &[&Call]) -> Detection {
         .collect();
     let text = img.loads().filter(|s| s.is_exec()).map(|s| s.vaddr).min();
     let ceno_map = matches!(text, Some(0x2000_0000 | 0x0800_0000));
-    if ceno_syms.len() >= 2 || (ceno_map && !ceno_syms.is_empty()) {
+    let risc0_str = image_contains(img, b"risc0_zkvm_platform::syscall::nr::");
+    // Ceno's precompiles use SP1's numbers: its symbols or its memory map come first.
+    if ceno_syms.len() >= 2 || (ceno_map && !ceno_syms.is_empty()) || (ceno_map && !risc0_str) {
         ev.push(format!("Ceno runtime symbols {}", ceno_syms.join(", ")));
         if ceno_map {
             ev.push(format!(
@@ -306,7 +308,6 @@ fn detect_t0(img: &Image, calls: &[&Call]) -> Detection {
             evidence: ev,
         };
     }
-    let risc0_str = image_contains(img, b"risc0_zkvm_platform::syscall::nr::");
     let sp1: Vec<u32> = ids.iter().copied().filter(|&i| sp1_only(i)).collect();
     let risc0_only: Vec<u32> = ids
         .iter()
@@ -343,17 +344,6 @@ fn detect_t0(img: &Image, calls: &[&Call]) -> Detection {
         }
         return Detection {
             abi: Abi::Risc0,
-            evidence: ev,
-        };
-    }
-    if ceno_map {
-        ev.push(format!(
-            "code at {:#x} (the Ceno memory map) and ecall(s) numbered in t0: {}",
-            text.unwrap_or(0),
-            hexes(&ids)
-        ));
-        return Detection {
-            abi: Abi::Ceno,
             evidence: ev,
         };
     }
