@@ -4,8 +4,10 @@
 //! - the instructions around each `ecall`: the constant in `a7` (Nexus 0.3+, linux-rv32), in
 //!   `t0` (SP1, RISC Zero, Ceno) or in `s2` (the Nexus VM before 0.3), tracked along
 //!   straight-line code (`li`, `lui` + `addi`);
-//! - halts that are not `ecall`s: `unimp` right after a `jal` (the Nexus runtime before 0.3
-//!   halts with `unimp`, exit code in a0), the OpenVM `terminate` instruction (custom-0,
+//! - halts that are not `ecall`s: `unimp` right after a `jal` in the start-up code, with a
+//!   Nexus symbol (`__memory_top`, `_start_rust`) or s2-numbered calls beside it (the Nexus
+//!   runtime before 0.3 halts with `unimp`, exit code in a0; Rust code elsewhere puts `unimp`
+//!   after every call that does not return), the OpenVM `terminate` instruction (custom-0,
 //!   funct3 0, rd = rs1 = x0);
 //! - runtime symbols (`__memory_top` and `_heap`: Nexus; `_sheap`, `_hints_start`: Ceno),
 //!   RISC Zero's system-call names (`risc0_zkvm_platform::syscall::nr::SYS_…`) in the image,
@@ -179,13 +181,24 @@ pub fn detect(img: &Image) -> Detection {
         .filter(|c| c.a7.is_none() && c.t0.is_some())
         .collect();
 
-    if !unimp.is_empty() && !nexus_exit && linux.is_empty() && t0_calls.is_empty() {
+    // Rust code puts `unimp` after every call that does not return (LLVM's trap): only the
+    // start-up code's counts, near the entry point, with a Nexus sign beside it.
+    let unimp: Vec<u32> = unimp
+        .into_iter()
+        .filter(|&pc| pc.wrapping_sub(img.entry) < 96)
+        .collect();
+    let nexus_sign = has("__memory_top") || has("_start_rust") || !legacy_s2.is_empty();
+    if !unimp.is_empty() && nexus_sign && !nexus_exit && linux.is_empty() && t0_calls.is_empty() {
         ev.push(format!(
-            "`unimp` right after a `jal` at {} (the Nexus runtime before 0.3 halts with unimp, exit code in a0)",
+            "`unimp` right after a `jal` in the start-up code at {} (the Nexus runtime before 0.3 halts with unimp, exit code in a0)",
             list(&unimp)
         ));
-        if nexus_syms {
-            ev.push("symbols __memory_top and _heap (Nexus runtime)".into());
+        let syms: Vec<&str> = ["__memory_top", "_start_rust"]
+            .into_iter()
+            .filter(|n| has(n))
+            .collect();
+        if !syms.is_empty() {
+            ev.push(format!("Nexus runtime symbols {}", syms.join(", ")));
         }
         if !legacy_s2.is_empty() {
             ev.push(format!(
