@@ -17,7 +17,12 @@ fn fixtures_dir() -> PathBuf {
 
 /// Names of the manifest entries, found without a JSON parser: every `"name": "…"` value.
 fn manifest_names() -> Vec<String> {
-    let path = fixtures_dir().join("manifest.json");
+    manifest_names_in(&fixtures_dir())
+}
+
+/// The same for the manifest of another fixture directory (`fixtures/abi`).
+fn manifest_names_in(dir: &Path) -> Vec<String> {
+    let path = dir.join("manifest.json");
     let text =
         fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let key = "\"name\": \"";
@@ -66,8 +71,25 @@ fn manifest_entries_have_well_formed_files() {
         "manifest.json lists {} fixtures, expected at least 12",
         names.len()
     );
+    check_well_formed(&dir, &names);
+}
 
-    for name in &names {
+#[test]
+fn abi_manifest_entries_have_well_formed_files() {
+    let dir = fixtures_dir().join("abi");
+    let names = manifest_names_in(&dir);
+    assert!(
+        names.len() >= 7,
+        "abi/manifest.json lists {} fixtures, expected at least 7",
+        names.len()
+    );
+    check_well_formed(&dir, &names);
+}
+
+/// Every entry has an ELF32 RISC-V file and a path-independent objdump; every built file has
+/// an entry.
+fn check_well_formed(dir: &Path, names: &[String]) {
+    for name in names {
         let elf_path = dir.join(format!("{name}.elf"));
         let elf = fs::read(&elf_path).unwrap_or_else(|e| {
             panic!(
@@ -115,7 +137,7 @@ fn manifest_entries_have_well_formed_files() {
         );
     }
 
-    for file in built_files(&dir) {
+    for file in built_files(dir) {
         let stem = file.rsplit_once('.').map(|(stem, _)| stem).unwrap_or(&file);
         assert!(
             names.iter().any(|name| name == stem),

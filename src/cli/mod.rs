@@ -1,6 +1,6 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own file and returns a
 //! process exit code; library errors become one-line messages (exit 1: usage/guest error,
-//! 2: bad input file).
+//! 2: bad input file). `run` alone uses 124-127 for its own outcomes (see [`EXIT_HELP`]).
 
 /// `print!` that ignores a closed stdout (`| head`) instead of panicking.
 macro_rules! out {
@@ -57,6 +57,16 @@ enum Command {
     Verify(prove::VerifyArgs),
 }
 
+/// The exit codes of `run` (its `--help`, and README "Exit codes").
+pub const EXIT_HELP: &str = "Exit codes:
+  0-123  the guest exited: its exit code's low 8 bits (as a shell reports it; a guest exit
+         of 124-255 reads the same as the codes below, so check the stderr summary or --json)
+  124    the cycle limit (--max-cycles) was reached
+  125    nexus-relink itself failed: usage error, unreadable or invalid ELF, bad --input, I/O
+  126    the guest cannot be started: the VM refuses its layout or segments
+  127    the guest faulted: illegal or custom instruction, memory fault, unsupported system
+         call, unknown system-call convention";
+
 /// Options shared by the commands that execute a guest.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExecArgs {
@@ -70,7 +80,8 @@ pub struct ExecArgs {
     /// Stop with a `cycle_limit` fault after this many instructions.
     #[arg(long, value_name = "N", default_value_t = nexus_relink::vm::DEFAULT_MAX_CYCLES, allow_negative_numbers = true)]
     max_cycles: u64,
-    /// Guest ABI (system calls); detected from the ELF when omitted.
+    /// Guest ABI (system calls and halt); detected from the code when omitted (README, "ABIs").
+    /// sp1: --input is the hint stream, frames of [u32 LE length][bytes].
     #[arg(long, value_enum)]
     abi: Option<Abi>,
 }
@@ -140,7 +151,9 @@ pub fn main() -> i32 {
         }
         Err(e) => {
             eprintln!("nexus-relink: {}", one_line(&e.render().to_string()));
-            return 1;
+            // `run` keeps 0-123 for the guest's exit codes.
+            let run = std::env::args().nth(1).is_some_and(|a| a == "run");
+            return if run { run::EXIT_TOOL } else { 1 };
         }
     };
     match cli.command {

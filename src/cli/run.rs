@@ -1,36 +1,72 @@
 //! `nexus-relink run IN`: execute a guest, its stdout to stdout, a summary to stderr, and the
-//! guest's exit code as ours (a fault exits 1 with the fault message).
+//! guest's exit code as ours. The tool's own outcomes use codes 124-127, as `timeout` and
+//! `env` do, so that a script can tell them from the guest's exit (README, "Exit codes").
 
-use super::{fail, ExecArgs};
+use super::{ExecArgs, EXIT_HELP};
 use nexus_relink::{elf::Image, layout::MemoryMap, vm::Vm};
 use std::io::Write;
 use std::path::PathBuf;
 
+/// The cycle limit was reached.
+pub const EXIT_CYCLE_LIMIT: i32 = 124;
+/// nexus-relink itself failed: usage error, unreadable or invalid ELF, input, I/O.
+pub const EXIT_TOOL: i32 = 125;
+/// The guest cannot be started: its layout or segments are refused.
+pub const EXIT_CANNOT_START: i32 = 126;
+/// The guest faulted: illegal instruction, memory fault, unsupported system call or
+/// unknown convention.
+pub const EXIT_FAULT: i32 = 127;
+
 #[derive(clap::Args, Debug)]
+#[command(after_help = EXIT_HELP)]
 pub struct Args {
     /// Guest ELF file.
     input_elf: PathBuf,
     #[command(flatten)]
     exec: ExecArgs,
-    /// Print one JSON object (exit_code, stdout, cycles, peak use, resident and peak process
-    /// memory, fault) instead.
+    /// Print one JSON object (abi, abi_evidence, exit_code, stdout, public_output, cycles,
+    /// peak use, resident and peak process memory, fault) instead.
     #[arg(long)]
     json: bool,
 }
 
+/// The exit code of a failure before the guest ran.
+fn code_of(e: &nexus_relink::Error) -> i32 {
+    use nexus_relink::Error as E;
+    match e {
+        E::Layout(_)
+        | E::Vm(nexus_relink::vm::VmError::Config(_))
+        | E::Vm(nexus_relink::vm::VmError::CodeTooLarge { .. }) => EXIT_CANNOT_START,
+        _ => EXIT_TOOL,
+    }
+}
+
 pub fn main(a: Args) -> i32 {
-    let go = || -> Result<nexus_relink::vm::RunResult, nexus_relink::Error> {
+    let go = || -> Result<(nexus_relink::vm::RunResult, Vec<String>), nexus_relink::Error> {
         let img = Image::read(&a.input_elf)?;
-        let layout = MemoryMap::discover(&img).run?;
+        let detection = nexus_relink::layout::abi::detect(&img);
+        let detected = detection.abi;
+        let evidence = if a.exec.abi.is_some() {
+            vec!["chosen with --abi".to_string()]
+        } else {
+            detection.evidence
+        };
         let mut cfg = a.exec.config()?;
         cfg.stdin_passthrough = a.exec.input.is_none();
+        if a.exec.abi.unwrap_or(detected) == nexus_relink::vm::Abi::Sp1 {
+            // The input's form is the user's to fix: say so before the guest's layout.
+            nexus_relink::vm::abi::sp1_frames(&cfg.input)
+                .map_err(|e| nexus_relink::Error::Vm(nexus_relink::vm::VmError::Input(e)))?;
+        }
+        let layout = MemoryMap::discover(&img).run?;
         let start = std::time::Instant::now();
         let r = Vm::new(&img, &layout, cfg)?.run();
         if !a.json {
             let secs = start.elapsed().as_secs_f64();
             eprintln!(
-                "nexus-relink: {} abi, {} cycles in {:.3} s ({:.1} M/s), peak stack {} B, peak heap {} B",
+                "nexus-relink: {} abi ({}), {} cycles in {:.3} s ({:.1} M/s), peak stack {} B, peak heap {} B",
                 r.abi.name(),
+                evidence.join("; "),
                 r.cycles,
                 secs,
                 r.cycles as f64 / secs.max(1e-9) / 1e6,
@@ -38,14 +74,18 @@ pub fn main(a: Args) -> i32 {
                 r.peak_heap_bytes
             );
         }
-        Ok(r)
+        Ok((r, evidence))
     };
-    let r = match go() {
+    let (r, evidence) = match go() {
         Ok(r) => r,
-        Err(e) => return fail(&e),
+        Err(e) => {
+            super::fail(&e);
+            return code_of(&e);
+        }
     };
     if a.json {
         let mut v = serde_json::to_value(&r).expect("RunResult serialises");
+        v["abi_evidence"] = serde_json::json!(evidence);
         v["peak_rss_bytes"] = serde_json::json!(super::peak_rss());
         outln!(
             "{}",
@@ -71,9 +111,13 @@ pub fn main(a: Args) -> i32 {
             if !a.json {
                 eprintln!("nexus-relink: fault: {}", f.message);
             }
-            1
+            if f.kind == nexus_relink::vm::FaultKind::CycleLimit {
+                EXIT_CYCLE_LIMIT
+            } else {
+                EXIT_FAULT
+            }
         }
         (None, Some(c)) => c & 0xff,
-        (None, None) => 1,
+        (None, None) => EXIT_FAULT,
     }
 }

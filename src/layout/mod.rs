@@ -6,6 +6,8 @@
 //! `.heap`/`.stack` sections, and finally the PT_LOAD extents. Each value records where it came
 //! from, so `inspect` can show the reasoning.
 
+pub mod abi;
+
 use crate::elf::Image;
 use serde::Serialize;
 

@@ -148,6 +148,12 @@ pub fn public_from_elf(
         ..RunConfig::default()
     };
     let vm = Vm::new(img, layout, cfg)?;
+    if !vm.abi().provable() {
+        return Err(ProveError::Unprovable(format!(
+            "the {} ABI is not in the proof's machine; only nexus and linux-rv32 runs can be proven",
+            vm.abi().name()
+        )));
+    }
     let image = vm.initial_regions().to_vec();
     let mut code: Vec<(u32, u32)> = Vec::new();
     for (addr, _) in img.executable_words() {

@@ -444,6 +444,12 @@ pub fn replay(p: &Public) -> Result<(), String> {
                     (Abi::Nexus, _) => {
                         return Err(format!("{at}: unknown Nexus system call {a7:#x}"))
                     }
+                    (abi, _) => {
+                        return Err(format!(
+                            "{at}: the {} ABI is not in the proof's machine",
+                            abi.name()
+                        ))
+                    }
                 }
             }
             Op::NexusRead | Op::NexusWrite if st.abi == Abi::Nexus => {

@@ -11,7 +11,7 @@
 //! sufficed (see [`Fault`]). Stack accesses are those whose base register is `sp`: they define the
 //! peak stack use and a stack overflow (an `sp`-based access below `stack_bottom`).
 
-mod abi;
+pub mod abi;
 mod mem;
 pub mod trace;
 
@@ -36,6 +36,9 @@ pub enum VmError {
     CodeTooLarge { vaddr: u32 },
     #[error("{0}")]
     Config(String),
+    /// The input cannot be presented in the guest's ABI (e.g. SP1 hint frames).
+    #[error("{0}")]
+    Input(String),
 }
 
 /// Why execution stopped early.
@@ -52,6 +55,10 @@ pub enum FaultKind {
     UnsupportedEcall,
     Ebreak,
     SelfLoop,
+    /// The guest asked for input that `--input` does not hold (SP1 hints).
+    InputExhausted,
+    /// The guest reported a panic through its ABI (RISC Zero SYS_PANIC).
+    GuestPanic,
 }
 
 impl FaultKind {
@@ -67,6 +74,8 @@ impl FaultKind {
             FaultKind::UnsupportedEcall => "unsupported_ecall",
             FaultKind::Ebreak => "ebreak",
             FaultKind::SelfLoop => "self_loop",
+            FaultKind::InputExhausted => "input_exhausted",
+            FaultKind::GuestPanic => "guest_panic",
         }
     }
 }
@@ -179,6 +188,11 @@ pub struct Vm {
     init_regions: Vec<(u32, Vec<u8>)>,
     /// Set only by [`Vm::run_traced`].
     trace: Option<Box<Trace>>,
+    /// SP1 hint stream (frames of `--input`, then what the guest writes to the hint fd).
+    hints: std::collections::VecDeque<Vec<u8>>,
+    hints_read: usize,
+    /// linux-rv32: the first ecall answered with -ENOSYS `(pc, a7, t0)`, named in a later fault.
+    enosys: Option<(u32, u32, u32)>,
 }
 
 /// The initial stack a Linux loader (and qemu-user) gives a program: from `sp` up, `argc` (1),
@@ -304,6 +318,11 @@ impl Vm {
                 }
             }
         }
+        let hints = if abi == Abi::Sp1 {
+            abi::sp1_frames(&cfg.input).map_err(VmError::Input)?
+        } else {
+            Default::default()
+        };
         let mut tape = (cfg.input.len() as u32).to_le_bytes().to_vec();
         tape.extend_from_slice(&cfg.input);
         let brk = (img.load_bounds().1.min(u64::from(u32::MAX)) as u32).next_multiple_of(4096);
@@ -335,6 +354,9 @@ impl Vm {
             tohost: img.symbol("tohost").map_or(u32::MAX, |s| s.value),
             init_regions,
             trace: None,
+            hints,
+            hints_read: 0,
+            enosys: None,
         })
     }
 
@@ -400,14 +422,21 @@ impl Vm {
     fn finish(self, stop: Stop) -> RunResult {
         let (exit_code, fault) = match stop {
             Stop::Exit(c) => (Some(c), None),
-            Stop::Fault(f) => (None, Some(f)),
+            Stop::Fault(mut f) => {
+                if let Some(note) = self.enosys_note() {
+                    f.message.push_str(&note);
+                }
+                (None, Some(f))
+            }
         };
+        // Nexus: the output tape's word 0 is the exit code; other ABIs collect bytes.
+        let skip = if self.abi == Abi::Nexus { 4 } else { 0 };
         RunResult {
             abi: self.abi,
             exit_code,
             stdout: self.stdout,
             stderr: self.stderr,
-            public_output: self.public_output.get(4..).unwrap_or_default().to_vec(),
+            public_output: self.public_output.get(skip..).unwrap_or_default().to_vec(),
             cycles: self.cycles,
             peak_stack_bytes: self.layout.stack_top.saturating_sub(self.stack_low),
             peak_heap_bytes: self.heap_high.saturating_sub(self.layout.heap_start),
@@ -504,6 +533,9 @@ impl Vm {
                 Some(Some(i)) if self.pc & 3 == 0 => *i,
                 Some(None) => {
                     let word = self.mem.load(self.pc, 4).unwrap_or(0);
+                    if word & 0x7f == crate::layout::abi::CUSTOM0 {
+                        return self.custom0(word);
+                    }
                     let why = isa::decode(word)
                         .err()
                         .map(|e| e.to_string())
@@ -843,10 +875,19 @@ impl Vm {
         };
         if writes {
             if csr >> 10 == 3 {
+                if self.abi == Abi::NexusLegacy && csr == 0xc00 && i.op == Op::Csrrw {
+                    // `unimp`: the halt of the Nexus runtime before 0.3, exit code in a0.
+                    return Err(Stop::Exit(self.regs[10] as i32));
+                }
+                let hint = if self.abi == Abi::Nexus && csr == 0xc00 {
+                    "; the Nexus runtime before 0.3 halts this way: run with --abi nexus-legacy"
+                } else {
+                    ""
+                };
                 return Err(self.fault(
                     FaultKind::IllegalInstruction,
                     None,
-                    format!("write to the read-only CSR {csr:#x} (unimp)"),
+                    format!("write to the read-only CSR {csr:#x} (unimp){hint}"),
                 ));
             }
             self.csrs[csr] = match i.op {

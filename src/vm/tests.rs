@@ -1475,3 +1475,138 @@ fn nexus_public_output_without_payload_is_empty() {
         [0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]
     );
 }
+
+fn with_abi(a: &Asm, abi: Abi) -> Guest {
+    let mut g = Guest::linux(a);
+    g.cfg.abi = Some(abi);
+    g
+}
+
+#[test]
+fn sp1_precompiles_and_hooks_fault_by_name() {
+    // KECCAK_PERMUTE (0x00010109): named with its id.
+    let mut a = Asm::new();
+    a.li(T0, 0x0001_0109).ecall();
+    let f = fault_of(with_abi(&a, Abi::Sp1));
+    assert_eq!(f.kind, FaultKind::UnsupportedEcall);
+    assert!(
+        f.message
+            .contains("SP1 system call KECCAK_PERMUTE (t0 = 0x00010109)"),
+        "{}",
+        f.message
+    );
+    // A write to a hook descriptor (15: FD_ECRECOVER_HOOK from v4) is refused by fd.
+    let mut a = Asm::new();
+    a.imm(Op::Addi, T0, 0, 2)
+        .imm(Op::Addi, A0, 0, 15)
+        .li(A1, DATA)
+        .imm(Op::Addi, A2, 0, 4)
+        .ecall();
+    let f = fault_of(with_abi(&a, Abi::Sp1));
+    assert!(f.message.contains("SP1 WRITE to fd 15"), "{}", f.message);
+    // COMMIT of a ninth digest word.
+    let mut a = Asm::new();
+    a.imm(Op::Addi, T0, 0, 0x10).imm(Op::Addi, A0, 0, 8).ecall();
+    let f = fault_of(with_abi(&a, Abi::Sp1));
+    assert!(f.message.contains("digest has 8 words"), "{}", f.message);
+    // Ceno uses SP1's precompile numbers.
+    let mut a = Asm::new();
+    a.li(T0, 0x0001_0109).ecall();
+    let f = fault_of(with_abi(&a, Abi::Ceno));
+    assert!(
+        f.message.contains("Ceno precompile KECCAK_PERMUTE"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn sp1_hint_write_feeds_the_hint_stream() {
+    // WRITE of 4 bytes to fd 14 (FD_HINT), then HINT_LEN answers 4 in t0 and exits with it.
+    let mut a = Asm::new();
+    a.imm(Op::Addi, T0, 0, 2)
+        .imm(Op::Addi, A0, 0, 14)
+        .li(A1, DATA)
+        .imm(Op::Addi, A2, 0, 4)
+        .ecall()
+        .imm(Op::Addi, T0, 0, 0xf0)
+        .ecall()
+        .mv(A0, T0)
+        .imm(Op::Addi, T0, 0, 0)
+        .ecall();
+    let r = with_abi(&a, Abi::Sp1).data(b"abcd").run();
+    assert_eq!(r.exit_code, Some(4), "{:?}", r.fault);
+}
+
+#[test]
+fn risc0_panic_and_unknown_software_calls_are_named() {
+    let mut data = b"risc0_zkvm_platform::syscall::nr::SYS_PANIC\0".to_vec();
+    data.resize(64, 0);
+    data.extend_from_slice(b"boom\n");
+    data.resize(128, 0);
+    data.extend_from_slice(b"risc0_zkvm_platform::syscall::nr::SYS_FORK\0");
+    let call = |name_off: u32| {
+        let mut a = Asm::new();
+        a.imm(Op::Addi, T0, 0, 2)
+            .li(A2, DATA + name_off)
+            .li(13, DATA + 64)
+            .imm(Op::Addi, 14, 0, 5)
+            .ecall();
+        a
+    };
+    let f = fault_of(with_abi(&call(0), Abi::Risc0).data(&data));
+    assert_eq!(f.kind, FaultKind::GuestPanic);
+    assert!(
+        f.message.contains("the RISC Zero guest panicked: boom\\n"),
+        "{}",
+        f.message
+    );
+    let f = fault_of(with_abi(&call(128), Abi::Risc0).data(&data));
+    assert!(
+        f.message
+            .contains("software ecall risc0_zkvm_platform::syscall::nr::SYS_FORK is not supported"),
+        "{}",
+        f.message
+    );
+    // The SHA accelerator.
+    let mut a = Asm::new();
+    a.imm(Op::Addi, T0, 0, 3).ecall();
+    let f = fault_of(with_abi(&a, Abi::Risc0));
+    assert!(
+        f.message.contains("RISC Zero ecall SHA (t0 = 3)"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn openvm_system_instructions_other_than_terminate_are_named() {
+    // PHANTOM: custom-0, funct3 3.
+    let mut a = Asm::new();
+    a.word(0x0000_300b);
+    let f = fault_of(with_abi(&a, Abi::OpenVm));
+    assert_eq!(f.kind, FaultKind::IllegalInstruction);
+    assert!(f.message.contains("OpenVM PHANTOM"), "{}", f.message);
+    // Terminate under another ABI says which ABI would run it.
+    let mut a = Asm::new();
+    a.word(0x0070_000b);
+    let f = fault_of(with_abi(&a, Abi::LinuxRv32));
+    assert!(f.message.contains("--abi openvm"), "{}", f.message);
+    assert_eq!(with_abi(&a, Abi::OpenVm).run().exit_code, Some(7));
+}
+
+#[test]
+fn nexus_legacy_calls_outside_its_table_are_named() {
+    let mut a = Asm::new();
+    a.imm(Op::Addi, 18, 0, 9).ecall();
+    let f = fault_of(with_abi(&a, Abi::NexusLegacy));
+    assert!(
+        f.message.contains("ecall with s2 = 0x9") && f.message.contains("before 0.3"),
+        "{}",
+        f.message
+    );
+    // Profile cycles (5) answers 5; unimp halts with a0.
+    let mut a = Asm::new();
+    a.imm(Op::Addi, 18, 0, 5).ecall().word(0xc000_1073);
+    assert_eq!(with_abi(&a, Abi::NexusLegacy).run().exit_code, Some(5));
+}
