@@ -10,7 +10,7 @@
 //! once it does, both run the full expectations.
 
 use nexus_relink::elf::Image;
-use nexus_relink::layout::{Layout, SpInit, SpKind};
+use nexus_relink::layout::Layout;
 use nexus_relink::vm::{Abi, FaultKind, RunConfig, Vm};
 use std::path::PathBuf;
 use std::process::Command;
@@ -61,48 +61,21 @@ fn image(name: &str) -> Image {
 
 /// Does discovery find the manifest's stack top?
 fn discovered(e: &Entry, img: &Image) -> Option<Layout> {
-    Layout::discover(img)
+    nexus_relink::layout::MemoryMap::discover(img)
+        .run
         .ok()
         .filter(|l| l.stack_top == e.stack_top && l.memlimit >= u64::from(e.stack_top))
 }
 
-/// The layout to run a fixture under: the discovered one, or (for the two fixtures that
-/// discovery cannot run yet, and only for them) one built here with the manifest's stack top.
+/// The layout to run a fixture under: the one the memory map gives, which must have the
+/// manifest's stack top (SP1's below the program, Ceno's after `j _start_rust`).
 fn layout(e: &Entry, img: &Image) -> Layout {
-    if let Some(l) = discovered(e, img) {
-        return l;
-    }
-    assert!(
-        matches!(e.name.as_str(), "sp1_io" | "ceno_halt"),
-        "{}: discovery must find the stack top {:#x}: {:?}",
-        e.name,
-        e.stack_top,
-        Layout::discover(img).map(|l| l.stack_top)
-    );
-    let (lo, hi) = img.load_bounds();
-    let image_end = hi as u32;
-    let memlimit = u64::from(image_end.max(e.stack_top)).next_multiple_of(4096) + 0x10000;
-    Layout {
-        memlimit,
-        image_start: lo,
-        image_end,
-        heap_start: image_end,
-        heap_end: memlimit as u32,
-        stack_bottom: lo,
-        stack_top: e.stack_top,
-        gp: None,
-        shared: true,
-        sp_init: SpInit {
-            kind: SpKind::NotFound,
-            value: Some(e.stack_top),
-            at: img.entry,
-            insts: Vec::new(),
-            word_addr: None,
-            align_mask: None,
-            overwrite_ecall: None,
-        },
-        sources: Vec::new(),
-    }
+    discovered(e, img).unwrap_or_else(|| {
+        panic!(
+            "{}: the map must run it with the stack top {:#x}",
+            e.name, e.stack_top
+        )
+    })
 }
 
 fn config(e: &Entry) -> RunConfig {
@@ -236,16 +209,7 @@ fn every_abi_fixture_runs_through_the_cli() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        if discovered(&e, &img).is_none() {
-            // Until layout discovery runs this guest (see the top of this file): the layout
-            // is refused (126), or the guest runs under its ABI and its stack faults (127).
-            match o.status.code() {
-                Some(126) => assert!(err.contains("layout"), "{}: {err}", e.name),
-                Some(127) => assert!(err.contains(&format!("{} abi", e.abi)), "{}: {err}", e.name),
-                c => panic!("{}: exit {c:?}: {err}", e.name),
-            }
-            continue;
-        }
+        assert!(discovered(&e, &img).is_some(), "{}", e.name);
         let want = match e.expected_exit {
             Some(c) => c & 0xff,
             None => 127,
