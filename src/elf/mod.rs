@@ -685,6 +685,21 @@ impl Image {
     }
 }
 
+/// A name read from the file, made safe to print on one line: printable ASCII as is, everything
+/// else (control characters, quotes' lookalikes, non-ASCII) escaped as `\u{..}`, a backslash as
+/// `\\`.
+pub fn escape(name: &str) -> String {
+    let mut o = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            c if c.is_ascii_graphic() || c == ' ' => o.push(c),
+            c => o.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,19 +724,4 @@ mod tests {
         h[5] = 2;
         assert_eq!(Image::parse(h).unwrap_err(), ElfError::BigEndian);
     }
-}
-
-/// A name read from the file, made safe to print on one line: printable ASCII as is, everything
-/// else (control characters, quotes' lookalikes, non-ASCII) escaped as `\u{..}`, a backslash as
-/// `\\`.
-pub fn escape(name: &str) -> String {
-    let mut o = String::with_capacity(name.len());
-    for c in name.chars() {
-        match c {
-            '\\' => o.push_str("\\\\"),
-            c if c.is_ascii_graphic() || c == ' ' => o.push(c),
-            c => o.push_str(&format!("\\u{{{:x}}}", c as u32)),
-        }
-    }
-    o
 }
