@@ -1,13 +1,8 @@
 //! The ABI fixtures (fixtures/abi/): each runs to its manifest result through the library and
-//! the CLI; detection names each ABI with evidence; faults name the convention; `prove`
-//! refuses the ABIs its machine does not encode; `run`'s own exit codes are 124-127.
-//!
-//! Layout discovery does not yet run two of these guests as built (the lead is rebuilding
-//! the layout model): sp1_io's stack is below the program (discovery refuses it), and
-//! ceno_halt's prologue search follows `j _start_rust` into the callee's `addi sp, sp, -32`.
-//! For those two only, the library tests correct the layout to the manifest's stack top, and
-//! the CLI tests accept the layout outcome until discovery finds the manifest's stack top;
-//! once it does, both run the full expectations.
+//! the CLI, under the layout `run` discovers (sp1_io's stack is below the program, ceno_halt's
+//! `_start` jumps to a callee that opens a frame); detection names each ABI with evidence;
+//! faults name the convention; `prove` refuses the ABIs its machine does not encode; `run`'s
+//! own exit codes are 124-127.
 
 use nexus_relink::elf::Image;
 use nexus_relink::layout::Layout;
