@@ -1610,3 +1610,79 @@ fn nexus_legacy_calls_outside_its_table_are_named() {
     a.imm(Op::Addi, 18, 0, 5).ecall().word(0xc000_1073);
     assert_eq!(with_abi(&a, Abi::NexusLegacy).run().exit_code, Some(5));
 }
+
+fn detected(a: &Asm) -> crate::layout::abi::Detection {
+    let img = Image::parse(elf(&a.words(), &[], STACK_BOTTOM)).expect("builder output parses");
+    crate::layout::abi::detect(&img)
+}
+
+#[test]
+fn unimp_after_a_call_alone_is_not_the_nexus_legacy_halt() {
+    // `jal ra, f; unimp` as Rust emits after every call that does not return: no Nexus sign
+    // beside it, so nothing is detected (linux-rv32, the default).
+    let mut a = Asm::new();
+    a.i(Inst::jal(1, 8))
+        .word(crate::layout::abi::UNIMP)
+        .word(crate::layout::abi::UNIMP);
+    assert_eq!(detected(&a).abi, Abi::LinuxRv32);
+    // With an s2-numbered call (the Nexus VM before 0.3) it is the legacy halt.
+    let mut a = Asm::new();
+    a.i(Inst::jal(1, 8))
+        .word(crate::layout::abi::UNIMP)
+        .imm(Op::Addi, 18, 0, 1)
+        .ecall();
+    let d = detected(&a);
+    assert_eq!(d.abi, Abi::NexusLegacy, "{:?}", d.evidence);
+    assert!(
+        d.evidence.iter().any(|e| e.contains("unimp")),
+        "{:?}",
+        d.evidence
+    );
+    // Far from the entry point, the same pair is not start-up code.
+    let mut a = Asm::new();
+    for _ in 0..40 {
+        a.i(Inst::NOP);
+    }
+    a.i(Inst::jal(1, 8))
+        .word(crate::layout::abi::UNIMP)
+        .imm(Op::Addi, 18, 0, 1)
+        .ecall();
+    let d = detected(&a);
+    assert!(
+        d.evidence.iter().all(|e| !e.contains("unimp")),
+        "{:?}",
+        d.evidence
+    );
+}
+
+#[test]
+fn t0_conventions_are_told_apart_by_their_calls() {
+    // SP1's HINT_LEN.
+    let mut a = Asm::new();
+    a.imm(Op::Addi, T0, 0, 0xf0)
+        .ecall()
+        .imm(Op::Addi, T0, 0, 0)
+        .ecall();
+    assert_eq!(detected(&a).abi, Abi::Sp1);
+    // SP1 precompile ids built with lui + addi.
+    let mut a = Asm::new();
+    a.li(T0, 0x0001_0109).ecall();
+    assert_eq!(detected(&a).abi, Abi::Sp1);
+    // RISC Zero's INPUT (1).
+    let mut a = Asm::new();
+    a.imm(Op::Addi, T0, 0, 1)
+        .ecall()
+        .imm(Op::Addi, T0, 0, 0)
+        .ecall();
+    assert_eq!(detected(&a).abi, Abi::Risc0);
+    // Only a t0 = 0 halt, on no known memory map: unknown, and the evidence says to choose.
+    let mut a = Asm::new();
+    a.imm(Op::Addi, T0, 0, 0).ecall();
+    let d = detected(&a);
+    assert_eq!(d.abi, Abi::Unknown);
+    assert!(d.evidence[0].contains("--abi"), "{:?}", d.evidence);
+    // a7 wins: a Linux exit with t0 set elsewhere is still linux-rv32.
+    let mut a = Asm::new();
+    a.imm(Op::Addi, T0, 0, 0xf0).sys(93);
+    assert_eq!(detected(&a).abi, Abi::LinuxRv32);
+}
