@@ -391,6 +391,44 @@ fn t0_halts_under_other_abis_name_the_convention() {
 }
 
 #[test]
+fn ceno_input_is_placed_at_its_hints_region() {
+    let e = entry("ceno_halt");
+    let img = image(&e.name);
+    let mut cfg = config(&e);
+    cfg.input = 5u32.to_le_bytes().to_vec();
+    let r = Vm::new(&img, &layout(&e, &img), cfg).unwrap().run();
+    assert_eq!(r.exit_code, Some(47), "{:?}", r.fault);
+    // Through the CLI as well.
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write_temp(&tmp, "hint", &7u32.to_le_bytes());
+    let o = cli()
+        .arg("run")
+        .arg(dir().join("ceno_halt.elf"))
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(49),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A Ceno guest without a hints region refuses input by name (125 from `run`).
+    let risc0 = entry("risc0_halt");
+    let img = image(&risc0.name);
+    let cfg = RunConfig {
+        abi: Some(Abi::Ceno),
+        ..config(&risc0)
+    };
+    let err = Vm::new(&img, &layout(&risc0, &img), cfg)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("_hints_start"), "{err}");
+}
+
+#[test]
 fn prove_refuses_abis_outside_its_machine_by_name() {
     for e in manifest() {
         let img = image(&e.name);

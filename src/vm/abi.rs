@@ -347,6 +347,29 @@ pub fn sp1_frames(input: &[u8]) -> Result<VecDeque<Vec<u8>>, String> {
     Ok(frames)
 }
 
+/// Where a Ceno guest's `--input` goes: its hints region at `_hints_start`, read by the guest
+/// as memory (ceno_rt `mmio.rs`); the bytes are placed as given (the host's serialised hints).
+pub(super) fn ceno_hints_at(
+    img: &Image,
+    mem: &super::mem::Memory,
+    len: usize,
+) -> Result<u32, String> {
+    let at = img.symbol("_hints_start").map(|s| s.value).ok_or_else(|| {
+        "a Ceno guest's input goes to its hints region at the symbol _hints_start, which this ELF does not have; run without --input".to_string()
+    })?;
+    let end = u64::from(at) + len as u64;
+    if !mem
+        .allowed()
+        .iter()
+        .any(|&(s, e)| u64::from(at) >= s && end <= e)
+    {
+        return Err(format!(
+            "the Ceno hints region {at:#x}..{end:#x} (_hints_start and the {len} input bytes) is outside the guest's memory under this layout"
+        ));
+    }
+    Ok(at)
+}
+
 impl Vm {
     /// Store bytes into guest memory on behalf of a system call (traced, code kept decoded).
     fn put_guest_bytes(&mut self, addr: u32, bytes: &[u8]) -> Result<(), Stop> {

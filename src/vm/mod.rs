@@ -296,6 +296,11 @@ impl Vm {
                 init_regions.push((s.paddr, data.to_vec()));
             }
         }
+        if abi == Abi::Ceno && !cfg.input.is_empty() {
+            let at = abi::ceno_hints_at(img, &mem, cfg.input.len()).map_err(VmError::Input)?;
+            mem.init(at, &cfg.input);
+            init_regions.push((at, cfg.input.clone()));
+        }
         if abi == Abi::Nexus && lo >= NEXUS_INPUT_BASE_ADDR + 8 {
             // Tapes are addressed from 0: the base words hold 0 (see abi.rs).
             let _ = mem.store(NEXUS_INPUT_BASE_ADDR, 4, 0);
