@@ -249,3 +249,47 @@ fn prove_zk_is_reported_by_prove_and_verify() {
         assert!(one_line(&err), "{err}");
     }
 }
+
+/// With `--private-input` the proof is zero-knowledge unless `--no-zk` says otherwise.
+#[test]
+fn a_private_input_makes_the_proof_zero_knowledge_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, b"hello").unwrap();
+    let zk_of = |extra: &[&str]| {
+        let proof = dir.path().join("io.proof");
+        let o = cli()
+            .args(["prove", "--json", "fixtures/nexus_io.elf", "-o"])
+            .arg(&proof)
+            .arg("--private-input")
+            .arg(&secret)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["zk"].as_bool().expect("zk field")
+    };
+    assert!(zk_of(&[]));
+    assert!(!zk_of(&["--no-zk"]));
+    assert!(zk_of(&["--zk"]));
+    let o = cli()
+        .args([
+            "prove",
+            "fixtures/nexus_io.elf",
+            "-o",
+            "/nonexistent/x",
+            "--zk",
+            "--no-zk",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "--zk and --no-zk conflict");
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(one_line(&err) && err.contains("--no-zk"), "{err}");
+}

@@ -22,9 +22,14 @@ pub struct ProveArgs {
     /// Zero-knowledge proof: hiding commitments (salted Merkle trees, masked traces and
     /// quotient) hide the private input and every value of the execution; the statement
     /// (exit code, public input and outputs, cycle count, layout, program) stays public.
-    /// About twice the proving work (docs/ZK.md).
-    #[arg(long)]
+    /// About twice the proving work (docs/ZK.md). The default when --private-input is
+    /// given.
+    #[arg(long, conflicts_with = "no_zk")]
     zk: bool,
+    /// No zero knowledge even with --private-input (a smaller, faster, deterministic proof that does
+    /// not hide the private input).
+    #[arg(long)]
+    no_zk: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -80,7 +85,8 @@ pub fn prove_main(a: ProveArgs) -> i32 {
         let start = std::time::Instant::now();
         let opts = prove::ProveOptions {
             memory: a.prover_memory,
-            zk: a.zk,
+            // A private input is meant to stay private: zero knowledge unless refused.
+            zk: a.zk || (a.exec.private_input.is_some() && !a.no_zk),
         };
         let (pf, stats) = prove::prove_with(&img, &layout, cfg, &opts, &|m| {
             bar.set_message(m.to_string())

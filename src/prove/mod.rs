@@ -7,6 +7,10 @@
 //! fixed tables (initial image, instruction ranges, system-call transcript) and the STARK.
 //! [`verify`] checks all of it; with the ELF it also recomputes the image and the layout from
 //! it. See [`air`] for the tables and what each constrains.
+//!
+//! With [`ProveOptions::zk`] the STARK is zero-knowledge ([`ZkConfig`]: hiding FRI PCS over
+//! salted Merkle trees, OS randomness); the statement's `zk` flag says so and selects the
+//! verifier's configuration (`docs/ZK.md`).
 
 pub mod air;
 pub mod budget;
