@@ -8,7 +8,11 @@
 //!
 //! ```text
 //! cargo bench --bench prove
+//! cargo bench --bench prove -- zk
 //! ```
+//! The `zk` group proves the 2^16 and 2^18 guests with and without `--zk` (zero-knowledge:
+//! hiding PCS and salted Merkle trees), side by side so both are measured under the same
+//! load. With a filter, only the matching benchmarks' one-off lines are printed.
 //! Before the criterion samples, each size is proven once and one line is printed with
 //! cycles, proving time and rate (kHz), proof size, verify time and peak memory (VmHWM,
 //! reset before each proof).
@@ -95,10 +99,31 @@ fn peak_rss_mib() -> f64 {
         / 1024.0
 }
 
+/// Whether criterion's command-line filter (if any) selects the benchmark `id`.
+fn wanted(id: &str) -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().find(|a| !a.starts_with('-')) {
+        Some(f) => id.contains(f.as_str()),
+        None => true,
+    }
+}
+
+fn prove_opts(img: &Image, layout: &Layout, zk: bool) -> (ProofFile, prove::ProveStats) {
+    let opts = prove::ProveOptions {
+        zk,
+        ..prove::ProveOptions::default()
+    };
+    prove::prove_with(img, layout, RunConfig::default(), &opts, &|_| {}).expect("proves")
+}
+
 fn report(label: &str, img: &Image, layout: &Layout) -> ProofFile {
+    report_zk(label, img, layout, false)
+}
+
+fn report_zk(label: &str, img: &Image, layout: &Layout, zk: bool) -> ProofFile {
     peak_rss_reset();
     let t = std::time::Instant::now();
-    let (pf, stats) = prove::prove(img, layout, RunConfig::default(), &|_| {}).expect("proves");
+    let (pf, stats) = prove_opts(img, layout, zk);
     let secs = t.elapsed().as_secs_f64();
     let peak = peak_rss_mib();
     let bytes = pf.to_bytes();
@@ -107,7 +132,8 @@ fn report(label: &str, img: &Image, layout: &Layout) -> ProofFile {
     prove::verify(&back, Some((img, layout))).expect("verifies");
     let vsecs = t.elapsed().as_secs_f64();
     eprintln!(
-        "{label}: memlimit {:#x}, {} cycles (CPU table 2^{}), prove {:.2} s = {:.1} kHz, proof {} KiB, verify {:.1} ms, peak RSS {:.0} MiB",
+        "{label}{}: memlimit {:#x}, {} cycles (CPU table 2^{}), prove {:.2} s = {:.1} kHz, proof {} KiB, verify {:.1} ms, peak RSS {:.0} MiB (estimated {:.0} MiB)",
+        if zk { " zk" } else { "" },
         layout.memlimit,
         stats.cycles,
         stats.heights[0].trailing_zeros(),
@@ -115,7 +141,8 @@ fn report(label: &str, img: &Image, layout: &Layout) -> ProofFile {
         stats.cycles as f64 / secs / 1e3,
         bytes.len() / 1024,
         vsecs * 1e3,
-        peak
+        peak,
+        stats.estimated_peak_bytes as f64 / (1 << 20) as f64
     );
     pf
 }
@@ -126,6 +153,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("prove");
     g.sample_size(10);
     for (label, n) in sizes {
+        if !wanted(&format!("prove/prove_{label}")) && !wanted(&format!("prove/verify_{label}")) {
+            continue;
+        }
         let (img, layout) = load(loop_guest(&MEDIUM, n));
         let pf = report(label, &img, &layout);
         g.bench_function(format!("prove_{label}"), |b| {
@@ -143,6 +173,34 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
+    // Zero knowledge against plain, side by side.
+    let mut g = c.benchmark_group("zk");
+    g.sample_size(10);
+    for (label, n) in [("2^16", 5_400u32), ("2^18", 21_800)] {
+        if !wanted(&format!("zk/prove_{label}")) && !wanted(&format!("zk/verify_{label}")) {
+            continue;
+        }
+        let (img, layout) = load(loop_guest(&MEDIUM, n));
+        for zk in [false, true] {
+            let kind = if zk { "zk" } else { "plain" };
+            let pf = report_zk(label, &img, &layout, zk);
+            g.bench_function(format!("prove_{label}_{kind}"), |b| {
+                b.iter(|| black_box(prove_opts(&img, &layout, zk)))
+            });
+            let bytes = pf.to_bytes();
+            g.bench_function(format!("verify_{label}_{kind}"), |b| {
+                b.iter(|| {
+                    let pf = ProofFile::from_bytes(&bytes).unwrap();
+                    black_box(prove::verify(&pf, None).unwrap())
+                })
+            });
+        }
+    }
+    g.finish();
+
+    if !wanted("memlimit/prove_64K") && !wanted("memlimit/prove_256M") {
+        return;
+    }
     // The same guest at 64 KiB and rewritten to 256 MiB.
     let small = loop_guest(&SMALL, 5_400);
     let (img64, l64) = load(small.clone());

@@ -183,3 +183,113 @@ fn damaged_proofs_are_invalid_and_headers_are_not_proof_files() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("linux-rv32 ABI, the ELF's is nexus"), "{err}");
 }
+
+/// `prove --zk`: the summary and `verify` (text and JSON) say zero-knowledge; without `--zk`
+/// they say it is not; damaged zk proofs are invalid proofs in one line.
+#[test]
+fn prove_zk_is_reported_by_prove_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |zk: bool| {
+        let proof = dir.path().join(format!("exit7-{zk}.proof"));
+        let mut c = cli();
+        c.args(["prove", "--json", "fixtures/linux_exit7.elf", "-o"])
+            .arg(&proof);
+        if zk {
+            c.arg("--zk");
+        }
+        let o = c.output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["zk"], serde_json::json!(zk), "{v}");
+        let o = cli()
+            .args(["verify", "--json"])
+            .arg(&proof)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            (v["zk"].clone(), v["valid"].clone()),
+            (serde_json::json!(zk), serde_json::json!(true))
+        );
+        let o = cli()
+            .arg("verify")
+            .arg(&proof)
+            .args(["--elf", "fixtures/linux_exit7.elf"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        let want = if zk {
+            "zero-knowledge: yes"
+        } else {
+            "zero-knowledge: no"
+        };
+        assert!(err.contains(want), "{err}");
+        std::fs::read(&proof).unwrap()
+    };
+    let plain = run(false);
+    let zk = run(true);
+    assert!(zk.len() > plain.len());
+    let p = dir.path().join("edited.proof");
+    let n = zk.len();
+    for k in 0..6 {
+        let pos = n / 2 + k * (n / 2 - 1) / 6;
+        let mut b = zk.clone();
+        b[pos] ^= 0x10;
+        std::fs::write(&p, &b).unwrap();
+        let o = cli().arg("verify").arg(&p).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(1), "byte {pos}: {err}");
+        assert!(one_line(&err), "{err}");
+    }
+}
+
+/// With `--private-input` the proof is zero-knowledge unless `--no-zk` says otherwise.
+#[test]
+fn a_private_input_makes_the_proof_zero_knowledge_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, b"hello").unwrap();
+    let zk_of = |extra: &[&str]| {
+        let proof = dir.path().join("io.proof");
+        let o = cli()
+            .args(["prove", "--json", "fixtures/nexus_io.elf", "-o"])
+            .arg(&proof)
+            .arg("--private-input")
+            .arg(&secret)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["zk"].as_bool().expect("zk field")
+    };
+    assert!(zk_of(&[]));
+    assert!(!zk_of(&["--no-zk"]));
+    assert!(zk_of(&["--zk"]));
+    let o = cli()
+        .args([
+            "prove",
+            "fixtures/nexus_io.elf",
+            "-o",
+            "/nonexistent/x",
+            "--zk",
+            "--no-zk",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "--zk and --no-zk conflict");
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(one_line(&err) && err.contains("--no-zk"), "{err}");
+}

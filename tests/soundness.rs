@@ -4,7 +4,9 @@
 //! switched off), states it about the real program and layout, builds the witness without the
 //! honest builder's refusals (`witness::build_unchecked`) and proves it. The unmodified
 //! verifier must reject every such proof, with and without the ELF. The honest prover refuses
-//! the same runs by name. `docs/RULES.md` lists the rules and these tests.
+//! the same runs by name. `docs/RULES.md` lists the rules and these tests. Attacks A-E also
+//! run in zero-knowledge mode (`*_in_zk_mode`: the forged proof made with the hiding
+//! configuration, `prove --zk`).
 
 mod common;
 #[path = "../benches/guest/mod.rs"]
@@ -38,6 +40,7 @@ fn forge(
     run_img: &Image,
     run_layout: &Layout,
     cfg: RunConfig,
+    zk: bool,
 ) -> ProofFile {
     let (mut public, trace) =
         prove::trace_run(run_img, run_layout, cfg.clone()).expect("the looser machine runs it");
@@ -52,6 +55,7 @@ fn forge(
         stdout: run.stdout,
         stderr: run.stderr,
         public_output: run.public_output,
+        zk,
         ..real.statement
     };
     let (tables, traces) = witness::build_unchecked(&public, &trace).unwrap();
@@ -104,6 +108,15 @@ const SHAPE: guest::Shape = guest::Shape {
 /// claims exit 7. Code words are read-only in the proof, so no store into code is provable.
 #[test]
 fn a_store_into_code_is_not_provable() {
+    a_store_into_code_is_not_provable_in(false)
+}
+
+#[test]
+fn a_store_into_code_is_not_provable_in_zk_mode() {
+    a_store_into_code_is_not_provable_in(true)
+}
+
+fn a_store_into_code_is_not_provable_in(zk: bool) {
     let build = |new: u32| {
         let mut a = Asm(Vec::new());
         // t0 = address of `target` (auipc-relative), t1 = the new instruction word.
@@ -132,7 +145,14 @@ fn a_store_into_code_is_not_provable() {
     assert!(err.contains("self-modifying code"), "{err}");
     // The same program storing the word it already holds runs the original `li a0, 7`.
     let (run_img, run_layout) = parse(build(li_a0_7));
-    let pf = forge(&img, &layout, &run_img, &run_layout, RunConfig::default());
+    let pf = forge(
+        &img,
+        &layout,
+        &run_img,
+        &run_layout,
+        RunConfig::default(),
+        zk,
+    );
     assert_eq!(pf.public.statement.exit_code, 7);
     let why = rejected(&pf, &img, &layout);
     assert!(why.contains("STARK"), "{why}");
@@ -143,6 +163,15 @@ fn a_store_into_code_is_not_provable() {
 /// overflow from a heap access.
 #[test]
 fn b_a_stack_overflow_into_the_heap_is_not_provable() {
+    b_a_stack_overflow_into_the_heap_is_not_provable_in(false)
+}
+
+#[test]
+fn b_a_stack_overflow_into_the_heap_is_not_provable_in_zk_mode() {
+    b_a_stack_overflow_into_the_heap_is_not_provable_in(true)
+}
+
+fn b_a_stack_overflow_into_the_heap_is_not_provable_in(zk: bool) {
     let (img0, _) =
         parse(std::fs::read(common::root().join("fixtures/deep_recursion.elf")).unwrap());
     let out = Relinker::new(2 << 20)
@@ -158,7 +187,7 @@ fn b_a_stack_overflow_into_the_heap_is_not_provable() {
     let mut loose = layout.clone();
     loose.stack_bottom = layout.heap_start;
     loose.heap_end = layout.heap_start;
-    let pf = forge(&img, &layout, &img, &loose, RunConfig::default());
+    let pf = forge(&img, &layout, &img, &loose, RunConfig::default(), zk);
     assert_eq!(pf.public.statement.exit_code, 0);
     assert_eq!(pf.public.statement.stack_bottom, layout.stack_bottom);
     let why = rejected(&pf, &img, &layout);
@@ -190,11 +219,27 @@ fn b_sp_based_accesses_the_vm_allows_prove() {
 /// at the jump; the forged run (the same file with the segment made executable) exits 42.
 #[test]
 fn c_code_outside_executable_segments_is_not_provable() {
+    c_code_outside_executable_segments_is_not_provable_in(false)
+}
+
+#[test]
+fn c_code_outside_executable_segments_is_not_provable_in_zk_mode() {
+    c_code_outside_executable_segments_is_not_provable_in(true)
+}
+
+fn c_code_outside_executable_segments_is_not_provable_in(zk: bool) {
     let (img, layout) = parse(data("ram_code.elf"));
     let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
     assert_eq!(vm.fault.map(|f| f.kind.name()), Some("illegal_instruction"));
     let (run_img, run_layout) = parse(data("ram_code_rwx.elf"));
-    let pf = forge(&img, &layout, &run_img, &run_layout, RunConfig::default());
+    let pf = forge(
+        &img,
+        &layout,
+        &run_img,
+        &run_layout,
+        RunConfig::default(),
+        zk,
+    );
     assert_eq!(pf.public.statement.exit_code, 42);
     // PROGRAM holds only the executable segment's words.
     let ram = img.symbol("ramfn").map(|s| s.value).unwrap_or(0x20000);
@@ -212,6 +257,15 @@ fn c_code_outside_executable_segments_is_not_provable() {
 /// in the proof and bound by the image digest.
 #[test]
 fn d_running_past_a_tohost_exit_is_not_provable() {
+    d_running_past_a_tohost_exit_is_not_provable_in(false)
+}
+
+#[test]
+fn d_running_past_a_tohost_exit_is_not_provable_in_zk_mode() {
+    d_running_past_a_tohost_exit_is_not_provable_in(true)
+}
+
+fn d_running_past_a_tohost_exit_is_not_provable_in(zk: bool) {
     let tohost = 0x2_0000; // in the heap (NOBITS), past the text
     let mut a = Asm(Vec::new());
     a.li(5, 1);
@@ -229,7 +283,14 @@ fn d_running_past_a_tohost_exit_is_not_provable() {
         .to_string();
     assert!(err.contains("tohost"), "{err}");
     let (run_img, run_layout) = parse(with("tohosx"));
-    let pf = forge(&img, &layout, &run_img, &run_layout, RunConfig::default());
+    let pf = forge(
+        &img,
+        &layout,
+        &run_img,
+        &run_layout,
+        RunConfig::default(),
+        zk,
+    );
     assert_eq!(pf.public.statement.exit_code, 3);
     assert_eq!(pf.public.statement.tohost, Some(tohost));
     let why = rejected(&pf, &img, &layout);
@@ -245,6 +306,15 @@ fn d_running_past_a_tohost_exit_is_not_provable() {
 /// rejected.
 #[test]
 fn e_private_input_values_outside_the_vm_s_are_not_provable() {
+    e_private_input_values_outside_the_vm_s_are_not_provable_in(false)
+}
+
+#[test]
+fn e_private_input_values_outside_the_vm_s_are_not_provable_in_zk_mode() {
+    e_private_input_values_outside_the_vm_s_are_not_provable_in(true)
+}
+
+fn e_private_input_values_outside_the_vm_s_are_not_provable_in(zk: bool) {
     let mut a = Asm(Vec::new());
     for _ in 0..2 {
         // a0 = 0 before each call: the transcript's register reads do not depend on the value.
@@ -262,7 +332,8 @@ fn e_private_input_values_outside_the_vm_s_are_not_provable() {
         private_input: vec![0x41],
         ..RunConfig::default()
     };
-    let (public, trace) = prove::trace_run(&img, &layout, cfg.clone()).unwrap();
+    let (mut public, trace) = prove::trace_run(&img, &layout, cfg.clone()).unwrap();
+    public.statement.zk = zk;
     // Honest: one byte, then the end.
     let (t, tr) = witness::build(&public, &trace).unwrap();
     let pf = prove::prove_traces(public.clone(), &t, &tr).unwrap();

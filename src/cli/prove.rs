@@ -19,6 +19,17 @@ pub struct ProveArgs {
     /// memory the system reports available (MemAvailable, or a cgroup limit).
     #[arg(long, value_name = "SIZE", value_parser = nexus_relink::size::parse_size)]
     prover_memory: Option<u64>,
+    /// Zero-knowledge proof: hiding commitments (salted Merkle trees, masked traces and
+    /// quotient) hide the private input and every value of the execution; the statement
+    /// (exit code, public input and outputs, cycle count, layout, program) stays public.
+    /// About twice the proving work (docs/ZK.md). The default when --private-input is
+    /// given.
+    #[arg(long, conflicts_with = "no_zk")]
+    zk: bool,
+    /// No zero knowledge even with --private-input (a smaller, faster, deterministic proof that does
+    /// not hide the private input).
+    #[arg(long)]
+    no_zk: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -74,6 +85,8 @@ pub fn prove_main(a: ProveArgs) -> i32 {
         let start = std::time::Instant::now();
         let opts = prove::ProveOptions {
             memory: a.prover_memory,
+            // A private input is meant to stay private: zero knowledge unless refused.
+            zk: a.zk || (a.exec.private_input.is_some() && !a.no_zk),
         };
         let (pf, stats) = prove::prove_with(&img, &layout, cfg, &opts, &|m| {
             bar.set_message(m.to_string())
@@ -102,18 +115,20 @@ pub fn prove_main(a: ProveArgs) -> i32 {
                     .map(|(n, h)| (n.to_string(), serde_json::json!(h))).collect::<serde_json::Map<_, _>>(),
                 "memlimit": st.memlimit,
                 "exit_code": st.exit_code,
+                "zk": st.zk,
             });
             outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
         } else {
             eprintln!(
-                "nexus-relink: proved {} cycles in {:.2} s ({:.1} kHz; trace {:.2} s, STARK {:.2} s), proof {} bytes, peak memory {:.0} MiB",
+                "nexus-relink: proved {} cycles in {:.2} s ({:.1} kHz; trace {:.2} s, STARK {:.2} s), proof {} bytes, peak memory {:.0} MiB, zero-knowledge: {}",
                 stats.cycles,
                 secs,
                 khz,
                 stats.trace_seconds,
                 stats.prove_seconds,
                 bytes.len(),
-                peak as f64 / (1 << 20) as f64
+                peak as f64 / (1 << 20) as f64,
+                prove::yes_no(st.zk)
             );
             eprintln!(
                 "nexus-relink: statement: memory limit {:#x}, exit code {}, {} bytes of output; wrote {}",
@@ -133,11 +148,12 @@ pub fn prove_main(a: ProveArgs) -> i32 {
 
 fn print_statement(st: &Statement, secs: f64) {
     eprintln!(
-        "nexus-relink: valid proof ({:.0} ms): {} abi, image sha256 {}, entry {:#x}",
+        "nexus-relink: valid proof ({:.0} ms): {} abi, image sha256 {}, entry {:#x}, zero-knowledge: {}",
         secs * 1e3,
         st.abi.name(),
         &st.image_digest[..16],
-        st.entry
+        st.entry,
+        prove::yes_no(st.zk)
     );
     eprintln!(
         "nexus-relink: memory limit {:#x}, stack {:#x}..{:#x}, heap {:#x}..{:#x}",

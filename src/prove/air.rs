@@ -18,7 +18,8 @@
 //!   gap) has no starting row, so no access to it can be proven.
 //! - **IMAGE** (preprocessed, from the ELF): the initial words; MEM must start each of them
 //!   exactly once, with that value.
-//! - **REG**: the 32 registers, starting at zero.
+//! - **REG**: the 32 registers, starting at zero (256 rows in a zero-knowledge proof: the
+//!   rows past 31 are register numbers no instruction can name, starting and ending at zero).
 //! - **EVENT** and **IOW** (preprocessed, from the public transcript): what each `ecall` (and
 //!   Nexus tape instruction, CSR instruction, `mret`) read from registers and wrote back, where
 //!   execution continued, and the bytes it read from or wrote to memory. The verifier replays

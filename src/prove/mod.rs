@@ -7,6 +7,10 @@
 //! fixed tables (initial image, instruction ranges, system-call transcript) and the STARK.
 //! [`verify`] checks all of it; with the ELF it also recomputes the image and the layout from
 //! it. See [`air`] for the tables and what each constrains.
+//!
+//! With [`ProveOptions::zk`] the STARK is zero-knowledge ([`ZkConfig`]: hiding FRI PCS over
+//! salted Merkle trees, OS randomness); the statement's `zk` flag says so and selects the
+//! verifier's configuration (`docs/ZK.md`).
 
 pub mod air;
 pub mod budget;
@@ -16,16 +20,20 @@ pub mod witness;
 use crate::elf::Image;
 use crate::layout::Layout;
 use crate::vm::{Abi, RunConfig, Vm};
+use p3_batch_stark::StarkGenericConfig;
 use p3_batch_stark::{prove_batch, verify_batch, BatchProof, ProverData, StarkInstance};
 use p3_challenger::DuplexChallenger;
 use p3_commit::ExtensionMmcs;
 use p3_dft::Radix2DitParallel;
+use p3_field::coset::TwoAdicMultiplicativeCoset;
 use p3_field::extension::BinomialExtensionField;
 use p3_field::{Field, PrimeCharacteristicRing};
-use p3_fri::{FriParameters, TwoAdicFriPcs};
+use p3_fri::{FriParameters, HidingFriPcs, TwoAdicFriPcs};
 use p3_koala_bear::{default_koalabear_poseidon2_16, KoalaBear, Poseidon2KoalaBear};
-use p3_merkle_tree::MerkleTreeMmcs;
+use p3_merkle_tree::{MerkleTreeHidingMmcs, MerkleTreeMmcs};
 use p3_symmetric::{PaddingFreeSponge, TruncatedPermutation};
+use rand::rngs::{StdRng, SysRng};
+use rand::SeedableRng;
 pub use statement::{Event, Public, Statement};
 
 pub type Val = KoalaBear;
@@ -40,12 +48,29 @@ type Challenger = DuplexChallenger<Val, Perm, 16, 8>;
 type Pcs = TwoAdicFriPcs<Val, Radix2DitParallel<Val>, ValMmcs, ChallengeMmcs>;
 pub type Config = p3_uni_stark::StarkConfig<Pcs, Challenge, Challenger>;
 
-/// FRI: rate 1/2, 100 queries, 16 bits of query proof-of-work (about 116 conjectured bits),
-/// folding arity 8.
-pub fn config() -> Config {
-    let perm = default_koalabear_poseidon2_16();
-    let val_mmcs = ValMmcs::new(Hash::new(perm.clone()), Compress::new(perm.clone()), 0);
-    let fri = FriParameters {
+/// Random field elements salting each leaf of a hiding Merkle tree: 4 × 31 bits.
+pub const SALT_ELEMS: usize = 4;
+/// Random codewords the hiding PCS appends to every committed matrix (at least the extension
+/// degree, 4, so that the batching over the extension field is masked too).
+pub const RANDOM_CODEWORDS: usize = 4;
+type ZkValMmcs = MerkleTreeHidingMmcs<
+    <Val as Field>::Packing,
+    <Val as Field>::Packing,
+    Hash,
+    Compress,
+    StdRng,
+    2,
+    8,
+    SALT_ELEMS,
+>;
+type ZkChallengeMmcs = ExtensionMmcs<Val, Challenge, ZkValMmcs>;
+type ZkPcs = HidingFriPcs<Val, Radix2DitParallel<Val>, ZkValMmcs, ZkChallengeMmcs, StdRng>;
+/// The zero-knowledge configuration: hiding FRI (random codewords, randomised quotient) over
+/// salted Merkle trees, with the same hash, field and FRI parameters as [`Config`].
+pub type ZkConfig = p3_uni_stark::StarkConfig<ZkPcs, Challenge, Challenger>;
+
+fn fri_params<M>(mmcs: M) -> FriParameters<M> {
+    FriParameters {
         log_blowup: 1,
         log_final_poly_len: 0,
         max_log_arity: 3,
@@ -53,10 +78,114 @@ pub fn config() -> Config {
         batch_proof_of_work_bits: 0,
         commit_proof_of_work_bits: 0,
         query_proof_of_work_bits: 16,
-        mmcs: ChallengeMmcs::new(val_mmcs.clone()),
-    };
+        mmcs,
+    }
+}
+
+/// FRI: rate 1/2, 100 queries, 16 bits of query proof-of-work (about 116 conjectured bits),
+/// folding arity 8.
+pub fn config() -> Config {
+    let perm = default_koalabear_poseidon2_16();
+    let val_mmcs = ValMmcs::new(Hash::new(perm.clone()), Compress::new(perm.clone()), 0);
+    let fri = fri_params(ChallengeMmcs::new(val_mmcs.clone()));
     let pcs = Pcs::new(Radix2DitParallel::default(), val_mmcs, fri);
     Config::new(pcs, Challenger::new(perm))
+}
+
+/// The zero-knowledge configuration ([`ZkConfig`]), its salts and masks drawn from
+/// generators seeded by the operating system (`getrandom`), fresh for every call: make one
+/// per proof.
+pub fn zk_config() -> Result<ZkConfig, String> {
+    let seeded = || {
+        StdRng::try_from_rng(&mut SysRng)
+            .map_err(|e| format!("no randomness from the operating system: {e}"))
+    };
+    Ok(zk_config_from(seeded()?, seeded()?))
+}
+
+/// The zero-knowledge configuration that commits the *public* preprocessed tables (program,
+/// image, shift, transcript): the verifier recomputes that commitment, so its salts must be
+/// ones the verifier can derive. They are drawn from a generator seeded with a hash of the
+/// public part, which hides nothing and needs to hide nothing (the tables are public); the
+/// trace, quotient and FRI commitments of a proof use [`zk_config`]'s OS randomness. The
+/// verifier draws nothing else from it.
+fn zk_public_config(p: &Public) -> ZkConfig {
+    use sha2::{Digest, Sha256};
+    let seed = |what: &[u8]| {
+        let mut h = Sha256::new();
+        h.update(b"nexus-relink zk public salts ");
+        h.update(what);
+        h.update(statement::public_digest(p));
+        StdRng::from_seed(h.finalize().into())
+    };
+    zk_config_from(seed(b"mmcs"), seed(b"pcs"))
+}
+
+fn zk_config_from(mmcs_rng: StdRng, pcs_rng: StdRng) -> ZkConfig {
+    let perm = default_koalabear_poseidon2_16();
+    let val_mmcs = ZkValMmcs::new(
+        Hash::new(perm.clone()),
+        Compress::new(perm.clone()),
+        0,
+        mmcs_rng,
+    );
+    // The FRI commit-phase trees are salted too (a clone reseeds from the original's stream).
+    let fri = fri_params(ZkChallengeMmcs::new(val_mmcs.clone()));
+    let pcs = ZkPcs::new(
+        Radix2DitParallel::default(),
+        val_mmcs,
+        fri,
+        RANDOM_CODEWORDS,
+        pcs_rng,
+    );
+    ZkConfig::new(pcs, Challenger::new(perm))
+}
+
+/// The STARK of a proof file: made with [`Config`], or with [`ZkConfig`] when the statement
+/// says zero-knowledge.
+pub enum Stark {
+    Plain(BatchProof<Config>),
+    Zk(BatchProof<ZkConfig>),
+}
+
+impl Stark {
+    pub fn is_zk(&self) -> bool {
+        matches!(self, Stark::Zk(_))
+    }
+
+    /// Per table: log2 of the committed (extended) trace domain, the trace height's log plus
+    /// one in a zero-knowledge proof.
+    pub fn degree_bits(&self) -> &[usize] {
+        match self {
+            Stark::Plain(p) => &p.degree_bits,
+            Stark::Zk(p) => &p.degree_bits,
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Stark::Plain(p) => postcard::to_allocvec(p),
+            Stark::Zk(p) => postcard::to_allocvec(p),
+        }
+        .expect("serialisable")
+    }
+
+    /// Decode STARK bytes as a proof of the given kind; the whole slice must be one proof.
+    pub fn from_bytes(b: &[u8], zk: bool) -> Result<Stark, String> {
+        fn take<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, String> {
+            let (v, tail): (T, &[u8]) = postcard::take_from_bytes(b)
+                .map_err(|e| format!("the STARK proof cannot be decoded ({e})"))?;
+            if !tail.is_empty() {
+                return Err("trailing bytes after the STARK proof".into());
+            }
+            Ok(v)
+        }
+        Ok(if zk {
+            Stark::Zk(take(b)?)
+        } else {
+            Stark::Plain(take(b)?)
+        })
+    }
 }
 
 /// The largest memory limit: the whole 32-bit address space.
@@ -96,6 +225,9 @@ pub struct ProveOptions {
     /// Memory the prover may use, in bytes; `None`: what the system says is available
     /// ([`budget::available_memory`]).
     pub memory: Option<u64>,
+    /// A zero-knowledge proof ([`ZkConfig`]): the statement says so, the private input and
+    /// the execution stay hidden. See `docs/ZK.md`.
+    pub zk: bool,
 }
 
 /// Why a proof was rejected.
@@ -118,7 +250,7 @@ pub enum VerifyError {
 /// A proof and what it proves.
 pub struct ProofFile {
     pub public: Public,
-    pub proof: BatchProof<Config>,
+    pub proof: Stark,
 }
 
 /// Timings and sizes of one proof.
@@ -246,30 +378,57 @@ pub fn trace_run(
     Ok((public, trace))
 }
 
-/// Prove tables and their traces (the second half of [`prove`]). Public so that tests can
-/// hand it tampered traces: nothing here checks the witness, the verifier does.
+/// Prove tables and their traces (the second half of [`prove`]), with [`Config`] or, when
+/// the statement says zero-knowledge, a fresh [`zk_config`]. Public so that tests can hand it
+/// tampered traces: nothing here checks the witness, the verifier does.
 pub fn prove_traces(
     public: Public,
     tables: &[air::Table],
     traces: &[RowMajorMatrix<Val>],
 ) -> Result<ProofFile, ProveError> {
     let pvs = public_values(&public);
-    let config = config();
-    let instances: Vec<StarkInstance<'_, Config, air::Table>> = tables
+    let proof = if public.statement.zk {
+        let config = zk_config().map_err(ProveError::Backend)?;
+        let public_config = zk_public_config(&public);
+        Stark::Zk(prove_stark(&public_config, &config, tables, traces, &pvs)?)
+    } else {
+        let config = config();
+        Stark::Plain(prove_stark(&config, &config, tables, traces, &pvs)?)
+    };
+    Ok(ProofFile { public, proof })
+}
+
+/// Proving with either configuration (one code path; the bounds say what both have).
+///
+/// `public_config` commits the preprocessed (public) tables, `config` everything else.
+fn prove_stark<SC>(
+    public_config: &SC,
+    config: &SC,
+    tables: &[air::Table],
+    traces: &[RowMajorMatrix<Val>],
+    pvs: &[Vec<Val>],
+) -> Result<BatchProof<SC>, ProveError>
+where
+    SC: StarkGenericConfig<Challenge = Challenge, Challenger = Challenger> + Sync,
+    SC::Pcs: p3_commit::Pcs<Challenge, Challenger, Domain = TwoAdicMultiplicativeCoset<Val>> + Sync,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::ProverData: Sync,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::Commitment: Sync,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::ProverError: Send + std::fmt::Debug,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::Error: std::fmt::Debug,
+{
+    let instances: Vec<StarkInstance<'_, SC, air::Table>> = tables
         .iter()
         .zip(traces)
-        .zip(&pvs)
+        .zip(pvs)
         .map(|((air, trace), pv)| StarkInstance {
             air,
             trace,
             public_values: pv.clone(),
         })
         .collect();
-    let pd = ProverData::from_instances(&config, &instances)
+    let pd = ProverData::from_instances(public_config, &instances)
         .map_err(|e| ProveError::Backend(format!("{e:?}")))?;
-    let proof =
-        prove_batch(&config, &instances, &pd).map_err(|e| ProveError::Backend(format!("{e:?}")))?;
-    Ok(ProofFile { public, proof })
+    prove_batch(config, &instances, &pd).map_err(|e| ProveError::Backend(format!("{e:?}")))
 }
 
 /// Run and prove, with the memory budget the system reports.
@@ -298,7 +457,7 @@ pub fn prove_with(
         .memory
         .or_else(budget::available_memory)
         .unwrap_or(u64::MAX);
-    let cap = budget::max_cycles_for(budget);
+    let cap = budget::max_cycles_for(budget, opts.zk);
     let capped = cap < cfg.max_cycles;
     cfg.max_cycles = cfg.max_cycles.min(cap);
     progress("running the guest (tracing)");
@@ -308,12 +467,15 @@ pub fn prove_with(
         }
         r => r?,
     };
+    let mut public = public;
+    public.statement.zk = opts.zk;
     progress("building the trace tables");
     let (tables, traces) = witness::build(&public, &trace)?;
     drop(trace);
     let need = budget::estimate_peak_bytes(
         &tables,
         &traces.iter().map(|t| t.height()).collect::<Vec<_>>(),
+        opts.zk,
     );
     if need > budget {
         return Err(ProveError::OutOfMemory { need, budget });
@@ -466,7 +628,7 @@ impl ProofFile {
         let public = postcard::to_allocvec(&self.public).expect("serialisable");
         out.extend((public.len() as u64).to_le_bytes());
         out.extend(public);
-        out.extend(postcard::to_allocvec(&self.proof).expect("serialisable"));
+        out.extend(self.proof.to_bytes());
         out
     }
 
@@ -499,11 +661,9 @@ impl ProofFile {
         if postcard::to_allocvec(&public).map_or(true, |c| c != pb) {
             return Err(bad("the statement is not in canonical form".into()));
         }
-        let (proof, tail): (BatchProof<Config>, &[u8]) = postcard::take_from_bytes(sb)
-            .map_err(|e| bad(format!("the STARK proof cannot be decoded ({e})")))?;
-        if !tail.is_empty() {
-            return Err(bad("trailing bytes after the STARK proof".into()));
-        }
+        // The statement says which configuration made the STARK (the flag is bound by the
+        // public digest): its bytes are decoded as a proof of that kind only.
+        let proof = Stark::from_bytes(sb, public.statement.zk).map_err(bad)?;
         Ok(ProofFile { public, proof })
     }
 }
@@ -604,11 +764,25 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
     }
     statement::replay(p).map_err(VerifyError::Statement)?;
     let tables = witness::verifier_tables(p);
-    let proof = &pf.proof;
-    if proof.degree_bits.len() != air::NUM_TABLES {
+    if pf.proof.is_zk() != st.zk {
+        return Err(VerifyError::Stark(format!(
+            "the statement says zero-knowledge: {}, the STARK was made {} hiding commitments",
+            yes_no(st.zk),
+            if pf.proof.is_zk() { "with" } else { "without" }
+        )));
+    }
+    // The committed domains are twice the traces in a zero-knowledge proof.
+    let zk = usize::from(st.zk);
+    if pf.proof.degree_bits().len() != air::NUM_TABLES {
         return Err(VerifyError::Stark("wrong number of tables".into()));
     }
-    let mut bits = proof.degree_bits.clone();
+    let mut bits = Vec::with_capacity(air::NUM_TABLES);
+    for &b in pf.proof.degree_bits() {
+        bits.push(
+            b.checked_sub(zk)
+                .ok_or_else(|| VerifyError::Stark("table heights out of range".into()))?,
+        );
+    }
     let fixed = [
         (
             1,
@@ -624,7 +798,7 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
                 _ => 0,
             },
         ),
-        (4, 32),
+        (4, witness::reg_rows(st)),
         (5, 1 << 16),
         (6, 512),
         (
@@ -651,23 +825,57 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
                 bits[i]
             )));
         }
-        bits[i] = want;
     }
-    // The CPU table has a padding row after the last cycle.
-    if bits[0] > 25 || (1u64 << bits[0]) <= st.cycles || bits.iter().any(|&b| b > 28) {
+    // The CPU table has a padding row after the last cycle; every table has at least the
+    // statement's fewest rows.
+    let min_bits = witness::min_rows(st).trailing_zeros() as usize;
+    if bits[0] > 25
+        || (1u64 << bits[0]) <= st.cycles
+        || bits.iter().any(|&b| b > 28 || b < min_bits)
+    {
         return Err(VerifyError::Stark("table heights out of range".into()));
     }
-    let config = config();
+    let pvs = public_values(p);
+    match &pf.proof {
+        Stark::Plain(proof) => verify_stark(&config(), &tables, proof, &pvs),
+        Stark::Zk(proof) => verify_stark(&zk_public_config(p), &tables, proof, &pvs),
+    }?;
+    Ok(st.clone())
+}
+
+/// "yes" or "no".
+pub fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// Verifying with either configuration.
+fn verify_stark<SC>(
+    config: &SC,
+    tables: &[air::Table],
+    proof: &BatchProof<SC>,
+    pvs: &[Vec<Val>],
+) -> Result<(), VerifyError>
+where
+    SC: StarkGenericConfig<Challenge = Challenge, Challenger = Challenger> + Sync,
+    SC::Pcs: p3_commit::Pcs<Challenge, Challenger, Domain = TwoAdicMultiplicativeCoset<Val>> + Sync,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::ProverData: Sync,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::Commitment: Sync,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::ProverError: Send + std::fmt::Debug,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::Error: std::fmt::Debug,
+{
     // A decodable but malformed proof must be an error, not a crash: Plonky3 checks shapes,
     // and anything it asserts instead is caught here.
     let run = || -> Result<(), VerifyError> {
-        let common = ProverData::from_airs_and_degrees(&config, &tables, &bits)
+        let common = ProverData::from_airs_and_degrees(config, tables, &proof.degree_bits)
             .map_err(|_| VerifyError::Stark("the proof's table sizes do not fit".into()))?
             .common;
-        verify_batch(&config, &tables, proof, &public_values(p), &common)
+        verify_batch(config, tables, proof, pvs, &common)
             .map_err(|e| VerifyError::Stark(stark_failure(&e)))
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-        .map_err(|_| VerifyError::Stark("malformed proof (the verifier gave up)".into()))??;
-    Ok(st.clone())
+        .map_err(|_| VerifyError::Stark("malformed proof (the verifier gave up)".into()))?
 }

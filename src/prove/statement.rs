@@ -38,7 +38,8 @@ pub struct Statement {
     /// The HTIF `tohost` word (Spike, the RISC-V ISA tests), when the ELF names one: it is
     /// read-only in a proof (a store to it ends the VM's run; see `docs/RULES.md`).
     pub tohost: Option<u32>,
-    /// Zero-knowledge proof (hiding commitments). Always false in this version.
+    /// A zero-knowledge proof: hiding commitments ([`super::ZkConfig`]), every table at least
+    /// [`super::witness::ZK_MIN_ROWS`] rows. See `docs/ZK.md`.
     pub zk: bool,
     pub cycles: u64,
     pub exit_code: i32,
@@ -250,9 +251,6 @@ impl Statement {
                     "tohost word {t:#x} is not an aligned word of a region"
                 ));
             }
-        }
-        if self.zk {
-            return Err("a zero-knowledge proof: this version makes and checks none".into());
         }
         if self.cycles == 0 {
             return Err("a run of zero cycles".into());

@@ -152,6 +152,34 @@ pub fn height(n: usize) -> usize {
     n.next_power_of_two().max(4)
 }
 
+/// Fewest rows of a table in a zero-knowledge proof. The hiding PCS masks each committed
+/// column with as many random values as the table has rows and needs at least
+/// `2 * (queries + 4 * opening points)` of them (100 queries, 2 points: 216), so every
+/// table has at least 256 rows (eprint 2024/1037, section 4.2; `p3_fri::HidingFriPcs`).
+pub const ZK_MIN_ROWS: usize = 256;
+
+/// Fewest rows of a table in a proof of this statement: 4, or [`ZK_MIN_ROWS`] when it is
+/// zero-knowledge.
+pub fn min_rows(st: &crate::prove::Statement) -> usize {
+    if st.zk {
+        ZK_MIN_ROWS
+    } else {
+        4
+    }
+}
+
+/// Rows of a table that holds `n` rows in a proof of this statement: a power of two, at
+/// least [`min_rows`].
+pub fn rows_for(st: &crate::prove::Statement, n: usize) -> usize {
+    height(n).max(min_rows(st))
+}
+
+/// Rows of the REG table: the 32 registers, and in a zero-knowledge proof rows for register
+/// numbers no instruction can name (each starts and ends at zero, time 0, untouched).
+pub fn reg_rows(st: &crate::prove::Statement) -> usize {
+    32usize.max(min_rows(st))
+}
+
 /// The tables fixed by the public data, with the program row index of each instruction pc.
 pub struct PublicTables {
     pub program: air::Program,
@@ -182,7 +210,7 @@ pub fn public_tables(p: &Public) -> PublicTables {
         rows.extend(prog_tuple(pc, &r));
     }
     let program = air::Program {
-        height: height(rows.len() / PROG_TUPLE),
+        height: rows_for(&p.statement, rows.len() / PROG_TUPLE),
         rows,
     };
     // Image words (later regions overwrite earlier ones, as the loader does).
@@ -211,7 +239,7 @@ pub fn public_tables(p: &Public) -> PublicTables {
         rows.push(u32::from(ro_words.contains(w)));
     }
     let image = air::ImageTable {
-        height: height(image_words.len()),
+        height: rows_for(&p.statement, image_words.len()),
         rows,
     };
     // Events and the memory words they touch.
@@ -241,12 +269,12 @@ pub fn public_tables(p: &Public) -> PublicTables {
         io.extend(io_rows(e));
     }
     let events = air::Events {
-        height: height(p.events.len()),
+        height: rows_for(&p.statement, p.events.len()),
         rows,
     };
     let n_io = io.len() / air::IOW_PW;
     let io = air::IoWords {
-        height: height(n_io),
+        height: rows_for(&p.statement, n_io),
         rows: io,
     };
     PublicTables {
@@ -566,7 +594,7 @@ fn build_with(
         regs: [(0, 0); 32],
         touched: BTreeSet::new(),
     };
-    let h = height(n + 1);
+    let h = rows_for(&p.statement, n + 1);
     let w = cl.width;
     let mut cpu = Val::zero_vec(h * w);
     let n_md = t
@@ -578,7 +606,7 @@ fn build_with(
                 .is_some_and(|(_, p)| p.sel == sel::MD)
         })
         .count();
-    let hmd = height(n_md);
+    let hmd = rows_for(&p.statement, n_md);
     let mut mdt = Val::zero_vec(hmd * ml.width);
     let mut md_i = 0;
     let mut ev_main = Val::zero_vec(pt.events.height * ev::MW);
@@ -1010,7 +1038,7 @@ fn build_with(
     let mut words = std::mem::take(&mut st.touched);
     words.extend(pt.image_words.keys().copied());
     let bounds = super::mem_bounds(&p.statement);
-    let hm = height(words.len());
+    let hm = rows_for(&p.statement, words.len());
     let mut mem = Val::zero_vec(hm * mm.width);
     let mut prev_w: Option<u32> = None;
     // The region checks of one row (also on padding rows, where hi = lo = 0 and nothing is
@@ -1121,11 +1149,12 @@ fn build_with(
         }
     }
     // Registers.
-    let mut regs = Val::zero_vec(32 * air::REG_W);
-    for r in 0..32 {
+    let hr = reg_rows(&p.statement);
+    let mut regs = Val::zero_vec(hr * air::REG_W);
+    for r in 0..hr {
         let row = &mut regs[r * air::REG_W..(r + 1) * air::REG_W];
         row[0] = f(r as u32);
-        let (v, t) = st.regs[r];
+        let (v, t) = st.regs.get(r).copied().unwrap_or((0, 0));
         set4(row, [1, 2, 3, 4], v);
         row[5] = f(t);
     }
