@@ -272,3 +272,104 @@ fn prologue_forms() {
         img.symbol("_stack_bottom").unwrap().value
     );
 }
+
+/// Bounds that contradict each other (a heap-end symbol below the heap start) are shown, not
+/// refused: `inspect` maps the file and names the problem, `run` runs it under the outer
+/// bounds, and the rewrite refuses naming the contradiction.
+#[test]
+fn contradicting_bounds_are_a_problem_of_the_map_not_an_error() {
+    let img = Image::read(&common::fixtures().join("c_bump.elf")).unwrap();
+    let sym = ["_heap_end", "__heap_end"]
+        .iter()
+        .find_map(|n| img.symbol(n))
+        .expect("a heap-end symbol")
+        .clone();
+    let mut bytes = img.bytes.clone();
+    let at = sym.entry_offset + 4;
+    bytes[at..at + 4].copy_from_slice(&0x100u32.to_le_bytes());
+    let bad = Image::parse(bytes).unwrap();
+    let map = MemoryMap::discover(&bad);
+    assert_eq!(map.family, Family::StackAtTop);
+    assert!(
+        map.problems
+            .iter()
+            .any(|p| p.contains("the bounds found disagree")),
+        "{:?}",
+        map.problems
+    );
+    let err = map.model.as_ref().unwrap_err().to_string();
+    assert!(
+        err.contains("heap start") && err.contains("above heap end"),
+        "{err}"
+    );
+    let want = run(&img).unwrap();
+    assert_eq!(run(&bad), Ok(want));
+    assert!(Relinker::new(16 << 20).rewrite(&bad).is_err());
+}
+
+/// Every fixture of fixtures/abi and fixtures/layout: `inspect` works (snapshot), and a 16 MiB
+/// rewrite either is refused with a one-line message that names what to do, or writes a file
+/// that runs to the same end (exit code, stdout, fault kind) as the input.
+#[test]
+fn every_abi_and_family_fixture_inspects_and_keeps_its_behaviour_when_rewritten() {
+    let mut names = Vec::new();
+    for folder in ["abi", "layout"] {
+        let dir = common::fixtures().join(folder);
+        let mut v: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "elf"))
+            .collect();
+        v.sort();
+        names.extend(v.into_iter().map(|p| (folder, p)));
+    }
+    assert!(names.len() >= 15, "{}", names.len());
+    let end = |img: &Image| -> String {
+        let map = MemoryMap::discover(img);
+        match map.run {
+            Err(e) => format!("cannot start: {e}"),
+            Ok(l) => {
+                let r = Vm::new(img, &l, RunConfig::default()).unwrap().run();
+                format!(
+                    "exit {:?} fault {:?} stdout {:?}",
+                    r.exit_code,
+                    r.fault.map(|f| f.kind),
+                    String::from_utf8_lossy(&r.stdout)
+                )
+            }
+        }
+    };
+    for (folder, p) in names {
+        let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+        if folder == "abi" {
+            let text = Command::new(env!("CARGO_BIN_EXE_nexus-relink"))
+                .arg("inspect")
+                .arg(&p)
+                .output()
+                .unwrap();
+            assert!(text.status.success(), "{stem}: inspect failed");
+            insta::assert_snapshot!(
+                format!("inspect_abi__{stem}"),
+                String::from_utf8_lossy(&text.stdout)
+            );
+        }
+        let img = Image::read(&p).unwrap();
+        match Relinker::new(16 << 20).rewrite(&img) {
+            Err(e) => {
+                let m = e.to_string();
+                assert!(!m.contains('\n') && !m.contains("Some("), "{stem}: {m}");
+                assert!(m.len() > 40, "{stem}: {m}");
+            }
+            Ok(rw) => {
+                let new = Image::parse(rw.bytes).unwrap();
+                let (a, b) = (end(&img), end(&new));
+                if MemoryMap::discover(&img).family == Family::Broken {
+                    assert!(b.contains("exit Some(0)"), "{stem}: repaired: {b}");
+                } else {
+                    assert_eq!(a, b, "{stem}: the 16M rewrite changed the behaviour");
+                }
+            }
+        }
+    }
+}

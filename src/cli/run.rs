@@ -42,7 +42,12 @@ fn code_of(e: &nexus_relink::Error) -> i32 {
 }
 
 pub fn main(a: Args) -> i32 {
-    let go = || -> Result<(nexus_relink::vm::RunResult, Vec<String>), nexus_relink::Error> {
+    type Ran = (
+        nexus_relink::vm::RunResult,
+        Vec<String>,
+        nexus_relink::layout::Family,
+    );
+    let go = || -> Result<Ran, nexus_relink::Error> {
         let img = Image::read(&a.input_elf)?;
         let detection = nexus_relink::layout::abi::detect(&img);
         let detected = detection.abi;
@@ -58,15 +63,18 @@ pub fn main(a: Args) -> i32 {
             nexus_relink::vm::abi::sp1_frames(&cfg.input)
                 .map_err(|e| nexus_relink::Error::Vm(nexus_relink::vm::VmError::Input(e)))?;
         }
-        let layout = MemoryMap::discover(&img).run?;
+        let map = MemoryMap::discover(&img);
+        let family = map.family;
+        let layout = map.run?;
         let start = std::time::Instant::now();
         let r = Vm::new(&img, &layout, cfg)?.run();
         if !a.json {
             let secs = start.elapsed().as_secs_f64();
             eprintln!(
-                "nexus-relink: {} abi ({}), {} cycles in {:.3} s ({:.1} M/s), peak stack {} B, peak heap {} B",
+                "nexus-relink: {} abi ({}), layout {}, {} cycles in {:.3} s ({:.1} M/s), peak stack {} B, peak heap {} B",
                 r.abi.name(),
                 evidence.join("; "),
+                family,
                 r.cycles,
                 secs,
                 r.cycles as f64 / secs.max(1e-9) / 1e6,
@@ -74,9 +82,9 @@ pub fn main(a: Args) -> i32 {
                 r.peak_heap_bytes
             );
         }
-        Ok((r, evidence))
+        Ok((r, evidence, family))
     };
-    let (r, evidence) = match go() {
+    let (r, evidence, family) = match go() {
         Ok(r) => r,
         Err(e) => {
             super::fail(&e);
@@ -86,6 +94,8 @@ pub fn main(a: Args) -> i32 {
     if a.json {
         let mut v = serde_json::to_value(&r).expect("RunResult serialises");
         v["abi_evidence"] = serde_json::json!(evidence);
+        v["family"] = serde_json::json!(family);
+        v["family_letter"] = serde_json::json!(family.letter().to_string());
         v["peak_rss_bytes"] = serde_json::json!(super::peak_rss());
         outln!(
             "{}",

@@ -389,7 +389,7 @@ pub fn decode(word: u32) -> Result<Inst, DecodeError> {
 
 /// Errors of the encoder: the caller asked for an immediate the format cannot hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("immediate {imm} ({imm:#x}) does not fit the {op:?} instruction's field")]
+#[error("immediate {imm} ({imm:#x}) does not fit the {} instruction's field", op.mnemonic())]
 pub struct EncodeError {
     pub op: Op,
     pub imm: i32,

@@ -973,6 +973,16 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
             ".stack" if s.addr == o.stack_bottom && s.end() == u64::from(o.stack_top) => {
                 (n.stack_bottom, n.stack_top)
             }
+            // A stack section that ends at the memory limit, a few bytes above the top the
+            // prologue sets (`la sp, __memory_top - 4`), ends at the new limit.
+            ".stack"
+                if s.addr == o.stack_bottom
+                    && s.end() == o.memlimit
+                    && s.end() > u64::from(o.stack_top)
+                    && s.end() - u64::from(o.stack_top) < 16 =>
+            {
+                (n.stack_bottom, n.memlimit as u32)
+            }
             ".stack" if s.addr == o.stack_bottom && s.end() <= u64::from(o.stack_top) => {
                 (n.stack_bottom, n.stack_bottom + s.size)
             }
