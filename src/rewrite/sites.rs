@@ -289,90 +289,151 @@ impl CodeIndex {
     }
 }
 
+/// The control-flow graph of the code words: basic blocks and their edges.
+struct Cfg {
+    /// First instruction of each block (every jump target and fall-through is a leader).
+    starts: Vec<usize>,
+    /// Number of instructions.
+    n: usize,
+    /// At most two successors per block ([`Cfg::NONE`]: none).
+    succ: Vec<[u32; 2]>,
+    /// The fall-through edge passes through a call or ecall (clobbers the caller-saved
+    /// registers).
+    via_call: Vec<bool>,
+    /// Call targets: they start with nothing known, whatever reaches them.
+    pinned: Vec<bool>,
+    has_pred: Vec<bool>,
+}
+
+impl Cfg {
+    const NONE: u32 = u32::MAX;
+
+    fn end_of(&self, b: usize) -> usize {
+        if b + 1 < self.starts.len() {
+            self.starts[b + 1]
+        } else {
+            self.n
+        }
+    }
+
+    /// Leaders (branch/jump targets, instructions after control transfers, run starts), then
+    /// the edges of each block.
+    fn build(code: &[(u32, Option<Inst>)]) -> Cfg {
+        const NONE: u32 = Cfg::NONE;
+        let ix = CodeIndex::new(code);
+        let n = code.len();
+        // Leaders: branch/jump targets, instructions after control transfers, run starts.
+        let mut leader = vec![false; n];
+        for &(_, first, _) in &ix.runs {
+            leader[first] = true;
+        }
+        for (k, &(pc, inst)) in code.iter().enumerate() {
+            let after = |leader: &mut Vec<bool>| {
+                if k + 1 < n {
+                    leader[k + 1] = true;
+                }
+            };
+            let Some(i) = inst else {
+                leader[k] = true;
+                after(&mut leader);
+                continue;
+            };
+            if i.op.is_branch() || i.op == Op::Jal {
+                if let Some(t) = ix.index(pc.wrapping_add(i.imm as u32)) {
+                    leader[t] = true;
+                }
+            }
+            if i.op.ends_block() || i.op == Op::Ecall {
+                after(&mut leader);
+            }
+        }
+        let starts: Vec<usize> = (0..n).filter(|&k| leader[k]).collect();
+        // The block starting at instruction k (every jump target and fall-through is a leader).
+        let block_of = |k: usize| starts.binary_search(&k).ok();
+        let nblocks = starts.len();
+        let end_of = |b: usize| if b + 1 < nblocks { starts[b + 1] } else { n };
+        let mut succ: Vec<[u32; 2]> = vec![[NONE; 2]; nblocks];
+        let mut via_call = vec![false; nblocks];
+        let mut pinned = vec![false; nblocks];
+        let target_block = |addr: u32| ix.index(addr).and_then(block_of);
+        for b in 0..nblocks {
+            let last = end_of(b) - 1;
+            let (pc, inst) = code[last];
+            let next = if last + 1 < n && code[last + 1].0 == pc.wrapping_add(4) {
+                block_of(last + 1).map_or(NONE, |b| b as u32)
+            } else {
+                NONE
+            };
+            let Some(i) = inst else { continue };
+            let target = || target_block(pc.wrapping_add(i.imm as u32)).map_or(NONE, |t| t as u32);
+            succ[b] = match i.op {
+                op if op.is_branch() => [target(), next],
+                Op::Jal if i.rd == 0 => [target(), NONE],
+                Op::Jal => {
+                    if let Some(t) = target_block(pc.wrapping_add(i.imm as u32)) {
+                        pinned[t] = true;
+                    }
+                    via_call[b] = true;
+                    [next, NONE]
+                }
+                Op::Jalr | Op::Ebreak | Op::Mret => [NONE, NONE],
+                Op::Ecall => {
+                    via_call[b] = true;
+                    [next, NONE]
+                }
+                _ => [next, NONE],
+            };
+        }
+        let mut has_pred = vec![false; nblocks];
+        for &t in succ.iter().flatten().filter(|&&t| t != NONE) {
+            has_pred[t as usize] = true;
+        }
+        Cfg {
+            starts,
+            n,
+            succ,
+            via_call,
+            pinned,
+            has_pred,
+        }
+    }
+}
+
+fn hi_base(pc: u32, i: &Inst) -> u32 {
+    if i.op == Op::Lui {
+        i.imm as u32
+    } else {
+        pc.wrapping_add(i.imm as u32)
+    }
+}
+
 /// Forward dataflow over the control-flow graph: which `lui`/`auipc` (by address) each
 /// register holds on entry to each instruction; a value reaching a join from different
 /// `lui`s is unknown. Calls clobber the caller-saved registers; a call target or a block
 /// without known predecessors starts with nothing known. Linear in the code size but for the
 /// fixpoint iterations of loops.
 fn dataflow(code: &[(u32, Option<Inst>)], gp: Option<u32>, tracked: &dyn Fn(u32) -> bool) -> Flow {
-    let hi_base = |pc: u32, i: &Inst| {
-        if i.op == Op::Lui {
-            i.imm as u32
-        } else {
-            pc.wrapping_add(i.imm as u32)
-        }
-    };
-    let ix = CodeIndex::new(code);
-    let n = code.len();
-    // Leaders: branch/jump targets, instructions after control transfers, run starts.
-    let mut leader = vec![false; n];
-    for &(_, first, _) in &ix.runs {
-        leader[first] = true;
-    }
-    for (k, &(pc, inst)) in code.iter().enumerate() {
-        let after = |leader: &mut Vec<bool>| {
-            if k + 1 < n {
-                leader[k + 1] = true;
-            }
-        };
-        let Some(i) = inst else {
-            leader[k] = true;
-            after(&mut leader);
-            continue;
-        };
-        if i.op.is_branch() || i.op == Op::Jal {
-            if let Some(t) = ix.index(pc.wrapping_add(i.imm as u32)) {
-                leader[t] = true;
-            }
-        }
-        if i.op.ends_block() || i.op == Op::Ecall {
-            after(&mut leader);
-        }
-    }
-    let starts: Vec<usize> = (0..n).filter(|&k| leader[k]).collect();
-    // The block starting at instruction k (every jump target and fall-through is a leader).
-    let block_of = |k: usize| starts.binary_search(&k).ok();
-    let nblocks = starts.len();
-    let end_of = |b: usize| if b + 1 < nblocks { starts[b + 1] } else { n };
-    // At most two successors per block (u32::MAX: none); `via_call`: the fall-through edge
-    // passes through a call or ecall (clobbers the caller-saved registers).
-    const NONE: u32 = u32::MAX;
-    let mut succ: Vec<[u32; 2]> = vec![[NONE; 2]; nblocks];
-    let mut via_call = vec![false; nblocks];
-    let mut pinned = vec![false; nblocks];
-    let target_block = |addr: u32| ix.index(addr).and_then(block_of);
-    for b in 0..nblocks {
-        let last = end_of(b) - 1;
-        let (pc, inst) = code[last];
-        let next = if last + 1 < n && code[last + 1].0 == pc.wrapping_add(4) {
-            block_of(last + 1).map_or(NONE, |b| b as u32)
-        } else {
-            NONE
-        };
-        let Some(i) = inst else { continue };
-        let target = || target_block(pc.wrapping_add(i.imm as u32)).map_or(NONE, |t| t as u32);
-        succ[b] = match i.op {
-            op if op.is_branch() => [target(), next],
-            Op::Jal if i.rd == 0 => [target(), NONE],
-            Op::Jal => {
-                if let Some(t) = target_block(pc.wrapping_add(i.imm as u32)) {
-                    pinned[t] = true;
-                }
-                via_call[b] = true;
-                [next, NONE]
-            }
-            Op::Jalr | Op::Ebreak | Op::Mret => [NONE, NONE],
-            Op::Ecall => {
-                via_call[b] = true;
-                [next, NONE]
-            }
-            _ => [next, NONE],
-        };
-    }
-    let mut has_pred = vec![false; nblocks];
-    for &t in succ.iter().flatten().filter(|&&t| t != NONE) {
-        has_pred[t as usize] = true;
-    }
+    let cfg = Cfg::build(code);
+    let state = solve(code, &cfg, tracked);
+    attach(code, &cfg, state, gp, tracked)
+}
+
+/// The register state on entry to each block, by a worklist to the fixpoint.
+fn solve(
+    code: &[(u32, Option<Inst>)],
+    cfg: &Cfg,
+    tracked: &dyn Fn(u32) -> bool,
+) -> Vec<Option<RegState>> {
+    const NONE: u32 = Cfg::NONE;
+    let nblocks = cfg.starts.len();
+    let (starts, succ, via_call, pinned, has_pred) = (
+        &cfg.starts,
+        &cfg.succ,
+        &cfg.via_call,
+        &cfg.pinned,
+        &cfg.has_pred,
+    );
+    let end_of = |b: usize| cfg.end_of(b);
     // Blocks that create a tracked value; any other block maps "nothing known" to itself.
     let creates: Vec<bool> = (0..nblocks)
         .map(|b| {
@@ -442,7 +503,20 @@ fn dataflow(code: &[(u32, Option<Inst>)], gp: Option<u32>, tracked: &dyn Fn(u32)
             }
         }
     }
-    // Final pass: attach consumers to the hi they read.
+    state
+}
+
+/// Final pass: attach each consumer (`addi`, load, store) to the `lui`/`auipc` it reads, and
+/// collect the gp/x0-relative singles and the words loaded through a materialised address.
+fn attach(
+    code: &[(u32, Option<Inst>)],
+    cfg: &Cfg,
+    mut state: Vec<Option<RegState>>,
+    gp: Option<u32>,
+    tracked: &dyn Fn(u32) -> bool,
+) -> Flow {
+    let nblocks = cfg.starts.len();
+    let (starts, end_of) = (&cfg.starts, |b: usize| cfg.end_of(b));
     let mut his: Vec<Hi> = Vec::new();
     let mut hi_index: std::collections::HashMap<u32, usize> = Default::default();
     let mut singles = Vec::new();
@@ -503,6 +577,27 @@ fn dataflow(code: &[(u32, Option<Inst>)], gp: Option<u32>, tracked: &dyn Fn(u32)
     }
 }
 
+/// What the steps of the code search share.
+struct CodeCtx<'a> {
+    img: &'a Image,
+    plan: &'a Plan,
+    old_values: &'a BTreeSet<u32>,
+    map: &'a MapFn<'a>,
+    boundary_name: &'a NameFn<'a>,
+    /// Relocation targets by instruction address, when the file keeps relocations.
+    relocs: Option<BTreeMap<u32, u32>>,
+    /// Upper 20 bits of every moving boundary.
+    hi20s: BTreeSet<u32>,
+}
+
+impl CodeCtx<'_> {
+    fn is_target(&self, pc: u32) -> Option<u32> {
+        self.relocs.as_ref().and_then(|r| r.get(&pc).copied())
+    }
+}
+
+/// Code sites: the dataflow's materialisations (`lui`/`auipc` and their uses) and the single
+/// gp/x0-relative `addi`s that hold a moving boundary, each a site or an ambiguity.
 fn code_sites(
     img: &Image,
     plan: &Plan,
@@ -528,46 +623,74 @@ fn code_sites(
             .any(|&v| (-2048..=2047).contains(&(v.wrapping_sub(base) as i32)))
     };
     let Flow {
-        his: done,
+        his,
         singles,
         loaded,
     } = dataflow(&code, gp, &tracked);
     out.loaded_words = loaded;
-    let is_target = |pc: u32| -> Option<u32> { relocs.as_ref().and_then(|r| r.get(&pc).copied()) };
+    let ctx = CodeCtx {
+        img,
+        plan,
+        old_values,
+        map,
+        boundary_name,
+        relocs,
+        hi20s,
+    };
+    for h in &his {
+        hi_site(&ctx, h, out);
+    }
+    for single in singles {
+        single_site(&ctx, single, out);
+    }
+}
 
-    for h in &done {
-        let hi_inst_val = h.base;
-        // Full values of each consumer.
-        let vals: Vec<(u32, Inst, u32)> = h
-            .consumers
-            .iter()
-            .map(|&(pc, c)| (pc, c, h.base.wrapping_add(c.imm as u32)))
-            .collect();
-        let matching: Vec<&(u32, Inst, u32)> =
-            vals.iter().filter(|v| old_values.contains(&v.2)).collect();
-        let loc = format!("{:#x}", h.at);
-        if let Some(rel) = &relocs {
-            // Relocations decide: the hi must be relocated against a moving boundary.
-            // An equal value that no relocation ties to a boundary is another number.
-            if !rel.get(&h.at).is_some_and(|t| old_values.contains(t)) {
-                continue;
-            }
+/// One materialisation: a site when its uses add up to a boundary, an ambiguity when they
+/// come near one or share the upper part with other values.
+fn hi_site(ctx: &CodeCtx, h: &Hi, out: &mut Sites) {
+    let old_values = ctx.old_values;
+    let relocs = &ctx.relocs;
+    // Full values of each consumer.
+    let vals: Vec<(u32, Inst, u32)> = h
+        .consumers
+        .iter()
+        .map(|&(pc, c)| (pc, c, h.base.wrapping_add(c.imm as u32)))
+        .collect();
+    let matching: Vec<&(u32, Inst, u32)> =
+        vals.iter().filter(|v| old_values.contains(&v.2)).collect();
+    if let Some(rel) = &relocs {
+        // Relocations decide: the hi must be relocated against a moving boundary.
+        // An equal value that no relocation ties to a boundary is another number.
+        if !rel.get(&h.at).is_some_and(|t| old_values.contains(t)) {
+            return;
         }
-        // A use that lands just beside a boundary (`_heap_end - 16`) is an address derived from
-        // it that an exact rewrite would leave behind: unexplained unless relocations decide.
-        // An address inside the loaded image is the image's own (it never moves), whatever
-        // boundary lies next to it.
-        let in_image = |v: u32| v >= plan.old.image_start && v < plan.old.image_end;
-        if relocs.is_none() {
-            for &(pc, _, v) in vals
-                .iter()
-                .filter(|x| !old_values.contains(&x.2) && !in_image(x.2))
-            {
-                if let Some(&b) = old_values.iter().find(|&&b| {
-                    let d = v.wrapping_sub(b) as i32;
-                    d != 0 && (-256..=256).contains(&d)
-                }) {
-                    out.ambiguities.push(Ambiguity {
+    }
+    beside_boundary(ctx, h, &vals, out);
+    if matching.is_empty() {
+        lone_hi(ctx, h, out);
+        return;
+    }
+    pair_site(ctx, h, &vals, &matching, out);
+}
+
+/// A use that lands just beside a boundary (`_heap_end - 16`) is an address derived from it
+/// that an exact rewrite would leave behind: unexplained unless relocations decide. An
+/// address inside the loaded image is the image's own (it never moves), whatever boundary
+/// lies next to it.
+fn beside_boundary(ctx: &CodeCtx, h: &Hi, vals: &[(u32, Inst, u32)], out: &mut Sites) {
+    let (plan, old_values, boundary_name) = (ctx.plan, ctx.old_values, ctx.boundary_name);
+    let relocs = &ctx.relocs;
+    let in_image = |v: u32| v >= plan.old.image_start && v < plan.old.image_end;
+    if relocs.is_none() {
+        for &(pc, _, v) in vals
+            .iter()
+            .filter(|x| !old_values.contains(&x.2) && !in_image(x.2))
+        {
+            if let Some(&b) = old_values.iter().find(|&&b| {
+                let d = v.wrapping_sub(b) as i32;
+                d != 0 && (-256..=256).contains(&d)
+            }) {
+                out.ambiguities.push(Ambiguity {
                         location: format!("{:#x}+{pc:#x}", h.at),
                         value: v,
                         why: format!(
@@ -577,16 +700,31 @@ fn code_sites(
                         ),
                         fatal: false,
                     });
-                }
             }
         }
-        if matching.is_empty() {
-            // No use of this hi adds up to a boundary. A lone lui equal to one, or with a
-            // boundary's upper part and no visible use, is unexplained.
-            let unconsumed = h.consumers.is_empty();
-            let named = plan.old.sp_init.insts.contains(&h.at) || is_target(h.at).is_some();
-            if unconsumed && h.inst.op == Op::Lui && old_values.contains(&hi_inst_val) && !named {
-                out.ambiguities.push(Ambiguity {
+    }
+}
+
+/// A materialisation none of whose uses adds up to a boundary: a lone `lui` equal to one (the
+/// sp set-up, a relocated value, or unexplained), or a boundary's upper part with no visible
+/// use.
+fn lone_hi(ctx: &CodeCtx, h: &Hi, out: &mut Sites) {
+    let (img, plan, old_values, map, boundary_name) = (
+        ctx.img,
+        ctx.plan,
+        ctx.old_values,
+        ctx.map,
+        ctx.boundary_name,
+    );
+    let relocs = &ctx.relocs;
+    let hi20s = &ctx.hi20s;
+    let hi_inst_val = h.base;
+    let loc = format!("{:#x}", h.at);
+    let is_target = |pc: u32| ctx.is_target(pc);
+    let unconsumed = h.consumers.is_empty();
+    let named = plan.old.sp_init.insts.contains(&h.at) || is_target(h.at).is_some();
+    if unconsumed && h.inst.op == Op::Lui && old_values.contains(&hi_inst_val) && !named {
+        out.ambiguities.push(Ambiguity {
                     location: loc.clone(),
                     value: hi_inst_val,
                     why: format!(
@@ -596,14 +734,14 @@ fn code_sites(
                     ),
                     fatal: false,
                 });
-            } else if unconsumed && h.inst.op == Op::Lui && old_values.contains(&hi_inst_val) {
-                let v = hi_inst_val;
-                if let Some(new) = map(v, &loc, out) {
-                    let (nh, nl) = isa::split_hi_lo(new);
-                    if nl == 0 {
-                        let ni = h.inst.with_imm((nh << 12) as i32);
-                        if let Some(e) = word_edit(img, h.at, h.inst, ni) {
-                            out.sites.push(Site {
+    } else if unconsumed && h.inst.op == Op::Lui && old_values.contains(&hi_inst_val) {
+        let v = hi_inst_val;
+        if let Some(new) = map(v, &loc, out) {
+            let (nh, nl) = isa::split_hi_lo(new);
+            if nl == 0 {
+                let ni = h.inst.with_imm((nh << 12) as i32);
+                if let Some(e) = word_edit(img, h.at, h.inst, ni) {
+                    out.sites.push(Site {
                                 kind: SiteKind::LuiOnly,
                                 location: loc.clone(),
                                 addr: Some(h.at),
@@ -617,46 +755,59 @@ fn code_sites(
                                 ),
                                 edits: vec![e],
                             });
-                        }
-                    } else {
-                        out.ambiguities.push(Ambiguity {
+                }
+            } else {
+                out.ambiguities.push(Ambiguity {
                             location: loc.clone(),
                             value: v,
                             why: format!("lui alone materialises {v:#x}, but the new value {new:#x} has low bits: it needs an addi this instruction has not"),
                             fatal: true,
                         });
-                    }
-                }
-            } else if unconsumed
-                && hi20s.contains(&(isa::split_hi_lo(hi_inst_val).0))
-                && h.inst.op == Op::Lui
-                && relocs.is_none()
-            {
-                out.ambiguities.push(Ambiguity {
+            }
+        }
+    } else if unconsumed
+        && hi20s.contains(&(isa::split_hi_lo(hi_inst_val).0))
+        && h.inst.op == Op::Lui
+        && relocs.is_none()
+    {
+        out.ambiguities.push(Ambiguity {
                     location: loc.clone(),
                     value: hi_inst_val,
                     why: "lui with a boundary's upper 20 bits whose low part is not found (no addi/load/store reads it on every path): cannot tell what it addresses".into(),
                     fatal: false,
                 });
-            }
-            continue;
-        }
-        let target = matching[0].2;
-        if matching.iter().any(|v| v.2 != target) || matching.len() != vals.len() {
-            // The same hi serves a boundary and another value (or two boundaries): patching
-            // the hi would move the others too, unless the upper part does not change.
-            let Some(new) = map(target, &loc, out) else {
-                continue;
-            };
-            let (oh, _) = isa::split_hi_lo(target);
-            let (nh, _) = isa::split_hi_lo(new);
-            let new_upper_same = if h.inst.op == Op::Auipc {
-                false
-            } else {
-                oh == nh
-            };
-            if !new_upper_same {
-                out.ambiguities.push(Ambiguity {
+    }
+}
+
+/// The materialisation of `matching[0]`'s boundary: its `lui`/`auipc` and every use
+/// re-encoded for the new value, or an ambiguity when the upper part is shared.
+fn pair_site(
+    ctx: &CodeCtx,
+    h: &Hi,
+    vals: &[(u32, Inst, u32)],
+    matching: &[&(u32, Inst, u32)],
+    out: &mut Sites,
+) {
+    let (img, plan, map, boundary_name) = (ctx.img, ctx.plan, ctx.map, ctx.boundary_name);
+    let relocs = &ctx.relocs;
+    let loc = format!("{:#x}", h.at);
+    let is_target = |pc: u32| ctx.is_target(pc);
+    let target = matching[0].2;
+    if matching.iter().any(|v| v.2 != target) || matching.len() != vals.len() {
+        // The same hi serves a boundary and another value (or two boundaries): patching
+        // the hi would move the others too, unless the upper part does not change.
+        let Some(new) = map(target, &loc, out) else {
+            return;
+        };
+        let (oh, _) = isa::split_hi_lo(target);
+        let (nh, _) = isa::split_hi_lo(new);
+        let new_upper_same = if h.inst.op == Op::Auipc {
+            false
+        } else {
+            oh == nh
+        };
+        if !new_upper_same {
+            out.ambiguities.push(Ambiguity {
                     location: loc.clone(),
                     value: target,
                     why: format!(
@@ -668,105 +819,115 @@ fn code_sites(
                     ),
                     fatal: false,
                 });
-                continue;
-            }
+            return;
         }
-        let Some(new) = map(target, &loc, out) else {
-            continue;
-        };
-        // New upper part and each consumer's new low part, relative to the hi's own address
-        // for auipc (psABI PCREL_HI20/LO12 semantics).
-        let rel_new = if h.inst.op == Op::Auipc {
-            new.wrapping_sub(h.at)
-        } else {
-            new
-        };
-        let (nh, nl) = isa::split_hi_lo(rel_new);
-        let new_hi = h.inst.with_imm((nh << 12) as i32);
-        let mut edits = Vec::new();
-        let mut ok = true;
-        if let Some(e) = word_edit(img, h.at, h.inst, new_hi) {
-            if e.old != e.new {
-                edits.push(e);
-            }
-        } else {
-            ok = false;
-        }
-        for &(pc, c, v) in &vals {
-            let new_c = if v == target {
-                c.with_imm(nl)
-            } else {
-                // Shares the hi with an unchanged upper part: keep it.
-                c
-            };
-            match word_edit(img, pc, c, new_c) {
-                Some(e) if e.old != e.new => edits.push(e),
-                Some(_) => {}
-                None => ok = false,
-            }
-        }
-        if !ok {
-            out.ambiguities.push(Ambiguity {
-                location: loc.clone(),
-                value: target,
-                why: "a use of this materialisation cannot be re-encoded with the new value".into(),
-                fatal: true,
-            });
-            continue;
-        }
-        let is_prologue = plan.old.sp_init.insts.contains(&h.at);
-        let confidence = if is_target(h.at).is_some() || is_prologue {
-            Confidence::Exact
-        } else {
-            Confidence::High
-        };
-        let cons: Vec<String> = vals
-            .iter()
-            .filter(|v| v.2 == target)
-            .map(|v| format!("{:#x}", v.0))
-            .collect();
-        out.sites.push(Site {
-            kind: SiteKind::HiLoPair,
-            location: format!("{:#x}+{}", h.at, cons.join("+")),
-            addr: Some(h.at),
-            boundary: boundary_name(target),
-            old: target,
-            new,
-            confidence,
-            why: if is_prologue {
-                "the sp set-up in _start".into()
-            } else if relocs.is_some() {
-                "relocated against a boundary symbol".into()
-            } else {
-                format!(
-                    "{} + {} materialise the boundary",
-                    h.inst.op.mnemonic(),
-                    vals[0].1.op.mnemonic()
-                )
-            },
-            edits,
-        });
     }
+    let Some(new) = map(target, &loc, out) else {
+        return;
+    };
+    // New upper part and each consumer's new low part, relative to the hi's own address
+    // for auipc (psABI PCREL_HI20/LO12 semantics).
+    let rel_new = if h.inst.op == Op::Auipc {
+        new.wrapping_sub(h.at)
+    } else {
+        new
+    };
+    let (nh, nl) = isa::split_hi_lo(rel_new);
+    let new_hi = h.inst.with_imm((nh << 12) as i32);
+    let mut edits = Vec::new();
+    let mut ok = true;
+    if let Some(e) = word_edit(img, h.at, h.inst, new_hi) {
+        if e.old != e.new {
+            edits.push(e);
+        }
+    } else {
+        ok = false;
+    }
+    for &(pc, c, v) in vals {
+        let new_c = if v == target {
+            c.with_imm(nl)
+        } else {
+            // Shares the hi with an unchanged upper part: keep it.
+            c
+        };
+        match word_edit(img, pc, c, new_c) {
+            Some(e) if e.old != e.new => edits.push(e),
+            Some(_) => {}
+            None => ok = false,
+        }
+    }
+    if !ok {
+        out.ambiguities.push(Ambiguity {
+            location: loc.clone(),
+            value: target,
+            why: "a use of this materialisation cannot be re-encoded with the new value".into(),
+            fatal: true,
+        });
+        return;
+    }
+    let is_prologue = plan.old.sp_init.insts.contains(&h.at);
+    let confidence = if is_target(h.at).is_some() || is_prologue {
+        Confidence::Exact
+    } else {
+        Confidence::High
+    };
+    let cons: Vec<String> = vals
+        .iter()
+        .filter(|v| v.2 == target)
+        .map(|v| format!("{:#x}", v.0))
+        .collect();
+    out.sites.push(Site {
+        kind: SiteKind::HiLoPair,
+        location: format!("{:#x}+{}", h.at, cons.join("+")),
+        addr: Some(h.at),
+        boundary: boundary_name(target),
+        old: target,
+        new,
+        confidence,
+        why: if is_prologue {
+            "the sp set-up in _start".into()
+        } else if relocs.is_some() {
+            "relocated against a boundary symbol".into()
+        } else {
+            format!(
+                "{} + {} materialise the boundary",
+                h.inst.op.mnemonic(),
+                vals[0].1.op.mnemonic()
+            )
+        },
+        edits,
+    });
+}
 
-    for (pc, i, v, kind) in singles {
-        if !old_values.contains(&v) {
-            continue;
+/// A gp- or x0-relative `addi` that holds a boundary.
+fn single_site(ctx: &CodeCtx, (pc, i, v, kind): Single, out: &mut Sites) {
+    let (img, plan, old_values, map, boundary_name) = (
+        ctx.img,
+        ctx.plan,
+        ctx.old_values,
+        ctx.map,
+        ctx.boundary_name,
+    );
+    let relocs = &ctx.relocs;
+    let gp = ctx.plan.old.gp;
+    if !old_values.contains(&v) {
+        return;
+    }
+    if let Some(r) = &relocs {
+        if r.get(&pc).is_none_or(|t| !old_values.contains(t)) {
+            return;
         }
-        if let Some(r) = &relocs {
-            if r.get(&pc).is_none_or(|t| !old_values.contains(t)) {
-                continue;
-            }
-        }
-        let loc = format!("{pc:#x}");
-        let Some(new) = map(v, &loc, out) else {
-            continue;
-        };
-        let imm = match kind {
-            SiteKind::GpRelative => new.wrapping_sub(gp.unwrap_or(0)) as i32,
-            _ => new as i32,
-        };
-        if !Inst::imm_fits(Op::Addi, imm) {
-            out.ambiguities.push(Ambiguity {
+    }
+    let loc = format!("{pc:#x}");
+    let Some(new) = map(v, &loc, out) else {
+        return;
+    };
+    let imm = match kind {
+        SiteKind::GpRelative => new.wrapping_sub(gp.unwrap_or(0)) as i32,
+        _ => new as i32,
+    };
+    if !Inst::imm_fits(Op::Addi, imm) {
+        out.ambiguities.push(Ambiguity {
                 location: loc,
                 value: v,
                 why: format!(
@@ -777,29 +938,28 @@ fn code_sites(
                 ),
                 fatal: true,
             });
-            continue;
-        }
-        if let Some(e) = word_edit(img, pc, i, i.with_imm(imm)) {
-            out.sites.push(Site {
-                kind,
-                location: loc,
-                addr: Some(pc),
-                boundary: boundary_name(v),
-                old: v,
-                new,
-                confidence: if plan.old.sp_init.insts.contains(&pc) {
-                    Confidence::Exact
-                } else {
-                    Confidence::Medium
-                },
-                why: if kind == SiteKind::GpRelative {
-                    "addi from gp (linker relaxation)".into()
-                } else {
-                    "addi from zero".into()
-                },
-                edits: vec![e],
-            });
-        }
+        return;
+    }
+    if let Some(e) = word_edit(img, pc, i, i.with_imm(imm)) {
+        out.sites.push(Site {
+            kind,
+            location: loc,
+            addr: Some(pc),
+            boundary: boundary_name(v),
+            old: v,
+            new,
+            confidence: if plan.old.sp_init.insts.contains(&pc) {
+                Confidence::Exact
+            } else {
+                Confidence::Medium
+            },
+            why: if kind == SiteKind::GpRelative {
+                "addi from gp (linker relaxation)".into()
+            } else {
+                "addi from zero".into()
+            },
+            edits: vec![e],
+        });
     }
 }
 
