@@ -8,7 +8,7 @@
 //! run at the largest CPU table that fits the budget before it traces further, and refuses,
 //! with the estimate, tables that do not fit before it commits to them.
 
-use super::air::Table;
+use super::tables::Table;
 use p3_air::BaseAir;
 
 /// Memory beyond the tables: the fixed RANGE and SHIFT tables, the verifier data, buffers.
@@ -54,7 +54,7 @@ pub fn estimate_peak_bytes(tables: &[Table], heights: &[usize], zk: bool) -> u64
 
 /// Estimated peak bytes of a proof whose CPU table has `rows` rows (other tables scaled).
 pub fn estimate_for_cpu_rows(rows: u64, zk: bool) -> u64 {
-    let w = super::air::CpuCols::new().width as u64;
+    let w = super::tables::CpuCols::new().width as u64;
     BASE_BYTES
         + zk_scaled(
             rows * w * BYTES_PER_CELL * CPU_ROW_BYTES_FACTOR_NUM / CPU_ROW_BYTES_FACTOR_DEN,

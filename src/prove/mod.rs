@@ -6,16 +6,20 @@
 //! input, outputs, exit code, cycle count), the public data the verifier needs to rebuild the
 //! fixed tables (initial image, instruction ranges, system-call transcript) and the STARK.
 //! [`verify`] checks all of it; with the ELF it also recomputes the image and the layout from
-//! it. See [`air`] for the tables and what each constrains.
+//! it. See [`tables`] for the tables and what each constrains (a file each: columns,
+//! constraints, trace generation); [`witness`] runs a trace through them.
 //!
 //! With [`ProveOptions::zk`] the STARK is zero-knowledge ([`ZkConfig`]: hiding FRI PCS over
 //! salted Merkle trees, OS randomness); the statement's `zk` flag says so and selects the
 //! verifier's configuration (`docs/ZK.md`).
 
-pub mod air;
 pub mod budget;
 pub mod statement;
+pub mod tables;
 pub mod witness;
+
+/// The tables under their former name (`prove::air::Table`, `prove::air::CPU_PUBLIC`, ...).
+pub use tables as air;
 
 use crate::elf::Image;
 use crate::layout::Layout;
@@ -259,7 +263,7 @@ pub struct ProveStats {
     pub cycles: u64,
     pub trace_seconds: f64,
     pub prove_seconds: f64,
-    /// Rows per table (padded), in [`air::TABLE_NAMES`] order.
+    /// Rows per table (padded), in [`tables::TABLE_NAMES`] order.
     pub heights: Vec<usize>,
     /// The peak memory [`budget::estimate_peak_bytes`] expected.
     pub estimated_peak_bytes: u64,
@@ -383,7 +387,7 @@ pub fn trace_run(
 /// tampered traces: nothing here checks the witness, the verifier does.
 pub fn prove_traces(
     public: Public,
-    tables: &[air::Table],
+    tables: &[tables::Table],
     traces: &[RowMajorMatrix<Val>],
 ) -> Result<ProofFile, ProveError> {
     let pvs = public_values(&public);
@@ -404,7 +408,7 @@ pub fn prove_traces(
 fn prove_stark<SC>(
     public_config: &SC,
     config: &SC,
-    tables: &[air::Table],
+    tables: &[tables::Table],
     traces: &[RowMajorMatrix<Val>],
     pvs: &[Vec<Val>],
 ) -> Result<BatchProof<SC>, ProveError>
@@ -416,7 +420,7 @@ where
     <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::ProverError: Send + std::fmt::Debug,
     <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::Error: std::fmt::Debug,
 {
-    let instances: Vec<StarkInstance<'_, SC, air::Table>> = tables
+    let instances: Vec<StarkInstance<'_, SC, tables::Table>> = tables
         .iter()
         .zip(traces)
         .zip(pvs)
@@ -516,7 +520,7 @@ fn halves(v: u32) -> [Val; 2] {
 
 fn public_values(p: &Public) -> Vec<Vec<Val>> {
     let st = &p.statement;
-    let mut v = vec![Vec::new(); air::NUM_TABLES];
+    let mut v = vec![Vec::new(); tables::NUM_TABLES];
     let mut cpu = vec![Val::from_u32(st.entry / 4), Val::from_u64(st.cycles)];
     cpu.extend(halves(st.image_end.wrapping_sub(1)));
     cpu.extend(halves(st.stack_bottom));
@@ -526,7 +530,7 @@ fn public_values(p: &Public) -> Vec<Vec<Val>> {
             .chunks(2)
             .map(|c| Val::from_u32(u32::from(c[0]) | u32::from(c[1]) << 8)),
     );
-    debug_assert_eq!(cpu.len(), air::CPU_PUBLIC);
+    debug_assert_eq!(cpu.len(), tables::CPU_PUBLIC);
     v[0] = cpu;
     v[2] = mem_bounds(st)
         .iter()
@@ -773,10 +777,10 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
     }
     // The committed domains are twice the traces in a zero-knowledge proof.
     let zk = usize::from(st.zk);
-    if pf.proof.degree_bits().len() != air::NUM_TABLES {
+    if pf.proof.degree_bits().len() != tables::NUM_TABLES {
         return Err(VerifyError::Stark("wrong number of tables".into()));
     }
-    let mut bits = Vec::with_capacity(air::NUM_TABLES);
+    let mut bits = Vec::with_capacity(tables::NUM_TABLES);
     for &b in pf.proof.degree_bits() {
         bits.push(
             b.checked_sub(zk)
@@ -787,14 +791,14 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
         (
             1,
             match &tables[1] {
-                air::Table::Program(t) => t.height,
+                tables::Table::Program(t) => t.height,
                 _ => 0,
             },
         ),
         (
             3,
             match &tables[3] {
-                air::Table::Image(t) => t.height,
+                tables::Table::Image(t) => t.height,
                 _ => 0,
             },
         ),
@@ -804,14 +808,14 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
         (
             7,
             match &tables[7] {
-                air::Table::Events(t) => t.height,
+                tables::Table::Events(t) => t.height,
                 _ => 0,
             },
         ),
         (
             8,
             match &tables[8] {
-                air::Table::IoWords(t) => t.height,
+                tables::Table::IoWords(t) => t.height,
                 _ => 0,
             },
         ),
@@ -821,7 +825,7 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
         if bits[i] != want {
             return Err(VerifyError::Stark(format!(
                 "table {} has 2^{} rows, expected 2^{want}",
-                air::TABLE_NAMES[i],
+                tables::TABLE_NAMES[i],
                 bits[i]
             )));
         }
@@ -855,7 +859,7 @@ pub fn yes_no(b: bool) -> &'static str {
 /// Verifying with either configuration.
 fn verify_stark<SC>(
     config: &SC,
-    tables: &[air::Table],
+    tables: &[tables::Table],
     proof: &BatchProof<SC>,
     pvs: &[Vec<Val>],
 ) -> Result<(), VerifyError>

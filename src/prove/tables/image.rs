@@ -1,0 +1,96 @@
+//! **IMAGE** (preprocessed, from the ELF): the initial memory words, one row each
+//! `(real, waddr, bytes[4], ro)`, `ro` marking a read-only word (an instruction word or
+//! `tohost`). It receives one token per row on the image bus; MEM must start each of these
+//! words exactly once, with that value (in memory space 2 when read-only). Its main trace is
+//! one unused zero column.
+//!
+//! Rules of `docs/RULES.md` it carries: stores into code and HTIF `tohost` (it marks every
+//! instruction word and `tohost` read-only, so MEM starts them in memory space 2, which no
+//! store reaches); the initial memory is the image the statement's digest names.
+//!
+//! Trace: [`image_words`] and [`ImageTable::from_words`] (the verifier's too).
+
+use super::common::*;
+
+/// Preprocessed: real, waddr, 4 bytes, read-only (an instruction word or `tohost`).
+#[derive(Clone, Debug)]
+pub struct ImageTable {
+    pub rows: Vec<u32>,
+    pub height: usize,
+}
+pub const IMAGE_W: usize = 7;
+
+impl ImageTable {
+    pub(super) fn eval<AB: PermutationAirBuilder + InteractionBuilder>(&self, b: &mut AB) {
+        let p: Vec<AB::Expr> = b
+            .preprocessed()
+            .current_slice()
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        let dummy: AB::Expr = b.main().current_slice()[0].into();
+        b.assert_zero(dummy);
+        IMGBUS.send(
+            b,
+            [
+                p[1].clone(),
+                p[2].clone(),
+                p[3].clone(),
+                p[4].clone(),
+                p[5].clone(),
+                p[6].clone(),
+            ],
+            Count::bounded(p[0].clone(), 1),
+        );
+    }
+}
+
+/// The initial image's words (word address -> bytes) and the read-only words (word
+/// addresses): every instruction word, and `tohost`.
+pub fn image_words(p: &Public) -> (BTreeMap<u32, [u8; 4]>, BTreeSet<u32>) {
+    // Image words (later regions overwrite earlier ones, as the loader does).
+    let mut image_words: BTreeMap<u32, [u8; 4]> = BTreeMap::new();
+    for (a, data) in &p.image {
+        for (k, &byte) in data.iter().enumerate() {
+            let addr = a.wrapping_add(k as u32);
+            image_words.entry(addr >> 2).or_insert([0; 4])[(addr & 3) as usize] = byte;
+        }
+    }
+    // Read-only words: the instruction words and `tohost` (an image word, zero when the
+    // image does not hold it), so MEM starts each of them through IMAGE.
+    let mut ro_words: BTreeSet<u32> = p
+        .code
+        .iter()
+        .flat_map(|&(a, n)| (0..n).map(move |i| (a >> 2) + i))
+        .collect();
+    if let Some(t) = p.statement.tohost {
+        ro_words.insert(t >> 2);
+        image_words.entry(t >> 2).or_insert([0; 4]);
+    }
+    (image_words, ro_words)
+}
+
+impl ImageTable {
+    /// The preprocessed rows of these words.
+    pub fn from_words(
+        p: &Public,
+        image_words: &BTreeMap<u32, [u8; 4]>,
+        ro_words: &BTreeSet<u32>,
+    ) -> ImageTable {
+        let mut rows = Vec::with_capacity(image_words.len() * IMAGE_W);
+        for (w, b) in image_words {
+            rows.extend([1, *w]);
+            rows.extend(b.map(u32::from));
+            rows.push(u32::from(ro_words.contains(w)));
+        }
+        ImageTable {
+            height: rows_for(&p.statement, image_words.len()),
+            rows,
+        }
+    }
+
+    /// The main trace: one zero column.
+    pub(crate) fn main(&self) -> RowMajorMatrix<Val> {
+        RowMajorMatrix::new(Val::zero_vec(self.height), 1)
+    }
+}
