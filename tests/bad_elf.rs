@@ -240,10 +240,12 @@ fn segment_errors() {
         parse_err(mutated(|b| put32(b, t_off + P_MEMSZ, 0x1001))),
         ElfError::SegmentsOverlap { .. }
     ));
-    // Not sorted by address.
+    // Not sorted by address is accepted (picolibc's stock script puts .bss before .data:
+    // fixtures/layout/picolibc_stock.elf), but overlap is still found in an unsorted table:
+    // the data segment moved below the text runs into it.
     assert!(matches!(
         parse_err(mutated(|b| put32(b, d_off + P_VADDR, 0x1000))),
-        ElfError::SegmentsUnsorted { .. }
+        ElfError::SegmentsOverlap { .. }
     ));
     // A PT_LOAD past 4 GiB.
     assert_eq!(

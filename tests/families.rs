@@ -27,6 +27,8 @@ enum Run {
     Exit(i32),
     /// The VM refuses to start; the message contains this.
     Refused(&'static str),
+    /// The guest faults; the message contains this.
+    Fault(&'static str),
 }
 
 /// What a rewrite to 16 MiB gives.
@@ -102,6 +104,13 @@ fn cases() -> Vec<Case> {
             rewrite: Rewrite::Refused("the smallest limit that works is 2.0 GiB"),
         },
         Case {
+            name: "picolibc_stock",
+            family: StackAtTop,
+            stack_top: Some(0x2000_8000),
+            run: Run::Fault("a semihosting call (operation a0 = 0x3, console output)"),
+            rewrite: Rewrite::Refused("the smallest limit that works is 512"),
+        },
+        Case {
             name: "sp_testdata",
             family: StackAtTop,
             stack_top: Some(0x15010),
@@ -119,7 +128,8 @@ fn run(img: &Image) -> Result<i32, String> {
         .run();
     match (r.fault, r.exit_code) {
         (None, Some(c)) => Ok(c),
-        (f, c) => Err(format!("fault {f:?}, exit {c:?}")),
+        (Some(f), _) => Err(format!("fault {}", f.message)),
+        (None, c) => Err(format!("no exit code: {c:?}")),
     }
 }
 
@@ -145,7 +155,7 @@ fn every_family_is_mapped_run_and_rewritten_or_refused() {
         let got = run(&img);
         match &c.run {
             Run::Exit(code) => assert_eq!(got, Ok(*code), "{}", c.name),
-            Run::Refused(what) => {
+            Run::Refused(what) | Run::Fault(what) => {
                 let e = got.clone().expect_err("refused");
                 assert!(e.contains(what), "{}: {e}", c.name);
             }

@@ -791,7 +791,25 @@ impl Vm {
                 return Ok(());
             }
             Op::Ebreak => {
-                return Err(self.fault(FaultKind::Ebreak, None, "ebreak executed".into()))
+                // RISC-V semihosting: `slli x0, x0, 0x1f; ebreak; srai x0, x0, 7`, operation in
+                // a0 (picolibc's bare-metal `--oslib=semihost`).
+                let before = self.mem.load(self.pc.wrapping_sub(4), 4).ok();
+                let after = self.mem.load(self.pc.wrapping_add(4), 4).ok();
+                let why = if before == Some(0x01f0_1013) && after == Some(0x4070_5013) {
+                    format!(
+                        "ebreak executed: a semihosting call (operation a0 = {:#x}{}), which this VM does not provide; link the guest with a system-call layer for its zkVM or Linux instead of semihosting",
+                        self.regs[10],
+                        match self.regs[10] {
+                            0x18 | 0x20 => ", exit",
+                            0x03..=0x05 => ", console output",
+                            0x01 => ", open",
+                            _ => "",
+                        }
+                    )
+                } else {
+                    "ebreak executed".into()
+                };
+                return Err(self.fault(FaultKind::Ebreak, None, why));
             }
             Op::NexusRead => {
                 let off = a.wrapping_add(imm) as usize;
