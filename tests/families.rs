@@ -210,6 +210,23 @@ fn cli_run_of_a_broken_layout_names_the_problem_and_writes_nothing_to_stdout() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(out.stdout.is_empty());
+    assert_eq!(out.status.code(), Some(126), "cannot start: 126");
+    // With --json the refusal is also on stdout, as JSON.
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus-relink"))
+        .args([
+            "run".as_ref(),
+            "--json".as_ref(),
+            path("broken_nexus").as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert!(
+        v["error"].as_str().unwrap().contains("read-only segment"),
+        "{v}"
+    );
+    assert_eq!(v["tool_exit"], 126);
+    assert_eq!(out.status.code(), Some(126));
 }
 
 #[test]

@@ -88,6 +88,13 @@ pub fn main(a: Args) -> i32 {
         Ok(r) => r,
         Err(e) => {
             super::fail(&e);
+            if a.json {
+                // A script reading --json gets the refusal too, not only an exit code.
+                outln!(
+                    "{}",
+                    serde_json::json!({"error": e.to_string(), "exit_code": null, "fault": null, "tool_exit": code_of(&e)})
+                );
+            }
             return code_of(&e);
         }
     };
