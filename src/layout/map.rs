@@ -201,13 +201,7 @@ fn segment_regions(img: &Image) -> Vec<Region> {
 
 /// Heap and stack regions of a stack-at-the-top layout.
 fn layout_regions(l: &Layout) -> Vec<Region> {
-    let src = |field: &str| {
-        l.sources
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, s)| s.as_str())
-            .unwrap_or("")
-    };
+    let src = |field: &str| l.source(field);
     if l.shared {
         vec![Region {
             kind: RegionKind::HeapStack,
@@ -293,14 +287,7 @@ impl MemoryMap {
                     kind: RegionKind::Stack,
                     name: "stack".into(),
                     start: Bound::unknown("the stack bottom and heap end found disagree"),
-                    end: Bound::from_source(
-                        l.stack_top,
-                        l.sources
-                            .iter()
-                            .find(|(f, _)| f == "stack_top")
-                            .map(|(_, s)| s.as_str())
-                            .unwrap_or(""),
-                    ),
+                    end: Bound::from_source(l.stack_top, l.source("stack_top")),
                 });
                 self.run = Ok(flat(img, &l, l.image_start, top_of(img, &l)));
                 self.model = Err(e);
