@@ -441,10 +441,7 @@ impl MemoryMap {
         let l = Layout::at_top(img, pro, None, false).expect("unchecked");
         self.run = Ok(l.clone());
         // The rewrite refuses it by name (nothing to move); `prove` proves it as it is.
-        self.model = match Layout::at_top(img, pro, None, true) {
-            Ok(l) => Ok(l),
-            Err(_) => Ok(l),
-        };
+        self.model = Ok(l);
     }
 
     /// Family e.
