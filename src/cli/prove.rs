@@ -14,9 +14,16 @@ pub struct ProveArgs {
     output: PathBuf,
     #[command(flatten)]
     exec: ExecArgs,
-    /// Memory the prover may use (e.g. 8G). The run is stopped at the longest one proof holds
-    /// within it, and tables estimated to need more are refused before proving. Default: the
-    /// memory the system reports available (MemAvailable, or a cgroup limit).
+    /// Cycles per segment: the run is proven as a chain of segments of this many cycles (the
+    /// last one shorter), one at a time, so the prover's memory is that of one segment
+    /// whatever the run's length. Any number from 1 to 2^25 - 1 (e.g. 4096, 1M; K and M are
+    /// powers of two); the default 2^20 needs about 3 GiB. A zero-knowledge proof is one
+    /// segment.
+    #[arg(long, value_name = "N", default_value = "1M", value_parser = parse_cycles)]
+    segment_cycles: u64,
+    /// Memory the prover may use (e.g. 8G). A segment size whose tables are estimated to need
+    /// more is refused before proving. Default: the memory the system reports available
+    /// (MemAvailable, or a cgroup limit).
     #[arg(long, value_name = "SIZE", value_parser = nexus_relink::size::parse_size)]
     prover_memory: Option<u64>,
     /// Zero-knowledge proof: hiding commitments (salted Merkle trees, masked traces and
@@ -51,6 +58,20 @@ pub struct VerifyArgs {
     json: bool,
 }
 
+/// A cycle count: a number, or with K/M/G (powers of two), at least 1.
+fn parse_cycles(s: &str) -> Result<u64, String> {
+    let n = nexus_relink::size::parse_size(s).map_err(|_| {
+        format!("invalid cycle count '{s}': expected a number with an optional K/M suffix (e.g. 4096, 64K, 1M)")
+    })?;
+    if n == 0 || n > nexus_relink::prove::segment::MAX_SEGMENT_CYCLES {
+        return Err(format!(
+            "{s}: a segment holds 1 to {} cycles",
+            nexus_relink::prove::segment::MAX_SEGMENT_CYCLES
+        ));
+    }
+    Ok(n)
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -82,14 +103,34 @@ pub fn prove_main(a: ProveArgs) -> i32 {
             b.enable_steady_tick(std::time::Duration::from_millis(120));
             b
         };
+        let hidden = bar.is_hidden();
+        // Over the segments: a bar with the count and an estimate of the time left.
+        let on_segments = |done: usize, total: usize| {
+            if hidden {
+                return;
+            }
+            if bar.length() != Some(total as u64) {
+                bar.set_length(total as u64);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "[{elapsed_precise}] {bar:30} segment {pos}/{len} (eta {eta}) {msg}",
+                    )
+                    .expect("valid template"),
+                );
+                bar.set_message("");
+            }
+            bar.set_position(done as u64);
+        };
         let start = std::time::Instant::now();
         let opts = prove::ProveOptions {
             memory: a.prover_memory,
             // A private input is meant to stay private: zero knowledge unless refused.
             zk: a.zk || (a.exec.private_input.is_some() && !a.no_zk),
+            segment_cycles: a.segment_cycles,
         };
-        let (pf, stats) = prove::prove_with(&img, &layout, cfg, &opts, &|m| {
-            bar.set_message(m.to_string())
+        let (pf, stats) = prove::prove_with(&img, &layout, cfg, &opts, &|m| match m {
+            prove::Progress::Stage(s) => bar.set_message(s.to_string()),
+            prove::Progress::Segments { done, total } => on_segments(done, total),
         })?;
         bar.set_message("writing the proof");
         let bytes = pf.to_bytes();
@@ -110,7 +151,10 @@ pub fn prove_main(a: ProveArgs) -> i32 {
                 "peak_rss_bytes": peak,
                 "estimated_peak_bytes": stats.estimated_peak_bytes,
                 "memory_budget_bytes": stats.memory_budget,
-                "max_cycles_per_proof": stats.max_cycles,
+                "max_cycles_per_segment": stats.max_cycles,
+                "segment_cycles": stats.segment_cycles,
+                "segments": stats.segments.len(),
+                "per_segment": stats.segments,
                 "table_rows": nexus_relink::prove::air::TABLE_NAMES.iter().zip(&stats.heights)
                     .map(|(n, h)| (n.to_string(), serde_json::json!(h))).collect::<serde_json::Map<_, _>>(),
                 "memlimit": st.memlimit,
@@ -120,8 +164,10 @@ pub fn prove_main(a: ProveArgs) -> i32 {
             outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
         } else {
             eprintln!(
-                "nexus-relink: proved {} cycles in {:.2} s ({:.1} kHz; trace {:.2} s, STARK {:.2} s), proof {} bytes, peak memory {:.0} MiB, zero-knowledge: {}",
+                "nexus-relink: proved {} cycles in {} segment{} in {:.2} s ({:.1} kHz; trace {:.2} s, STARK {:.2} s), proof {} bytes, peak memory {:.0} MiB, zero-knowledge: {}",
                 stats.cycles,
+                stats.segments.len(),
+                if stats.segments.len() == 1 { "" } else { "s" },
                 secs,
                 khz,
                 stats.trace_seconds,
@@ -146,10 +192,11 @@ pub fn prove_main(a: ProveArgs) -> i32 {
     }
 }
 
-fn print_statement(st: &Statement, secs: f64) {
+fn print_statement(st: &Statement, segments: usize, secs: f64) {
     eprintln!(
-        "nexus-relink: valid proof ({:.0} ms): {} abi, image sha256 {}, entry {:#x}, zero-knowledge: {}",
+        "nexus-relink: valid proof ({:.0} ms, {segments} segment{}): {} abi, image sha256 {}, entry {:#x}, zero-knowledge: {}",
         secs * 1e3,
+        if segments == 1 { "" } else { "s" },
         st.abi.name(),
         &st.image_digest[..16],
         st.entry,
@@ -174,7 +221,7 @@ fn print_statement(st: &Statement, secs: f64) {
 }
 
 pub fn verify_main(a: VerifyArgs) -> i32 {
-    let go = || -> Result<(Statement, f64), Error> {
+    let go = || -> Result<(Statement, usize, f64), Error> {
         let bytes = std::fs::read(&a.proof).map_err(|e| Error::Io {
             path: a.proof.display().to_string(),
             source: e,
@@ -189,10 +236,10 @@ pub fn verify_main(a: VerifyArgs) -> i32 {
             }
             None => prove::verify(&pf, None)?,
         };
-        Ok((st, start.elapsed().as_secs_f64()))
+        Ok((st, pf.segments.len(), start.elapsed().as_secs_f64()))
     };
     match go() {
-        Ok((st, secs)) => {
+        Ok((st, segments, secs)) => {
             if a.json {
                 let mut v = serde_json::to_value(&st).expect("json");
                 for k in ["public_input", "stdout", "stderr", "public_output"] {
@@ -200,9 +247,10 @@ pub fn verify_main(a: VerifyArgs) -> i32 {
                     v[k] = serde_json::json!(hex(&b));
                 }
                 v["valid"] = serde_json::json!(true);
+                v["segments"] = serde_json::json!(segments);
                 outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
             } else {
-                print_statement(&st, secs);
+                print_statement(&st, segments, secs);
                 use std::io::Write;
                 let _ = std::io::stdout().lock().write_all(&st.stdout);
             }

@@ -1,9 +1,11 @@
-//! Traces for every table: from the public data (the tables the verifier rebuilds) and from
-//! a traced VM run (the prover's private columns). Each table's trace generation is in its
-//! file under [`super::tables`]; this module runs the trace through them, in one pass over
-//! the run's rows (CPU, with MULDIV, EVENT and IOW rows as the CPU reaches them), then MEM,
-//! REG and the lookup tables from the state and multiplicities the pass left.
+//! Traces for every table of one segment: from the public data (the tables the verifier
+//! rebuilds) and from a traced piece of the run (the prover's private columns). Each table's
+//! trace generation is in its file under [`super::tables`]; this module runs the segment's
+//! trace through them, in one pass over its rows (CPU, with MULDIV, EVENT and IOW rows as the
+//! CPU reaches them), then MEM, REG and the lookup tables from the state and multiplicities
+//! the pass left. [`build`] proves a whole run as one segment.
 
+use super::segment::{segment_events, SegmentMeta, SegmentStart};
 use super::statement::Public;
 use super::tables::{
     self, mem_trace, range_trace, reg_trace, CpuTrace, EventTrace, IoTrace, MdTrace, Mults, Run,
@@ -18,12 +20,10 @@ pub use super::tables::{
     height, md_result, min_rows, prog_row, reg_rows, rows_for, ProgRow, ZK_MIN_ROWS,
 };
 
-/// The tables fixed by the public data, with the program row index of each instruction pc.
+/// What the public data fixes for every segment of a run: the program table with the row
+/// index of each instruction pc, the initial image's words and the read-only words.
 pub struct PublicTables {
     pub program: tables::Program,
-    pub image: tables::ImageTable,
-    pub events: tables::Events,
-    pub io: tables::IoWords,
     pub prog_index: HashMap<u32, (usize, ProgRow)>,
     pub image_words: BTreeMap<u32, [u8; 4]>,
     /// Read-only words (word addresses): every instruction word and `tohost`.
@@ -35,9 +35,6 @@ pub fn public_tables(p: &Public) -> PublicTables {
     let (image_words, ro_words) = tables::image_words(p);
     PublicTables {
         program,
-        image: tables::ImageTable::from_words(p, &image_words, &ro_words),
-        events: tables::Events::from_public(p),
-        io: tables::IoWords::from_public(p),
         prog_index,
         image_words,
         ro_words,
@@ -49,20 +46,37 @@ pub fn public_tables(p: &Public) -> PublicTables {
 pub enum WitnessError {
     #[error("cycle {cycle}, pc {pc:#x}: {what} cannot be proven")]
     Unsupported { cycle: usize, pc: u32, what: String },
-    #[error("the run has {0} cycles; the prover handles at most 2^25")]
+    #[error("a segment of {0} cycles; one segment holds fewer than 2^25 (lower --segment-cycles)")]
     TooLong(usize),
     #[error("internal error: the trace and the proof tables disagree at cycle {cycle} ({what})")]
     Internal { cycle: usize, what: String },
 }
 
-/// All tables and their traces (main columns), in [`tables::TABLE_NAMES`] order. Refuses, by
-/// name, what the constraints cannot prove (code modified or `tohost` written at run time,
-/// misaligned accesses, instructions outside RV32IM) and checks every value against the VM's.
+/// One segment's tables and traces (main columns, in [`tables::TABLE_NAMES`] order) and what
+/// the proof file states about it.
+pub struct SegmentWitness {
+    pub tables: Vec<Table>,
+    pub traces: Vec<RowMajorMatrix<Val>>,
+    pub meta: SegmentMeta,
+}
+
+/// All tables and their traces of a whole run proven as one segment. Refuses, by name, what
+/// the constraints cannot prove (code modified or `tohost` written at run time, misaligned
+/// accesses, instructions outside RV32IM) and checks every value against the VM's.
 pub fn build(
     p: &Public,
     t: &Trace,
 ) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Val>>), WitnessError> {
-    build_with(p, t, true)
+    let pt = public_tables(p);
+    build_with(
+        p,
+        &pt,
+        &SegmentStart::whole_run(p.statement.entry),
+        &pt.image_words,
+        t,
+        true,
+    )
+    .map(|w| (w.tables, w.traces))
 }
 
 /// [`build`] without its refusals and consistency checks: what a *modified* prover would do
@@ -75,26 +89,70 @@ pub fn build_unchecked(
     p: &Public,
     t: &Trace,
 ) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Val>>), WitnessError> {
-    build_with(p, t, false)
+    let pt = public_tables(p);
+    build_with(
+        p,
+        &pt,
+        &SegmentStart::whole_run(p.statement.entry),
+        &pt.image_words,
+        t,
+        false,
+    )
+    .map(|w| (w.tables, w.traces))
+}
+
+/// One segment: its trace `t` (a piece of the run, [`crate::vm::trace::SegmentedTrace`]),
+/// started at `start` with memory `mem` (word -> bytes; the image in the first segment).
+pub fn build_segment(
+    p: &Public,
+    pt: &PublicTables,
+    start: &SegmentStart,
+    mem: &BTreeMap<u32, [u8; 4]>,
+    t: &Trace,
+) -> Result<SegmentWitness, WitnessError> {
+    build_with(p, pt, start, mem, t, true)
+}
+
+/// [`build_segment`] without its refusals and consistency checks (a *modified* prover; for
+/// soundness tests only).
+#[doc(hidden)]
+pub fn build_segment_unchecked(
+    p: &Public,
+    pt: &PublicTables,
+    start: &SegmentStart,
+    mem: &BTreeMap<u32, [u8; 4]>,
+    t: &Trace,
+) -> Result<SegmentWitness, WitnessError> {
+    build_with(p, pt, start, mem, t, false)
 }
 
 fn build_with(
     p: &Public,
+    pt: &PublicTables,
+    start: &SegmentStart,
+    mem: &BTreeMap<u32, [u8; 4]>,
     t: &Trace,
     checked: bool,
-) -> Result<(Vec<Table>, Vec<RowMajorMatrix<Val>>), WitnessError> {
+) -> Result<SegmentWitness, WitnessError> {
     let n = t.rows.len();
     if n >= 1 << 25 {
         return Err(WitnessError::TooLong(n));
     }
-    let pt = public_tables(p);
+    let st = &p.statement;
+    let evs = segment_events(&p.events, start.clk0, n as u64);
+    let ev_table = tables::Events::from_events(st, &evs);
+    let io_table = tables::IoWords::from_events(st, &evs);
+    let first = start.index == 0;
     let mut run = Run {
         p,
-        pt: &pt,
+        pt,
+        events: &evs,
+        base: mem,
+        first,
         checked,
         st: State {
             mem: HashMap::new(),
-            regs: [(0, 0); 32],
+            regs: start.regs.map(|v| (v, 0)),
             touched: BTreeSet::new(),
         },
         mults: Mults {
@@ -104,7 +162,7 @@ fn build_with(
             prog: vec![0; pt.program.height],
         },
     };
-    let mut cpu = CpuTrace::new(rows_for(&p.statement, n + 1));
+    let mut cpu = CpuTrace::new(rows_for(st, n + 1));
     let n_md = t
         .rows
         .iter()
@@ -114,27 +172,24 @@ fn build_with(
                 .is_some_and(|(_, p)| p.sel == tables::sel::MD)
         })
         .count();
-    let mut md = MdTrace::new(rows_for(&p.statement, n_md));
-    let mut events = EventTrace::new(pt.events.height);
-    let mut io = IoTrace::new(pt.io.height);
+    let mut md = MdTrace::new(rows_for(st, n_md));
+    let mut events = EventTrace::new(ev_table.height);
+    let mut io = IoTrace::new(io_table.height);
     for (i, tr) in t.rows.iter().enumerate() {
         // The row's four access slots are at 8 clk + 1 .. 8 clk + 4, an event's after them.
         let ts = 8 * i as u32 + 1;
         let pr = cpu.push(&mut run, i, tr, ts, n, &mut md, events.next)?;
         if pr.sel == tables::sel::EV {
-            let e = p
-                .events
-                .get(events.next)
-                .ok_or_else(|| WitnessError::Internal {
-                    cycle: i,
-                    what: "more system calls than events".into(),
-                })?;
+            let e = evs.get(events.next).ok_or_else(|| WitnessError::Internal {
+                cycle: i,
+                what: "more system calls than events".into(),
+            })?;
             events.push(&mut run, e, ts, tr);
             // Memory words of this event.
             io.push(&mut run, e, i, tr.pc)?;
         }
     }
-    if events.next != p.events.len() {
+    if events.next != evs.len() {
         return Err(WitnessError::Internal {
             cycle: n,
             what: "fewer system calls than events".into(),
@@ -143,59 +198,109 @@ fn build_with(
     let cpu_cols = cpu.cols.clone();
     let md_cols = md.cols.clone();
     let cpu_main = cpu.finish(n);
-    let ev_main = events.finish(p, checked)?;
+    let ev_main = events.finish(&evs, checked)?;
     let md_main = md.finish();
-    let mem_main = mem_trace(&mut run, n)?;
+    let touched: Vec<u32> = run.st.touched.iter().copied().collect();
+    let (mem_main, changed) = mem_trace(&mut run, n)?;
     let regs_main = reg_trace(p, &run.st);
     let range_main = range_trace(&run.mults);
+    let regs_out: [u32; 32] = std::array::from_fn(|r| run.st.regs[r].0);
+    let last = start.last;
+    let meta = SegmentMeta {
+        cycles: n as u32,
+        pc_out: if last {
+            0
+        } else {
+            t.rows.last().map_or(start.pc, |r| r.next_pc)
+        },
+        regs_out: if last { Vec::new() } else { regs_out.to_vec() },
+        touched: if first { Vec::new() } else { touched },
+        changed: if last { Vec::new() } else { changed },
+    };
+    let image = if first {
+        tables::ImageTable::from_words(p, &pt.image_words, &pt.ro_words)
+    } else {
+        tables::ImageTable::from_touched(st, &meta.touched, mem, &pt.ro_words)
+    };
+    let out = tables::OutTable::from_changed(st, &meta.changed);
+    let regs = tables::Regs::from_values(st, &start.regs, (!last).then_some(&regs_out));
+    let image_main = image.main();
+    let out_main = out.main();
     let tables = vec![
         Table::Cpu(tables::Cpu { cols: cpu_cols }),
         Table::Program(pt.program.clone()),
         Table::Mem(tables::Mem {
             cols: tables::MemCols::new(),
         }),
-        Table::Image(pt.image.clone()),
-        Table::Regs(tables::Regs),
+        Table::Image(image),
+        Table::Regs(regs),
         Table::Range(tables::Range),
         Table::Shift(tables::ShiftTable),
-        Table::Events(pt.events.clone()),
-        Table::IoWords(pt.io.clone()),
+        Table::Events(ev_table),
+        Table::IoWords(io_table),
         Table::MulDiv(tables::MulDiv { cols: md_cols }),
+        Table::Out(out),
     ];
     let traces = vec![
         cpu_main,
         tables::Program::main(&run.mults),
         mem_main,
-        pt.image.main(),
+        image_main,
         regs_main,
         range_main,
         tables::ShiftTable::main(&run.mults),
         ev_main,
         io.finish(),
         md_main,
+        out_main,
     ];
-    Ok((tables, traces))
+    Ok(SegmentWitness {
+        tables,
+        traces,
+        meta,
+    })
 }
 
-/// The tables as the verifier builds them (no traces).
-pub fn verifier_tables(p: &Public) -> Vec<Table> {
-    let pt = public_tables(p);
+/// The tables of one segment as the verifier builds them (no traces), from the chain: where
+/// the segment starts, the memory then, and what the proof file states about the segment.
+pub fn verifier_tables(
+    p: &Public,
+    pt: &PublicTables,
+    start: &SegmentStart,
+    mem: &BTreeMap<u32, [u8; 4]>,
+    meta: &SegmentMeta,
+) -> Vec<Table> {
+    let st = &p.statement;
+    let evs = segment_events(&p.events, start.clk0, u64::from(meta.cycles));
+    let image = if start.index == 0 {
+        tables::ImageTable::from_words(p, &pt.image_words, &pt.ro_words)
+    } else {
+        tables::ImageTable::from_touched(st, &meta.touched, mem, &pt.ro_words)
+    };
+    let end: Option<[u32; 32]> = (!start.last).then(|| {
+        let mut r = [0u32; 32];
+        for (d, s) in r.iter_mut().zip(&meta.regs_out) {
+            *d = *s;
+        }
+        r
+    });
     vec![
         Table::Cpu(tables::Cpu {
             cols: tables::CpuCols::new(),
         }),
-        Table::Program(pt.program),
+        Table::Program(pt.program.clone()),
         Table::Mem(tables::Mem {
             cols: tables::MemCols::new(),
         }),
-        Table::Image(pt.image),
-        Table::Regs(tables::Regs),
+        Table::Image(image),
+        Table::Regs(tables::Regs::from_values(st, &start.regs, end.as_ref())),
         Table::Range(tables::Range),
         Table::Shift(tables::ShiftTable),
-        Table::Events(pt.events),
-        Table::IoWords(pt.io),
+        Table::Events(tables::Events::from_events(st, &evs)),
+        Table::IoWords(tables::IoWords::from_events(st, &evs)),
         Table::MulDiv(tables::MulDiv {
             cols: tables::MdCols::new(),
         }),
+        Table::Out(tables::OutTable::from_changed(st, &meta.changed)),
     ]
 }

@@ -155,6 +155,8 @@ fn hex<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
 enum Stop {
     Exit(i32),
     Fault(Fault),
+    /// Tracing only: the cycle count reached [`Vm::pause`] (a segment boundary).
+    Pause,
 }
 
 /// The interpreter.
@@ -186,8 +188,10 @@ pub struct Vm {
     tohost: u32,
     /// The bytes `new` placed in memory (for a trace's initial image).
     init_regions: Vec<(u32, Vec<u8>)>,
-    /// Set only by [`Vm::run_traced`].
+    /// Set only by [`Vm::run_traced`] and [`Vm::trace_segments`].
     trace: Option<Box<Trace>>,
+    /// Tracing only: stop (resumably) when the cycle count reaches this.
+    pause: u64,
     /// SP1 hint stream (frames of `--input`, then what the guest writes to the hint fd).
     hints: std::collections::VecDeque<Vec<u8>>,
     hints_read: usize,
@@ -359,6 +363,7 @@ impl Vm {
             tohost: img.symbol("tohost").map_or(u32::MAX, |s| s.value),
             init_regions,
             trace: None,
+            pause: u64::MAX,
             hints,
             hints_read: 0,
             enosys: None,
@@ -399,6 +404,27 @@ impl Vm {
         self.pc
     }
 
+    /// Change a register, the pc or a memory word of a paused run: what a *modified prover*
+    /// does between two segments (soundness tests). Returns false if the word is not mapped.
+    #[doc(hidden)]
+    pub fn tamper(
+        &mut self,
+        reg: Option<(u8, u32)>,
+        pc: Option<u32>,
+        word: Option<(u32, u32)>,
+    ) -> bool {
+        if let Some((r, v)) = reg {
+            self.regs[usize::from(r & 31)] = v;
+        }
+        if let Some(p) = pc {
+            self.pc = p;
+        }
+        match word {
+            Some((a, v)) => self.mem.store(a, 4, v).is_ok(),
+            None => true,
+        }
+    }
+
     /// Execute until the pc reaches `addr` (not executing it), at most `max` instructions.
     /// Returns whether `addr` was reached; a guest exit or fault before it returns false.
     pub fn run_to(&mut self, addr: u32, max: u64) -> bool {
@@ -424,9 +450,11 @@ impl Vm {
         self.finish(stop)
     }
 
-    fn finish(self, stop: Stop) -> RunResult {
+    fn finish(&mut self, stop: Stop) -> RunResult {
         let (exit_code, fault) = match stop {
             Stop::Exit(c) => (Some(c), None),
+            // A paused run is resumed, never finished ([`trace::SegmentedTrace`]).
+            Stop::Pause => (None, None),
             Stop::Fault(mut f) => {
                 if let Some(note) = self.enosys_note() {
                     f.message.push_str(&note);
@@ -439,8 +467,8 @@ impl Vm {
         RunResult {
             abi: self.abi,
             exit_code,
-            stdout: self.stdout,
-            stderr: self.stderr,
+            stdout: std::mem::take(&mut self.stdout),
+            stderr: std::mem::take(&mut self.stderr),
             public_output: self.public_output.get(skip..).unwrap_or_default().to_vec(),
             cycles: self.cycles,
             peak_stack_bytes: self.layout.stack_top.saturating_sub(self.stack_low),
@@ -532,6 +560,9 @@ impl Vm {
         loop {
             if self.cycles >= self.cfg.max_cycles {
                 return self.fault(FaultKind::CycleLimit, None, String::new());
+            }
+            if TRACE && self.cycles >= self.pause {
+                return Stop::Pause;
             }
             let idx = self.pc.wrapping_sub(self.code_base) / 4;
             let inst = match self.code.get(idx as usize) {

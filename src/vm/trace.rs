@@ -90,6 +90,19 @@ impl Vm {
         (self.finish(stop), trace)
     }
 
+    /// Trace the run in pieces ([`SegmentedTrace::next_segment`]): the trace of the whole run
+    /// is never held at once, only that of one piece; between pieces the VM's own state (pc,
+    /// registers, memory) is the checkpoint the next piece starts from.
+    pub fn trace_segments(mut self) -> SegmentedTrace {
+        let init = std::mem::take(&mut self.init_regions);
+        SegmentedTrace {
+            vm: self,
+            init,
+            result: None,
+            first: true,
+        }
+    }
+
     /// Record a memory access (tracing mode only).
     #[inline(always)]
     pub(super) fn trace_mem(&mut self, addr: u32, width: u32, write: bool, value: u32) {
@@ -101,6 +114,70 @@ impl Vm {
                 value,
             });
         }
+    }
+}
+
+/// A traced run, executed a piece at a time ([`Vm::trace_segments`]).
+pub struct SegmentedTrace {
+    vm: Vm,
+    init: Vec<(u32, Vec<u8>)>,
+    result: Option<RunResult>,
+    first: bool,
+}
+
+impl SegmentedTrace {
+    /// The initial memory as the VM built it (what [`Trace::init`] holds).
+    pub fn init(&self) -> &[(u32, Vec<u8>)] {
+        &self.init
+    }
+
+    /// Execute at most `max` more instructions (`max` > 0) and return their trace: `None`
+    /// once the run has ended (exit, fault or cycle limit: then [`Self::result`]). A piece
+    /// shorter than `max` is the last one. The first piece's [`Trace::init`] is the initial
+    /// memory; later pieces' is empty, and their access indices start at 0.
+    pub fn next_segment(&mut self, max: u64) -> Option<Trace> {
+        if self.result.is_some() {
+            return None;
+        }
+        let vm = &mut self.vm;
+        vm.trace = Some(Box::new(Trace {
+            entry: vm.pc,
+            init: if self.first {
+                self.init.clone()
+            } else {
+                Vec::new()
+            },
+            ..Trace::default()
+        }));
+        self.first = false;
+        vm.pause = vm.cycles.saturating_add(max.max(1));
+        let stop = vm.execute::<true>();
+        vm.pause = u64::MAX;
+        let trace = *vm.trace.take().expect("set above");
+        if !matches!(stop, super::Stop::Pause) {
+            self.result = Some(self.vm.finish(stop));
+        }
+        if trace.rows.is_empty() && self.result.is_some() {
+            return None;
+        }
+        Some(trace)
+    }
+
+    /// How the run ended, once it has.
+    pub fn result(&self) -> Option<&RunResult> {
+        self.result.as_ref()
+    }
+
+    /// Instructions executed so far.
+    pub fn cycles(&self) -> u64 {
+        self.vm.cycles
+    }
+
+    /// The paused VM, for tests that play a *modified prover* changing the state between
+    /// pieces (a register, the pc, a memory word).
+    #[doc(hidden)]
+    pub fn vm_mut(&mut self) -> &mut Vm {
+        &mut self.vm
     }
 }
 

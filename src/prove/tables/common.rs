@@ -23,6 +23,8 @@ pub const MEMBUS: PermutationCheckBus<'static> = PermutationCheckBus::new("mem")
 pub const MDBUS: PermutationCheckBus<'static> = PermutationCheckBus::new("md");
 pub const EVBUS: PermutationCheckBus<'static> = PermutationCheckBus::new("ev");
 pub const IMGBUS: PermutationCheckBus<'static> = PermutationCheckBus::new("image");
+/// Changed words at the end of a segment, MEM to OUT.
+pub const OUTBUS: PermutationCheckBus<'static> = PermutationCheckBus::new("out");
 
 /// Column allocator.
 pub(crate) struct Alloc(pub(crate) usize);
@@ -190,12 +192,19 @@ pub(crate) fn inv_or_zero(x: u32) -> Val {
     Val::from_u32(x).try_inverse().unwrap_or(Val::ZERO)
 }
 
-/// What the trace generators of one run share while [`super::super::witness::build`] walks
-/// the trace: the public data and its fixed tables, whether to refuse what the constraints
-/// cannot prove, the memory and register state, and the lookup multiplicities.
+/// What the trace generators of one segment share while [`super::super::witness::build`]
+/// walks its trace: the public data and its fixed tables, the segment's events and starting
+/// memory, whether to refuse what the constraints cannot prove, the memory and register
+/// state, and the lookup multiplicities.
 pub(crate) struct Run<'a> {
     pub(crate) p: &'a Public,
     pub(crate) pt: &'a PublicTables,
+    /// The segment's events, their clocks counted from the segment's first cycle.
+    pub(crate) events: &'a [Event],
+    /// The memory at segment start (the image in the first segment): word -> bytes.
+    pub(crate) base: &'a BTreeMap<u32, [u8; 4]>,
+    /// The first segment (words outside the image start at zero).
+    pub(crate) first: bool,
     pub(crate) checked: bool,
     pub(crate) st: State,
     pub(crate) mults: Mults,

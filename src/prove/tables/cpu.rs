@@ -9,12 +9,15 @@
 //! access slots use time stamps `8 clk + 1 .. 8 clk + 4`, each strictly after the word's
 //! previous access (16-bit checked differences).
 //!
-//! Public values ([`CPU_PUBLIC`](super::CPU_PUBLIC)): entry, cycles, `image_end - 1` and `stack_bottom` (for
-//! the stack rule), and the public digest.
+//! Public values ([`CPU_PUBLIC`](super::CPU_PUBLIC)): the segment's first pc (the entry in
+//! the first segment), its cycles, `image_end - 1` and `stack_bottom` (for the stack rule),
+//! the segment digest, `notlast` and the pc the next segment starts at. Clocks count from the
+//! segment's first cycle.
 //!
 //! Columns: [`CpuCols`] (selectors [`sel`]). Rules of `docs/RULES.md` it carries: the run
-//! ends with the exit system call (the last real row is an event row, at cycle
-//! `cycles - 1`); the exact cycle count; instructions only from PROGRAM; stores into code and
+//! ends with the exit system call (the last real row of the last segment is an event row, at
+//! cycle `cycles - 1`; every other segment's last row continues at the next one's first pc);
+//! the exact cycle count; instructions only from PROGRAM; stores into code and
 //! into `tohost` (a load may consume a read-only token, a store never); the stack rule on
 //! `sp`-based loads and stores; misaligned loads and stores (one lane per access; the honest
 //! prover refuses by name); misaligned jump and branch targets.
@@ -223,9 +226,15 @@ impl Cpu {
             .assert_eq(n(l.clk), x(l.clk) + one.clone());
         b.when_transition()
             .assert_zero(n(l.real) * (n(l.pcw) - x(l.npc)));
+        // The segment's last instruction: the exit system call in the last segment; in any
+        // other it continues at the public pc the next segment starts from.
         let ends = real.clone() - n(l.real);
+        let notlast = pv[22].clone();
+        b.when_transition().assert_zero(
+            ends.clone() * (one.clone() - notlast.clone()) * (one.clone() - s(sel::EV)),
+        );
         b.when_transition()
-            .assert_zero(ends.clone() * (one.clone() - s(sel::EV)));
+            .assert_zero(ends.clone() * notlast * (x(l.npc) - pv[23].clone()));
         b.when_transition()
             .assert_zero(ends * (x(l.clk) + one.clone() - pv[1].clone()));
         b.when_last_row().assert_zero(real.clone());
@@ -689,7 +698,7 @@ impl CpuTrace {
             if ro && matches!(s, sel::LB..=sel::LHU) {
                 row[l.rom] = Val::ONE;
             }
-            let (old, pm) = st.word(&pt.image_words, d >> 2);
+            let (old, pm) = st.word(run.base, d >> 2);
             mword = old;
             let mut nb = old.to_le_bytes();
             let bb = b.to_le_bytes();
@@ -860,7 +869,7 @@ impl CpuTrace {
             row[l.jb] = f(db[0] & 1);
         }
         let ev_next = if s == sel::EV {
-            p.events
+            run.events
                 .get(ev_next_event)
                 .and_then(|e| e.next_pc)
                 .map_or(tr.pc / 4 + 1, |x| x / 4)

@@ -158,8 +158,13 @@ impl Events {
 impl Events {
     /// The preprocessed rows of the transcript's events.
     pub fn from_public(p: &Public) -> Events {
-        let mut rows = Vec::with_capacity(p.events.len() * ev::W);
-        for e in &p.events {
+        Self::from_events(&p.statement, &p.events)
+    }
+
+    /// The preprocessed rows of these events (one segment's, clocks from its first cycle).
+    pub fn from_events(st: &crate::prove::Statement, events: &[Event]) -> Events {
+        let mut rows = Vec::with_capacity(events.len() * ev::W);
+        for e in events {
             let mut row = vec![0u32; ev::W];
             row[ev::REAL] = 1;
             row[ev::CLK] = e.clk;
@@ -182,7 +187,7 @@ impl Events {
             rows.extend(row);
         }
         Events {
-            height: rows_for(&p.statement, p.events.len()),
+            height: rows_for(st, events.len()),
             rows,
         }
     }
@@ -251,13 +256,13 @@ impl EventTrace {
     /// between private reads and over the padding.
     pub(crate) fn finish(
         self,
-        p: &Public,
+        events: &[Event],
         checked: bool,
     ) -> Result<RowMajorMatrix<Val>, WitnessError> {
         let f = |v: u32| Val::from_u32(v);
         let mut ev_main = self.main;
         let mut eof = false;
-        for (k, e) in p.events.iter().enumerate() {
+        for (k, e) in events.iter().enumerate() {
             if let Some((_, None)) = e.write {
                 let c = (0..4).fold(0u32, |acc, j| {
                     use p3_field::PrimeField32;
@@ -273,7 +278,7 @@ impl EventTrace {
             }
             ev_main[k * ev::MW + ev::M_EOF] = f(eof as u32);
         }
-        for k in p.events.len()..self.height {
+        for k in events.len()..self.height {
             ev_main[k * ev::MW + ev::M_EOF] = f(eof as u32);
         }
         Ok(RowMajorMatrix::new(ev_main, ev::MW))

@@ -8,6 +8,11 @@
 //! instruction word and `tohost` read-only, so MEM starts them in memory space 2, which no
 //! store reaches); the initial memory is the image the statement's digest names.
 //!
+//! In a segment after the first it holds the memory at segment start instead, for the words
+//! the segment touches ([`ImageTable::from_touched`]): the verifier fills it from the memory
+//! it carries along the chain, so a segment can only start from the memory the previous one
+//! ended with.
+//!
 //! Trace: [`image_words`] and [`ImageTable::from_words`] (the verifier's too).
 
 use super::common::*;
@@ -85,6 +90,26 @@ impl ImageTable {
         }
         ImageTable {
             height: rows_for(&p.statement, image_words.len()),
+            rows,
+        }
+    }
+
+    /// The rows of a later segment: each touched word (strictly increasing) with its value in
+    /// `mem` (zero when absent), and whether it is read-only.
+    pub fn from_touched(
+        st: &crate::prove::Statement,
+        touched: &[u32],
+        mem: &BTreeMap<u32, [u8; 4]>,
+        ro_words: &BTreeSet<u32>,
+    ) -> ImageTable {
+        let mut rows = Vec::with_capacity(touched.len() * IMAGE_W);
+        for w in touched {
+            rows.extend([1, *w]);
+            rows.extend(mem.get(w).copied().unwrap_or([0; 4]).map(u32::from));
+            rows.push(u32::from(ro_words.contains(w)));
+        }
+        ImageTable {
+            height: rows_for(st, touched.len()),
             rows,
         }
     }

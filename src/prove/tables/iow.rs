@@ -91,9 +91,14 @@ pub(crate) fn io_rows(e: &Event) -> Vec<u32> {
 impl IoWords {
     /// The preprocessed rows of the transcript's memory words, event by event.
     pub fn from_public(p: &Public) -> IoWords {
-        let io: Vec<u32> = p.events.iter().flat_map(io_rows).collect();
+        Self::from_events(&p.statement, &p.events)
+    }
+
+    /// The preprocessed rows of these events' memory words (one segment's events).
+    pub fn from_events(st: &crate::prove::Statement, events: &[Event]) -> IoWords {
+        let io: Vec<u32> = events.iter().flat_map(io_rows).collect();
         IoWords {
-            height: rows_for(&p.statement, io.len() / IOW_PW),
+            height: rows_for(st, io.len() / IOW_PW),
             rows: io,
         }
     }
@@ -138,7 +143,7 @@ impl IoTrace {
                     ),
                 });
             }
-            let (old, prev) = st.word(&pt.image_words, waddr);
+            let (old, prev) = st.word(run.base, waddr);
             let ob = old.to_le_bytes();
             let mut nb = ob;
             for lane in 0..4 {

@@ -13,6 +13,13 @@
 //! bounds are whole words; stores into code and `tohost` (it starts IMAGE's read-only words
 //! in memory space 2).
 //!
+//! In a run proven as segments (`super::super::segment`), MEM covers one segment: in the
+//! first, the image's words and the touched ones (a word outside the image may start at
+//! zero); in every later segment only the touched words, each started from IMAGE, which then
+//! holds the memory at segment start. A word whose final value differs from its initial one
+//! is marked `chg` and, in every segment but the last, sent to OUT with that value; an
+//! unmarked word must end as it started.
+//!
 //! Trace: `mem_trace`, after the run, from the touched words and their final state.
 
 use super::common::*;
@@ -43,6 +50,9 @@ pub struct MemCols {
     pub gd: usize,
     /// Read-only word (code, `tohost`; fixed by IMAGE): lives in memory space 2.
     pub ro: usize,
+    /// The final value differs from the initial one: the word goes to OUT (segments before
+    /// the last); a word with `chg = 0` ends as it started.
+    pub chg: usize,
     pub width: usize,
 }
 
@@ -68,6 +78,7 @@ impl MemCols {
             ginv: a.one(),
             gd: a.one(),
             ro: a.one(),
+            chg: a.one(),
             width: 0,
         };
         c.width = a.0;
@@ -93,7 +104,9 @@ impl Mem {
         let cur: Vec<AB::Expr> = main.current_slice().iter().map(|&v| v.into()).collect();
         let nxt: Vec<AB::Expr> = main.next_slice().iter().map(|&v| v.into()).collect();
         // Public: the regions' first and last words as (high, low) 16-bit halves:
-        // [low_min, low_max, high_min, high_max].
+        // [low_min, low_max, high_min, high_max]; then `first` (the first segment: a word
+        // outside the image may start at zero) and `notlast` (a segment before the last: the
+        // changed words go to OUT).
         let pv: Vec<AB::Expr> = b.public_values().iter().map(|&v| v.into()).collect();
         let x = |i: usize| cur[i].clone();
         let n = |i: usize| nxt[i].clone();
@@ -107,6 +120,16 @@ impl Mem {
             .assert_zero((one.clone() - real.clone()) * n(l.real));
         for k in 0..4 {
             b.assert_zero((one.clone() - x(l.img)) * x(l.iv[k]));
+        }
+        // After the first segment every word starts from IMAGE (the memory at segment start).
+        let (first, notlast) = (pv[8].clone(), pv[9].clone());
+        b.assert_zero((one.clone() - first) * (real.clone() - x(l.img)));
+        // A word not marked changed ends with its initial value.
+        let chg = x(l.chg);
+        b.assert_bool(chg.clone());
+        b.assert_zero(chg.clone() * (one.clone() - real.clone()));
+        for k in 0..4 {
+            b.assert_zero((one.clone() - chg.clone()) * (x(l.fv[k]) - x(l.iv[k])));
         }
         // Exact halves: lo < 2^16, hi < 2^14.
         let cnt = || Count::bounded(x(l.real), 1);
@@ -173,21 +196,45 @@ impl Mem {
         );
         MEMBUS.receive(
             b,
-            [s, waddr, f0, f1, f2, f3, x(l.fts)],
+            [
+                s,
+                waddr.clone(),
+                f0.clone(),
+                f1.clone(),
+                f2.clone(),
+                f3.clone(),
+                x(l.fts),
+            ],
             Count::bounded(real, 1),
         );
+        // The changed words' final values, to OUT (the next segment's memory).
+        OUTBUS.send(b, [waddr, f0, f1, f2, f3], Count::bounded(chg * notlast, 1));
     }
 }
 
-/// The MEM main trace: the image's words and the words the run touched, sorted, with their
-/// final values and times. `n` is the cycle count (for errors).
-pub(crate) fn mem_trace(run: &mut Run, n: usize) -> Result<RowMajorMatrix<Val>, WitnessError> {
-    let (p, pt, checked) = (run.p, run.pt, run.checked);
+/// The words MEM starts: those the segment touched, and in the first segment every image
+/// word.
+pub(crate) fn mem_words(run: &Run) -> BTreeSet<u32> {
+    let mut words = run.st.touched.clone();
+    if run.first {
+        words.extend(run.pt.image_words.keys().copied());
+    }
+    words
+}
+
+/// The MEM main trace: the segment's words ([`mem_words`]), sorted, with their initial values
+/// (from IMAGE, or zero in the first segment) and final values and times. `n` is the cycle
+/// count (for errors). Returns the words whose value changed, with their final value.
+pub(crate) fn mem_trace(
+    run: &mut Run,
+    n: usize,
+) -> Result<(RowMajorMatrix<Val>, Vec<(u32, u32)>), WitnessError> {
+    let words = mem_words(run);
+    let (p, pt, checked, base, first) = (run.p, run.pt, run.checked, run.base, run.first);
     let (st, mults) = (&mut run.st, &mut run.mults);
     let f = |v: u32| Val::from_u32(v);
     let mm = MemCols::new();
-    let mut words = std::mem::take(&mut st.touched);
-    words.extend(pt.image_words.keys().copied());
+    let mut changed = Vec::new();
     let bounds = super::super::mem_bounds(&p.statement);
     let hm = rows_for(&p.statement, words.len());
     let mut mem = Val::zero_vec(hm * mm.width);
@@ -248,14 +295,21 @@ pub(crate) fn mem_trace(run: &mut Run, n: usize) -> Result<RowMajorMatrix<Val>, 
         mults.u16(lo);
         mults.u16(hi);
         mults.u16(4 * hi);
-        let init = pt.image_words.get(&wa);
-        row[mm.img] = f(init.is_some() as u32);
+        // The first segment starts from the image, zero elsewhere; later ones every word from
+        // IMAGE (the memory at segment start).
+        let init = base.get(&wa);
+        let img = !first || init.is_some();
+        row[mm.img] = f(img as u32);
         row[mm.ro] = f(pt.ro_words.contains(&wa) as u32);
         let iv = init.map_or(0, |b| u32::from_le_bytes(*b));
         set4(row, mm.iv, iv);
         let (fv, fts) = st.mem.get(&wa).copied().unwrap_or((iv, 0));
         set4(row, mm.fv, fv);
         row[mm.fts] = f(fts);
+        if fv != iv {
+            row[mm.chg] = Val::ONE;
+            changed.push((wa, fv));
+        }
         let sd = match prev_w {
             None => 0,
             Some(pw) => {
@@ -277,12 +331,13 @@ pub(crate) fn mem_trace(run: &mut Run, n: usize) -> Result<RowMajorMatrix<Val>, 
         prev_w = Some(wa);
     }
     // Padding rows: the transition constraints still relate them to the row before.
-    if let Some(pw) = prev_w {
-        let ph = pw >> 16;
+    // A segment may touch no word at all: then every row is padding.
+    {
+        let (ph, pl) = prev_w.map_or((0, 0), |pw| (pw >> 16, pw & 0xffff));
         for i in words.len()..hm {
             let row = &mut mem[i * mm.width..(i + 1) * mm.width];
             let prev_hi = if i == words.len() { ph } else { 0 };
-            let prev_lo = if i == words.len() { pw & 0xffff } else { 0 };
+            let prev_lo = if i == words.len() { pl } else { 0 };
             // hi = lo = 0 on padding rows.
             let same = prev_hi == 0;
             row[mm.same] = f(same as u32);
@@ -299,5 +354,5 @@ pub(crate) fn mem_trace(run: &mut Run, n: usize) -> Result<RowMajorMatrix<Val>, 
             bound_cols(row, 0, false);
         }
     }
-    Ok(RowMajorMatrix::new(mem, mm.width))
+    Ok((RowMajorMatrix::new(mem, mm.width), changed))
 }

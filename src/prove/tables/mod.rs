@@ -15,7 +15,8 @@
 //!   memory checking).
 //! - [`image`] **IMAGE** (preprocessed, from the ELF): the initial words; MEM must start each
 //!   of them exactly once, with that value.
-//! - [`reg`] **REG**: the 32 registers, starting at zero (256 rows in a zero-knowledge proof).
+//! - [`reg`] **REG**: the 32 registers, starting at zero or where the previous segment left
+//!   them, ending where the next one starts (256 rows in a zero-knowledge proof).
 //! - [`range`] **RANGE**: a 2^16-row table fixed by its own constraints that answers 16-bit
 //!   range checks and byte triples `(x, y, x & y)`.
 //! - [`shift`] **SHIFT** (preprocessed): shift amount byte -> multiplier `2^s` or `2^(32-s)`.
@@ -25,6 +26,12 @@
 //!   memory. The verifier replays the transcript against the ABI natively.
 //! - [`muldiv`] **MULDIV**: shifts and the M extension, sent by the CPU with operands and
 //!   result.
+//! - [`out`] **OUT** (preprocessed, from the proof file): the words a segment changed, with
+//!   their final values; the next segment's IMAGE starts from them.
+//!
+//! A proof is a chain of segments, each a batch STARK over these tables
+//! (`super::segment`): IMAGE holds the memory at segment start (the ELF's image in the
+//! first), REG the registers, OUT the changed words at the end.
 //!
 //! [`Table`] is the enum the batch STARK proves (one AIR type), dispatching to the tables.
 
@@ -35,6 +42,7 @@ pub mod image;
 pub mod iow;
 pub mod mem;
 pub mod muldiv;
+pub mod out;
 pub mod program;
 pub mod range;
 pub mod reg;
@@ -43,8 +51,8 @@ pub mod shift;
 use common::*;
 
 pub use common::{
-    height, min_rows, reg_rows, rows_for, AND8, EVBUS, IMGBUS, MDBUS, MEMBUS, PROG, SHIFT, U16,
-    ZK_MIN_ROWS,
+    height, min_rows, reg_rows, rows_for, AND8, EVBUS, IMGBUS, MDBUS, MEMBUS, OUTBUS, PROG, SHIFT,
+    U16, ZK_MIN_ROWS,
 };
 pub(crate) use common::{Mults, Run, State};
 pub(crate) use cpu::CpuTrace;
@@ -58,11 +66,12 @@ pub(crate) use mem::mem_trace;
 pub use mem::{Mem, MemCols};
 pub(crate) use muldiv::MdTrace;
 pub use muldiv::{md, md_result, MdCols, MulDiv};
+pub use out::{OutTable, OUT_W};
 pub use program::{prog_row, ProgRow, Program, BAD_TARGET, PROG_TUPLE};
 pub(crate) use range::range_trace;
 pub use range::{Range, RANGE_W};
 pub(crate) use reg::reg_trace;
-pub use reg::{Regs, REG_W};
+pub use reg::{Regs, REG_PW, REG_W};
 pub use shift::{shift_rows, ShiftTable, SHIFT_W};
 
 // ---------------------------------------------------------------------------- the enum
@@ -80,14 +89,19 @@ pub enum Table {
     Events(Events),
     IoWords(IoWords),
     MulDiv(MulDiv),
+    Out(OutTable),
 }
 
-pub const NUM_TABLES: usize = 10;
-/// CPU public values: entry (word), cycles, (image_end - 1) and stack_bottom as (high, low)
-/// halves, and the public digest as 16 16-bit limbs (bound by the Fiat-Shamir transcript).
-pub const CPU_PUBLIC: usize = 6 + 16;
+pub const NUM_TABLES: usize = 11;
+/// CPU public values: the segment's first pc (word), its cycles, (image_end - 1) and
+/// stack_bottom as (high, low) halves, the segment digest as 16 16-bit limbs (bound by the
+/// Fiat-Shamir transcript), `notlast` (a segment before the last) and the pc (word) the next
+/// segment starts at.
+pub const CPU_PUBLIC: usize = 6 + 16 + 2;
+/// MEM public values: the region bounds (8 halves), `first`, `notlast`.
+pub const MEM_PUBLIC: usize = 10;
 pub const TABLE_NAMES: [&str; NUM_TABLES] = [
-    "cpu", "program", "mem", "image", "regs", "range", "shift", "events", "io", "muldiv",
+    "cpu", "program", "mem", "image", "regs", "range", "shift", "events", "io", "muldiv", "out",
 ];
 
 fn pre_matrix<F: Field>(rows: &[u32], width: usize, height: usize) -> RowMajorMatrix<F> {
@@ -100,7 +114,7 @@ impl<F: Field> BaseAir<F> for Table {
     fn width(&self) -> usize {
         match self {
             Table::Cpu(t) => t.cols.width,
-            Table::Program(_) | Table::Image(_) | Table::Shift(_) => 1,
+            Table::Program(_) | Table::Image(_) | Table::Shift(_) | Table::Out(_) => 1,
             Table::Mem(t) => t.cols.width,
             Table::Regs(_) => REG_W,
             Table::Range(_) => RANGE_W,
@@ -112,7 +126,8 @@ impl<F: Field> BaseAir<F> for Table {
     fn num_public_values(&self) -> usize {
         match self {
             Table::Cpu(_) => CPU_PUBLIC,
-            Table::Mem(_) => 8,
+            Table::Mem(_) => MEM_PUBLIC,
+            Table::Regs(_) => 1,
             _ => 0,
         }
     }
@@ -123,6 +138,8 @@ impl<F: Field> BaseAir<F> for Table {
             Table::Shift(_) => Some(pre_matrix(&shift_rows(), SHIFT_W, 512)),
             Table::Events(t) => Some(pre_matrix(&t.rows, ev::W, t.height)),
             Table::IoWords(t) => Some(pre_matrix(&t.rows, IOW_PW, t.height)),
+            Table::Regs(t) => Some(pre_matrix(&t.rows, REG_PW, t.height)),
+            Table::Out(t) => Some(pre_matrix(&t.rows, OUT_W, t.height)),
             _ => None,
         }
     }
@@ -133,6 +150,8 @@ impl<F: Field> BaseAir<F> for Table {
             Table::Shift(_) => SHIFT_W,
             Table::Events(_) => ev::W,
             Table::IoWords(_) => IOW_PW,
+            Table::Regs(_) => REG_PW,
+            Table::Out(_) => OUT_W,
             _ => 0,
         }
     }
@@ -147,7 +166,7 @@ impl<F: Field> BaseAir<F> for Table {
                 t.cols.hinv,
                 t.cols.sd,
             ],
-            Table::Regs(_) | Table::Range(_) => vec![0],
+            Table::Range(_) => vec![0],
             Table::Events(_) => vec![ev::M_EOF],
             _ => vec![],
         }
@@ -170,6 +189,7 @@ impl<AB: PermutationAirBuilder + InteractionBuilder> Air<AB> for Table {
             Table::Events(t) => t.eval(b),
             Table::IoWords(t) => t.eval(b),
             Table::MulDiv(t) => t.eval(b),
+            Table::Out(t) => t.eval(b),
         }
     }
 }

@@ -1,40 +1,56 @@
-//! **REG**: the 32 registers, one row each `(r, fv[4], fts)`: it starts every register at
-//! zero, time 0, in memory space 0, and ends it with its final value and time, so that the
-//! CPU's and EVENT's register accesses close as memory accesses do. In a zero-knowledge proof
-//! it has 256 rows: the rows past 31 are register numbers no instruction can name, starting
-//! and ending at zero.
+//! **REG**: the 32 registers, one row each: preprocessed `(r, iv[4], ov[4])`, main
+//! `(fv[4], fts)`. It starts every register with its value at segment start (`iv`: zero in
+//! the first segment, the previous segment's final registers after it), time 0, in memory
+//! space 0, and ends it with its final value and time, so that the CPU's and EVENT's register
+//! accesses close as memory accesses do. In every segment but the last (public value
+//! `notlast`), the final value must be `ov`, the registers the proof file states for the
+//! segment's end and the next segment starts from. In a zero-knowledge proof it has 256
+//! rows: the rows past 31 are register numbers no instruction can name, starting and ending
+//! at zero.
 //!
 //! Rules of `docs/RULES.md` it carries: none of its own; with it every register read
-//! returns the last write, and the registers start at zero.
+//! returns the last write, the registers start at zero, and a segment continues with the
+//! registers the previous one ended with.
 //!
-//! Trace: `reg_trace`, after the run, from the final register state.
+//! Trace: [`Regs::from_values`] (the verifier's too) and `reg_trace`, after the run, from the
+//! final register state.
 
 use super::common::*;
 
-/// Main: r, fv[4], fts.
-pub const REG_W: usize = 6;
+/// Preprocessed: r, iv[4], ov[4].
+pub const REG_PW: usize = 9;
+/// Main: fv[4], fts.
+pub const REG_W: usize = 5;
 
 #[derive(Clone, Debug)]
-pub struct Regs;
+pub struct Regs {
+    pub rows: Vec<u32>,
+    pub height: usize,
+}
 
 impl Regs {
     pub(super) fn eval<AB: PermutationAirBuilder + InteractionBuilder>(&self, b: &mut AB) {
-        let main = b.main();
-        let cur: Vec<AB::Expr> = main.current_slice().iter().map(|&v| v.into()).collect();
-        let nxt: Vec<AB::Expr> = main.next_slice().iter().map(|&v| v.into()).collect();
-        b.when_first_row().assert_zero(cur[0].clone());
-        b.when_transition()
-            .assert_eq(nxt[0].clone(), cur[0].clone() + AB::Expr::ONE);
+        let p: Vec<AB::Expr> = b
+            .preprocessed()
+            .current_slice()
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        let m: Vec<AB::Expr> = b.main().current_slice().iter().map(|&v| v.into()).collect();
+        let notlast: AB::Expr = b.public_values()[0].into();
+        for k in 0..4 {
+            b.assert_zero(notlast.clone() * (m[k].clone() - p[5 + k].clone()));
+        }
         let z = AB::Expr::ZERO;
         MEMBUS.send(
             b,
             [
                 z.clone(),
-                cur[0].clone(),
-                z.clone(),
-                z.clone(),
-                z.clone(),
-                z.clone(),
+                p[0].clone(),
+                p[1].clone(),
+                p[2].clone(),
+                p[3].clone(),
+                p[4].clone(),
                 z.clone(),
             ],
             1,
@@ -43,15 +59,37 @@ impl Regs {
             b,
             [
                 z,
-                cur[0].clone(),
-                cur[1].clone(),
-                cur[2].clone(),
-                cur[3].clone(),
-                cur[4].clone(),
-                cur[5].clone(),
+                p[0].clone(),
+                m[0].clone(),
+                m[1].clone(),
+                m[2].clone(),
+                m[3].clone(),
+                m[4].clone(),
             ],
             1,
         );
+    }
+
+    /// The preprocessed rows: register `r` starts with `start[r]` and (when `end` is given:
+    /// a segment before the last) ends with `end[r]`.
+    pub fn from_values(
+        st: &crate::prove::Statement,
+        start: &[u32; 32],
+        end: Option<&[u32; 32]>,
+    ) -> Regs {
+        let height = reg_rows(st);
+        let mut rows = vec![0u32; height * REG_PW];
+        for r in 0..height {
+            let row = &mut rows[r * REG_PW..(r + 1) * REG_PW];
+            row[0] = r as u32;
+            if r < 32 {
+                row[1..5].copy_from_slice(&bytes(start[r]));
+                if let Some(e) = end {
+                    row[5..9].copy_from_slice(&bytes(e[r]));
+                }
+            }
+        }
+        Regs { rows, height }
     }
 }
 
@@ -62,10 +100,9 @@ pub(crate) fn reg_trace(p: &Public, st: &State) -> RowMajorMatrix<Val> {
     let mut regs = Val::zero_vec(hr * REG_W);
     for r in 0..hr {
         let row = &mut regs[r * REG_W..(r + 1) * REG_W];
-        row[0] = f(r as u32);
         let (v, t) = st.regs.get(r).copied().unwrap_or((0, 0));
-        set4(row, [1, 2, 3, 4], v);
-        row[5] = f(t);
+        set4(row, [0, 1, 2, 3], v);
+        row[4] = f(t);
     }
     RowMajorMatrix::new(regs, REG_W)
 }
