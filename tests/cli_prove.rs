@@ -1,12 +1,12 @@
-//! `prove` and `verify` from the command line: a run longer than one proof holds stops early
-//! with a message instead of filling memory; damaged proof files are invalid proofs (exit 1),
+//! `prove` and `verify` from the command line: a guest that does not exit, or a segment
+//! larger than the memory budget allows, is refused before anything is proven; damaged proof files are invalid proofs (exit 1),
 //! only an unreadable header is "not a proof file" (exit 2); failures are one line in words.
 
 mod common;
 #[path = "../benches/guest/mod.rs"]
 mod guest;
 
-use nexus_relink::isa::{encode, Inst};
+use nexus_relink::isa::{encode, Inst, Op};
 use std::process::Command;
 
 fn cli() -> Command {
@@ -26,25 +26,18 @@ fn one_line(s: &str) -> bool {
 }
 
 #[test]
-fn an_endless_guest_stops_at_what_one_proof_holds() {
+fn an_endless_guest_stops_at_the_cycle_limit_before_anything_is_proven() {
     // A loop with no exit: `addi t0, t0, 1; jal x0, -4`.
     let words = [
         encode(&Inst::addi(5, 5, 1)).unwrap(),
-        encode(&nexus_relink::isa::Inst::new(
-            nexus_relink::isa::Op::Jal,
-            0,
-            0,
-            0,
-            -4,
-        ))
-        .unwrap(),
+        encode(&Inst::new(Op::Jal, 0, 0, 0, -4)).unwrap(),
     ];
     let dir = tempfile::tempdir().unwrap();
     let elf = dir.path().join("endless.elf");
     std::fs::write(&elf, guest::elf(&SHAPE, &words, &[])).unwrap();
     let proof = dir.path().join("endless.proof");
     let o = cli()
-        .args(["prove", "-q", "--prover-memory", "2G"])
+        .args(["prove", "-q", "--max-cycles", "3000000"])
         .arg(&elf)
         .arg("-o")
         .arg(&proof)
@@ -52,19 +45,54 @@ fn an_endless_guest_stops_at_what_one_proof_holds() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("the guest ran more than"), "{err}");
-    assert!(err.contains("one proof holds at most"), "{err}");
+    assert!(err.contains("did not exit"), "{err}");
+    assert!(err.contains("cycle limit of 3000000"), "{err}");
     assert!(one_line(&err), "{err}");
     assert!(!proof.exists());
+}
+
+#[test]
+fn a_segment_larger_than_the_memory_budget_is_refused_before_proving() {
+    // 3,000,004 cycles: `li t0, 1500000; addi t0, t0, -1; bne t0, x0, -4; exit`.
+    let (hi, lo) = nexus_relink::isa::split_hi_lo(1_500_000);
+    let words = [
+        encode(&Inst::lui(5, hi << 12)).unwrap(),
+        encode(&Inst::addi(5, 5, lo)).unwrap(),
+        encode(&Inst::addi(5, 5, -1)).unwrap(),
+        encode(&Inst::new(Op::Bne, 0, 5, 0, -4)).unwrap(),
+        encode(&Inst::addi(17, 0, 93)).unwrap(),
+        encode(&Inst::new(Op::Ecall, 0, 0, 0, 0)).unwrap(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let elf = dir.path().join("long.elf");
+    std::fs::write(&elf, guest::elf(&SHAPE, &words, &[])).unwrap();
+    let proof = dir.path().join("long.proof");
+    let refused = |mem: &str| {
+        let o = cli()
+            .args([
+                "prove",
+                "-q",
+                "--segment-cycles",
+                "4M",
+                "--prover-memory",
+                mem,
+            ])
+            .arg(&elf)
+            .arg("-o")
+            .arg(&proof)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("a segment of 3000004 cycles"), "{err}");
+        assert!(err.contains("lower --segment-cycles"), "{err}");
+        assert!(one_line(&err), "{err}");
+        assert!(!proof.exists());
+        err
+    };
+    let err = refused("2G");
     // The cap follows the budget: a smaller budget gives a smaller cap, named in the message.
-    let o = cli()
-        .args(["prove", "-q", "--prover-memory", "512M"])
-        .arg(&elf)
-        .arg("-o")
-        .arg(&proof)
-        .output()
-        .unwrap();
-    let small = String::from_utf8_lossy(&o.stderr);
+    let small = refused("512M");
     let cap = |s: &str| -> u64 {
         s.split("at most ")
             .nth(1)
@@ -73,6 +101,18 @@ fn an_endless_guest_stops_at_what_one_proof_holds() {
             .unwrap()
     };
     assert!(cap(&small) < cap(&err), "{small} / {err}");
+    // A segment count of zero or past 2^25 is a usage error.
+    for bad in ["0", "64M", "lots"] {
+        let o = cli()
+            .args(["prove", "-q", "--segment-cycles", bad])
+            .arg(&elf)
+            .arg("-o")
+            .arg(&proof)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--segment-cycles"));
+    }
 }
 
 #[test]
@@ -135,7 +175,6 @@ fn damaged_proofs_are_invalid_and_headers_are_not_proof_files() {
     assert!(err.contains("version 1"), "{err}");
     // The ABI is compared with the one detected from the ELF: a guest whose calls read as
     // Nexus (two `0x201` exits before a linux `exit(1)`), proven as linux-rv32.
-    use nexus_relink::isa::Op;
     let ecall = encode(&Inst::new(Op::Ecall, 0, 0, 0, 0)).unwrap();
     let li = |rd: u8, v: i32| encode(&Inst::addi(rd, 0, v)).unwrap();
     let words = [

@@ -7,8 +7,8 @@ mod common;
 use nexus_relink::elf::Image;
 use nexus_relink::layout::Layout;
 use nexus_relink::prove::{
-    self, statement, witness, ProofFile, ProveOptions, Stark, VerifyError, RANDOM_CODEWORDS,
-    SALT_ELEMS,
+    self, statement, witness, ProofFile, ProveOptions, SegmentProof, Stark, VerifyError,
+    RANDOM_CODEWORDS, SALT_ELEMS,
 };
 use nexus_relink::vm::RunConfig;
 
@@ -36,7 +36,7 @@ fn prove_one(img: &Image, layout: &Layout, cfg: &RunConfig, zk: bool) -> ProofFi
 }
 
 fn zk_stark(pf: &ProofFile) -> &p3_batch_stark::BatchProof<prove::ZkConfig> {
-    match &pf.proof {
+    match &pf.segments[0].proof {
         Stark::Zk(p) => p,
         Stark::Plain(_) => panic!("not a zk proof"),
     }
@@ -72,7 +72,7 @@ fn zk_proofs_are_randomised_and_verify_plain_proofs_are_reproducible() {
     // Plain proofs of one run are deterministic: the same commitments and out-of-domain
     // openings (only the query proof-of-work witness, found by a parallel search, and so the
     // queried positions may differ).
-    let plain = |pf: &ProofFile| match &pf.proof {
+    let plain = |pf: &ProofFile| match &pf.segments[0].proof {
         Stark::Plain(s) => (
             erased::Ser::bytes(&s.commitments),
             erased::Ser::bytes(&s.opened_values),
@@ -126,7 +126,7 @@ fn zk_proofs_are_randomised_and_verify_plain_proofs_are_reproducible() {
     }
     assert_ne!(z1.to_bytes(), z2.to_bytes());
     // A plain proof has no randomisation commitment.
-    match &p1.proof {
+    match &p1.segments[0].proof {
         Stark::Plain(p) => assert!(p.commitments.random.is_none()),
         Stark::Zk(_) => panic!("a plain proof is zk"),
     }
@@ -187,7 +187,7 @@ fn salts_and_random_codewords_are_in_the_proof_and_checked() {
         .all(|step| !step.opening_proof.0.is_empty()));
     // A changed salt does not match its commitment.
     let mut forged = ProofFile::from_bytes(&z1.to_bytes()).unwrap();
-    if let Stark::Zk(p) = &mut forged.proof {
+    if let Stark::Zk(p) = &mut forged.segments[0].proof {
         let s = &mut p.opening_proof.1.input_openings[1].opening_proof.0[0][0][0];
         *s += <prove::Val as p3_field::PrimeCharacteristicRing>::ONE;
     }
@@ -223,29 +223,42 @@ fn zk_and_plain_configurations_do_not_cross() {
     // At the STARK level: the zk STARK decoded through the library as a plain one (when it
     // decodes at all) does not verify under the plain statement, nor the plain STARK under
     // the zk statement.
-    let n = u64::from_le_bytes(zb[12..20].try_into().unwrap()) as usize;
-    if let Ok(stark) = Stark::from_bytes(&zb[20 + n..], false) {
+    let stark_of = |b: &[u8]| {
+        let mut f = ProofFile::from_bytes(b).unwrap();
+        (f.segments[0].meta.clone(), f.segments.remove(0).proof)
+    };
+    let (zmeta, zstark) = stark_of(&zb);
+    let (pmeta, pstark) = stark_of(&pb);
+    if let Ok(stark) = Stark::from_bytes(&zstark.to_bytes(), false) {
         let pf = ProofFile {
             public: p.public.clone(),
-            proof: stark,
+            segments: vec![SegmentProof {
+                meta: zmeta.clone(),
+                proof: stark,
+            }],
         };
         assert!(matches!(
             prove::verify(&pf, None),
             Err(VerifyError::Stark(_))
         ));
     }
-    let n = u64::from_le_bytes(pb[12..20].try_into().unwrap()) as usize;
-    assert!(Stark::from_bytes(&pb[20 + n..], true).is_err());
+    assert!(Stark::from_bytes(&pstark.to_bytes(), true).is_err());
     // Mixed in memory: a zk statement with the plain STARK, and the reverse.
     let mixed = ProofFile {
         public: z.public.clone(),
-        proof: ProofFile::from_bytes(&pb).unwrap().proof,
+        segments: vec![SegmentProof {
+            meta: pmeta,
+            proof: pstark,
+        }],
     };
     let e = prove::verify(&mixed, None).unwrap_err().to_string();
     assert!(e.contains("zero-knowledge: yes"), "{e}");
     let mixed = ProofFile {
         public: p.public.clone(),
-        proof: ProofFile::from_bytes(&zb).unwrap().proof,
+        segments: vec![SegmentProof {
+            meta: zmeta,
+            proof: zstark,
+        }],
     };
     let e = prove::verify(&mixed, None).unwrap_err().to_string();
     assert!(e.contains("zero-knowledge: no"), "{e}");
@@ -267,7 +280,12 @@ fn every_table_of_a_zk_proof_has_the_hiding_minimum() {
     .unwrap();
     assert!(stats.heights.iter().all(|&h| h >= witness::ZK_MIN_ROWS));
     // Committed domains are twice the traces.
-    for (b, h) in pf.proof.degree_bits().iter().zip(&stats.heights) {
+    for (b, h) in pf.segments[0]
+        .proof
+        .degree_bits()
+        .iter()
+        .zip(&stats.heights)
+    {
         assert_eq!(1usize << b, 2 * h);
     }
     // A zk proof whose table is cut below the minimum is refused (the verifier sizes the
@@ -303,7 +321,7 @@ fn the_zk_quotient_has_four_times_the_chunks() {
     let z = prove_one(&img, &layout, &cfg, true);
     let p = prove_one(&img, &layout, &cfg, false);
     let chunks = |pf: &ProofFile| -> Vec<usize> {
-        match &pf.proof {
+        match &pf.segments[0].proof {
             Stark::Plain(s) => s
                 .opened_values
                 .instances

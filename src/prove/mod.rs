@@ -121,7 +121,7 @@ fn zk_public_config(p: &Public) -> ZkConfig {
         let mut h = Sha256::new();
         h.update(b"nexus-relink zk public salts ");
         h.update(what);
-        h.update(statement::public_digest(p));
+        h.update(statement::statement_digest(p));
         StdRng::from_seed(h.finalize().into())
     };
     zk_config_from(seed(b"mmcs"), seed(b"pcs"))
@@ -393,36 +393,34 @@ pub fn trace_run(
     Ok((public, whole.unwrap_or_default()))
 }
 
-/// Run the guest traced, a piece of at most `piece` cycles at a time, handing each piece to
-/// `keep`; returns the public data of the run (statement, transcript).
-fn run_public(
-    img: &Image,
-    layout: &Layout,
-    mut cfg: RunConfig,
-    piece: u64,
-    keep: &mut dyn FnMut(crate::vm::trace::Trace),
-) -> Result<Public, ProveError> {
+/// Run the guest without tracing: the public data of the run but its transcript (the
+/// statement: exit code, outputs, cycles). Refuses, before anything is proven, a run that
+/// does not exit or does not end with an exit system call.
+fn statement_run(img: &Image, layout: &Layout, mut cfg: RunConfig) -> Result<Public, ProveError> {
     cfg.stdin_passthrough = false;
     let mut public = public_from_elf(img, layout, cfg.abi)?;
-    {
-        // The statement's rules, before the run (the cycle count is not known yet).
-        let mut st = public.statement.clone();
-        st.cycles = 1;
-        st.check_consistency().map_err(|e| {
-            ProveError::Unprovable(format!("the layout cannot be stated in a proof: {e}"))
-        })?;
-    }
+    check_stateable(&public)?;
     let input = cfg.input.clone();
-    let vm = Vm::new(img, layout, cfg)?;
-    let mut run = vm.trace_segments();
-    let mut events = EventCollector::new(public.statement.abi);
-    let mut last_op = None;
-    while let Some(t) = run.next_segment(piece) {
-        events.add(&t)?;
-        last_op = t.rows.last().map(|r| (r.inst.op, r.pc));
-        keep(t);
-    }
-    let res = run.result().cloned().expect("the run has ended");
+    let (res, last) = Vm::new(img, layout, cfg)?.run_to_end();
+    finish_statement(&mut public, res, input, last)?;
+    Ok(public)
+}
+
+/// The statement's rules that do not need the run (the cycle count is not known yet).
+fn check_stateable(public: &Public) -> Result<(), ProveError> {
+    let mut st = public.statement.clone();
+    st.cycles = 1;
+    st.check_consistency()
+        .map_err(|e| ProveError::Unprovable(format!("the layout cannot be stated in a proof: {e}")))
+}
+
+/// The run's outcome into the statement; `last`: the op and pc of the last instruction.
+fn finish_statement(
+    public: &mut Public,
+    res: crate::vm::RunResult,
+    input: Vec<u8>,
+    last: Option<(crate::isa::Op, u32)>,
+) -> Result<(), ProveError> {
     let Some(code) = res.exit_code else {
         return Err(match res.fault {
             Some(f) if f.kind == crate::vm::FaultKind::CycleLimit => {
@@ -431,7 +429,7 @@ fn run_public(
             f => ProveError::NoExit(f.map(|f| f.message).unwrap_or_default()),
         });
     };
-    if let Some((op, pc)) = last_op {
+    if let Some((op, pc)) = last {
         if op != crate::isa::Op::Ecall {
             return Err(ProveError::Unprovable(format!(
                 "the run ends with `{}` at pc {pc:#x} (a store to the HTIF `tohost` word); the prover handles runs that end with an exit system call",
@@ -452,6 +450,59 @@ fn run_public(
     st.stdout = res.stdout;
     st.stderr = res.stderr;
     st.public_output = res.public_output;
+    Ok(())
+}
+
+/// The public data of a run given as its traced pieces and how it ended: what a *modified
+/// prover* states about a run it changed between segments ([`crate::vm::Vm::tamper`]). For
+/// soundness tests.
+#[doc(hidden)]
+pub fn public_of_run(
+    img: &Image,
+    layout: &Layout,
+    abi: Option<Abi>,
+    input: Vec<u8>,
+    pieces: &[crate::vm::trace::Trace],
+    res: crate::vm::RunResult,
+) -> Result<Public, ProveError> {
+    let mut public = public_from_elf(img, layout, abi)?;
+    let mut events = EventCollector::new(public.statement.abi);
+    let mut last = None;
+    for t in pieces {
+        events.add(t)?;
+        if let Some(r) = t.rows.last() {
+            last = Some((r.inst.op, r.pc));
+        }
+    }
+    finish_statement(&mut public, res, input, last)?;
+    public.events = events.out;
+    Ok(public)
+}
+
+/// Run the guest traced, a piece of at most `piece` cycles at a time, handing each piece to
+/// `keep`; returns the public data of the run (statement, transcript).
+fn run_public(
+    img: &Image,
+    layout: &Layout,
+    mut cfg: RunConfig,
+    piece: u64,
+    keep: &mut dyn FnMut(crate::vm::trace::Trace),
+) -> Result<Public, ProveError> {
+    cfg.stdin_passthrough = false;
+    let mut public = public_from_elf(img, layout, cfg.abi)?;
+    check_stateable(&public)?;
+    let input = cfg.input.clone();
+    let vm = Vm::new(img, layout, cfg)?;
+    let mut run = vm.trace_segments();
+    let mut events = EventCollector::new(public.statement.abi);
+    let mut last = None;
+    while let Some(t) = run.next_segment(piece) {
+        events.add(&t)?;
+        last = t.rows.last().map(|r| (r.inst.op, r.pc));
+        keep(t);
+    }
+    let res = run.result().cloned().expect("the run has ended");
+    finish_statement(&mut public, res, input, last)?;
     public.events = events.out;
     statement::replay(&public).map_err(|e| {
         ProveError::Unprovable(format!("the run's system calls cannot be stated: {e}"))
@@ -473,7 +524,7 @@ pub fn prove_traces(
         cycles: public.statement.cycles as u32,
         ..SegmentMeta::default()
     };
-    let digest = statement::public_digest(&public);
+    let digest = statement::statement_digest(&public);
     let proof = prove_segment(&public, &digest, 1, &start, &meta, tables, traces)?;
     Ok(ProofFile {
         public,
@@ -482,18 +533,19 @@ pub fn prove_traces(
 }
 
 /// Prove one segment's tables and traces: segment `start.index` of `count`, bound to the
-/// public data's digest. Public so that tests can play a modified prover.
+/// statement's digest ([`statement::statement_digest`]) and the segment's events (those of
+/// `public.events` in its cycles). Public so that tests can play a modified prover.
 #[doc(hidden)]
 pub fn prove_segment(
     public: &Public,
-    public_digest: &[u8; 32],
+    statement_digest: &[u8; 32],
     count: usize,
     start: &SegmentStart,
     meta: &SegmentMeta,
     tables: &[tables::Table],
     traces: &[RowMajorMatrix<Val>],
 ) -> Result<Stark, ProveError> {
-    let pvs = public_values(public, public_digest, count, start, meta);
+    let pvs = public_values(public, statement_digest, count, start, meta);
     Ok(if public.statement.zk {
         let config = zk_config().map_err(ProveError::Backend)?;
         let public_config = zk_public_config(public);
@@ -578,7 +630,7 @@ pub fn prove_with(
         .unwrap_or(u64::MAX);
     let cap = budget::max_cycles_for(budget, opts.zk);
     progress(Progress::Stage("running the guest"));
-    let mut public = run_public(img, layout, cfg.clone(), seg, &mut |_| {})?;
+    let mut public = statement_run(img, layout, cfg.clone())?;
     public.statement.zk = opts.zk;
     let st = &public.statement;
     let count = st.cycles.div_ceil(seg).max(1) as usize;
@@ -596,18 +648,7 @@ pub fn prove_with(
             count, st.cycles
         )));
     }
-    if count > 1
-        && public
-            .events
-            .iter()
-            .any(|e| matches!(e.write, Some((_, None))))
-    {
-        return Err(ProveError::Unprovable(format!(
-            "the run reads private input and needs {count} segments; private input is proven in one segment only (raise --segment-cycles to at least {})",
-            st.cycles
-        )));
-    }
-    let digest = statement::public_digest(&public);
+    let digest = statement::statement_digest(&public);
     let pt = witness::public_tables(&public);
     let mut mem = pt.image_words.clone();
     let mut run = Vm::new(img, layout, {
@@ -616,11 +657,12 @@ pub fn prove_with(
         c
     })?
     .trace_segments();
-    let mut start = SegmentStart::whole_run(st.entry);
+    let mut events = EventCollector::new(public.statement.abi);
+    let mut start = SegmentStart::whole_run(public.statement.entry);
     start.last = count == 1;
     let mut segments = Vec::with_capacity(count);
     let mut stats = ProveStats {
-        cycles: st.cycles,
+        cycles: public.statement.cycles,
         segment_cycles: seg,
         memory_budget: budget,
         max_cycles: cap,
@@ -637,8 +679,22 @@ pub fn prove_with(
             .next_segment(seg)
             .ok_or_else(|| witness::WitnessError::Internal {
                 cycle: start.clk0 as usize,
-                what: "the second run ended early".into(),
+                what: "the traced run ended early".into(),
             })?;
+        // The segment's events join the transcript before its tables are built.
+        let known = events.out.len();
+        events.add(&t)?;
+        if count > 1
+            && events.out[known..]
+                .iter()
+                .any(|e| matches!(e.write, Some((_, None))))
+        {
+            return Err(ProveError::Unprovable(format!(
+                "the run reads private input and needs {count} segments; private input is proven in one segment only (raise --segment-cycles to at least {})",
+                public.statement.cycles
+            )));
+        }
+        public.events.extend_from_slice(&events.out[known..]);
         let w = witness::build_segment(&public, &pt, &start, &mem, &t)?;
         drop(t);
         let heights: Vec<usize> = w.traces.iter().map(|t| t.height()).collect();
@@ -679,13 +735,16 @@ pub fn prove_with(
         });
         start = next;
     }
-    if start.clk0 != public.statement.cycles {
+    if start.clk0 != public.statement.cycles || run.next_segment(1).is_some() {
         return Err(witness::WitnessError::Internal {
             cycle: start.clk0 as usize,
-            what: "the second run differs from the first".into(),
+            what: "the traced run differs from the first".into(),
         }
         .into());
     }
+    statement::replay(&public).map_err(|e| {
+        ProveError::Unprovable(format!("the run's system calls cannot be stated: {e}"))
+    })?;
     progress(Progress::Segments {
         done: count,
         total: count,
@@ -715,7 +774,7 @@ fn halves(v: u32) -> [Val; 2] {
 /// `notlast`), REG (`notlast`).
 fn public_values(
     p: &Public,
-    public_digest: &[u8; 32],
+    statement_digest: &[u8; 32],
     count: usize,
     start: &SegmentStart,
     meta: &SegmentMeta,
@@ -726,7 +785,8 @@ fn public_values(
     let mut cpu = vec![Val::from_u32(start.pc / 4), Val::from_u32(meta.cycles)];
     cpu.extend(halves(st.image_end.wrapping_sub(1)));
     cpu.extend(halves(st.stack_bottom));
-    let digest = segment::segment_digest(public_digest, count, start, meta);
+    let events = segment::segment_events(&p.events, start.clk0, u64::from(meta.cycles));
+    let digest = segment::segment_digest(statement_digest, count, start, meta, &events);
     cpu.extend(
         digest
             .chunks(2)
@@ -1066,42 +1126,74 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
             "private input in a proof of more than one segment".into(),
         ));
     }
-    let digest = statement::public_digest(p);
+    let digest = statement::statement_digest(p);
     let pt = witness::public_tables(p);
     let zk_public = st.zk.then(|| zk_public_config(p));
-    let plain = config();
     // The chain: the verifier's own memory, registers and pc, from the image on.
     let mut mem = pt.image_words.clone();
     let mut start = SegmentStart::whole_run(st.entry);
     start.last = count == 1;
     for (k, sp) in pf.segments.iter().enumerate() {
-        let fail = |e: VerifyError| match e {
-            VerifyError::Stark(m) if count > 1 => {
-                VerifyError::Stark(format!("segment {k} of {count}: {m}"))
-            }
-            e => e,
-        };
-        let meta = &sp.meta;
-        segment::check_meta(&start, meta).map_err(VerifyError::Statement)?;
-        let tables = witness::verifier_tables(p, &pt, &start, &mem, meta);
-        check_heights(st, meta, &tables, &sp.proof).map_err(fail)?;
-        let pvs = public_values(p, &digest, count, &start, meta);
-        match (&sp.proof, &zk_public) {
-            (Stark::Plain(proof), None) => verify_stark(&plain, &tables, proof, &pvs),
-            (Stark::Zk(proof), Some(c)) => verify_stark(c, &tables, proof, &pvs),
-            (proof, _) => Err(VerifyError::Stark(format!(
-                "the statement says zero-knowledge: {}, the STARK was made {} hiding commitments",
-                yes_no(st.zk),
-                if proof.is_zk() { "with" } else { "without" }
-            ))),
-        }
-        .map_err(fail)?;
-        for &(a, v) in &meta.changed {
+        check_segment(p, &digest, &pt, zk_public.as_ref(), count, &start, &mem, sp).map_err(
+            |e| match e {
+                VerifyError::Stark(m) if count > 1 => {
+                    VerifyError::Stark(format!("segment {k} of {count}: {m}"))
+                }
+                e => e,
+            },
+        )?;
+        for &(a, v) in &sp.meta.changed {
             mem.insert(a, v.to_le_bytes());
         }
-        start = start.next(meta, k + 2 == count);
+        start = start.next(&sp.meta, k + 2 == count);
     }
     Ok(st.clone())
+}
+
+/// Check one segment of `count` against where the chain says it starts (`start`, and the
+/// memory `mem` then): its meta's shape, its tables' heights, its STARK against the tables the
+/// verifier builds. Not the statement, nor the chain around it ([`verify`] does both); public
+/// so that tests can show a forged segment is valid on its own terms.
+#[doc(hidden)]
+pub fn verify_segment(
+    p: &Public,
+    count: usize,
+    start: &SegmentStart,
+    mem: &std::collections::BTreeMap<u32, [u8; 4]>,
+    sp: &SegmentProof,
+) -> Result<(), VerifyError> {
+    let digest = statement::statement_digest(p);
+    let pt = witness::public_tables(p);
+    let zk_public = p.statement.zk.then(|| zk_public_config(p));
+    check_segment(p, &digest, &pt, zk_public.as_ref(), count, start, mem, sp)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_segment(
+    p: &Public,
+    digest: &[u8; 32],
+    pt: &witness::PublicTables,
+    zk_public: Option<&ZkConfig>,
+    count: usize,
+    start: &SegmentStart,
+    mem: &std::collections::BTreeMap<u32, [u8; 4]>,
+    sp: &SegmentProof,
+) -> Result<(), VerifyError> {
+    let st = &p.statement;
+    let meta = &sp.meta;
+    segment::check_meta(start, meta).map_err(VerifyError::Statement)?;
+    let tables = witness::verifier_tables(p, pt, start, mem, meta);
+    check_heights(st, meta, &tables, &sp.proof)?;
+    let pvs = public_values(p, digest, count, start, meta);
+    match (&sp.proof, zk_public) {
+        (Stark::Plain(proof), None) => verify_stark(&config(), &tables, proof, &pvs),
+        (Stark::Zk(proof), Some(c)) => verify_stark(c, &tables, proof, &pvs),
+        (proof, _) => Err(VerifyError::Stark(format!(
+            "the statement says zero-knowledge: {}, the STARK was made {} hiding commitments",
+            yes_no(st.zk),
+            if proof.is_zk() { "with" } else { "without" }
+        ))),
+    }
 }
 
 /// The table heights a segment's proof must have: the fixed tables' own, the CPU's above the

@@ -115,19 +115,22 @@ pub fn segment_events(events: &[Event], clk0: u64, n: u64) -> Vec<Event> {
         .collect()
 }
 
-/// The digest a segment's STARK is bound to: the whole public statement
-/// ([`super::statement::public_digest`]), the number of segments, and this segment's start
-/// and meta.
+/// The digest a segment's STARK is bound to (in its public values, so in its Fiat-Shamir
+/// transcript): the public statement without the transcript
+/// ([`super::statement::statement_digest`]), the number of segments, this segment's start,
+/// its meta, and its events.
 pub fn segment_digest(
-    public_digest: &[u8; 32],
+    statement_digest: &[u8; 32],
     count: usize,
     start: &SegmentStart,
     meta: &SegmentMeta,
+    events: &[Event],
 ) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(b"nexus-relink segment v1");
-    h.update(public_digest);
+    h.update(statement_digest);
+    h.update(postcard::to_allocvec(events).expect("serialisable"));
     h.update((count as u64).to_le_bytes());
     h.update((start.index as u64).to_le_bytes());
     h.update([u8::from(start.last)]);

@@ -177,6 +177,20 @@ impl Public {
 /// ranges and transcript. It enters the STARK as public values, which the Fiat-Shamir
 /// transcript absorbs before any challenge: a proof made for one public part fails for any
 /// other (see [`super::verify`]).
+/// The digest of everything public but the transcript: what a proof's segments are bound to,
+/// each also to its own events ([`super::segment::segment_digest`]), so that a segment can be
+/// proven as soon as the run reaches its end.
+pub fn statement_digest(p: &Public) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"nexus-relink statement v");
+    h.update(super::VERSION.to_le_bytes());
+    h.update(postcard::to_allocvec(&p.statement).expect("serialisable"));
+    h.update(postcard::to_allocvec(&p.image).expect("serialisable"));
+    h.update(postcard::to_allocvec(&p.code).expect("serialisable"));
+    h.finalize().into()
+}
+
 pub fn public_digest(p: &Public) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();

@@ -444,6 +444,25 @@ impl Vm {
         self.pc == addr
     }
 
+    /// Run to completion; with the op and pc of the instruction that ended the run when the
+    /// guest exited (an `ecall`, or a store to `tohost`).
+    pub fn run_to_end(mut self) -> (RunResult, Option<(isa::Op, u32)>) {
+        let stop = self.execute::<false>();
+        let last = match stop {
+            // An exit leaves the pc at the instruction that made it.
+            Stop::Exit(_) => {
+                let idx = self.pc.wrapping_sub(self.code_base) / 4;
+                self.code
+                    .get(idx as usize)
+                    .copied()
+                    .flatten()
+                    .map(|i| (i.op, self.pc))
+            }
+            _ => None,
+        };
+        (self.finish(stop), last)
+    }
+
     /// Run to completion (exit, fault or cycle limit).
     pub fn run(mut self) -> RunResult {
         let stop = self.execute::<false>();
