@@ -101,7 +101,7 @@ fn a_segment_larger_than_the_memory_budget_is_refused_before_proving() {
             .unwrap()
     };
     assert!(cap(&small) < cap(&err), "{small} / {err}");
-    // A segment count of zero or past 2^25 is a usage error.
+    // A segment size of zero, past 2^25, or not a number is a usage error (exit 1).
     for bad in ["0", "64M", "lots"] {
         let o = cli()
             .args(["prove", "-q", "--segment-cycles", bad])
@@ -110,8 +110,9 @@ fn a_segment_larger_than_the_memory_budget_is_refused_before_proving() {
             .arg(&proof)
             .output()
             .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{bad}");
-        assert!(String::from_utf8_lossy(&o.stderr).contains("--segment-cycles"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{bad}: {err}");
+        assert!(err.contains("--segment-cycles") && one_line(&err), "{err}");
     }
 }
 
