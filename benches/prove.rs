@@ -9,7 +9,14 @@
 //! ```text
 //! cargo bench --bench prove
 //! cargo bench --bench prove -- zk
+//! cargo bench --bench prove -- segments
+//! NXR_BENCH_LONG=1 cargo bench --bench prove -- segments/long
 //! ```
+//! The `segments` group proves runs as chains of segments (continuations): the 2^20-row guest
+//! run four times as long in 2^20-cycle segments (throughput with the state binding, verify
+//! time per segment), 2 M and 12 M cycles at 2^20 (peak memory must not grow with the run),
+//! and a criterion measurement of four 2^16-cycle segments against one 2^18-row proof.
+//! `segments/long` (only with `NXR_BENCH_LONG=1`: about an hour) proves a 167 M-cycle run.
 //! The `zk` group proves the 2^16 and 2^18 guests with and without `--zk` (zero-knowledge:
 //! hiding PCS and salted Merkle trees), side by side so both are measured under the same
 //! load. With a filter, only the matching benchmarks' one-off lines are printed.
@@ -147,7 +154,95 @@ fn report_zk(label: &str, img: &Image, layout: &Layout, zk: bool) -> ProofFile {
     pf
 }
 
+/// A chain of segments proven once: one line with cycles, segments, time, rate, proof size,
+/// verify time per segment and peak memory.
+fn report_chain(label: &str, img: &Image, layout: &Layout, seg: u64) -> ProofFile {
+    peak_rss_reset();
+    let opts = prove::ProveOptions {
+        segment_cycles: seg,
+        ..prove::ProveOptions::default()
+    };
+    let t = std::time::Instant::now();
+    let (pf, stats) =
+        prove::prove_with(img, layout, RunConfig::default(), &opts, &|_| {}).expect("proves");
+    let secs = t.elapsed().as_secs_f64();
+    let peak = peak_rss_mib();
+    let bytes = pf.to_bytes();
+    let t = std::time::Instant::now();
+    let back = ProofFile::from_bytes(&bytes).unwrap();
+    prove::verify(&back, Some((img, layout))).expect("verifies");
+    let vsecs = t.elapsed().as_secs_f64();
+    let n = pf.segments.len();
+    eprintln!(
+        "{label}: {} cycles in {n} segments of 2^{}, prove {:.1} s = {:.1} kHz (STARKs {:.1} s, {:.1} s per full segment), proof {} KiB ({} KiB per segment), verify {:.1} ms ({:.1} ms per segment), peak RSS {:.0} MiB (estimated {:.0} MiB)",
+        stats.cycles,
+        seg.trailing_zeros(),
+        secs,
+        stats.cycles as f64 / secs / 1e3,
+        stats.prove_seconds,
+        stats.segments[0].prove_seconds + stats.segments[0].trace_seconds,
+        bytes.len() / 1024,
+        bytes.len() / 1024 / n,
+        vsecs * 1e3,
+        vsecs * 1e3 / n as f64,
+        peak,
+        stats.estimated_peak_bytes as f64 / (1 << 20) as f64
+    );
+    pf
+}
+
+fn segments(c: &mut Criterion) {
+    // About 12 n + 8 cycles.
+    let cycles = |c: u64| ((c - 8) / 12) as u32;
+    if wanted("segments/2^20") {
+        // Four full 2^20-cycle segments (4,194,296 cycles), against one 2^20-row proof.
+        let (img, layout) = load(loop_guest(&MEDIUM, cycles(4 << 20)));
+        report_chain("segments/2^20 x 4", &img, &layout, 1 << 20);
+    }
+    if wanted("segments/peak") {
+        for (label, n) in [("2M", 2_000_000u64), ("12M", 12_000_000)] {
+            let (img, layout) = load(loop_guest(&MEDIUM, cycles(n)));
+            report_chain(&format!("segments/peak {label}"), &img, &layout, 1 << 20);
+        }
+    }
+    if wanted("segments/long") && std::env::var_os("NXR_BENCH_LONG").is_some() {
+        let (img, layout) = load(loop_guest(&MEDIUM, cycles(167_000_000)));
+        report_chain("segments/long 167M", &img, &layout, 1 << 20);
+    }
+    if !wanted("segments/prove_2^16x4") && !wanted("segments/verify_2^16x4") {
+        return;
+    }
+    // Criterion: four 2^16-cycle segments, and the same run as one proof (CPU table 2^18).
+    let (img, layout) = load(loop_guest(&MEDIUM, cycles(4 << 16)));
+    let pf = report_chain("segments/2^16 x 4", &img, &layout, 1 << 16);
+    let mut g = c.benchmark_group("segments");
+    g.sample_size(10);
+    for (label, seg) in [("2^16x4", 1u64 << 16), ("1x2^18", 1 << 20)] {
+        let opts = prove::ProveOptions {
+            segment_cycles: seg,
+            ..prove::ProveOptions::default()
+        };
+        g.bench_function(format!("prove_{label}"), |b| {
+            b.iter(|| {
+                black_box(
+                    prove::prove_with(&img, &layout, RunConfig::default(), &opts, &|_| {})
+                        .unwrap(),
+                )
+            })
+        });
+    }
+    let bytes = pf.to_bytes();
+    g.bench_function("verify_2^16x4", |b| {
+        b.iter(|| {
+            let pf = ProofFile::from_bytes(&bytes).unwrap();
+            black_box(prove::verify(&pf, None).unwrap())
+        })
+    });
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
+    segments(c);
     // n for CPU tables just under 2^16, 2^18, 2^20 rows.
     let sizes = [("2^16", 5_400u32), ("2^18", 21_800), ("2^20", 87_300)];
     let mut g = c.benchmark_group("prove");

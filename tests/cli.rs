@@ -272,7 +272,7 @@ fn prove_then_verify_rewritten_guest() {
     // The JSON summary.
     let proof2 = dir.path().join("fib2.proof");
     let o = cli()
-        .args(["prove", "--json"])
+        .args(["prove", "--json", "--segment-cycles", "128"])
         .arg(&elf)
         .arg("--input")
         .arg(&input)
@@ -295,6 +295,29 @@ fn prove_then_verify_rewritten_guest() {
     }
     assert_eq!(v["memlimit"], 2 << 20);
     assert_eq!(v["proof_bytes"], std::fs::metadata(&proof2).unwrap().len());
+    // In segments of 128 cycles: the count, and per segment its cycles and times.
+    let cycles = v["cycles"].as_u64().unwrap();
+    assert_eq!(v["segment_cycles"], 128);
+    assert_eq!(v["segments"].as_u64().unwrap(), cycles.div_ceil(128));
+    let per = v["per_segment"].as_array().unwrap();
+    assert_eq!(per.len() as u64, cycles.div_ceil(128));
+    assert_eq!(
+        per.iter().map(|s| s["cycles"].as_u64().unwrap()).sum::<u64>(),
+        cycles
+    );
+    assert!(per.iter().all(|s| s["prove_seconds"].as_f64().unwrap() > 0.0
+        && s["proof_bytes"].as_u64().unwrap() > 0));
+    let o = cli()
+        .args(["verify", "--json"])
+        .arg(&proof2)
+        .arg("--elf")
+        .arg(&elf)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(w["segments"], v["segments"]);
+    assert_eq!(w["cycles"].as_u64(), Some(cycles));
     // Valid, with and without the ELF.
     let o = cli()
         .arg("verify")

@@ -1182,17 +1182,21 @@ fn check_segment(
     let st = &p.statement;
     let meta = &sp.meta;
     segment::check_meta(start, meta).map_err(VerifyError::Statement)?;
+    if sp.proof.is_zk() != st.zk {
+        return Err(VerifyError::Stark(format!(
+            "the statement says zero-knowledge: {}, the STARK was made {} hiding commitments",
+            yes_no(st.zk),
+            if sp.proof.is_zk() { "with" } else { "without" }
+        )));
+    }
     let tables = witness::verifier_tables(p, pt, start, mem, meta);
     check_heights(st, meta, &tables, &sp.proof)?;
     let pvs = public_values(p, digest, count, start, meta);
     match (&sp.proof, zk_public) {
         (Stark::Plain(proof), None) => verify_stark(&config(), &tables, proof, &pvs),
         (Stark::Zk(proof), Some(c)) => verify_stark(c, &tables, proof, &pvs),
-        (proof, _) => Err(VerifyError::Stark(format!(
-            "the statement says zero-knowledge: {}, the STARK was made {} hiding commitments",
-            yes_no(st.zk),
-            if proof.is_zk() { "with" } else { "without" }
-        ))),
+        // The kind was checked against the statement above.
+        _ => Err(VerifyError::Stark("the STARK's kind does not fit the statement".into())),
     }
 }
 
