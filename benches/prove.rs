@@ -225,8 +225,7 @@ fn segments(c: &mut Criterion) {
         g.bench_function(format!("prove_{label}"), |b| {
             b.iter(|| {
                 black_box(
-                    prove::prove_with(&img, &layout, RunConfig::default(), &opts, &|_| {})
-                        .unwrap(),
+                    prove::prove_with(&img, &layout, RunConfig::default(), &opts, &|_| {}).unwrap(),
                 )
             })
         });

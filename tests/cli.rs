@@ -302,11 +302,15 @@ fn prove_then_verify_rewritten_guest() {
     let per = v["per_segment"].as_array().unwrap();
     assert_eq!(per.len() as u64, cycles.div_ceil(128));
     assert_eq!(
-        per.iter().map(|s| s["cycles"].as_u64().unwrap()).sum::<u64>(),
+        per.iter()
+            .map(|s| s["cycles"].as_u64().unwrap())
+            .sum::<u64>(),
         cycles
     );
-    assert!(per.iter().all(|s| s["prove_seconds"].as_f64().unwrap() > 0.0
-        && s["proof_bytes"].as_u64().unwrap() > 0));
+    assert!(per
+        .iter()
+        .all(|s| s["prove_seconds"].as_f64().unwrap() > 0.0
+            && s["proof_bytes"].as_u64().unwrap() > 0));
     let o = cli()
         .args(["verify", "--json"])
         .arg(&proof2)

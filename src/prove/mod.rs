@@ -1196,7 +1196,9 @@ fn check_segment(
         (Stark::Plain(proof), None) => verify_stark(&config(), &tables, proof, &pvs),
         (Stark::Zk(proof), Some(c)) => verify_stark(c, &tables, proof, &pvs),
         // The kind was checked against the statement above.
-        _ => Err(VerifyError::Stark("the STARK's kind does not fit the statement".into())),
+        _ => Err(VerifyError::Stark(
+            "the STARK's kind does not fit the statement".into(),
+        )),
     }
 }
 

@@ -222,13 +222,16 @@ pub(crate) fn mem_words(run: &Run) -> BTreeSet<u32> {
     words
 }
 
+/// Words whose value a segment changed: `(word address, final value)`, increasing.
+pub(crate) type Changed = Vec<(u32, u32)>;
+
 /// The MEM main trace: the segment's words ([`mem_words`]), sorted, with their initial values
 /// (from IMAGE, or zero in the first segment) and final values and times. `n` is the cycle
 /// count (for errors). Returns the words whose value changed, with their final value.
 pub(crate) fn mem_trace(
     run: &mut Run,
     n: usize,
-) -> Result<(RowMajorMatrix<Val>, Vec<(u32, u32)>), WitnessError> {
+) -> Result<(RowMajorMatrix<Val>, Changed), WitnessError> {
     let words = mem_words(run);
     let (p, pt, checked, base, first) = (run.p, run.pt, run.checked, run.base, run.first);
     let (st, mults) = (&mut run.st, &mut run.mults);
