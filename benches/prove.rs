@@ -13,9 +13,10 @@
 //! NXR_BENCH_LONG=1 cargo bench --bench prove -- segments/long
 //! ```
 //! The `segments` group proves runs as chains of segments (continuations): the 2^20-row guest
-//! run four times as long in 2^20-cycle segments (throughput with the state binding, verify
-//! time per segment), 2 M and 12 M cycles at 2^20 (peak memory must not grow with the run),
-//! and a criterion measurement of four 2^16-cycle segments against one 2^18-row proof.
+//! run four times as long in segments of 2^20 - 1 cycles (CPU tables of 2^20 rows:
+//! throughput with the state binding, verify time per segment), 2 M and 12 M cycles in such
+//! segments (peak memory must not grow with the run), and a criterion measurement of four
+//! segments of 2^16 - 1 cycles against the same run as one 2^18-row proof.
 //! `segments/long` (only with `NXR_BENCH_LONG=1`: about an hour) proves a 167 M-cycle run.
 //! The `zk` group proves the 2^16 and 2^18 guests with and without `--zk` (zero-knowledge:
 //! hiding PCS and salted Merkle trees), side by side so both are measured under the same
@@ -174,9 +175,9 @@ fn report_chain(label: &str, img: &Image, layout: &Layout, seg: u64) -> ProofFil
     let vsecs = t.elapsed().as_secs_f64();
     let n = pf.segments.len();
     eprintln!(
-        "{label}: {} cycles in {n} segments of 2^{}, prove {:.1} s = {:.1} kHz (STARKs {:.1} s, {:.1} s per full segment), proof {} KiB ({} KiB per segment), verify {:.1} ms ({:.1} ms per segment), peak RSS {:.0} MiB (estimated {:.0} MiB)",
+        "{label}: {} cycles in {n} segments of {} cycles, prove {:.1} s = {:.1} kHz (STARKs {:.1} s, {:.1} s per full segment), proof {} KiB ({} KiB per segment), verify {:.1} ms ({:.1} ms per segment), peak RSS {:.0} MiB (estimated {:.0} MiB)",
         stats.cycles,
-        seg.trailing_zeros(),
+        seg,
         secs,
         stats.cycles as f64 / secs / 1e3,
         stats.prove_seconds,
@@ -194,30 +195,34 @@ fn report_chain(label: &str, img: &Image, layout: &Layout, seg: u64) -> ProofFil
 fn segments(c: &mut Criterion) {
     // About 12 n + 8 cycles.
     let cycles = |c: u64| ((c - 8) / 12) as u32;
+    // Four segments of 2^16 - 1 cycles hold 262,140: the guest just under (cycles(4 << 16)
+    // would make a fifth segment of a few cycles).
+    // Segments of 2^20 - 1 cycles: CPU tables of 2^20 rows (the default).
+    let full = prove::DEFAULT_SEGMENT_CYCLES;
     if wanted("segments/2^20") {
-        // Four full 2^20-cycle segments (4,194,296 cycles), against one 2^20-row proof.
-        let (img, layout) = load(loop_guest(&MEDIUM, cycles(4 << 20)));
-        report_chain("segments/2^20 x 4", &img, &layout, 1 << 20);
+        // Four full segments (4,194,292 cycles), against one 2^20-row proof.
+        let (img, layout) = load(loop_guest(&MEDIUM, cycles(4 * ((1 << 20) - 1))));
+        report_chain("segments/2^20 x 4", &img, &layout, full);
     }
     if wanted("segments/peak") {
         for (label, n) in [("2M", 2_000_000u64), ("12M", 12_000_000)] {
             let (img, layout) = load(loop_guest(&MEDIUM, cycles(n)));
-            report_chain(&format!("segments/peak {label}"), &img, &layout, 1 << 20);
+            report_chain(&format!("segments/peak {label}"), &img, &layout, full);
         }
     }
     if wanted("segments/long") && std::env::var_os("NXR_BENCH_LONG").is_some() {
         let (img, layout) = load(loop_guest(&MEDIUM, cycles(167_000_000)));
-        report_chain("segments/long 167M", &img, &layout, 1 << 20);
+        report_chain("segments/long 167M", &img, &layout, full);
     }
     if !wanted("segments/prove_2^16x4") && !wanted("segments/verify_2^16x4") {
         return;
     }
     // Criterion: four 2^16-cycle segments, and the same run as one proof (CPU table 2^18).
-    let (img, layout) = load(loop_guest(&MEDIUM, cycles(4 << 16)));
-    let pf = report_chain("segments/2^16 x 4", &img, &layout, 1 << 16);
+    let (img, layout) = load(loop_guest(&MEDIUM, cycles(4 * ((1 << 16) - 1))));
+    let pf = report_chain("segments/2^16 x 4", &img, &layout, (1 << 16) - 1);
     let mut g = c.benchmark_group("segments");
     g.sample_size(10);
-    for (label, seg) in [("2^16x4", 1u64 << 16), ("1x2^18", 1 << 20)] {
+    for (label, seg) in [("2^16x4", (1u64 << 16) - 1), ("1x2^18", 1 << 20)] {
         let opts = prove::ProveOptions {
             segment_cycles: seg,
             ..prove::ProveOptions::default()

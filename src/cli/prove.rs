@@ -16,10 +16,11 @@ pub struct ProveArgs {
     exec: ExecArgs,
     /// Cycles per segment: the run is proven as a chain of segments of this many cycles (the
     /// last one shorter), one at a time, so the prover's memory is that of one segment
-    /// whatever the run's length. Any number from 1 to 2^25 - 1 (e.g. 4096, 1M; K and M are
-    /// powers of two); the default 2^20 needs about 3 GiB. A zero-knowledge proof is one
-    /// segment.
-    #[arg(long, value_name = "N", default_value = "1M", value_parser = parse_cycles)]
+    /// whatever the run's length. Any number from 1 to 2^25 - 1 (K and M are powers of two).
+    /// A segment's CPU table has one row more than its cycles, rounded up to a power of two:
+    /// 2^k - 1 cycles fill 2^k rows, 2^k cycles take twice the time and memory. The default
+    /// 1048575 (2^20 - 1) needs about 3.7 GiB. A zero-knowledge proof is one segment.
+    #[arg(long, value_name = "N", default_value = "1048575", value_parser = parse_cycles)]
     segment_cycles: u64,
     /// Memory the prover may use (e.g. 8G). A segment size whose tables are estimated to need
     /// more is refused before proving. Default: the memory the system reports available

@@ -35,8 +35,10 @@ use super::statement::Event;
 use super::Stark;
 use serde::{Deserialize, Serialize};
 
-/// The default segment size: 2^20 cycles (RISC Zero's; about 3 GiB of prover memory).
-pub const DEFAULT_SEGMENT_CYCLES: u64 = 1 << 20;
+/// The default segment size: 2^20 − 1 cycles, a CPU table of 2^20 rows (it has one padding
+/// row after the last cycle, so 2^k − 1 cycles fill 2^k rows and 2^k cycles take 2^(k+1));
+/// about 3.7 GiB of prover memory.
+pub const DEFAULT_SEGMENT_CYCLES: u64 = (1 << 20) - 1;
 /// The longest segment the constraints allow (the CPU clock's time stamps stay below 2^28).
 pub const MAX_SEGMENT_CYCLES: u64 = (1 << 25) - 1;
 
