@@ -602,10 +602,11 @@ pub fn prove(
 
 /// Run and prove, as a chain of segments of `opts.segment_cycles` cycles ([`segment`]).
 ///
-/// The guest runs twice: once to learn the statement (outputs, exit code, transcript), each
-/// segment's trace dropped as soon as it is read, then again, one segment at a time: trace
-/// it from the VM's paused state, build its tables, prove it, drop it. The prover's memory is
-/// that of one segment (and the VM's memory), whatever the run's length. Before proving, the
+/// The guest runs twice: once untraced to learn the statement (outputs, exit code, cycles),
+/// refusing a run that does not exit before anything is proven, then traced, one segment at a
+/// time: trace it from the VM's paused state, add its system calls to the transcript, build
+/// its tables, prove it, drop it. The prover's memory is that of one segment (and the VM's
+/// memory), whatever the run's length. Before proving, the
 /// segment size is checked against the memory budget ([`budget::max_cycles_for`]:
 /// [`ProveError::TooLong`]), and each segment's estimated peak too
 /// ([`ProveError::OutOfMemory`]).
