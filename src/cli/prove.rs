@@ -93,6 +93,15 @@ pub fn prove_main(a: ProveArgs) -> i32 {
         let img = Image::read(&a.input_elf)?;
         let layout = nexus_relink::layout::MemoryMap::discover(&img).prove_layout()?;
         let cfg = a.exec.config()?;
+        let n = a.segment_cycles;
+        if n.is_power_of_two() && n >= 1024 && !a.quiet && !a.json {
+            eprintln!(
+                "nexus-relink: note: a segment of {n} cycles has a CPU table of 2^{} rows (one padding row follows the last cycle); --segment-cycles {} fills 2^{} rows in half the time and memory",
+                n.trailing_zeros() + 1,
+                n - 1,
+                n.trailing_zeros()
+            );
+        }
         let bar = if a.quiet || a.json {
             indicatif::ProgressBar::hidden()
         } else {

@@ -437,12 +437,6 @@ fn finish_statement(
             )));
         }
     }
-    if res.cycles >= 1 << 32 {
-        return Err(ProveError::Unprovable(format!(
-            "the run has {} cycles; a proof's transcript counts cycles in 32 bits",
-            res.cycles
-        )));
-    }
     let st = &mut public.statement;
     st.cycles = res.cycles;
     st.exit_code = code;
@@ -858,11 +852,6 @@ impl EventCollector {
                     continue;
                 }
             };
-            if i >= 1 << 32 {
-                return Err(ProveError::Unprovable(format!(
-                    "a system call at cycle {i}: a proof's transcript counts cycles in 32 bits"
-                )));
-            }
             // The register an ecall writes follows from the ABI (the trace names only a
             // register whose value changed).
             let target = match r.inst.op {
@@ -901,7 +890,7 @@ impl EventCollector {
                 s.1.push(a.value as u8);
             }
             self.out.push(Event {
-                clk: i as u32,
+                clk: i,
                 pc: r.pc,
                 reads,
                 write,
@@ -1102,7 +1091,7 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
             "the image digest does not match the image".into(),
         ));
     }
-    if st.cycles == 0 || st.cycles >= 1 << 32 {
+    if st.cycles == 0 {
         return Err(VerifyError::Statement(format!("cycle count {}", st.cycles)));
     }
     statement::replay(p).map_err(VerifyError::Statement)?;

@@ -109,9 +109,9 @@ pub struct SegmentProof {
 pub fn segment_events(events: &[Event], clk0: u64, n: u64) -> Vec<Event> {
     events
         .iter()
-        .filter(|e| (clk0..clk0 + n).contains(&u64::from(e.clk)))
+        .filter(|e| (clk0..clk0 + n).contains(&e.clk))
         .map(|e| Event {
-            clk: (u64::from(e.clk) - clk0) as u32,
+            clk: e.clk - clk0,
             ..e.clone()
         })
         .collect()

@@ -53,7 +53,8 @@ pub struct Statement {
 /// One system call (or Nexus tape instruction) as the guest saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    pub clk: u32,
+    /// The run's cycle (in a segment's tables: counted from the segment's first cycle).
+    pub clk: u64,
     pub pc: u32,
     /// Registers read and their values.
     pub reads: Vec<(u8, u32)>,
@@ -289,7 +290,7 @@ pub fn replay(p: &Public) -> Result<(), String> {
     let mut input_pos = 0usize;
     let mut brk = st.brk;
     let mut exit: Option<i32> = None;
-    let mut last_clk: Option<u32> = None;
+    let mut last_clk: Option<u64> = None;
     // Machine CSRs, as the VM keeps them (bare-metal start-up code: the RISC-V ISA tests).
     let mut csrs: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
     let code: std::collections::HashMap<u32, u32> = p.code_words().collect();
@@ -329,7 +330,7 @@ pub fn replay(p: &Public) -> Result<(), String> {
                 };
                 let writes = matches!(inst.op, Op::Csrrw | Op::Csrrwi) || inst.rs1 != 0;
                 // Counters read the cycle count (the VM counts this instruction).
-                let cycles = u64::from(e.clk) + 1;
+                let cycles = e.clk + 1;
                 let old = match csr {
                     0xc00..=0xc02 => cycles as u32,
                     0xc80..=0xc82 => (cycles >> 32) as u32,
@@ -508,7 +509,7 @@ pub fn replay(p: &Public) -> Result<(), String> {
     let Some(code) = exit else {
         return Err("the transcript does not end with an exit".into());
     };
-    if u64::from(last_clk.unwrap_or(0)) + 1 != st.cycles {
+    if last_clk.unwrap_or(0) + 1 != st.cycles {
         return Err("the exit is not the last cycle".into());
     }
     let public_output = out_tape.get(4..).unwrap_or_default().to_vec();

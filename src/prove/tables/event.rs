@@ -167,7 +167,8 @@ impl Events {
         for e in events {
             let mut row = vec![0u32; ev::W];
             row[ev::REAL] = 1;
-            row[ev::CLK] = e.clk;
+            // A segment's clocks (under 2^25: `segment::MAX_SEGMENT_CYCLES`).
+            row[ev::CLK] = e.clk as u32;
             row[ev::PCW] = e.pc / 4;
             row[ev::NPC] = e.next_pc.map_or(e.pc / 4 + 1, |p| p / 4);
             for (k, &(r, v)) in e.reads.iter().take(4).enumerate() {

@@ -82,7 +82,8 @@ pub(crate) fn io_rows(e: &Event) -> Vec<u32> {
     }
     let mut out = Vec::new();
     for (waddr, w) in words {
-        out.extend([1, 8 * e.clk + 7, waddr]);
+        // A segment's clock (under 2^25), so the time stamp fits in 32 bits.
+        out.extend([1, 8 * e.clk as u32 + 7, waddr]);
         out.extend(w);
     }
     out
