@@ -424,7 +424,7 @@ fn a_last_segment_that_does_not_exit_is_rejected() {
     f.segments.truncate(3);
     let cycles: u64 = f.segments.iter().map(|s| u64::from(s.meta.cycles)).sum();
     f.public.statement.cycles = cycles;
-    f.public.events.retain(|e| u64::from(e.clk) < cycles);
+    f.public.events.retain(|e| e.clk < cycles);
     reject(&f);
     // A modified prover that proves the run's first three segments as the whole chain, the
     // third as the last one (no end state): the STARK of that segment does not hold, since
@@ -433,7 +433,7 @@ fn a_last_segment_that_does_not_exit_is_rejected() {
     let (public, _) = prove::trace_run(&img, &layout, RunConfig::default()).unwrap();
     let mut public = public;
     public.statement.cycles = cycles;
-    public.events.retain(|e| u64::from(e.clk) < cycles);
+    public.events.retain(|e| e.clk < cycles);
     let pt = witness::public_tables(&public);
     let digest = statement::statement_digest(&public);
     let mut run = Vm::new(&img, &layout, RunConfig::default())
