@@ -1,12 +1,13 @@
 //! STARK proofs of a guest's execution (Plonky3: KoalaBear field, Poseidon2 Merkle
 //! commitments, FRI, batch STARK with LogUp lookups).
 //!
-//! [`prove`] runs the guest in the VM's tracing mode and proves the run; the proof file
-//! carries the [`Statement`] (image digest, entry, layout including the memory limit, public
-//! input, outputs, exit code, cycle count), the public data the verifier needs to rebuild the
-//! fixed tables (initial image, instruction ranges, system-call transcript) and the STARK.
-//! [`verify`] checks all of it; with the ELF it also recomputes the image and the layout from
-//! it. See [`tables`] for the tables and what each constrains (a file each: columns,
+//! [`prove`] runs the guest and proves the run as a chain of segments ([`segment`]: one batch
+//! STARK per segment, proven one at a time, the state carried between them by the verifier);
+//! the proof file carries the [`Statement`] (image digest, entry, layout including the memory
+//! limit, public input, outputs, exit code, cycle count), the public data the verifier needs to
+//! rebuild the fixed tables (initial image, instruction ranges, system-call transcript) and
+//! the segments (each its [`SegmentMeta`] and STARK). [`verify`] checks all of it; with the
+//! ELF it also recomputes the image and the layout from it. See [`tables`] for the tables and what each constrains (a file each: columns,
 //! constraints, trace generation); [`witness`] runs a trace through them.
 //!
 //! With [`ProveOptions::zk`] the STARK is zero-knowledge ([`ZkConfig`]: hiding FRI PCS over
