@@ -4,7 +4,8 @@
 //! duplicated or swapped; the state between segments changed (a memory word, a register, the
 //! pc) by a *modified prover* whose changed segment is valid on its own terms; a last segment
 //! that does not exit; a first segment that does not start from the image; a store at a
-//! boundary not carried over; the single-proof attacks inside a middle segment. Segments are
+//! boundary not carried over; a boundary that splits an instruction's accesses; the
+//! single-proof attacks inside a middle segment (and `tests/soundness.rs`'s attacks A-D). Segments are
 //! small (a few hundred cycles) so that chains stay fast.
 
 mod common;
@@ -496,6 +497,62 @@ fn a_store_at_a_boundary_not_carried_over_is_rejected() {
     });
     let why = reject(&pf);
     assert!(why.contains("segment 1 of"), "{why}");
+}
+
+#[test]
+fn a_boundary_that_splits_an_instruction_s_accesses_is_rejected() {
+    let (img, layout) = counter_guest();
+    // Segments of 32 cycles: segment 0 ends with the `write` system call (cycle 31 = the
+    // loop's third `ecall`). Its memory reads (the 4 bytes written to stdout) are the IOW rows
+    // the verifier builds from its transcript event, in the segment of the event's cycle. A
+    // boundary that splits the instruction (the call in segment 0, its accesses in segment 1)
+    // is a statement with the event moved to cycle 32. The witness builder cannot express it
+    // ("more system calls than events"); the modified prover proves the honest segments
+    // against that statement.
+    let mut run = Vm::new(&img, &layout, RunConfig::default())
+        .unwrap()
+        .trace_segments();
+    let pieces: Vec<Trace> = std::iter::from_fn(|| run.next_segment(32)).collect();
+    let res = run.result().unwrap().clone();
+    let honest = prove::public_of_run(&img, &layout, None, Vec::new(), &pieces, res).unwrap();
+    let mut public = honest.clone();
+    let last = pieces[0].rows.last().unwrap();
+    assert_eq!((last.inst.op, last.rd), (Op::Ecall, 10));
+    let ev = public.events.iter_mut().find(|e| e.clk == 31).unwrap();
+    assert!(ev.mem_read.as_ref().is_some_and(|(_, b)| b.len() == 4));
+    ev.clk = 32;
+    let count = pieces.len();
+    let pt = witness::public_tables(&public);
+    let digest = statement::statement_digest(&public);
+    let mut mem = pt.image_words.clone();
+    let mut start = SegmentStart::whole_run(public.statement.entry);
+    start.last = count == 1;
+    let mut segments = Vec::new();
+    for (k, t) in pieces.iter().enumerate() {
+        let w = witness::build_segment_unchecked(&honest, &pt, &start, &mem, t).unwrap();
+        let proof = prove::prove_segment(
+            &public, &digest, count, &start, &w.meta, &w.tables, &w.traces,
+        )
+        .unwrap();
+        let sp = SegmentProof {
+            meta: w.meta,
+            proof,
+        };
+        if k < 2 {
+            let alone = prove::verify_segment(&public, count, &start, &mem, &sp);
+            assert!(
+                matches!(alone, Err(VerifyError::Stark(_))),
+                "segment {k} without (0) or with (1) the moved accesses: {alone:?}"
+            );
+        }
+        for &(a, v) in &sp.meta.changed {
+            mem.insert(a, v.to_le_bytes());
+        }
+        start = start.next(&sp.meta, k + 2 == count);
+        segments.push(sp);
+    }
+    let why = reject(&ProofFile { public, segments });
+    assert!(why.contains("segment 0 of"), "{why}");
 }
 
 fn statement_of(img: &Image, layout: &Layout) -> nexus_relink::prove::Statement {

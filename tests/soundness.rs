@@ -6,7 +6,9 @@
 //! verifier must reject every such proof, with and without the ELF. The honest prover refuses
 //! the same runs by name. `docs/RULES.md` lists the rules and these tests. Attacks A-E also
 //! run in zero-knowledge mode (`*_in_zk_mode`: the forged proof made with the hiding
-//! configuration, `prove --zk`).
+//! configuration, `prove --zk`); attacks A-D and the misaligned lane also inside a middle
+//! segment of a chain (`*_in_a_middle_segment`: continuations; E needs private input, which
+//! a chain refuses, `tests/segments.rs`).
 
 mod common;
 #[path = "../benches/guest/mod.rs"]
@@ -16,10 +18,15 @@ use nexus_relink::elf::Image;
 use nexus_relink::isa::{encode, split_hi_lo, Inst, Op};
 use nexus_relink::layout::Layout;
 use nexus_relink::prove::air::{sel, CpuCols};
-use nexus_relink::prove::{self, witness, ProofFile, Statement, Val, VerifyError};
+use nexus_relink::prove::witness::{self, SegmentWitness};
+use nexus_relink::prove::{
+    self, statement, ProofFile, SegmentProof, SegmentStart, Val, VerifyError,
+};
 use nexus_relink::relink::Relinker;
+use nexus_relink::vm::trace::Trace;
 use nexus_relink::vm::{Abi, RunConfig, Vm};
 use p3_field::PrimeCharacteristicRing;
+use p3_matrix::Matrix;
 
 fn parse(bytes: Vec<u8>) -> (Image, Layout) {
     let img = Image::parse(bytes).unwrap();
@@ -31,35 +38,162 @@ fn data(name: &str) -> Vec<u8> {
     std::fs::read(common::root().join("tests/data/soundness").join(name)).unwrap()
 }
 
+/// How a forged run is proven: as one proof (plain or zero-knowledge, `prove --zk`), or as a
+/// chain of segments in which the attack falls inside a middle segment (`Middle`: the attack
+/// picks a segment size around the cycle it happens at, [`Mode::around`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Plain,
+    Zk,
+    Middle,
+    Chain(u64),
+}
+
+impl Mode {
+    /// For `Middle`: segments of the largest size that puts cycles `at - 1 ..= at + 1` in one
+    /// segment that is neither the first nor the last of a run of `total` cycles.
+    fn around(self, at: u64, total: u64) -> Mode {
+        if self != Mode::Middle {
+            return self;
+        }
+        let s = (1..=at)
+            .rev()
+            .find(|&s| {
+                let k = (at - 1) / s;
+                k >= 1 && k == (at + 1) / s && k < (total - 1) / s
+            })
+            .expect("the run is long enough for a middle segment");
+        Mode::Chain(s)
+    }
+
+    /// The forged proof was rejected for its STARK, in a chain at the segment holding `at`.
+    fn check(self, why: &str, at: u64) {
+        assert!(why.contains("STARK"), "{why}");
+        if let Mode::Chain(s) = self {
+            let k = at / s;
+            assert!(why.contains(&format!("segment {k} of")), "{why}");
+        }
+    }
+}
+
 /// The modified prover: the run of `run_img` under `run_layout`, stated about `img` under
 /// `layout` (its image, instruction ranges, layout and `tohost`; the run's cycles, exit code,
-/// outputs and transcript).
+/// outputs and transcript), proven as `mode` says.
 fn forge(
     img: &Image,
     layout: &Layout,
     run_img: &Image,
     run_layout: &Layout,
     cfg: RunConfig,
-    zk: bool,
+    mode: Mode,
 ) -> ProofFile {
-    let (mut public, trace) =
-        prove::trace_run(run_img, run_layout, cfg.clone()).expect("the looser machine runs it");
-    let real = prove::public_from_elf(img, layout, cfg.abi).unwrap();
-    let run = public.statement.clone();
-    public.image = real.image;
-    public.code = real.code;
-    public.statement = Statement {
-        cycles: run.cycles,
-        exit_code: run.exit_code,
-        public_input: run.public_input,
-        stdout: run.stdout,
-        stderr: run.stderr,
-        public_output: run.public_output,
-        zk,
-        ..real.statement
+    forge_changed(img, layout, run_img, run_layout, cfg, mode, None)
+}
+
+/// [`forge`], and `change = (cycle, address, word)`: the word is changed in the VM when
+/// `cycle` instructions have run (a code word changed is fetched changed), and the run goes on
+/// from there. In a chain, `cycle` must be a segment boundary.
+fn forge_changed(
+    img: &Image,
+    layout: &Layout,
+    run_img: &Image,
+    run_layout: &Layout,
+    cfg: RunConfig,
+    mode: Mode,
+    change: Option<(u64, u32, u32)>,
+) -> ProofFile {
+    let seg = match mode {
+        Mode::Chain(s) => s,
+        Mode::Plain | Mode::Zk => u64::MAX,
+        Mode::Middle => unreachable!("resolve Middle with Mode::around first"),
     };
+    let mut run = Vm::new(run_img, run_layout, cfg.clone())
+        .expect("the looser machine loads it")
+        .trace_segments();
+    let mut pieces: Vec<Trace> = Vec::new();
+    loop {
+        let done = run.cycles();
+        let mut max = seg;
+        if let Some((at, a, w)) = change {
+            if done == at {
+                assert!(run.vm_mut().tamper(None, None, Some((a, w))));
+            } else if done < at {
+                max = max.min(at - done);
+                assert!(seg == u64::MAX || at % seg == 0, "change at a boundary");
+            }
+        }
+        match run.next_segment(max) {
+            Some(t) => pieces.push(t),
+            None => break,
+        }
+    }
+    let res = run.result().expect("the run ended").clone();
+    let mut public =
+        prove::public_of_run(img, layout, cfg.abi, cfg.input.clone(), &pieces, res).unwrap();
+    if let Mode::Chain(_) = mode {
+        return prove_chain(public, &pieces, &mut |_, _| {});
+    }
+    public.statement.zk = mode == Mode::Zk;
+    let trace = concat(pieces);
     let (tables, traces) = witness::build_unchecked(&public, &trace).unwrap();
     prove::prove_traces(public, &tables, &traces).expect("a proof is produced")
+}
+
+/// Pieces of a run as one trace.
+fn concat(pieces: Vec<Trace>) -> Trace {
+    let mut it = pieces.into_iter();
+    let mut whole = it.next().unwrap_or_default();
+    for t in it {
+        let off = whole.mem.len() as u32;
+        whole.rows.extend(t.rows.into_iter().map(|mut r| {
+            r.mem_start += off;
+            r
+        }));
+        whole.mem.extend(t.mem);
+    }
+    whole
+}
+
+/// A chain of segments, one per piece, proven the way `prove` does (without its refusals),
+/// with `edit` applied to segment k's witness before it is proven.
+fn prove_chain(
+    public: prove::Public,
+    pieces: &[Trace],
+    edit: &mut dyn FnMut(usize, &mut SegmentWitness),
+) -> ProofFile {
+    let count = pieces.len();
+    let pt = witness::public_tables(&public);
+    let digest = statement::statement_digest(&public);
+    let mut mem = pt.image_words.clone();
+    let mut start = SegmentStart::whole_run(public.statement.entry);
+    start.last = count == 1;
+    let mut segments = Vec::new();
+    for (k, t) in pieces.iter().enumerate() {
+        let mut w = witness::build_segment_unchecked(&public, &pt, &start, &mem, t).unwrap();
+        edit(k, &mut w);
+        let proof = prove::prove_segment(
+            &public, &digest, count, &start, &w.meta, &w.tables, &w.traces,
+        )
+        .unwrap();
+        for &(a, v) in &w.meta.changed {
+            mem.insert(a, v.to_le_bytes());
+        }
+        let next = start.next(&w.meta, k + 2 == count);
+        segments.push(SegmentProof {
+            meta: w.meta,
+            proof,
+        });
+        start = next;
+    }
+    ProofFile { public, segments }
+}
+
+/// Cycles of a run to its end.
+fn cycles_of(img: &Image, layout: &Layout) -> u64 {
+    Vm::new(img, layout, RunConfig::default())
+        .unwrap()
+        .run()
+        .cycles
 }
 
 /// Both verifications reject the forged proof; returns the reason without the ELF.
@@ -104,37 +238,43 @@ const SHAPE: guest::Shape = guest::Shape {
 };
 
 /// A. Self-modifying code: the guest stores `li a0, 0` over its own `li a0, 7` and runs it.
-/// The VM runs the stored instruction (exit 0); the forged run executes the original one and
-/// claims exit 7. Code words are read-only in the proof, so no store into code is provable.
+/// The VM runs the stored instruction (exit 0); the forged run is the same program's, with the
+/// word changed back after the store, so that it executes the original instruction and claims
+/// exit 7 (PROGRAM is the ELF's code: a proof always fetches the original). Code words are
+/// read-only in the proof, so no store into code is provable.
 #[test]
 fn a_store_into_code_is_not_provable() {
-    a_store_into_code_is_not_provable_in(false)
+    a_store_into_code_is_not_provable_in(Mode::Plain)
 }
 
 #[test]
 fn a_store_into_code_is_not_provable_in_zk_mode() {
-    a_store_into_code_is_not_provable_in(true)
+    a_store_into_code_is_not_provable_in(Mode::Zk)
 }
 
-fn a_store_into_code_is_not_provable_in(zk: bool) {
-    let build = |new: u32| {
-        let mut a = Asm(Vec::new());
-        // t0 = address of `target` (auipc-relative), t1 = the new instruction word.
-        let at = a.pc(&SHAPE);
-        a.i(Inst::auipc(5, 0));
-        a.li(6, new);
-        let target = at + 4 * 6;
-        a.i(Inst::new(Op::Sw, 0, 5, 6, (target - at) as i32));
-        a.i(Inst::new(Op::FenceI, 0, 0, 0, 0));
-        a.i(Inst::addi(0, 0, 0));
-        assert_eq!(a.pc(&SHAPE), target);
-        a.i(Inst::addi(10, 0, 7)); // target: li a0, 7
-        a.exit_linux();
-        guest::elf(&SHAPE, &a.0, &[])
-    };
+#[test]
+fn a_store_into_code_is_not_provable_in_a_middle_segment() {
+    // Segments of 2 cycles: the store (cycle 3) in segment 1 of 5.
+    a_store_into_code_is_not_provable_in(Mode::Chain(2))
+}
+
+fn a_store_into_code_is_not_provable_in(mode: Mode) {
     let li_a0_0 = encode(&Inst::addi(10, 0, 0)).unwrap();
     let li_a0_7 = encode(&Inst::addi(10, 0, 7)).unwrap();
-    let (img, layout) = parse(build(li_a0_0));
+    let mut a = Asm(Vec::new());
+    // t0 = address of `target` (auipc-relative), t1 = the new instruction word.
+    let at = a.pc(&SHAPE);
+    a.i(Inst::auipc(5, 0));
+    a.li(6, li_a0_0);
+    let target = at + 4 * 6;
+    let store = a.0.len() as u64;
+    a.i(Inst::new(Op::Sw, 0, 5, 6, (target - at) as i32));
+    a.i(Inst::new(Op::FenceI, 0, 0, 0, 0));
+    a.i(Inst::addi(0, 0, 0));
+    assert_eq!(a.pc(&SHAPE), target);
+    a.i(Inst::addi(10, 0, 7)); // target: li a0, 7
+    a.exit_linux();
+    let (img, layout) = parse(guest::elf(&SHAPE, &a.0, &[]));
     let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
     assert_eq!(vm.exit_code, Some(0), "the VM runs the stored instruction");
     // The honest prover refuses by name.
@@ -143,19 +283,11 @@ fn a_store_into_code_is_not_provable_in(zk: bool) {
         .expect("refused")
         .to_string();
     assert!(err.contains("self-modifying code"), "{err}");
-    // The same program storing the word it already holds runs the original `li a0, 7`.
-    let (run_img, run_layout) = parse(build(li_a0_7));
-    let pf = forge(
-        &img,
-        &layout,
-        &run_img,
-        &run_layout,
-        RunConfig::default(),
-        zk,
-    );
+    let change = Some((store + 1, target, li_a0_7));
+    let cfg = RunConfig::default();
+    let pf = forge_changed(&img, &layout, &img, &layout, cfg, mode, change);
     assert_eq!(pf.public.statement.exit_code, 7);
-    let why = rejected(&pf, &img, &layout);
-    assert!(why.contains("STARK"), "{why}");
+    mode.check(&rejected(&pf, &img, &layout), store);
 }
 
 /// B. A stack overflow into the heap: with heap end = stack bottom the two regions touch, so
@@ -163,15 +295,20 @@ fn a_store_into_code_is_not_provable_in(zk: bool) {
 /// overflow from a heap access.
 #[test]
 fn b_a_stack_overflow_into_the_heap_is_not_provable() {
-    b_a_stack_overflow_into_the_heap_is_not_provable_in(false)
+    b_a_stack_overflow_into_the_heap_is_not_provable_in(Mode::Plain)
 }
 
 #[test]
 fn b_a_stack_overflow_into_the_heap_is_not_provable_in_zk_mode() {
-    b_a_stack_overflow_into_the_heap_is_not_provable_in(true)
+    b_a_stack_overflow_into_the_heap_is_not_provable_in(Mode::Zk)
 }
 
-fn b_a_stack_overflow_into_the_heap_is_not_provable_in(zk: bool) {
+#[test]
+fn b_a_stack_overflow_into_the_heap_is_not_provable_in_a_middle_segment() {
+    b_a_stack_overflow_into_the_heap_is_not_provable_in(Mode::Middle)
+}
+
+fn b_a_stack_overflow_into_the_heap_is_not_provable_in(mode: Mode) {
     let (img0, _) =
         parse(std::fs::read(common::root().join("fixtures/deep_recursion.elf")).unwrap());
     let out = Relinker::new(2 << 20)
@@ -187,11 +324,13 @@ fn b_a_stack_overflow_into_the_heap_is_not_provable_in(zk: bool) {
     let mut loose = layout.clone();
     loose.stack_bottom = layout.heap_start;
     loose.heap_end = layout.heap_start;
-    let pf = forge(&img, &layout, &img, &loose, RunConfig::default(), zk);
+    // The first access below the stack bottom is the faulting instruction's.
+    let at = vm.cycles - 1;
+    let mode = mode.around(at, cycles_of(&img, &loose));
+    let pf = forge(&img, &layout, &img, &loose, RunConfig::default(), mode);
     assert_eq!(pf.public.statement.exit_code, 0);
     assert_eq!(pf.public.statement.stack_bottom, layout.stack_bottom);
-    let why = rejected(&pf, &img, &layout);
-    assert!(why.contains("STARK"), "{why}");
+    mode.check(&rejected(&pf, &img, &layout), at);
 }
 
 /// B, the other side: the rule does not reject what the VM allows (an sp-based access into the
@@ -219,27 +358,29 @@ fn b_sp_based_accesses_the_vm_allows_prove() {
 /// at the jump; the forged run (the same file with the segment made executable) exits 42.
 #[test]
 fn c_code_outside_executable_segments_is_not_provable() {
-    c_code_outside_executable_segments_is_not_provable_in(false)
+    c_code_outside_executable_segments_is_not_provable_in(Mode::Plain)
 }
 
 #[test]
 fn c_code_outside_executable_segments_is_not_provable_in_zk_mode() {
-    c_code_outside_executable_segments_is_not_provable_in(true)
+    c_code_outside_executable_segments_is_not_provable_in(Mode::Zk)
 }
 
-fn c_code_outside_executable_segments_is_not_provable_in(zk: bool) {
+#[test]
+fn c_code_outside_executable_segments_is_not_provable_in_a_middle_segment() {
+    c_code_outside_executable_segments_is_not_provable_in(Mode::Middle)
+}
+
+fn c_code_outside_executable_segments_is_not_provable_in(mode: Mode) {
     let (img, layout) = parse(data("ram_code.elf"));
     let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
     assert_eq!(vm.fault.map(|f| f.kind.name()), Some("illegal_instruction"));
     let (run_img, run_layout) = parse(data("ram_code_rwx.elf"));
-    let pf = forge(
-        &img,
-        &layout,
-        &run_img,
-        &run_layout,
-        RunConfig::default(),
-        zk,
-    );
+    // The first instruction fetched from the RAM code.
+    let at = vm.cycles;
+    let mode = mode.around(at, cycles_of(&run_img, &run_layout));
+    let cfg = RunConfig::default();
+    let pf = forge(&img, &layout, &run_img, &run_layout, cfg, mode);
     assert_eq!(pf.public.statement.exit_code, 42);
     // PROGRAM holds only the executable segment's words.
     let ram = img.symbol("ramfn").map(|s| s.value).unwrap_or(0x20000);
@@ -248,8 +389,7 @@ fn c_code_outside_executable_segments_is_not_provable_in(zk: bool) {
         .code
         .iter()
         .all(|&(a, n)| !(a..a + 4 * n).contains(&ram)));
-    let why = rejected(&pf, &img, &layout);
-    assert!(why.contains("STARK"), "{why}");
+    mode.check(&rejected(&pf, &img, &layout), at);
 }
 
 /// D. HTIF `tohost`: an odd word stored there ends the VM's run (exit word >> 1). The forged
@@ -257,15 +397,20 @@ fn c_code_outside_executable_segments_is_not_provable_in(zk: bool) {
 /// in the proof and bound by the image digest.
 #[test]
 fn d_running_past_a_tohost_exit_is_not_provable() {
-    d_running_past_a_tohost_exit_is_not_provable_in(false)
+    d_running_past_a_tohost_exit_is_not_provable_in(Mode::Plain)
 }
 
 #[test]
 fn d_running_past_a_tohost_exit_is_not_provable_in_zk_mode() {
-    d_running_past_a_tohost_exit_is_not_provable_in(true)
+    d_running_past_a_tohost_exit_is_not_provable_in(Mode::Zk)
 }
 
-fn d_running_past_a_tohost_exit_is_not_provable_in(zk: bool) {
+#[test]
+fn d_running_past_a_tohost_exit_is_not_provable_in_a_middle_segment() {
+    d_running_past_a_tohost_exit_is_not_provable_in(Mode::Middle)
+}
+
+fn d_running_past_a_tohost_exit_is_not_provable_in(mode: Mode) {
     let tohost = 0x2_0000; // in the heap (NOBITS), past the text
     let mut a = Asm(Vec::new());
     a.li(5, 1);
@@ -283,18 +428,14 @@ fn d_running_past_a_tohost_exit_is_not_provable_in(zk: bool) {
         .to_string();
     assert!(err.contains("tohost"), "{err}");
     let (run_img, run_layout) = parse(with("tohosx"));
-    let pf = forge(
-        &img,
-        &layout,
-        &run_img,
-        &run_layout,
-        RunConfig::default(),
-        zk,
-    );
+    // The store to tohost, the VM's last instruction.
+    let at = vm.cycles - 1;
+    let mode = mode.around(at, cycles_of(&run_img, &run_layout));
+    let cfg = RunConfig::default();
+    let pf = forge(&img, &layout, &run_img, &run_layout, cfg, mode);
     assert_eq!(pf.public.statement.exit_code, 3);
     assert_eq!(pf.public.statement.tohost, Some(tohost));
-    let why = rejected(&pf, &img, &layout);
-    assert!(why.contains("STARK"), "{why}");
+    mode.check(&rejected(&pf, &img, &layout), at);
     // Claiming the ELF has no tohost word: the image digest differs from the ELF's.
     let mut pf2 = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
     pf2.public.statement.tohost = None;
@@ -399,6 +540,29 @@ fn misaligned_accesses_are_not_provable() {
         prove::verify(&pf, None),
         Err(VerifyError::Stark(_))
     ));
+    // The same forged lane inside a middle segment (segments of 2 cycles: the store, cycle 2,
+    // in segment 1 of 3).
+    let mut run = Vm::new(&img, &layout, RunConfig::default())
+        .unwrap()
+        .trace_segments();
+    let pieces: Vec<Trace> = std::iter::from_fn(|| run.next_segment(2)).collect();
+    let res = run.result().unwrap().clone();
+    let public = prove::public_of_run(&img, &layout, None, Vec::new(), &pieces, res).unwrap();
+    let honest = prove_chain(public.clone(), &pieces, &mut |_, _| {});
+    assert_eq!(honest.segments.len(), 3);
+    prove::verify(&honest, Some((&img, &layout))).expect("the honest chain verifies");
+    let pf = prove_chain(public, &pieces, &mut |k, w| {
+        if k == 1 {
+            let m = &mut w.traces[0];
+            let row = (0..m.height())
+                .find(|&i| m.values[i * m.width + c.sel[sel::SW]] == Val::ONE)
+                .unwrap();
+            m.values[row * m.width + c.f[0]] = Val::ZERO;
+            m.values[row * m.width + c.f[2]] = Val::ONE;
+            m.values[row * m.width + c.d[0]] += Val::from_u32(2);
+        }
+    });
+    Mode::Chain(2).check(&rejected(&pf, &img, &layout), 2);
 }
 
 /// The cycle count is stated exactly: a proof of n cycles is not one of n + 1, and a run the

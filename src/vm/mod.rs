@@ -405,7 +405,8 @@ impl Vm {
     }
 
     /// Change a register, the pc or a memory word of a paused run: what a *modified prover*
-    /// does between two segments (soundness tests). Returns false if the word is not mapped.
+    /// does between two segments (soundness tests); a changed code word is also fetched
+    /// changed. Returns false if the word is not mapped.
     #[doc(hidden)]
     pub fn tamper(
         &mut self,
@@ -420,7 +421,14 @@ impl Vm {
             self.pc = p;
         }
         match word {
-            Some((a, v)) => self.mem.store(a, 4, v).is_ok(),
+            Some((a, v)) => {
+                let ok = self.mem.store(a, 4, v).is_ok();
+                if ok {
+                    // A word of code changed is fetched changed, as a store would be.
+                    self.redecode(a, 4);
+                }
+                ok
+            }
             None => true,
         }
     }
