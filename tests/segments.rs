@@ -18,13 +18,12 @@ use nexus_relink::layout::Layout;
 use nexus_relink::prove::air::{sel, CpuCols};
 use nexus_relink::prove::witness::{self, SegmentWitness};
 use nexus_relink::prove::{
-    self, statement, ProofFile, ProveOptions, SegmentProof, SegmentStart, VerifyError,
+    self, statement, Chain, ProofFile, ProveOptions, SegmentProof, SegmentStart, VerifyError,
 };
 use nexus_relink::vm::trace::{SegmentedTrace, Trace};
 use nexus_relink::vm::{RunConfig, Vm};
 use p3_field::PrimeCharacteristicRing;
 use p3_matrix::Matrix;
-use std::collections::BTreeMap;
 
 struct Asm(Vec<u32>);
 
@@ -267,14 +266,13 @@ struct Tamper {
 /// A chain proven the way `prove` does, with `tamper` applied at the start of its segment and
 /// `edit` applied to each segment's witness before proving it. Returns the proof file and the
 /// start (and memory) each segment was proven from.
-#[allow(clippy::type_complexity)]
 fn forge(
     img: &Image,
     layout: &Layout,
     seg: u64,
     tamper: Tamper,
     edit: &mut dyn FnMut(usize, &mut SegmentWitness),
-) -> (ProofFile, Vec<(SegmentStart, BTreeMap<u32, [u8; 4]>)>) {
+) -> (ProofFile, Vec<Chain>) {
     // Run (and change) the execution, keeping its pieces.
     let mut run: SegmentedTrace = Vm::new(img, layout, RunConfig::default())
         .unwrap()
@@ -291,58 +289,54 @@ fn forge(
     }
     let res = run.result().unwrap().clone();
     let public = prove::public_of_run(img, layout, None, Vec::new(), &pieces, res).unwrap();
-    let count = pieces.len();
     let mut pt = witness::public_tables(&public);
     let digest = statement::statement_digest(&public);
-    let mut mem = pt.image_words.clone();
-    let mut start = SegmentStart::whole_run(public.statement.entry);
-    start.last = count == 1;
+    let mut chain = Chain::new(&pt.image_words, public.statement.entry, pieces.len());
     let mut segments = Vec::new();
     let mut starts = Vec::new();
     for (k, t) in pieces.iter().enumerate() {
         if k == tamper.at {
             if let Some((a, v)) = tamper.word {
-                mem.insert(a / 4, v.to_le_bytes());
+                chain.mem.insert(a / 4, v.to_le_bytes());
                 if k == 0 {
                     pt.image_words.insert(a / 4, v.to_le_bytes());
                 }
             }
             if let Some((r, v)) = tamper.reg {
-                start.regs[r as usize] = v;
+                chain.start.regs[r as usize] = v;
             }
             if let Some(p) = tamper.pc {
-                start.pc = p;
+                chain.start.pc = p;
             }
         }
-        let mut w = witness::build_segment_unchecked(&public, &pt, &start, &mem, t).unwrap();
+        let mut w =
+            witness::build_segment_unchecked(&public, &pt, &chain.start, &chain.mem, t).unwrap();
         edit(k, &mut w);
         let proof = prove::prove_segment(
-            &public, &digest, count, &start, &w.meta, &w.tables, &w.traces,
+            &public,
+            &digest,
+            chain.count,
+            &chain.start,
+            &w.meta,
+            &w.tables,
+            &w.traces,
         )
         .unwrap();
-        starts.push((start.clone(), mem.clone()));
-        for &(a, v) in &w.meta.changed {
-            mem.insert(a, v.to_le_bytes());
-        }
-        let next = start.next(&w.meta, k + 2 == count);
+        starts.push(chain.clone());
+        chain.advance(&w.meta);
         segments.push(SegmentProof {
             meta: w.meta,
             proof,
         });
-        start = next;
     }
     (ProofFile { public, segments }, starts)
 }
 
 /// The forged segment `k` is valid on its own terms (from the start its prover chose), and
 /// the chain is rejected.
-fn valid_alone_rejected_in_chain(
-    pf: &ProofFile,
-    starts: &[(SegmentStart, BTreeMap<u32, [u8; 4]>)],
-    k: usize,
-) -> String {
-    let (start, mem) = &starts[k];
-    prove::verify_segment(&pf.public, pf.segments.len(), start, mem, &pf.segments[k])
+fn valid_alone_rejected_in_chain(pf: &ProofFile, starts: &[Chain], k: usize) -> String {
+    let c = &starts[k];
+    prove::verify_segment(&pf.public, c.count, &c.start, &c.mem, &pf.segments[k])
         .expect("the forged segment is valid from the start its prover chose");
     reject(pf)
 }
@@ -521,17 +515,21 @@ fn a_boundary_that_splits_an_instruction_s_accesses_is_rejected() {
     let ev = public.events.iter_mut().find(|e| e.clk == 31).unwrap();
     assert!(ev.mem_read.as_ref().is_some_and(|(_, b)| b.len() == 4));
     ev.clk = 32;
-    let count = pieces.len();
     let pt = witness::public_tables(&public);
     let digest = statement::statement_digest(&public);
-    let mut mem = pt.image_words.clone();
-    let mut start = SegmentStart::whole_run(public.statement.entry);
-    start.last = count == 1;
+    let mut chain = Chain::new(&pt.image_words, public.statement.entry, pieces.len());
     let mut segments = Vec::new();
     for (k, t) in pieces.iter().enumerate() {
-        let w = witness::build_segment_unchecked(&honest, &pt, &start, &mem, t).unwrap();
+        let w =
+            witness::build_segment_unchecked(&honest, &pt, &chain.start, &chain.mem, t).unwrap();
         let proof = prove::prove_segment(
-            &public, &digest, count, &start, &w.meta, &w.tables, &w.traces,
+            &public,
+            &digest,
+            chain.count,
+            &chain.start,
+            &w.meta,
+            &w.tables,
+            &w.traces,
         )
         .unwrap();
         let sp = SegmentProof {
@@ -539,16 +537,13 @@ fn a_boundary_that_splits_an_instruction_s_accesses_is_rejected() {
             proof,
         };
         if k < 2 {
-            let alone = prove::verify_segment(&public, count, &start, &mem, &sp);
+            let alone = prove::verify_segment(&public, chain.count, &chain.start, &chain.mem, &sp);
             assert!(
                 matches!(alone, Err(VerifyError::Stark(_))),
                 "segment {k} without (0) or with (1) the moved accesses: {alone:?}"
             );
         }
-        for &(a, v) in &sp.meta.changed {
-            mem.insert(a, v.to_le_bytes());
-        }
-        start = start.next(&sp.meta, k + 2 == count);
+        chain.advance(&sp.meta);
         segments.push(sp);
     }
     let why = reject(&ProofFile { public, segments });

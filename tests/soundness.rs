@@ -19,9 +19,7 @@ use nexus_relink::isa::{encode, split_hi_lo, Inst, Op};
 use nexus_relink::layout::Layout;
 use nexus_relink::prove::air::{sel, CpuCols};
 use nexus_relink::prove::witness::{self, SegmentWitness};
-use nexus_relink::prove::{
-    self, statement, ProofFile, SegmentProof, SegmentStart, Val, VerifyError,
-};
+use nexus_relink::prove::{self, statement, Chain, ProofFile, SegmentProof, Val, VerifyError};
 use nexus_relink::relink::Relinker;
 use nexus_relink::vm::trace::Trace;
 use nexus_relink::vm::{Abi, RunConfig, Vm};
@@ -161,29 +159,29 @@ fn prove_chain(
     pieces: &[Trace],
     edit: &mut dyn FnMut(usize, &mut SegmentWitness),
 ) -> ProofFile {
-    let count = pieces.len();
     let pt = witness::public_tables(&public);
     let digest = statement::statement_digest(&public);
-    let mut mem = pt.image_words.clone();
-    let mut start = SegmentStart::whole_run(public.statement.entry);
-    start.last = count == 1;
+    let mut chain = Chain::new(&pt.image_words, public.statement.entry, pieces.len());
     let mut segments = Vec::new();
     for (k, t) in pieces.iter().enumerate() {
-        let mut w = witness::build_segment_unchecked(&public, &pt, &start, &mem, t).unwrap();
+        let mut w =
+            witness::build_segment_unchecked(&public, &pt, &chain.start, &chain.mem, t).unwrap();
         edit(k, &mut w);
         let proof = prove::prove_segment(
-            &public, &digest, count, &start, &w.meta, &w.tables, &w.traces,
+            &public,
+            &digest,
+            chain.count,
+            &chain.start,
+            &w.meta,
+            &w.tables,
+            &w.traces,
         )
         .unwrap();
-        for &(a, v) in &w.meta.changed {
-            mem.insert(a, v.to_le_bytes());
-        }
-        let next = start.next(&w.meta, k + 2 == count);
+        chain.advance(&w.meta);
         segments.push(SegmentProof {
             meta: w.meta,
             proof,
         });
-        start = next;
     }
     ProofFile { public, segments }
 }

@@ -40,7 +40,7 @@ use p3_merkle_tree::{MerkleTreeHidingMmcs, MerkleTreeMmcs};
 use p3_symmetric::{PaddingFreeSponge, TruncatedPermutation};
 use rand::rngs::{StdRng, SysRng};
 use rand::SeedableRng;
-pub use segment::{SegmentMeta, SegmentProof, SegmentStart, DEFAULT_SEGMENT_CYCLES};
+pub use segment::{Chain, SegmentMeta, SegmentProof, SegmentStart, DEFAULT_SEGMENT_CYCLES};
 pub use statement::{Event, Public, Statement};
 
 pub type Val = KoalaBear;
@@ -646,7 +646,7 @@ pub fn prove_with(
     }
     let digest = statement::statement_digest(&public);
     let pt = witness::public_tables(&public);
-    let mut mem = pt.image_words.clone();
+    let mut chain = Chain::new(&pt.image_words, public.statement.entry, count);
     let mut run = Vm::new(img, layout, {
         let mut c = cfg;
         c.stdin_passthrough = false;
@@ -654,8 +654,6 @@ pub fn prove_with(
     })?
     .trace_segments();
     let mut events = EventCollector::new(public.statement.abi);
-    let mut start = SegmentStart::whole_run(public.statement.entry);
-    start.last = count == 1;
     let mut segments = Vec::with_capacity(count);
     let mut stats = ProveStats {
         cycles: public.statement.cycles,
@@ -674,7 +672,7 @@ pub fn prove_with(
         let t = run
             .next_segment(seg)
             .ok_or_else(|| witness::WitnessError::Internal {
-                cycle: start.clk0 as usize,
+                cycle: chain.start.clk0 as usize,
                 what: "the traced run ended early".into(),
             })?;
         // The segment's events join the transcript before its tables are built.
@@ -691,7 +689,7 @@ pub fn prove_with(
             )));
         }
         public.events.extend_from_slice(&events.out[known..]);
-        let w = witness::build_segment(&public, &pt, &start, &mem, &t)?;
+        let w = witness::build_segment(&public, &pt, &chain.start, &chain.mem, &t)?;
         drop(t);
         let heights: Vec<usize> = w.traces.iter().map(|t| t.height()).collect();
         let need = budget::estimate_peak_bytes(&w.tables, &heights, opts.zk);
@@ -708,7 +706,13 @@ pub fn prove_with(
         }
         let t2 = std::time::Instant::now();
         let proof = prove_segment(
-            &public, &digest, count, &start, &w.meta, &w.tables, &w.traces,
+            &public,
+            &digest,
+            count,
+            &chain.start,
+            &w.meta,
+            &w.tables,
+            &w.traces,
         )?;
         drop(w.traces);
         let seg_trace = (t2 - t1).as_secs_f64();
@@ -721,19 +725,15 @@ pub fn prove_with(
             prove_seconds: seg_prove,
             proof_bytes: proof.to_bytes().len(),
         });
-        for &(a, v) in &w.meta.changed {
-            mem.insert(a, v.to_le_bytes());
-        }
-        let next = start.next(&w.meta, k + 2 == count);
+        chain.advance(&w.meta);
         segments.push(SegmentProof {
             meta: w.meta,
             proof,
         });
-        start = next;
     }
-    if start.clk0 != public.statement.cycles || run.next_segment(1).is_some() {
+    if chain.start.clk0 != public.statement.cycles || run.next_segment(1).is_some() {
         return Err(witness::WitnessError::Internal {
-            cycle: start.clk0 as usize,
+            cycle: chain.start.clk0 as usize,
             what: "the traced run differs from the first".into(),
         }
         .into());
@@ -1121,22 +1121,18 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
     let pt = witness::public_tables(p);
     let zk_public = st.zk.then(|| zk_public_config(p));
     // The chain: the verifier's own memory, registers and pc, from the image on.
-    let mut mem = pt.image_words.clone();
-    let mut start = SegmentStart::whole_run(st.entry);
-    start.last = count == 1;
+    let mut chain = Chain::new(&pt.image_words, st.entry, count);
     for (k, sp) in pf.segments.iter().enumerate() {
-        check_segment(p, &digest, &pt, zk_public.as_ref(), count, &start, &mem, sp).map_err(
-            |e| match e {
+        let (start, mem) = (&chain.start, &chain.mem);
+        check_segment(p, &digest, &pt, zk_public.as_ref(), count, start, mem, sp).map_err(|e| {
+            match e {
                 VerifyError::Stark(m) if count > 1 => {
                     VerifyError::Stark(format!("segment {k} of {count}: {m}"))
                 }
                 e => e,
-            },
-        )?;
-        for &(a, v) in &sp.meta.changed {
-            mem.insert(a, v.to_le_bytes());
-        }
-        start = start.next(&sp.meta, k + 2 == count);
+            }
+        })?;
+        chain.advance(&sp.meta);
     }
     Ok(st.clone())
 }

@@ -34,6 +34,7 @@
 use super::statement::Event;
 use super::Stark;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The default segment size: 2^20 − 1 cycles, a CPU table of 2^20 rows (it has one padding
 /// row after the last cycle, so 2^k − 1 cycles fill 2^k rows and 2^k cycles take 2^(k+1));
@@ -96,6 +97,41 @@ impl SegmentStart {
             pc: meta.pc_out,
             regs,
         }
+    }
+}
+
+/// What the chain carries from one segment to the next: where the next one starts and the
+/// memory then. The verifier keeps its own; the prover keeps the same, so both build a
+/// segment's fixed tables from one definition of the step.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// The number of segments.
+    pub count: usize,
+    /// Where the next segment starts.
+    pub start: SegmentStart,
+    /// The memory at its start: every word ever touched, by word address.
+    pub mem: BTreeMap<u32, [u8; 4]>,
+}
+
+impl Chain {
+    /// A chain of `count` segments from the image (`image_words`) at `entry`.
+    pub fn new(image_words: &BTreeMap<u32, [u8; 4]>, entry: u32, count: usize) -> Chain {
+        let mut start = SegmentStart::whole_run(entry);
+        start.last = count == 1;
+        Chain {
+            count,
+            start,
+            mem: image_words.clone(),
+        }
+    }
+
+    /// Step past the segment at `start` that states `meta`: apply its changed words and
+    /// start the next one where it ended.
+    pub fn advance(&mut self, meta: &SegmentMeta) {
+        for &(a, v) in &meta.changed {
+            self.mem.insert(a, v.to_le_bytes());
+        }
+        self.start = self.start.next(meta, self.start.index + 2 == self.count);
     }
 }
 
