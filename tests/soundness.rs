@@ -8,7 +8,8 @@
 //! run in zero-knowledge mode (`*_in_zk_mode`: the forged proof made with the hiding
 //! configuration, `prove --zk`); attacks A-D and the misaligned lane also inside a middle
 //! segment of a chain (`*_in_a_middle_segment`: continuations; E needs private input, which
-//! a chain refuses, `tests/segments.rs`).
+//! a chain refuses, `tests/segments.rs`). Attack F states an honest run under an ABI the
+//! machine does not encode.
 
 mod common;
 #[path = "../benches/guest/mod.rs"]
@@ -494,6 +495,56 @@ fn e_private_input_values_outside_the_vm_s_are_not_provable_in(zk: bool) {
         let pf = prove::prove_traces(public.clone(), &t, &tr).unwrap();
         let why = rejected(&pf, &img, &layout);
         assert!(why.contains("STARK"), "{values:x?}: {why}");
+    }
+}
+
+/// F. A statement naming an ABI outside the proof's machine: the run is a linux-rv32 one (its
+/// exit is `a7 = 93`), proven with `build_unchecked` and stated under each other ABI, whose
+/// system calls mean something else (SP1's `ecall` takes its number from t0, nexus-legacy
+/// halts on `unimp`, ...). The STARK holds (it does not know the ABI); the verifier's replay of
+/// the transcript rejects any system call under an ABI it does not encode, by name.
+#[test]
+fn f_a_statement_naming_an_abi_outside_the_machine_is_rejected() {
+    let mut a = Asm(Vec::new());
+    a.i(Inst::addi(10, 0, 7));
+    a.exit_linux();
+    let (img, layout) = parse(guest::elf(&SHAPE, &a.0, &[]));
+    let pf = forge(
+        &img,
+        &layout,
+        &img,
+        &layout,
+        RunConfig::default(),
+        Mode::Plain,
+    );
+    prove::verify(&pf, Some((&img, &layout))).expect("the honest linux-rv32 statement verifies");
+    let others = [
+        Abi::NexusLegacy,
+        Abi::Sp1,
+        Abi::Risc0,
+        Abi::Ceno,
+        Abi::OpenVm,
+        Abi::Unknown,
+    ];
+    for abi in others {
+        assert!(!abi.provable());
+        let mut public = pf.public.clone();
+        public.statement.abi = abi;
+        let trace = Vm::new(&img, &layout, RunConfig::default())
+            .unwrap()
+            .run_traced()
+            .1;
+        let (tables, traces) = witness::build_unchecked(&public, &trace).unwrap();
+        let forged = prove::prove_traces(public, &tables, &traces).unwrap();
+        let why = rejected(&forged, &img, &layout);
+        assert!(
+            why.contains(&format!(
+                "the {} ABI is not in the proof's machine",
+                abi.name()
+            )),
+            "{}: {why}",
+            abi.name()
+        );
     }
 }
 
