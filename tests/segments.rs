@@ -9,6 +9,8 @@
 //! small (a few hundred cycles) so that chains stay fast.
 
 mod common;
+#[path = "common/forge.rs"]
+mod forge;
 #[path = "../benches/guest/mod.rs"]
 mod guest;
 
@@ -289,13 +291,13 @@ fn forge(
     }
     let res = run.result().unwrap().clone();
     let public = prove::public_of_run(img, layout, None, Vec::new(), &pieces, res).unwrap();
-    let mut pt = witness::public_tables(&public);
-    let digest = statement::statement_digest(&public);
-    let mut chain = Chain::new(&pt.image_words, public.statement.entry, pieces.len());
-    let mut segments = Vec::new();
     let mut starts = Vec::new();
-    for (k, t) in pieces.iter().enumerate() {
-        if k == tamper.at {
+    let witnessed = public.clone();
+    let hooks = forge::Hooks {
+        before: &mut |k, chain, pt| {
+            if k != tamper.at {
+                return;
+            }
             if let Some((a, v)) = tamper.word {
                 chain.mem.insert(a / 4, v.to_le_bytes());
                 if k == 0 {
@@ -308,28 +310,12 @@ fn forge(
             if let Some(p) = tamper.pc {
                 chain.start.pc = p;
             }
-        }
-        let mut w =
-            witness::build_segment_unchecked(&public, &pt, &chain.start, &chain.mem, t).unwrap();
-        edit(k, &mut w);
-        let proof = prove::prove_segment(
-            &public,
-            &digest,
-            chain.count,
-            &chain.start,
-            &w.meta,
-            &w.tables,
-            &w.traces,
-        )
-        .unwrap();
-        starts.push(chain.clone());
-        chain.advance(&w.meta);
-        segments.push(SegmentProof {
-            meta: w.meta,
-            proof,
-        });
-    }
-    (ProofFile { public, segments }, starts)
+        },
+        edit,
+        after: &mut |_, chain, _| starts.push(chain.clone()),
+    };
+    let pf = forge::chain(public, &witnessed, &pieces, hooks);
+    (pf, starts)
 }
 
 /// The forged segment `k` is valid on its own terms (from the start its prover chose), and
@@ -503,50 +489,29 @@ fn a_boundary_that_splits_an_instruction_s_accesses_is_rejected() {
     // is a statement with the event moved to cycle 32. The witness builder cannot express it
     // ("more system calls than events"); the modified prover proves the honest segments
     // against that statement.
-    let mut run = Vm::new(&img, &layout, RunConfig::default())
-        .unwrap()
-        .trace_segments();
-    let pieces: Vec<Trace> = std::iter::from_fn(|| run.next_segment(32)).collect();
-    let res = run.result().unwrap().clone();
-    let honest = prove::public_of_run(&img, &layout, None, Vec::new(), &pieces, res).unwrap();
+    let (pieces, honest) = forge::pieces(&img, &layout, 32);
     let mut public = honest.clone();
     let last = pieces[0].rows.last().unwrap();
     assert_eq!((last.inst.op, last.rd), (Op::Ecall, 10));
     let ev = public.events.iter_mut().find(|e| e.clk == 31).unwrap();
     assert!(ev.mem_read.as_ref().is_some_and(|(_, b)| b.len() == 4));
     ev.clk = 32;
-    let pt = witness::public_tables(&public);
-    let digest = statement::statement_digest(&public);
-    let mut chain = Chain::new(&pt.image_words, public.statement.entry, pieces.len());
-    let mut segments = Vec::new();
-    for (k, t) in pieces.iter().enumerate() {
-        let w =
-            witness::build_segment_unchecked(&honest, &pt, &chain.start, &chain.mem, t).unwrap();
-        let proof = prove::prove_segment(
-            &public,
-            &digest,
-            chain.count,
-            &chain.start,
-            &w.meta,
-            &w.tables,
-            &w.traces,
-        )
-        .unwrap();
-        let sp = SegmentProof {
-            meta: w.meta,
-            proof,
-        };
-        if k < 2 {
-            let alone = prove::verify_segment(&public, chain.count, &chain.start, &chain.mem, &sp);
-            assert!(
-                matches!(alone, Err(VerifyError::Stark(_))),
-                "segment {k} without (0) or with (1) the moved accesses: {alone:?}"
-            );
-        }
-        chain.advance(&sp.meta);
-        segments.push(sp);
-    }
-    let why = reject(&ProofFile { public, segments });
+    let chain_public = public.clone();
+    let hooks = forge::Hooks {
+        before: &mut |_, _, _| {},
+        edit: &mut |_, _| {},
+        after: &mut |k, chain, sp| {
+            if k < 2 {
+                let alone =
+                    prove::verify_segment(&chain_public, chain.count, &chain.start, &chain.mem, sp);
+                assert!(
+                    matches!(alone, Err(VerifyError::Stark(_))),
+                    "segment {k} without (0) or with (1) the moved accesses: {alone:?}"
+                );
+            }
+        },
+    };
+    let why = reject(&forge::chain(public, &honest, &pieces, hooks));
     assert!(why.contains("segment 0 of"), "{why}");
 }
 

@@ -12,6 +12,8 @@
 //! machine does not encode.
 
 mod common;
+#[path = "common/forge.rs"]
+mod forge;
 #[path = "../benches/guest/mod.rs"]
 mod guest;
 
@@ -19,8 +21,8 @@ use nexus_relink::elf::Image;
 use nexus_relink::isa::{encode, split_hi_lo, Inst, Op};
 use nexus_relink::layout::Layout;
 use nexus_relink::prove::air::{sel, CpuCols};
-use nexus_relink::prove::witness::{self, SegmentWitness};
-use nexus_relink::prove::{self, statement, Chain, ProofFile, SegmentProof, Val, VerifyError};
+use nexus_relink::prove::witness;
+use nexus_relink::prove::{self, ProofFile, Val, VerifyError};
 use nexus_relink::relink::Relinker;
 use nexus_relink::vm::trace::Trace;
 use nexus_relink::vm::{Abi, RunConfig, Vm};
@@ -130,7 +132,7 @@ fn forge_changed(
     let mut public =
         prove::public_of_run(img, layout, cfg.abi, cfg.input.clone(), &pieces, res).unwrap();
     if let Mode::Chain(_) = mode {
-        return prove_chain(public, &pieces, &mut |_, _| {});
+        return forge::chain_edited(public, &pieces, &mut |_, _| {});
     }
     public.statement.zk = mode == Mode::Zk;
     let trace = concat(pieces);
@@ -151,40 +153,6 @@ fn concat(pieces: Vec<Trace>) -> Trace {
         whole.mem.extend(t.mem);
     }
     whole
-}
-
-/// A chain of segments, one per piece, proven the way `prove` does (without its refusals),
-/// with `edit` applied to segment k's witness before it is proven.
-fn prove_chain(
-    public: prove::Public,
-    pieces: &[Trace],
-    edit: &mut dyn FnMut(usize, &mut SegmentWitness),
-) -> ProofFile {
-    let pt = witness::public_tables(&public);
-    let digest = statement::statement_digest(&public);
-    let mut chain = Chain::new(&pt.image_words, public.statement.entry, pieces.len());
-    let mut segments = Vec::new();
-    for (k, t) in pieces.iter().enumerate() {
-        let mut w =
-            witness::build_segment_unchecked(&public, &pt, &chain.start, &chain.mem, t).unwrap();
-        edit(k, &mut w);
-        let proof = prove::prove_segment(
-            &public,
-            &digest,
-            chain.count,
-            &chain.start,
-            &w.meta,
-            &w.tables,
-            &w.traces,
-        )
-        .unwrap();
-        chain.advance(&w.meta);
-        segments.push(SegmentProof {
-            meta: w.meta,
-            proof,
-        });
-    }
-    ProofFile { public, segments }
 }
 
 /// Cycles of a run to its end.
@@ -591,16 +559,11 @@ fn misaligned_accesses_are_not_provable() {
     ));
     // The same forged lane inside a middle segment (segments of 2 cycles: the store, cycle 2,
     // in segment 1 of 3).
-    let mut run = Vm::new(&img, &layout, RunConfig::default())
-        .unwrap()
-        .trace_segments();
-    let pieces: Vec<Trace> = std::iter::from_fn(|| run.next_segment(2)).collect();
-    let res = run.result().unwrap().clone();
-    let public = prove::public_of_run(&img, &layout, None, Vec::new(), &pieces, res).unwrap();
-    let honest = prove_chain(public.clone(), &pieces, &mut |_, _| {});
+    let (pieces, public) = forge::pieces(&img, &layout, 2);
+    let honest = forge::chain_edited(public.clone(), &pieces, &mut |_, _| {});
     assert_eq!(honest.segments.len(), 3);
     prove::verify(&honest, Some((&img, &layout))).expect("the honest chain verifies");
-    let pf = prove_chain(public, &pieces, &mut |k, w| {
+    let pf = forge::chain_edited(public, &pieces, &mut |k, w| {
         if k == 1 {
             let m = &mut w.traces[0];
             let row = (0..m.height())
