@@ -1123,15 +1123,15 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
     // The chain: the verifier's own memory, registers and pc, from the image on.
     let mut chain = Chain::new(&pt.image_words, st.entry, count);
     for (k, sp) in pf.segments.iter().enumerate() {
-        let (start, mem) = (&chain.start, &chain.mem);
-        check_segment(p, &digest, &pt, zk_public.as_ref(), count, start, mem, sp).map_err(|e| {
-            match e {
+        let zk = zk_public.as_ref();
+        check_segment(p, &digest, &pt, zk, count, &chain.start, &chain.mem, sp).map_err(
+            |e| match e {
                 VerifyError::Stark(m) if count > 1 => {
                     VerifyError::Stark(format!("segment {k} of {count}: {m}"))
                 }
                 e => e,
-            }
-        })?;
+            },
+        )?;
         chain.advance(&sp.meta);
     }
     Ok(st.clone())
