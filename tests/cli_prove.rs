@@ -333,3 +333,48 @@ fn a_private_input_makes_the_proof_zero_knowledge_by_default() {
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(one_line(&err) && err.contains("--no-zk"), "{err}");
 }
+
+/// One program identity (64 hex digits) across `inspect`, `prove` and `verify`: `verify`
+/// without `--elf` prints it first and says it is the value to compare.
+#[test]
+fn the_program_identity_is_one_value_across_inspect_prove_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let proof = dir.path().join("exit7.proof");
+    let json = |args: &[&str], extra: &std::path::Path| -> serde_json::Value {
+        let o = cli().args(args).arg(extra).output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let elf = std::path::Path::new("fixtures/linux_exit7.elf");
+    let id = json(&["inspect", "--json"], elf)["program_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    let o = cli()
+        .args(["prove", "--json", "fixtures/linux_exit7.elf", "-o"])
+        .arg(&proof)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["program_id"].as_str(), Some(id.as_str()));
+    assert_eq!(
+        json(&["verify", "--json"], &proof)["program_id"].as_str(),
+        Some(id.as_str())
+    );
+    let o = cli().arg("verify").arg(&proof).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let first = err.lines().next().unwrap();
+    assert!(first.contains(&id), "{err}");
+    assert!(err.contains("compare that identity"), "{err}");
+    for field in ["tohost", "regions", "initial break", "stderr"] {
+        assert!(err.contains(field), "the summary states {field}: {err}");
+    }
+    let text = cli().arg("inspect").arg(elf).output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains(&format!("program identity: {id}")));
+}

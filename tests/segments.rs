@@ -263,6 +263,9 @@ struct Tamper {
     word: Option<(u32, u32)>,
     reg: Option<(u8, u32)>,
     pc: Option<u32>,
+    /// Change the run only: segment `at` is proven from the chain's own start, and the lie
+    /// is in the end state of the segment before it (an `edit` states it).
+    vm_only: bool,
 }
 
 /// A chain proven the way `prove` does, with `tamper` applied at the start of its segment and
@@ -295,7 +298,7 @@ fn forge(
     let witnessed = public.clone();
     let hooks = forge::Hooks {
         before: &mut |k, chain, pt| {
-            if k != tamper.at {
+            if k != tamper.at || tamper.vm_only {
                 return;
             }
             if let Some((a, v)) = tamper.word {
@@ -379,6 +382,141 @@ fn a_pc_changed_between_segments_is_rejected() {
     assert_eq!(pf.segments.len(), 3, "the forged run exits in segment 2");
     let why = valid_alone_rejected_in_chain(&pf, &starts, 2);
     assert!(why.contains("segment 2 of"), "{why}");
+}
+
+// ---------------------------------------------- the end side of a boundary (mutation-pinned)
+//
+// In each test below the modified prover states a false boundary on the side the segment
+// proves: the words a middle segment touches, or the registers and pc it ends with (the next
+// segment then starts from them, as the chain says). It runs the VM on from that false state,
+// so every other segment is honest about the run it proves. One constraint stands in the way:
+// each test was checked to be accepted by `verify` when that constraint is deleted (exit 66,
+// 120 and 114 instead of the honest 180; `docs/RULES.md`, "Segments").
+
+/// MEM: after the first segment, every word starts from IMAGE (`(1 - first) (real - img)`).
+/// The forged segment 3 reads the counter without listing it in `touched`, so IMAGE does not
+/// hold it, and MEM starts it at zero as the first segment may start a word outside the image.
+#[test]
+fn a_word_read_without_being_listed_as_touched_is_rejected() {
+    let (img, layout) = counter_guest();
+    let tamper = Tamper {
+        at: 3,
+        // The run, and the modified prover's own memory (so its witness reads zero); the
+        // verifier's memory is the chain's.
+        word: Some((COUNTER, 0)),
+        ..Tamper::default()
+    };
+    let st = statement_of(&img, &layout);
+    let m = nexus_relink::prove::air::MemCols::new();
+    let (pf, _) = forge(&img, &layout, SEG, tamper, &mut |k, w| {
+        if k != 3 {
+            return;
+        }
+        let height_before = witness::rows_for(&st, w.meta.touched.len());
+        w.meta.touched.retain(|&a| a != COUNTER / 4);
+        assert_eq!(
+            witness::rows_for(&st, w.meta.touched.len()),
+            height_before,
+            "the same table heights: only the constraint can reject it"
+        );
+        let nexus_relink::prove::air::Table::Image(t) = &mut w.tables[3] else {
+            panic!("IMAGE is table 3")
+        };
+        let w7 = nexus_relink::prove::air::IMAGE_W;
+        let at = t
+            .rows
+            .chunks(w7)
+            .position(|r| r[1] == COUNTER / 4)
+            .expect("the counter is in IMAGE");
+        t.rows.drain(at * w7..(at + 1) * w7);
+        let mt = &mut w.traces[2];
+        let width = mt.width;
+        let mut found = false;
+        for row in mt.values.chunks_mut(width) {
+            let wa = row[m.hi] * nexus_relink::prove::Val::from_u32(1 << 16) + row[m.lo];
+            if row[m.real] == nexus_relink::prove::Val::ONE
+                && wa == nexus_relink::prove::Val::from_u32(COUNTER / 4)
+            {
+                row[m.img] = nexus_relink::prove::Val::ZERO;
+                for c in m.iv {
+                    row[c] = nexus_relink::prove::Val::ZERO;
+                }
+                found = true;
+            }
+        }
+        assert!(found, "MEM starts the counter");
+    });
+    // The forged run restarts the counter at zero in segment 3 (which starts at the loop's `lw`).
+    assert_ne!(pf.public.statement.exit_code, 180);
+    let why = reject(&pf);
+    assert!(
+        why.contains("segment 3 of") && !why.contains("rows"),
+        "{why}"
+    );
+}
+
+/// REG: before the last segment every register ends at the stated end
+/// (`notlast (fv - ov) = 0`). The forged segment 2 states t2 = 2 at its end (the loop counter),
+/// and the run goes on from there: segment 3 is honest about that start.
+#[test]
+fn a_false_register_end_state_is_rejected() {
+    let (img, layout) = counter_guest();
+    let tamper = Tamper {
+        at: 3,
+        reg: Some((7, 2)),
+        vm_only: true,
+        ..Tamper::default()
+    };
+    let (pf, _) = forge(&img, &layout, SEG, tamper, &mut |k, w| {
+        if k != 2 {
+            return;
+        }
+        assert_ne!(w.meta.regs_out[7], 2);
+        w.meta.regs_out[7] = 2;
+        let nexus_relink::prove::air::Table::Regs(t) = &mut w.tables[4] else {
+            panic!("REG is table 4")
+        };
+        let pw = nexus_relink::prove::air::REG_PW;
+        for (k, b) in 2u32.to_le_bytes().iter().enumerate() {
+            t.rows[7 * pw + 5 + k] = u32::from(*b);
+        }
+    });
+    assert_ne!(
+        pf.public.statement.exit_code, 180,
+        "the forged run loops less"
+    );
+    let why = reject(&pf);
+    assert!(
+        why.contains("segment 2 of") && !why.contains("rows"),
+        "{why}"
+    );
+}
+
+/// CPU: the last instruction of a segment before the last continues at the stated next pc.
+/// The forged segment 2 states the exit sequence as its next pc, and the run goes on from
+/// there.
+#[test]
+fn a_false_next_pc_is_rejected() {
+    let (img, layout) = counter_guest();
+    let exit_seq = SHAPE.text + 4 * 14;
+    let tamper = Tamper {
+        at: 3,
+        pc: Some(exit_seq),
+        vm_only: true,
+        ..Tamper::default()
+    };
+    let (pf, _) = forge(&img, &layout, SEG, tamper, &mut |k, w| {
+        if k == 2 {
+            assert_ne!(w.meta.pc_out, exit_seq);
+            w.meta.pc_out = exit_seq;
+        }
+    });
+    assert_eq!(pf.segments.len(), 4, "the forged run exits in segment 3");
+    let why = reject(&pf);
+    assert!(
+        why.contains("segment 2 of") && !why.contains("rows"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -598,4 +736,45 @@ fn earlier_format_versions_are_refused_by_name() {
         "{e}"
     );
     let _ = common::root();
+}
+
+/// A hostile file is refused by the checks that need no table (`prove::verifier::precheck`,
+/// which `verify` runs on every segment before it builds or commits any table): word lists
+/// longer than a segment's cycles and system calls can touch, and tables claimed larger than
+/// the counts allow.
+#[test]
+fn a_crafted_file_is_refused_before_any_table_is_built() {
+    let (img, layout) = counter_guest();
+    let bytes = honest(&img, &layout, SEG).to_bytes();
+    let fresh = || ProofFile::from_bytes(&bytes).unwrap();
+    let refused_early = |f: &ProofFile| -> String {
+        let early = prove::verifier::precheck(f).expect_err("refused before the tables");
+        let e = prove::verify(f, None).expect_err("refused");
+        assert_eq!(e.to_string(), early.to_string());
+        e.to_string()
+    };
+    // Segment 1 states 2^20 touched words: an IMAGE table of 2^20 rows (with the heights to
+    // match) from 128 cycles.
+    let mut f = fresh();
+    f.segments[1].meta.touched = (0..1u32 << 20).map(|w| 0x10_0000 + w).collect();
+    if let prove::Stark::Plain(p) = &mut f.segments[1].proof {
+        p.degree_bits[3] = 20;
+        p.degree_bits[2] = 20;
+    }
+    let e = refused_early(&f);
+    assert!(e.contains("touched") && e.contains("reach at most"), "{e}");
+    // The last segment claims an IMAGE table of 2^27 rows.
+    let mut f = fresh();
+    let last = f.segments.len() - 1;
+    if let prove::Stark::Plain(p) = &mut f.segments[last].proof {
+        p.degree_bits[3] = 27;
+    }
+    let e = refused_early(&f);
+    assert!(
+        e.contains(&format!("segment {last} of")) && e.contains("table image has 2^27 rows"),
+        "{e}"
+    );
+    // The honest file passes the same checks.
+    let counts = prove::verifier::precheck(&fresh()).unwrap();
+    assert!(counts.program_rows > 0 && counts.image_words >= counts.program_rows);
 }

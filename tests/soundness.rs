@@ -300,6 +300,59 @@ fn b_a_stack_overflow_into_the_heap_is_not_provable_in(mode: Mode) {
     mode.check(&rejected(&pf, &img, &layout), at);
 }
 
+/// The program identity: the audit's looser-layout proof. `deep_recursion` rewritten to 2 MiB
+/// with a 64 KiB stack overflows its stack in the VM; proven (honestly) under the same image
+/// with `image_end` raised to the heap end, which switches the stack rule off over the heap,
+/// the run exits and the proof is valid: a true statement about another machine. Its image
+/// digest, memory limit, stack and heap read like the ELF's; its program identity does not.
+#[test]
+fn a_looser_layout_proof_has_another_program_identity() {
+    let (img0, _) =
+        parse(std::fs::read(common::root().join("fixtures/deep_recursion.elf")).unwrap());
+    let out = Relinker::new(2 << 20)
+        .stack(64 << 10)
+        .rewrite(&img0)
+        .unwrap()
+        .bytes;
+    let (img, layout) = parse(out);
+    let real = prove::program_id(&img).unwrap();
+    assert_eq!(real.len(), 64);
+    assert!(real.bytes().all(|b| b.is_ascii_hexdigit()));
+    let real_st = prove::public_from_elf(&img, &layout, None)
+        .unwrap()
+        .statement;
+    assert_eq!(
+        real_st.program_id(),
+        real,
+        "inspect's identity is the statement's"
+    );
+    let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+    assert_eq!(vm.fault.map(|f| f.kind.name()), Some("stack_overflow"));
+    let mut loose = layout.clone();
+    loose.image_end = layout.heap_end;
+    let (pf, _) = prove::prove(&img, &loose, RunConfig::default(), &|_| {}).unwrap();
+    let st = prove::verify(&pf, None).expect("a valid proof about the looser machine");
+    assert_eq!(st.exit_code, 0);
+    assert_eq!(
+        (&st.image_digest, st.memlimit, st.stack_bottom, st.stack_top),
+        (
+            &real_st.image_digest,
+            real_st.memlimit,
+            real_st.stack_bottom,
+            real_st.stack_top
+        )
+    );
+    assert_eq!(
+        (st.heap_start, st.heap_end),
+        (real_st.heap_start, real_st.heap_end)
+    );
+    assert_ne!(st.program_id(), real, "another machine, another identity");
+    let e = prove::verify(&pf, Some((&img, &layout)))
+        .expect_err("not a proof about the ELF")
+        .to_string();
+    assert!(e.contains(&real) && e.contains(&st.program_id()), "{e}");
+}
+
 /// B, the other side: the rule does not reject what the VM allows (an sp-based access into the
 /// image, as `la sp, WORD; lw sp, 0(sp)` does, and below-stack-top frames) — every fixture
 /// that proves in tests/prove.rs goes through it; here a generated guest does both.

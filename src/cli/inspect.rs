@@ -108,6 +108,7 @@ pub fn report_json(img: &Image, map: &MemoryMap) -> serde_json::Value {
         "map": map,
         "rewrite": map.model_error().map_or(serde_json::json!({"possible": true}), |e| serde_json::json!({"possible": false, "refusal": e})),
         "segments": segments_json(img),
+        "program_id": nexus_relink::prove::program_id(img).ok(),
     });
     match &map.model {
         Ok(l) => {
@@ -187,6 +188,13 @@ pub fn report_text(img: &Image, map: &MemoryMap) -> String {
             let _ = writeln!(o, "\nno rewrite possible: {e}");
         }
     }
+    let _ = match nexus_relink::prove::program_id(img) {
+        Ok(id) => writeln!(
+            o,
+            "\nprogram identity: {id}\n  (what `verify` prints for every proof of this program and layout)"
+        ),
+        Err(e) => writeln!(o, "\nprogram identity: none: {e}"),
+    };
     o
 }
 

@@ -73,9 +73,7 @@ fn parse_cycles(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use nexus_relink::prove::statement::hex;
 
 pub fn prove_main(a: ProveArgs) -> i32 {
     let go = || -> Result<(), Error> {
@@ -167,6 +165,7 @@ pub fn prove_main(a: ProveArgs) -> i32 {
                 "per_segment": stats.segments,
                 "table_rows": nexus_relink::prove::air::TABLE_NAMES.iter().zip(&stats.heights)
                     .map(|(n, h)| (n.to_string(), serde_json::json!(h))).collect::<serde_json::Map<_, _>>(),
+                "program_id": st.program_id(),
                 "memlimit": st.memlimit,
                 "exit_code": st.exit_code,
                 "zk": st.zk,
@@ -187,7 +186,8 @@ pub fn prove_main(a: ProveArgs) -> i32 {
                 prove::yes_no(st.zk)
             );
             eprintln!(
-                "nexus-relink: statement: memory limit {:#x}, exit code {}, {} bytes of output; wrote {}",
+                "nexus-relink: statement: program identity {}, memory limit {:#x}, exit code {}, {} bytes of output; wrote {}",
+                st.program_id(),
                 st.memlimit,
                 st.exit_code,
                 st.stdout.len() + st.public_output.len(),
@@ -202,32 +202,55 @@ pub fn prove_main(a: ProveArgs) -> i32 {
     }
 }
 
-fn print_statement(st: &Statement, segments: usize, secs: f64) {
-    eprintln!(
-        "nexus-relink: valid proof ({:.0} ms, {segments} segment{}): {} abi, image sha256 {}, entry {:#x}, zero-knowledge: {}",
+/// The human summary of a verified statement: the program identity first (the one value to
+/// compare when the ELF is not at hand), then every field.
+fn print_statement(st: &Statement, segments: usize, secs: f64, with_elf: bool) {
+    let say = |s: String| eprintln!("nexus-relink: {s}");
+    say(format!(
+        "valid proof ({:.0} ms, {segments} segment{}), program identity {}",
         secs * 1e3,
         if segments == 1 { "" } else { "s" },
+        st.program_id()
+    ));
+    say(if with_elf {
+        "the identity is the ELF's: the proof is about that program and layout".into()
+    } else {
+        "without --elf, compare that identity with the one `nexus-relink inspect ELF` prints for the program you expect: it covers the image, entry, code, tohost, ABI and the whole layout below".into()
+    });
+    say(format!(
+        "program: {} abi, image sha256 {}, entry {:#x}, tohost {}",
         st.abi.name(),
-        &st.image_digest[..16],
+        st.image_digest,
         st.entry,
-        prove::yes_no(st.zk)
-    );
-    eprintln!(
-        "nexus-relink: memory limit {:#x}, stack {:#x}..{:#x}, heap {:#x}..{:#x}",
-        st.memlimit, st.stack_bottom, st.stack_top, st.heap_start, st.heap_end
-    );
-    eprintln!(
-        "nexus-relink: {} cycles, exit code {}, public input {} bytes, stdout {} bytes{}",
+        st.tohost.map_or("none".into(), |t| format!("{t:#x}"))
+    ));
+    let [(s0, e0), (s1, e1)] = st.regions;
+    say(format!(
+        "memory: limit {:#x}, regions [{s0:#x}, {e0:#x}) and [{s1:#x}, {e1:#x}){}, image {:#x}..{:#x}, heap {:#x}..{:#x}, stack {:#x}..{:#x}, initial break {:#x}",
+        st.memlimit,
+        if st.shared { " (heap and stack shared)" } else { "" },
+        st.image_start,
+        st.image_end,
+        st.heap_start,
+        st.heap_end,
+        st.stack_bottom,
+        st.stack_top,
+        st.brk
+    ));
+    say(format!(
+        "run: {} cycles, exit code {}, public input {} bytes, stdout {} bytes, stderr {} bytes, public output {}, zero-knowledge: {}",
         st.cycles,
         st.exit_code,
         st.public_input.len(),
         st.stdout.len(),
+        st.stderr.len(),
         if st.public_output.is_empty() {
-            String::new()
+            "none".to_string()
         } else {
-            format!(", public output {}", hex(&st.public_output))
-        }
-    );
+            hex(&st.public_output)
+        },
+        prove::yes_no(st.zk)
+    ));
 }
 
 pub fn verify_main(a: VerifyArgs) -> i32 {
@@ -257,10 +280,11 @@ pub fn verify_main(a: VerifyArgs) -> i32 {
                     v[k] = serde_json::json!(hex(&b));
                 }
                 v["valid"] = serde_json::json!(true);
+                v["program_id"] = serde_json::json!(st.program_id());
                 v["segments"] = serde_json::json!(segments);
                 outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
             } else {
-                print_statement(&st, segments, secs);
+                print_statement(&st, segments, secs, a.elf.is_some());
                 use std::io::Write;
                 let _ = std::io::stdout().lock().write_all(&st.stdout);
             }

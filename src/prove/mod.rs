@@ -18,6 +18,7 @@ pub mod budget;
 pub mod segment;
 pub mod statement;
 pub mod tables;
+pub mod verifier;
 pub mod witness;
 
 /// The tables under their former name (`prove::air::Table`, `prove::air::CPU_PUBLIC`, ...).
@@ -27,7 +28,7 @@ use crate::elf::Image;
 use crate::layout::Layout;
 use crate::vm::{Abi, RunConfig, Vm};
 use p3_batch_stark::StarkGenericConfig;
-use p3_batch_stark::{prove_batch, verify_batch, BatchProof, ProverData, StarkInstance};
+use p3_batch_stark::{prove_batch, BatchProof, ProverData, StarkInstance};
 use p3_challenger::DuplexChallenger;
 use p3_commit::ExtensionMmcs;
 use p3_dft::Radix2DitParallel;
@@ -42,6 +43,7 @@ use rand::rngs::{StdRng, SysRng};
 use rand::SeedableRng;
 pub use segment::{Chain, SegmentMeta, SegmentProof, SegmentStart, DEFAULT_SEGMENT_CYCLES};
 pub use statement::{Event, Public, Statement};
+pub use verifier::{verify, verify_segment};
 
 pub type Val = KoalaBear;
 type Challenge = BinomialExtensionField<Val, 4>;
@@ -379,6 +381,17 @@ pub fn public_from_elf(
         code,
         events: Vec::new(),
     })
+}
+
+/// The program identity ([`Statement::program_id`]) of the machine a proof of this ELF
+/// states: its proof layout ([`crate::layout::MemoryMap::prove_layout`]) and detected ABI.
+/// What `inspect` prints and `verify --elf` compares; an error when the ELF cannot be proven
+/// (the reason `prove` would give before running).
+pub fn program_id(img: &Image) -> Result<String, crate::Error> {
+    let layout = crate::layout::MemoryMap::discover(img).prove_layout()?;
+    let public = public_from_elf(img, &layout, None)?;
+    check_stateable(&public)?;
+    Ok(public.statement.program_id())
 }
 
 /// Run the guest in tracing mode: the public data of the run and its trace (the first half
@@ -1001,248 +1014,6 @@ impl ProofFile {
     }
 }
 
-/// A STARK verification failure in words (Plonky3's errors are debug dumps).
-fn stark_failure(e: &p3_batch_stark::BatchVerificationError<impl std::fmt::Debug>) -> String {
-    use p3_batch_stark::BatchVerificationError as B;
-    use p3_uni_stark::VerificationError as V;
-    match e {
-        B::Verification(V::InvalidProofShape(_)) => {
-            "the proof's shape does not fit the tables (sizes or counts differ)".into()
-        }
-        B::Verification(V::InvalidOpeningArgument(_)) => {
-            "an opening does not match its commitment: the proof does not belong to this statement, or its bytes were altered".into()
-        }
-        B::Verification(V::OodEvaluationMismatch { .. }) => {
-            "the constraints do not hold: the committed execution is not one the machine allows".into()
-        }
-        B::Lookup(_) => {
-            "the lookup and memory arguments do not balance: a value read is not the one written, or a lookup has no table entry".into()
-        }
-        B::Transcript(_) | B::Verification(V::InvalidOodPowWitness) => {
-            "a proof-of-work check failed".into()
-        }
-        _ => "the proof is invalid".into(),
-    }
-}
-
-/// Verify a proof; with `elf` (and the layout discovered from it) also check that the proof
-/// is about that ELF. Returns the statement.
-pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statement, VerifyError> {
-    let p = &pf.public;
-    let st = &p.statement;
-    if let Some((img, layout)) = elf {
-        // The ABI detected from the ELF, as `run` would pick it.
-        let mine = public_from_elf(img, layout, None)
-            .map_err(|e| VerifyError::ElfMismatch(e.to_string()))?;
-        let m = &mine.statement;
-        let mut diffs = Vec::new();
-        if m.abi != st.abi {
-            diffs.push(format!(
-                "the proof is for the {} ABI, the ELF's is {}",
-                st.abi.name(),
-                m.abi.name()
-            ));
-        }
-        if m.image_digest != st.image_digest || mine.image != p.image || mine.code != p.code {
-            diffs.push("the initial memory image (program) differs".to_string());
-        }
-        if m.entry != st.entry {
-            diffs.push(format!("entry {:#x} vs {:#x}", st.entry, m.entry));
-        }
-        if m.memlimit != st.memlimit {
-            diffs.push(format!(
-                "the proof is for memory limit {:#x}, the ELF's is {:#x}",
-                st.memlimit, m.memlimit
-            ));
-        }
-        if m.tohost != st.tohost {
-            diffs.push("the HTIF tohost word differs".into());
-        }
-        if (
-            m.image_start,
-            m.image_end,
-            m.stack_bottom,
-            m.stack_top,
-            m.heap_start,
-            m.heap_end,
-            m.shared,
-            m.brk,
-            m.regions,
-        ) != (
-            st.image_start,
-            st.image_end,
-            st.stack_bottom,
-            st.stack_top,
-            st.heap_start,
-            st.heap_end,
-            st.shared,
-            st.brk,
-            st.regions,
-        ) {
-            diffs.push("the stack/heap layout differs".into());
-        }
-        if !diffs.is_empty() {
-            return Err(VerifyError::ElfMismatch(diffs.join("; ")));
-        }
-    }
-    st.check_consistency().map_err(VerifyError::Statement)?;
-    p.check_shape().map_err(VerifyError::Statement)?;
-    if statement::image_digest(st.entry, &p.code, &p.image, st.tohost) != st.image_digest {
-        return Err(VerifyError::Statement(
-            "the image digest does not match the image".into(),
-        ));
-    }
-    if st.cycles == 0 {
-        return Err(VerifyError::Statement(format!("cycle count {}", st.cycles)));
-    }
-    statement::replay(p).map_err(VerifyError::Statement)?;
-    let count = pf.segments.len();
-    if count == 0 {
-        return Err(VerifyError::Statement("the proof has no segment".into()));
-    }
-    let total: u64 = pf.segments.iter().map(|s| u64::from(s.meta.cycles)).sum();
-    if total != st.cycles {
-        return Err(VerifyError::Statement(format!(
-            "the segments hold {total} cycles, the statement says {}",
-            st.cycles
-        )));
-    }
-    if count > 1 && st.zk {
-        return Err(VerifyError::Statement(
-            "a zero-knowledge proof of more than one segment".into(),
-        ));
-    }
-    if count > 1 && p.events.iter().any(|e| matches!(e.write, Some((_, None)))) {
-        return Err(VerifyError::Statement(
-            "private input in a proof of more than one segment".into(),
-        ));
-    }
-    let digest = statement::statement_digest(p);
-    let pt = witness::public_tables(p);
-    let zk_public = st.zk.then(|| zk_public_config(p));
-    // The chain: the verifier's own memory, registers and pc, from the image on.
-    let mut chain = Chain::new(&pt.image_words, st.entry, count);
-    for (k, sp) in pf.segments.iter().enumerate() {
-        let zk = zk_public.as_ref();
-        check_segment(p, &digest, &pt, zk, count, &chain.start, &chain.mem, sp).map_err(
-            |e| match e {
-                VerifyError::Stark(m) if count > 1 => {
-                    VerifyError::Stark(format!("segment {k} of {count}: {m}"))
-                }
-                e => e,
-            },
-        )?;
-        chain.advance(&sp.meta);
-    }
-    Ok(st.clone())
-}
-
-/// Check one segment of `count` against where the chain says it starts (`start`, and the
-/// memory `mem` then): its meta's shape, its tables' heights, its STARK against the tables the
-/// verifier builds. Not the statement, nor the chain around it ([`verify`] does both); public
-/// so that tests can show a forged segment is valid on its own terms.
-#[doc(hidden)]
-pub fn verify_segment(
-    p: &Public,
-    count: usize,
-    start: &SegmentStart,
-    mem: &std::collections::BTreeMap<u32, [u8; 4]>,
-    sp: &SegmentProof,
-) -> Result<(), VerifyError> {
-    let digest = statement::statement_digest(p);
-    let pt = witness::public_tables(p);
-    let zk_public = p.statement.zk.then(|| zk_public_config(p));
-    check_segment(p, &digest, &pt, zk_public.as_ref(), count, start, mem, sp)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn check_segment(
-    p: &Public,
-    digest: &[u8; 32],
-    pt: &witness::PublicTables,
-    zk_public: Option<&ZkConfig>,
-    count: usize,
-    start: &SegmentStart,
-    mem: &std::collections::BTreeMap<u32, [u8; 4]>,
-    sp: &SegmentProof,
-) -> Result<(), VerifyError> {
-    let st = &p.statement;
-    let meta = &sp.meta;
-    segment::check_meta(start, meta).map_err(VerifyError::Statement)?;
-    if sp.proof.is_zk() != st.zk {
-        return Err(VerifyError::Stark(format!(
-            "the statement says zero-knowledge: {}, the STARK was made {} hiding commitments",
-            yes_no(st.zk),
-            if sp.proof.is_zk() { "with" } else { "without" }
-        )));
-    }
-    let tables = witness::verifier_tables(p, pt, start, mem, meta);
-    check_heights(st, meta, &tables, &sp.proof)?;
-    let pvs = public_values(p, digest, count, start, meta);
-    match (&sp.proof, zk_public) {
-        (Stark::Plain(proof), None) => verify_stark(&config(), &tables, proof, &pvs),
-        (Stark::Zk(proof), Some(c)) => verify_stark(c, &tables, proof, &pvs),
-        // The kind was checked against the statement above.
-        _ => Err(VerifyError::Stark(
-            "the STARK's kind does not fit the statement".into(),
-        )),
-    }
-}
-
-/// The table heights a segment's proof must have: the fixed tables' own, the CPU's above the
-/// cycle count, all within the statement's bounds.
-fn check_heights(
-    st: &Statement,
-    meta: &SegmentMeta,
-    tables: &[tables::Table],
-    proof: &Stark,
-) -> Result<(), VerifyError> {
-    // The committed domains are twice the traces in a zero-knowledge proof.
-    let zk = usize::from(st.zk);
-    if proof.degree_bits().len() != tables::NUM_TABLES {
-        return Err(VerifyError::Stark("wrong number of tables".into()));
-    }
-    let mut bits = Vec::with_capacity(tables::NUM_TABLES);
-    for &b in proof.degree_bits() {
-        bits.push(
-            b.checked_sub(zk)
-                .ok_or_else(|| VerifyError::Stark("table heights out of range".into()))?,
-        );
-    }
-    use tables::Table as T;
-    for (i, t) in tables.iter().enumerate() {
-        let h = match t {
-            T::Program(t) => t.height,
-            T::Image(t) => t.height,
-            T::Regs(t) => t.height,
-            T::Range(_) => 1 << 16,
-            T::Shift(_) => 512,
-            T::Events(t) => t.height,
-            T::IoWords(t) => t.height,
-            T::Out(t) => t.height,
-            T::Cpu(_) | T::Mem(_) | T::MulDiv(_) => continue,
-        };
-        let want = h.trailing_zeros() as usize;
-        if bits[i] != want {
-            return Err(VerifyError::Stark(format!(
-                "table {} has 2^{} rows, expected 2^{want}",
-                tables::TABLE_NAMES[i],
-                bits[i]
-            )));
-        }
-    }
-    // The CPU table has a padding row after the last cycle; every table has at least the
-    // statement's fewest rows.
-    let min_bits = witness::min_rows(st).trailing_zeros() as usize;
-    if bits[0] > 25
-        || (1u64 << bits[0]) <= u64::from(meta.cycles)
-        || bits.iter().any(|&b| b > 28 || b < min_bits)
-    {
-        return Err(VerifyError::Stark("table heights out of range".into()));
-    }
-    Ok(())
-}
-
 /// "yes" or "no".
 pub fn yes_no(b: bool) -> &'static str {
     if b {
@@ -1250,32 +1021,4 @@ pub fn yes_no(b: bool) -> &'static str {
     } else {
         "no"
     }
-}
-
-/// Verifying with either configuration.
-fn verify_stark<SC>(
-    config: &SC,
-    tables: &[tables::Table],
-    proof: &BatchProof<SC>,
-    pvs: &[Vec<Val>],
-) -> Result<(), VerifyError>
-where
-    SC: StarkGenericConfig<Challenge = Challenge, Challenger = Challenger> + Sync,
-    SC::Pcs: p3_commit::Pcs<Challenge, Challenger, Domain = TwoAdicMultiplicativeCoset<Val>> + Sync,
-    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::ProverData: Sync,
-    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::Commitment: Sync,
-    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::ProverError: Send + std::fmt::Debug,
-    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::Error: std::fmt::Debug,
-{
-    // A decodable but malformed proof must be an error, not a crash: Plonky3 checks shapes,
-    // and anything it asserts instead is caught here.
-    let run = || -> Result<(), VerifyError> {
-        let common = ProverData::from_airs_and_degrees(config, tables, &proof.degree_bits)
-            .map_err(|_| VerifyError::Stark("the proof's table sizes do not fit".into()))?
-            .common;
-        verify_batch(config, tables, proof, pvs, &common)
-            .map_err(|e| VerifyError::Stark(stark_failure(&e)))
-    };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-        .map_err(|_| VerifyError::Stark("malformed proof (the verifier gave up)".into()))?
 }

@@ -110,7 +110,65 @@ pub fn image_digest(
         h.update((b.len() as u32).to_le_bytes());
         h.update(b);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
+}
+
+/// The machine a statement is about, without the run: what [`Statement::program_id`] hashes.
+/// Every field that decides which runs exist (the program through its image digest, the ABI,
+/// the whole memory layout); none of the run's outcome.
+#[derive(Serialize)]
+struct Machine<'a> {
+    abi: Abi,
+    image_digest: &'a str,
+    entry: u32,
+    tohost: Option<u32>,
+    memlimit: u64,
+    image_start: u32,
+    image_end: u32,
+    stack_bottom: u32,
+    stack_top: u32,
+    heap_start: u32,
+    heap_end: u32,
+    shared: bool,
+    brk: u32,
+    regions: [(u64, u64); 2],
+}
+
+impl Statement {
+    /// The program identity: SHA-256 (64 hex digits) over everything that defines the machine
+    /// a statement is about: the image digest (initial memory, entry, instruction ranges,
+    /// `tohost`), the ABI, the memory limit, the regions, the image, heap and stack bounds,
+    /// sharing and the initial break. Two statements with one identity are about the same
+    /// machine; whoever checks a proof without the ELF compares this one value with the
+    /// identity `nexus-relink inspect` prints for the program they expect.
+    pub fn program_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let m = Machine {
+            abi: self.abi,
+            image_digest: &self.image_digest,
+            entry: self.entry,
+            tohost: self.tohost,
+            memlimit: self.memlimit,
+            image_start: self.image_start,
+            image_end: self.image_end,
+            stack_bottom: self.stack_bottom,
+            stack_top: self.stack_top,
+            heap_start: self.heap_start,
+            heap_end: self.heap_end,
+            shared: self.shared,
+            brk: self.brk,
+            regions: self.regions,
+        };
+        let mut h = Sha256::new();
+        h.update(b"nexus-relink program v1");
+        h.update(postcard::to_allocvec(&m).expect("serialisable"));
+        hex(&h.finalize())
+    }
+}
+
+/// Lower-case hex digits of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Public {
