@@ -438,7 +438,30 @@ impl MemoryMap {
         self.family = Family::NoStack;
         self.notes
             .push("the entry code never sets sp and never reads it: no stack".into());
-        let l = Layout::at_top(img, pro, None, false).expect("unchecked");
+        let mut l = Layout::at_top(img, pro, None, false).expect("unchecked");
+        // One region from the image start to the highest end anything names: the loaded
+        // image, the program's own end (`_end` may lie past the last segment, page-aligned by
+        // the riscv-tests' script) and the heap start. Heap and stack are empty and share it,
+        // so the layout is ordered as every consumer (the VM, a proof's statement) expects.
+        let top = (img.load_bounds().1)
+            .max(u64::from(l.image_end))
+            .max(u64::from(l.heap_start))
+            .max(u64::from(l.stack_top))
+            .next_multiple_of(16)
+            .min(MAX_MEMLIMIT);
+        if top > l.memlimit || l.heap_start > l.stack_top {
+            l.memlimit = top;
+            l.stack_top = top as u32;
+            l.heap_end = top as u32;
+            l.heap_start = l.heap_start.min(top as u32);
+            l.stack_bottom = l.heap_start;
+            l.shared = true;
+            l.sources.retain(|(f, _)| f != "memlimit");
+            l.sources.push((
+                "memlimit".into(),
+                "no stack: the highest end the file names (loaded image, _end, heap start), rounded up to 16 bytes".into(),
+            ));
+        }
         self.run = Ok(l.clone());
         // The rewrite refuses it by name (nothing to move); `prove` proves it as it is.
         self.model = Ok(l);
@@ -554,22 +577,19 @@ impl MemoryMap {
         )
     }
 
-    /// The layout a proof states: the run layout of families a and d. The proof's memory model
-    /// has the image at the bottom and the stack above it, and its image is the ELF's: a stack
-    /// under the program or the heap (b, c), a loader-built initial stack (e) and a layout
-    /// that cannot start (f) are refused by name.
+    /// The layout a proof states: the run layout, the regions the VM enforces. Families a and
+    /// d state their heap and stack; b and c (a stack under the program or the heap) state the
+    /// one region `run` enforces for them (heap and stack shared, only the outer bounds), with
+    /// the stack rule over that region only. A loader-built initial stack (e) is not in the
+    /// ELF's image, and a layout that cannot start (f) has no run: both are refused by name.
     pub fn prove_layout(&self) -> Result<Layout, LayoutError> {
         match self.family {
-            Family::StackAtTop | Family::NoStack => self.run.clone(),
-            Family::Broken => self.run.clone(),
-            f => Err(LayoutError::Unsupported {
+            Family::LoaderStack => Err(LayoutError::Unsupported {
                 action: "prove",
-                family: f.to_string(),
-                why: match f {
-                    Family::LoaderStack => "the proof's initial memory is the ELF's image, and a loader-built stack (argc, argv, auxv) is not in it; `run` runs it".into(),
-                    _ => "the proof's memory model has the stack above the image and the heap; `run` runs it".into(),
-                },
+                family: self.family.to_string(),
+                why: "the proof's initial memory is the ELF's image, and a loader-built stack (argc, argv, auxv) is not in it; `run` runs it".into(),
             }),
+            _ => self.run.clone(),
         }
     }
 

@@ -1,0 +1,141 @@
+//! `prove` over every layout family and ABI fixture (fixtures/layout, fixtures/abi) and the
+//! ISA-test-style guests (tests/data/isa): each guest that runs to an exit either proves (the
+//! proof verifies against its ELF, under the program identity `inspect` prints) or is refused
+//! for a reason named here. A guest that the VM does not run to an exit is never proven.
+
+mod common;
+
+use nexus_relink::elf::Image;
+use nexus_relink::layout::MemoryMap;
+use nexus_relink::prove;
+use nexus_relink::vm::{RunConfig, Vm};
+use std::path::PathBuf;
+
+/// What `prove` does with a fixture.
+#[derive(Debug)]
+enum Want {
+    /// Proves, with this exit code.
+    Proves(i32),
+    /// Refused; the message contains this.
+    Refused(&'static str),
+}
+
+fn cases() -> Vec<(PathBuf, Want)> {
+    use Want::*;
+    let layout = |n: &str| common::fixtures().join("layout").join(format!("{n}.elf"));
+    let abi = |n: &str| common::fixtures().join("abi").join(format!("{n}.elf"));
+    let isa = |n: &str| {
+        common::root()
+            .join("tests/data/isa")
+            .join(format!("{n}.elf"))
+    };
+    vec![
+        // Family b: the stack top below the program; one region, as `run` enforces it.
+        (layout("below_program"), Proves(42)),
+        // Family c: the stack below the heap in one writable segment.
+        (layout("below_heap"), Proves(7)),
+        // Family d: no stack; `_end` page-aligned past the image (riscv-tests' user mode).
+        (layout("no_stack"), Proves(5)),
+        (isa("u_nostack"), Proves(0)),
+        (layout("sp_testdata"), Proves(3)),
+        (layout("ceno_start"), Proves(9)),
+        (layout("nexus_overwrite"), Proves(4)),
+        (isa("p_env_nosmc_pass"), Proves(0)),
+        // Family e: the loader's initial stack is not in the ELF's image.
+        (layout("loader_stack"), Refused("family e")),
+        // Family f cannot start.
+        (layout("broken_nexus"), Refused("cannot start")),
+        // Faults in the VM (a semihosting call): nothing to prove.
+        (layout("picolibc_stock"), Refused("did not exit")),
+        // ABIs outside the proof's machine, refused by name.
+        (
+            abi("sp1_io"),
+            Refused("the sp1 ABI is not in the proof's machine"),
+        ),
+        (
+            abi("risc0_halt"),
+            Refused("the risc0 ABI is not in the proof's machine"),
+        ),
+        (
+            abi("ceno_halt"),
+            Refused("the ceno ABI is not in the proof's machine"),
+        ),
+        (
+            abi("openvm_exit"),
+            Refused("the openvm ABI is not in the proof's machine"),
+        ),
+        (
+            abi("nexus_legacy"),
+            Refused("the nexus-legacy ABI is not in the proof's machine"),
+        ),
+        (
+            abi("unknown_ecall"),
+            Refused("the unknown ABI is not in the proof's machine"),
+        ),
+        (abi("custom_insn"), Refused("custom-0 instruction")),
+        // Runs that end with a store to `tohost`, or store into their own code.
+        (isa("p_env_htif_pass"), Refused("tohost")),
+        (isa("p_env_pass"), Refused("self-modifying code")),
+    ]
+}
+
+#[test]
+fn every_family_and_abi_fixture_proves_or_is_refused_by_name() {
+    for (path, want) in cases() {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let img = Image::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let map = MemoryMap::discover(&img);
+        let got = map
+            .prove_layout()
+            .map_err(|e| e.to_string())
+            .and_then(|layout| {
+                prove::prove(&img, &layout, RunConfig::default(), &|_| {})
+                    .map(|(pf, _)| (pf, layout))
+                    .map_err(|e| e.to_string())
+            });
+        match (want, got) {
+            (Want::Proves(code), Ok((pf, layout))) => {
+                let st = prove::verify(&pf, Some((&img, &layout)))
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(st.exit_code, code, "{name}");
+                let id = prove::program_id(&img).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(st.program_id(), id, "{name}: inspect's identity");
+                // The VM agrees: the same exit code and cycles.
+                let res = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+                assert_eq!(
+                    (res.exit_code, res.cycles),
+                    (Some(code), st.cycles),
+                    "{name}"
+                );
+            }
+            (Want::Refused(why), Err(e)) => {
+                assert!(e.contains(why), "{name}: refused with {e:?}, not {why:?}");
+                assert_eq!(e.lines().count(), 1, "{name}: one line: {e}");
+            }
+            (want, got) => panic!(
+                "{name}: wanted {want:?}, got {:?}",
+                got.map(|(pf, _)| pf.public.statement.exit_code)
+            ),
+        }
+    }
+}
+
+/// A family-d statement states one shared region from the image start to `_end` (past the
+/// loaded bytes), exactly the memory `run` allows; an access beyond it has no MEM row.
+#[test]
+fn a_stackless_guest_states_the_memory_run_allows() {
+    let path = common::root().join("tests/data/isa/u_nostack.elf");
+    let img = Image::read(&path).unwrap();
+    let layout = MemoryMap::discover(&img).prove_layout().unwrap();
+    let public = prove::public_from_elf(&img, &layout, None).unwrap();
+    let st = &public.statement;
+    assert!(st.shared);
+    assert_eq!(st.memlimit, 0x11000, "`_end`, page-aligned past the image");
+    assert_eq!(st.regions, [(0x10000, 0x11000), (0x10000, 0x11000)]);
+    let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap();
+    assert_eq!(
+        vm.allowed_ranges(),
+        st.regions,
+        "the VM's regions are the statement's"
+    );
+}
