@@ -76,8 +76,42 @@ pub fn max_cycles_for(budget: u64, zk: bool) -> u64 {
 }
 
 /// Memory this process may use: `MemAvailable` from `/proc/meminfo`, lowered by a cgroup v2
-/// limit when there is one. `None` where neither can be read.
+/// limit when there is one and by the process's address-space limit (`ulimit -v`,
+/// `RLIMIT_AS`; [`address_space_left`]). `None` where none can be read.
 pub fn available_memory() -> Option<u64> {
+    let physical = physical_memory();
+    match (physical, address_space_left()) {
+        (Some(p), Some(a)) => Some(p.min(a)),
+        (p, a) => p.or(a),
+    }
+}
+
+/// What an address-space limit (`RLIMIT_AS`) leaves for the prover's tables: three quarters
+/// of the limit minus the address space already mapped (`VmSize`). Allocators reserve address
+/// space beyond what they touch (glibc's per-thread arenas: 64 MiB each), so an estimate of
+/// resident bytes is held to less than the whole remainder. `None` without a limit.
+pub fn address_space_left() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::As).current?;
+        let status = std::fs::read_to_string("/proc/self/status").ok();
+        let mapped = status
+            .as_deref()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("VmSize:"))?;
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .map_or(0, |kb| kb * 1024);
+        Some((limit / 4 * 3).saturating_sub(mapped))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// `MemAvailable`, lowered by a cgroup v2 limit.
+fn physical_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
     let avail = meminfo.as_deref().and_then(|s| {
         let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;

@@ -454,6 +454,14 @@ fn finish_statement(
     let st = &mut public.statement;
     st.cycles = res.cycles;
     st.exit_code = code;
+    // A linux-rv32 guest reads its input as a stream: the statement carries the bytes it
+    // read, which answer every read the same way (a read that returned fewer bytes than asked
+    // met the end, so all of the input was read). A Nexus guest reads tape words at any
+    // offset, and the tape's first word is the input's length: its whole input is stated.
+    let mut input = input;
+    if st.abi == Abi::LinuxRv32 {
+        input.truncate(res.input_read);
+    }
     st.public_input = input;
     st.stdout = res.stdout;
     st.stderr = res.stderr;
@@ -633,10 +641,13 @@ pub fn prove_with(
             segment::MAX_SEGMENT_CYCLES
         )));
     }
+    // An explicit --prover-memory overrides what the system says is available, never the
+    // address-space limit: past that, an allocation aborts the process.
     let budget = opts
         .memory
         .or_else(budget::available_memory)
-        .unwrap_or(u64::MAX);
+        .unwrap_or(u64::MAX)
+        .min(budget::address_space_left().unwrap_or(u64::MAX));
     let cap = budget::max_cycles_for(budget, opts.zk);
     progress(Progress::Stage("running the guest"));
     let mut public = statement_run(img, layout, cfg.clone())?;

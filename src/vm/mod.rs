@@ -141,6 +141,10 @@ pub struct RunResult {
     pub peak_heap_bytes: u32,
     /// Bytes of guest memory the VM had to allocate.
     pub resident_bytes: usize,
+    /// Bytes of `--input` the guest consumed through a stream read (linux-rv32 `read`, RISC
+    /// Zero `SYS_READ`): a proof states only these.
+    #[serde(skip)]
+    pub input_read: usize,
     pub fault: Option<Fault>,
 }
 
@@ -501,6 +505,7 @@ impl Vm {
             peak_stack_bytes: self.layout.stack_top.saturating_sub(self.stack_low),
             peak_heap_bytes: self.heap_high.saturating_sub(self.layout.heap_start),
             resident_bytes: self.mem.resident(),
+            input_read: self.input_pos.min(self.cfg.input.len()),
             fault,
         }
     }
