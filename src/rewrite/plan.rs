@@ -33,7 +33,7 @@ pub enum PlanError {
     RegionTooSmall { what: &'static str, value: u32 },
     #[error("--stack/--heap/--guard need a layout with a stack/heap boundary, but this guest's heap and stack share one region (no _heap_end/_stack_bottom symbols or .heap/.stack sections); only the memory limit can change")]
     SharedRegion,
-    #[error("no stack set-up found at the entry point {0:#x} (no constant written to sp before the first call or branch): nothing to move")]
+    #[error("no stack set-up found from the entry point {0:#x} (nothing the entry code writes to sp is used as a stack): nothing to move")]
     NoStackSetUp(u32),
     #[error("the stack top is set at run time ({0}); a static rewrite cannot move it")]
     RuntimeStack(String),
