@@ -29,8 +29,9 @@ pub struct Args {
     /// least 16.
     #[arg(long, value_name = "SIZE", value_parser = parse_heap, allow_negative_numbers = true)]
     pub heap: Option<u32>,
-    /// Unmapped guard gap between heap and stack (default: keep the current gap).
-    #[arg(long, value_name = "SIZE", value_parser = parse_u32_size, allow_negative_numbers = true)]
+    /// Unmapped guard gap between heap and stack (default: keep the current gap); a multiple
+    /// of 16 (0 for none), so the heap end stays 16-byte aligned.
+    #[arg(long, value_name = "SIZE", value_parser = parse_guard, allow_negative_numbers = true)]
     pub guard: Option<u32>,
     /// With `--memlimit auto`: headroom over the measured peak stack and heap, in percent.
     #[arg(
@@ -82,6 +83,12 @@ fn parse_u32_size(s: &str) -> Result<u32, String> {
 fn parse_region(what: &'static str, s: &str) -> Result<u32, String> {
     let v = parse_u32_size(s)?;
     check_region(what, v).map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
+fn parse_guard(s: &str) -> Result<u32, String> {
+    let v = parse_u32_size(s)?;
+    nexus_relink::plan::check_guard(v).map_err(|e| e.to_string())?;
     Ok(v)
 }
 

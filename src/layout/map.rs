@@ -162,6 +162,9 @@ pub struct MemoryMap {
     pub family: Family,
     pub regions: Vec<Region>,
     pub sp_init: SpInit,
+    /// What confirmed the `sp` set-up as a stack (a symbol, a section, a segment's end, its use
+    /// as a stack), when the entry code sets one up.
+    pub sp_confirmed_by: Option<String>,
     pub gp: Option<u32>,
     /// Problems of the layout as linked (shown, not refused).
     pub problems: Vec<String>,
@@ -240,21 +243,18 @@ impl MemoryMap {
     /// Read the map of a parsed image. Never fails: what cannot be found is unknown.
     pub fn discover(img: &Image) -> MemoryMap {
         let gp_sym = img.symbol("__global_pointer$").map(|s| s.value);
-        let tops: Vec<u32> = STACK_TOP_SYMS
-            .iter()
-            .chain(MEMORY_TOP_SYMS)
-            .filter_map(|n| img.symbol(n).map(|s| s.value))
-            .collect();
-        let pro = prologue::analyse(img, gp_sym, &tops);
+        let pro = prologue::analyse(img, gp_sym);
         let mut map = MemoryMap {
             family: Family::StackAtTop,
             regions: segment_regions(img),
             sp_init: pro.sp.clone(),
+            sp_confirmed_by: pro.confirmed_by.clone(),
             gp: pro.gp,
             problems: Vec::new(),
             notes: Vec::new(),
-            model: Err(LayoutError::Inconsistent(String::new())),
-            run: Err(LayoutError::Inconsistent(String::new())),
+            // Placeholders: every family below sets both.
+            model: Err(LayoutError::Broken(String::new())),
+            run: Err(LayoutError::Broken(String::new())),
         };
         match pro.sp.value {
             None if pro.sp.kind == SpKind::NotFound && pro.reads_sp_first => {
@@ -277,7 +277,7 @@ impl MemoryMap {
             }
             Err(e) => {
                 let why = match &e {
-                    LayoutError::Inconsistent(m) => m.clone(),
+                    LayoutError::Contradiction(m) => m.clone(),
                     other => other.to_string(),
                 };
                 self.problems
@@ -436,8 +436,15 @@ impl MemoryMap {
     /// Family d.
     fn no_stack(&mut self, img: &Image, pro: &Prologue) {
         self.family = Family::NoStack;
-        self.notes
-            .push("the entry code never sets sp and never reads it: no stack".into());
+        match pro.not_stack {
+            None => self
+                .notes
+                .push("the entry code never sets sp and never reads it: no stack".into()),
+            Some((at, v)) => self.notes.push(format!(
+                "the entry code sets up no stack: sp = {v:#x} (written at {at:#x}){} is never used as one (no stack-top symbol, no .stack section, not a segment's end, no frame opened below it): sp holds data",
+                where_is(img, v)
+            )),
+        }
         let mut l = Layout::at_top(img, pro, None, false).expect("unchecked");
         // One region from the image start to the highest end anything names: the loaded
         // image, the program's own end (`_end` may lie past the last segment, page-aligned by
@@ -596,6 +603,19 @@ impl MemoryMap {
     /// The refusal of a rewrite, when there is one.
     pub fn model_error(&self) -> Option<String> {
         self.model.as_ref().err().map(|e| e.to_string())
+    }
+}
+
+/// Where an address lies, for a note: " inside segment N" / " inside section S", or "".
+fn where_is(img: &Image, v: u32) -> String {
+    let sec = img
+        .sections
+        .iter()
+        .find(|s| s.is_alloc() && s.size > 0 && v >= s.addr && u64::from(v) < s.end());
+    match (sec, img.loads().find(|s| s.memsz > 0 && s.contains(v))) {
+        (Some(s), _) => format!(" inside section {}", crate::elf::escape(&s.name)),
+        (None, Some(s)) => format!(" inside segment {}", s.index),
+        (None, None) => String::new(),
     }
 }
 

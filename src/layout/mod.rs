@@ -46,9 +46,10 @@ pub const MAX_MEMLIMIT: u64 = 0xffff_f000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
-    /// The bounds found contradict each other (the map shows them; a rewrite cannot move them).
-    #[error("inconsistent layout: {0}")]
-    Inconsistent(String),
+    /// Bounds the file states contradict each other: the map names them as a problem, and a
+    /// rewrite cannot move them.
+    #[error("cannot rewrite: the bounds in the file contradict each other: {0}; correct the linker script and relink, or `run` the file as it is")]
+    Contradiction(String),
     /// The layout is valid but not one a rewrite can move (family b, c, e; see [`Family`]).
     #[error("cannot {action} a {family} layout: {why}")]
     Unsupported {
@@ -257,12 +258,25 @@ impl Layout {
             s.end() as u32
         } else {
             // A guest that sets up no stack (the RISC-V ISA tests zero every register and never
-            // touch sp): its memory is the loaded image.
-            sources.push((
-                "stack_top".into(),
-                "no stack set-up found: end of the loaded image".into(),
-            ));
-            (load_end.min(u64::from(u32::MAX) - 15) as u32).next_multiple_of(16)
+            // touch sp, or keep data in it): its memory is the image, up to its end symbol when
+            // that lies past the loaded bytes (`_end` page-aligned after a test without data).
+            let cap = |v: u64| (v.min(u64::from(u32::MAX) - 15) as u32).next_multiple_of(16);
+            match sym(IMAGE_END_SYMS).filter(|(v, _)| u64::from(*v) > load_end) {
+                Some((v, src)) => {
+                    sources.push((
+                        "stack_top".into(),
+                        format!("no stack set-up found: end of the image ({src})"),
+                    ));
+                    cap(v.into())
+                }
+                None => {
+                    sources.push((
+                        "stack_top".into(),
+                        "no stack set-up found: end of the loaded image".into(),
+                    ));
+                    cap(load_end)
+                }
+            }
         };
 
         let heap_start = if let Some((v, src)) = sym(HEAP_START_SYMS) {
@@ -368,36 +382,49 @@ impl Layout {
         Ok(layout)
     }
 
+    /// The bounds must be in order: image, heap, stack, limit. A contradiction names the
+    /// values and where each came from (a symbol, a section, the `sp` set-up).
     fn check(&self) -> Result<(), LayoutError> {
-        let bad = |m: String| Err(LayoutError::Inconsistent(m));
+        let at = |field: &str, v: u64| -> String {
+            match self.source(field) {
+                "" => format!("{v:#x}"),
+                s => format!("{v:#x} ({s})"),
+            }
+        };
+        let bad = |m: String| Err(LayoutError::Contradiction(m));
         if self.stack_top <= self.image_start {
             return bad(format!(
-                "the stack top {:#x} is below the program (which starts at {:#x}): a stack under the image, as in RISC Zero's and SP1's memory maps, is not supported (nexus-relink models heap and stack above the image, the stack at the top)",
-                self.stack_top, self.image_start
+                "the stack top {} is below the program (which starts at {:#x}): a stack under the image, as in RISC Zero's and SP1's memory maps, is not the stack-at-the-top layout",
+                at("stack_top", self.stack_top.into()),
+                self.image_start
             ));
         }
         if self.heap_start > self.heap_end {
             return bad(format!(
-                "heap start {:#x} is above heap end {:#x}",
-                self.heap_start, self.heap_end
+                "heap start {} is above heap end {}",
+                at("heap_start", self.heap_start.into()),
+                at("heap_end", self.heap_end.into())
             ));
         }
         if self.stack_bottom > self.stack_top {
             return bad(format!(
-                "stack bottom {:#x} is above stack top {:#x}",
-                self.stack_bottom, self.stack_top
+                "stack bottom {} is above stack top {}",
+                at("stack_bottom", self.stack_bottom.into()),
+                at("stack_top", self.stack_top.into())
             ));
         }
         if !self.shared && self.heap_end > self.stack_bottom {
             return bad(format!(
-                "heap end {:#x} is above stack bottom {:#x}",
-                self.heap_end, self.stack_bottom
+                "heap end {} is above stack bottom {}",
+                at("heap_end", self.heap_end.into()),
+                at("stack_bottom", self.stack_bottom.into())
             ));
         }
         if u64::from(self.stack_top) > self.memlimit {
             return bad(format!(
-                "stack top {:#x} is above the memory limit {:#x}",
-                self.stack_top, self.memlimit
+                "stack top {} is above the memory limit {}",
+                at("stack_top", self.stack_top.into()),
+                at("memlimit", self.memlimit)
             ));
         }
         Ok(())

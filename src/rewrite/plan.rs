@@ -31,9 +31,11 @@ pub enum PlanError {
     TooLarge(u64),
     #[error("--{what} {}: {}", human(u64::from(*value)), region_rule(what, *value))]
     RegionTooSmall { what: &'static str, value: u32 },
+    #[error("--guard {}: the guard must be a multiple of {MIN_REGION} bytes, so that the heap end below it stays 16-byte aligned like the stack bottom: use {} or {}", human(u64::from(*.0)), .0 / MIN_REGION * MIN_REGION, .0.div_ceil(MIN_REGION) * MIN_REGION)]
+    GuardAlign(u32),
     #[error("--stack/--heap/--guard need a layout with a stack/heap boundary, but this guest's heap and stack share one region (no _heap_end/_stack_bottom symbols or .heap/.stack sections); only the memory limit can change")]
     SharedRegion,
-    #[error("no stack set-up found at the entry point {0:#x} (no constant written to sp before the first call or branch): nothing to move")]
+    #[error("no stack set-up found from the entry point {0:#x} (nothing the entry code writes to sp is used as a stack): nothing to move")]
     NoStackSetUp(u32),
     #[error("the stack top is set at run time ({0}); a static rewrite cannot move it")]
     RuntimeStack(String),
@@ -43,6 +45,15 @@ pub enum PlanError {
 /// aligns the stack pointer to 16 bytes, so a stack (and a heap below it) of another size leaves
 /// an unaligned stack bottom or heap end.
 pub const MIN_REGION: u32 = 16;
+
+/// Refuse a `--guard` that is not a multiple of [`MIN_REGION`] (0 is allowed: no gap): the
+/// heap end is the stack bottom minus the guard, and must stay as aligned as the stack bottom.
+pub fn check_guard(value: u32) -> Result<(), PlanError> {
+    if value % MIN_REGION != 0 {
+        return Err(PlanError::GuardAlign(value));
+    }
+    Ok(())
+}
 
 /// Refuse a `--stack`/`--heap` size below [`MIN_REGION`] or not a multiple of it.
 pub fn check_region(what: &'static str, value: u32) -> Result<(), PlanError> {
@@ -146,6 +157,9 @@ impl Plan {
         }
         if let Some(h) = req.heap {
             check_region("heap", h)?;
+        }
+        if let Some(g) = req.guard {
+            check_guard(g)?;
         }
         if matches!(old.sp_init.kind, SpKind::Runtime) {
             return Err(PlanError::RuntimeStack(format!(

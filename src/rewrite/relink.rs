@@ -20,9 +20,14 @@ pub enum RelinkError {
     Unpatchable(Vec<Ambiguity>),
     #[error("two sites patch the bytes at file offset {offset:#x} differently ({a} vs {b})")]
     Conflict { offset: usize, a: String, b: String },
-    /// A rule the input keeps and the patched file breaks (a defect of the rewrite).
+    /// A rule the input keeps and the patched file breaks (a defect of the rewrite): only said
+    /// of an input without any of the defects [`InputDefect`](Self::InputDefect) names.
     #[error("the rewrite broke the output, nothing written (the input keeps this rule; please report it): {0}")]
     Validation(String),
+    /// The patched file breaks a rule because of a defect the input already has (its headers
+    /// disagree with its sections): a refusal of the input, not a fault of the rewrite.
+    #[error("the input has a defect the rewrite cannot carry through, nothing written: {defect}; the rewritten file would break a rule because of it ({rule}); correct the input's linker script or headers and relink")]
+    InputDefect { defect: String, rule: String },
     #[error("no site sets the stack pointer: the {} prologue at {at:#x} was not found among the patchable sites", kind.describe())]
     PrologueNotPatched {
         kind: crate::layout::SpKind,

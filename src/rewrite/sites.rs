@@ -1020,7 +1020,15 @@ fn data_sites(
             )
         })
         .collect();
-    for a in boundary_words(img, old_values) {
+    let mut words = boundary_words(img, old_values);
+    // The word `_start` loads sp from is data even inside a section flagged executable (read-only
+    // data linked into the text).
+    if let Some(a) = plan.old.sp_init.word_addr {
+        if !words.contains(&a) && img.word_at(a).is_some_and(|v| old_values.contains(&v)) {
+            words.push(a);
+        }
+    }
+    for a in words {
         let Some(v) = img.word_at(a) else { continue };
         {
             {

@@ -19,6 +19,91 @@ pub(crate) fn validate(
     sites: &[Site],
     bytes: &[u8],
 ) -> Result<Vec<String>, RelinkError> {
+    check(img, plan, sites, bytes).map_err(|e| {
+        match (e, input_defects(img, &plan.old).into_iter().next()) {
+            // The input breaks a rule of its own: the output's failure is the input's, not the
+            // rewrite's.
+            (RelinkError::Validation(rule), Some(defect)) => {
+                RelinkError::InputDefect { defect, rule }
+            }
+            (e, _) => e,
+        }
+    })
+}
+
+/// Defects of the input that can make its rewrite break a rule the output is checked for:
+/// header fields ELF does not allow, sections the program headers do not cover as the section
+/// headers say, and region sections that disagree with the layout's own bounds (`old`).
+pub(crate) fn input_defects(img: &Image, old: &Layout) -> Vec<String> {
+    use crate::elf::{PF_R, PF_W, PF_X, SHF_WRITE};
+    let mut out = Vec::new();
+    // A `.heap`/`.stack` section that starts at its region's start but ends elsewhere than the
+    // region's end: the section table and the other sources of the layout disagree.
+    for (name, start, end, what) in [
+        (".heap", old.heap_start, old.heap_end, "heap end"),
+        (".stack", old.stack_bottom, old.stack_top, "stack top"),
+    ] {
+        if let Some(sec) = img.section(name).filter(|s| s.is_alloc() && !old.shared) {
+            if sec.addr == start && sec.end() != u64::from(end) {
+                out.push(format!(
+                    "section {name} ({:#x}..{:#x}) does not end at the {what} {end:#x} ({})",
+                    sec.addr,
+                    sec.end(),
+                    old.source(if name == ".heap" {
+                        "heap_end"
+                    } else {
+                        "stack_top"
+                    })
+                ));
+            }
+        }
+    }
+    for s in img.loads() {
+        if s.align > 1 && !s.align.is_power_of_two() {
+            out.push(format!(
+                "program header {}: p_align {:#x} is not a power of two",
+                s.index, s.align
+            ));
+        }
+        // Bits outside R, W, X and the OS- and processor-specific masks.
+        let unknown = s.flags & !(PF_R | PF_W | PF_X) & 0x000f_fff8;
+        if unknown != 0 {
+            out.push(format!(
+                "program header {}: p_flags {:#x} has bits ELF does not define ({unknown:#x})",
+                s.index, s.flags
+            ));
+        }
+    }
+    for sec in img.sections.iter().filter(|s| s.is_alloc() && s.size > 0) {
+        let holder = img
+            .loads()
+            .find(|s| s.contains(sec.addr) && sec.end() <= s.end());
+        match holder {
+            None => out.push(format!(
+                "section {} ({:#x}..{:#x}) lies outside every PT_LOAD",
+                crate::elf::escape(&sec.name),
+                sec.addr,
+                sec.end()
+            )),
+            Some(seg) if sec.flags & u64::from(SHF_WRITE) as u32 != 0 && seg.flags & PF_W == 0 => {
+                out.push(format!(
+                    "section {} is writable but its PT_LOAD (program header {}) is not",
+                    crate::elf::escape(&sec.name),
+                    seg.index
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+fn check(
+    img: &Image,
+    plan: &Plan,
+    sites: &[Site],
+    bytes: &[u8],
+) -> Result<Vec<String>, RelinkError> {
     let bad = |m: String| Err(RelinkError::Validation(m));
     let mut warnings = Vec::new();
     let new = match Image::parse(bytes.to_vec()) {
@@ -103,6 +188,12 @@ pub(crate) fn validate(
                 warnings.push(format!(
                     "the input already has this defect, kept as is: {what}"
                 ));
+            } else if outside(img, a) && a.addr == b.addr {
+                warnings.push(format!(
+                    "the input already has this defect, kept as the region moves: {what} (in the input {:#x}..{:#x})",
+                    a.addr,
+                    a.end()
+                ));
             } else {
                 return bad(what);
             }
@@ -128,11 +219,11 @@ pub(crate) fn validate(
         )
     };
     if fields(&got) != fields(want) {
-        return Err(RelinkError::Validation(format!(
+        return bad(format!(
             "the rewritten layout differs from the plan: got memlimit {:#x}, heap {:#x}..{:#x}, stack {:#x}..{:#x}, sp {}; planned memlimit {:#x}, heap {:#x}..{:#x}, stack {:#x}..{:#x}, sp {}",
             got.memlimit, got.heap_start, got.heap_end, got.stack_bottom, got.stack_top, sp_text(got.sp_init.value),
             want.memlimit, want.heap_start, want.heap_end, want.stack_bottom, want.stack_top, sp_text(want.sp_init.value)
-        )));
+        ));
     }
     Ok(warnings)
 }
