@@ -13,8 +13,10 @@ use nexus_relink::vm::Abi;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = super::EXIT_HELP_COMMON)]
 pub struct Args {
     /// Guest ELF file.
+    #[arg(value_name = "IN")]
     input_elf: PathBuf,
     /// Print one JSON object (`layout`, `sp_init`, `abi`, `segments`) instead.
     #[arg(long)]

@@ -21,6 +21,7 @@ pub const EXIT_FAULT: i32 = 127;
 #[command(after_help = EXIT_HELP)]
 pub struct Args {
     /// Guest ELF file.
+    #[arg(value_name = "IN")]
     input_elf: PathBuf,
     #[command(flatten)]
     exec: ExecArgs,
@@ -33,7 +34,7 @@ pub struct Args {
 /// The exit code of a failure before the guest ran.
 fn code_of(e: &nexus_relink::Error) -> i32 {
     use nexus_relink::Error as E;
-    match e {
+    match e.inner() {
         E::Layout(_)
         | E::Vm(nexus_relink::vm::VmError::Config(_))
         | E::Vm(nexus_relink::vm::VmError::CodeTooLarge { .. }) => EXIT_CANNOT_START,
@@ -87,6 +88,7 @@ pub fn main(a: Args) -> i32 {
     let (r, evidence, family) = match go() {
         Ok(r) => r,
         Err(e) => {
+            let e = e.about(&a.input_elf);
             super::fail(&e);
             if a.json {
                 // A script reading --json gets the refusal too, not only an exit code.
