@@ -209,7 +209,10 @@ impl FileKind {
     pub fn not_a_guest(&self, err: &ElfError) -> String {
         match self.guest_advice() {
             None => err.to_string(),
-            Some(advice) => format!("{self}, not a RISC-V RV32 guest ELF; {advice}"),
+            Some(advice) if matches!(self, FileKind::Elf(_)) => {
+                format!("{self}, not a RISC-V RV32 guest ELF; {advice}")
+            }
+            Some(advice) => format!("{self}, not an ELF file; {advice}"),
         }
     }
 }
@@ -286,6 +289,11 @@ mod tests {
         let m = FileKind::of(&elf(2, 1, 2, 243)).not_a_guest(&ElfError::Elf64);
         assert!(m.starts_with("a RISC-V 64-bit (RV64) ELF64 executable, not a RISC-V RV32 guest ELF; rebuild the guest for RV32"), "{m}");
         let m = FileKind::of(b"NXRPROOF").not_a_guest(&ElfError::NotElf);
-        assert!(m.contains("proof file") && m.contains("verify"), "{m}");
+        assert!(
+            m.contains("proof file, not an ELF file") && m.contains("verify"),
+            "{m}"
+        );
+        let m = FileKind::of(b"text\n").not_a_guest(&ElfError::NotElf);
+        assert!(m.starts_with("a text file, not an ELF file; "), "{m}");
     }
 }
