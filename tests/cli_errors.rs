@@ -395,8 +395,12 @@ fn clap_suggestions_and_unknown_subcommands() {
     let o = run(&["frobnicate"]);
     one_line_with(
         &o,
-        &["unknown subcommand 'frobnicate', and no file of that name (the subcommands: inspect, run, linker-script, prove, verify"],
+        &["unknown subcommand 'frobnicate', and no file of that name (the subcommands: inspect, run, linker-script, prove, verify, help)"],
     );
+    // clap's `help` subcommand is a subcommand.
+    let o = run(&["help", "prove"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Usage: nexus-relink prove"));
     let o = run(&["fixtures/medlow_fib.elf", "--memlimt", "16M", "-o", "x"]);
     assert_eq!(
         one_line_with(
@@ -454,4 +458,31 @@ fn help_is_wrapped_and_says_what_the_readme_says() {
             && h.contains("--elf is unreadable or not"),
         "{h}"
     );
+}
+
+#[test]
+fn json_help_names_every_key_of_the_output() {
+    for (cmd, elf) in [
+        ("inspect", "fixtures/jolt_heap.elf"),
+        ("inspect", "fixtures/layout/below_program.elf"),
+        ("run", "fixtures/linux_exit7.elf"),
+    ] {
+        let help = String::from_utf8(run(&[cmd, "--help"]).stdout).unwrap();
+        let words: Vec<&str> = help
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .collect();
+        let o = run(&[cmd, "--json", elf]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for key in v.as_object().unwrap().keys() {
+            assert!(words.contains(&key.as_str()), "{cmd} --help lacks {key}");
+        }
+        if let Some(map) = v.get("map").and_then(|m| m.as_object()) {
+            for key in map.keys() {
+                assert!(
+                    words.contains(&key.as_str()),
+                    "{cmd} --help lacks map.{key}"
+                );
+            }
+        }
+    }
 }

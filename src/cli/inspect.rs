@@ -18,7 +18,9 @@ pub struct Args {
     /// Guest ELF file.
     #[arg(value_name = "IN")]
     input_elf: PathBuf,
-    /// Print one JSON object (`layout`, `sp_init`, `abi`, `segments`) instead.
+    /// Print one JSON object instead: abi, abi_evidence, entry, family, family_letter, map
+    /// (family, regions, problems, notes, sp_init, gp), segments, rewrite (possible, refusal),
+    /// sp_init; with a rewrite model also layout, sites, ambiguities and sites_note.
     #[arg(long)]
     json: bool,
 }

@@ -243,10 +243,11 @@ fn one_line(e: &clap::Error, command: &str) -> String {
     }
 }
 
-/// The subcommands' names.
+/// The subcommands' names (with clap's `help`).
 fn subcommands() -> Vec<String> {
-    <Cli as clap::CommandFactory>::command()
-        .get_subcommands()
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    cmd.get_subcommands()
         .filter(|c| !c.is_hide_set())
         .map(|c| c.get_name().to_string())
         .collect()
@@ -411,7 +412,7 @@ mod tests {
             "{m}"
         );
         // A path (existing or not) is the rewrite's input, and a subcommand is a subcommand.
-        for a in ["fixtures/missing.elf", "x.elf", "run", "Cargo.toml"] {
+        for a in ["fixtures/missing.elf", "x.elf", "run", "help", "Cargo.toml"] {
             assert!(
                 super::mistyped_subcommand(&args(&["nexus-relink", a])).is_none(),
                 "{a}"

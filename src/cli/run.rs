@@ -25,8 +25,9 @@ pub struct Args {
     input_elf: PathBuf,
     #[command(flatten)]
     exec: ExecArgs,
-    /// Print one JSON object (abi, abi_evidence, exit_code, stdout, public_output, cycles,
-    /// peak use, resident and peak process memory, fault) instead.
+    /// Print one JSON object instead: abi, abi_evidence, family, family_letter, exit_code,
+    /// stdout, stderr, public_output, cycles, peak_stack_bytes, peak_heap_bytes, resident_bytes,
+    /// peak_rss_bytes, fault.
     #[arg(long)]
     json: bool,
 }
