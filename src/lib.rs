@@ -17,7 +17,9 @@
 //! assert_eq!(result.exit_code, Some(0));
 //! ```
 
+pub mod decode;
 pub mod elf;
+pub mod escape;
 pub mod isa;
 pub mod layout;
 pub mod linker_script;
@@ -30,9 +32,36 @@ pub mod size;
 pub use rewrite::{plan, relink, report, sites};
 pub mod vm;
 
+/// Read an input file (`arg` names the argument it was given as, for the message); a failure
+/// says what is wrong in words and what to do.
+pub fn read_input(path: &std::path::Path, arg: Option<&'static str>) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| {
+        use std::io::ErrorKind as K;
+        let problem = match e.kind() {
+            K::NotFound => "no such file; check the path".to_string(),
+            K::PermissionDenied => "permission denied; make it readable (chmod u+r)".to_string(),
+            K::IsADirectory => "a directory, not a file; give a file inside it".to_string(),
+            _ => format!("cannot read it: {e}"),
+        };
+        Error::input(arg, path, problem)
+    })
+}
+
 /// Errors of the library's entry points. Each says what went wrong, where, and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An input file that cannot be used: the argument that named it (`--elf`, `--input`;
+    /// none for the command's positional file), its path (escaped), what the file is and what
+    /// to do (see [`elf::FileKind`]).
+    #[error("{}{path}: {problem}", arg.map(|a| format!("{a} ")).unwrap_or_default())]
+    Input {
+        arg: Option<&'static str>,
+        path: String,
+        problem: String,
+    },
+    /// An error about one file (a proof rejected, a guest refused), with its path (escaped).
+    #[error("{path}: {source}")]
+    In { path: String, source: Box<Error> },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -69,16 +98,52 @@ impl Error {
     /// it), e.g. every ambiguous place of a refused rewrite.
     pub fn details(&self) -> Vec<String> {
         match self {
+            Error::In { source, .. } => source.details(),
             Error::Relink(r) => r.details(),
             _ => Vec::new(),
+        }
+    }
+
+    /// An [`Error::Input`] for `path`, given as `arg`.
+    pub fn input(arg: Option<&'static str>, path: &std::path::Path, problem: String) -> Error {
+        Error::Input {
+            arg,
+            path: escape::path(path),
+            problem,
+        }
+    }
+
+    /// This error said of `path` (unless it names its file already or concerns none).
+    pub fn about(self, path: &std::path::Path) -> Error {
+        match self {
+            Error::Input { .. }
+            | Error::In { .. }
+            | Error::Io { .. }
+            | Error::Output { .. }
+            | Error::Write { .. }
+            | Error::Usage(_) => self,
+            e => Error::In {
+                path: escape::path(path),
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// The error itself, without the file an [`Error::In`] names.
+    pub fn inner(&self) -> &Error {
+        match self {
+            Error::In { source, .. } => source.inner(),
+            e => e,
         }
     }
 
     /// Process exit code for the CLI: 2 for a bad input file, 1 otherwise (ARCHITECTURE.md, CLI).
     pub fn exit_code(&self) -> i32 {
         match self {
+            Error::In { source, .. } => source.exit_code(),
             Error::Elf(_) => 2,
             Error::Io { .. } => 2,
+            Error::Input { .. } => 2,
             Error::Verify(prove::VerifyError::Format(_)) => 2,
             _ => 1,
         }

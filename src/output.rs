@@ -26,14 +26,14 @@ const TMP_SUFFIX: &str = ".tmp";
 
 fn refuse(out: &Path, what: String) -> Error {
     Error::Output {
-        path: out.display().to_string(),
+        path: crate::escape::path(out),
         what,
     }
 }
 
 fn io_error(out: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Write {
-        path: out.display().to_string(),
+        path: crate::escape::path(out),
         source: e,
     }
 }
@@ -86,9 +86,10 @@ fn describe(out: &Path, ft: std::fs::FileType) -> String {
     format!("it is not a regular file; {ONLY}: choose another path")
 }
 
-/// Refuse an output path that holds anything but a writable regular file; a new path needs an
-/// existing directory. Creates nothing.
+/// Refuse an output path that holds anything but a writable regular file, in a directory where
+/// a file can be created (the output is written beside it and renamed). Leaves nothing behind.
 pub fn check_output(out: &Path) -> Result<(), Error> {
+    let dir = parent(out);
     match std::fs::symlink_metadata(out) {
         Ok(m) if m.file_type().is_file() => {
             if m.permissions().readonly() {
@@ -97,19 +98,81 @@ pub fn check_output(out: &Path) -> Result<(), Error> {
                     "it is a read-only file; make it writable (chmod u+w) or remove it".into(),
                 ));
             }
-            Ok(())
         }
-        Ok(m) => Err(refuse(out, describe(out, m.file_type()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let dir = parent(out);
-            match std::fs::metadata(dir) {
-                Ok(d) if d.is_dir() => Ok(()),
-                Ok(_) => Err(refuse(out, format!("{} is not a directory", dir.display()))),
-                Err(e) => Err(io_error(out)(e)),
+        Ok(m) => return Err(refuse(out, describe(out, m.file_type()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::metadata(dir) {
+            Ok(d) if d.is_dir() => {}
+            Ok(_) => {
+                return Err(refuse(
+                    out,
+                    format!("{} is not a directory", crate::escape::path(dir)),
+                ))
             }
-        }
-        Err(e) => Err(io_error(out)(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(refuse(
+                    out,
+                    format!(
+                        "the directory {} does not exist; create it or choose another path",
+                        crate::escape::path(dir)
+                    ),
+                ))
+            }
+            Err(e) => return Err(io_error(out)(e)),
+        },
+        Err(e) => return Err(io_error(out)(e)),
     }
+    probe_dir(dir).map_err(|e| {
+        refuse(
+            out,
+            format!(
+                "no file can be created in the directory {} ({}); choose a directory you can write to",
+                crate::escape::path(dir),
+                in_words(&e)
+            ),
+        )
+    })
+}
+
+/// An I/O error without Rust's "(os error N)".
+fn in_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::PermissionDenied => "permission denied".into(),
+        K::ReadOnlyFilesystem => "a read-only file system".into(),
+        K::StorageFull => "no space left on the device".into(),
+        K::QuotaExceeded => "the disk quota is exceeded".into(),
+        // Creating a file in a directory that exists (/proc answers ENOENT).
+        K::NotFound => "the file system refuses new files there".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Create a file in `dir` and remove it: the check that the output can be written there,
+/// before any work (a permission, a read-only mount, a full quota). Permission bits alone do
+/// not say it (root passes them; a read-only mount does not show in them). An unnamed file
+/// (`O_TMPFILE`) disappears when closed; elsewhere a named temporary file is removed at once.
+fn probe_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{Mode, OFlags};
+        use rustix::io::Errno;
+        match rustix::fs::open(
+            dir,
+            OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(_fd) => return Ok(()),
+            // No O_TMPFILE here (as in `unnamed::write`): try a named file.
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let path = temp_name(dir);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::fs::remove_file(&path)
 }
 
 /// Write `bytes` to `out`, whole or not at all (see the module documentation). The file mode
@@ -407,6 +470,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("is a directory"), "{e}");
+        // A directory no file can be created in (sysfs refuses even root).
+        let e = check_output(Path::new("/sys/out")).unwrap_err().to_string();
+        assert!(
+            e.contains("no file can be created in the directory /sys") && !e.contains("os error"),
+            "{e}"
+        );
         let e = write_atomic(Path::new("/dev/null"), b"new", None)
             .unwrap_err()
             .to_string();

@@ -13,9 +13,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     if t.starts_with('-') {
         return Err(format!("invalid size '{text}': a size cannot be negative"));
     }
+    let too_large = || {
+        format!(
+            "size '{text}' is larger than the 4 GiB RV32 address space (at most 4G, 0x100000000)"
+        )
+    };
+    // A number too large for 64 bits is too large for the address space, not malformed.
+    let number = |e: std::num::ParseIntError| match e.kind() {
+        std::num::IntErrorKind::PosOverflow => too_large(),
+        _ => err(),
+    };
     let (num, mult) = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         (
-            u64::from_str_radix(hex.replace('_', "").as_str(), 16).map_err(|_| err())?,
+            u64::from_str_radix(hex.replace('_', "").as_str(), 16).map_err(number)?,
             1,
         )
     } else {
@@ -23,7 +33,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
             .find(|c: char| !c.is_ascii_digit() && c != '_')
             .unwrap_or(t.len());
         let (digits, suffix) = t.split_at(split);
-        let n: u64 = digits.replace('_', "").parse().map_err(|_| err())?;
+        let n: u64 = digits.replace('_', "").parse().map_err(number)?;
         let mult = match suffix.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" | "ki" | "kib" => 1 << 10,
@@ -33,7 +43,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         };
         (n, mult)
     };
-    let v = num.checked_mul(mult).ok_or_else(err)?;
+    let v = num.checked_mul(mult).ok_or_else(too_large)?;
     if v > 1 << 32 {
         return Err(format!(
             "size '{text}' = {v} bytes is larger than the 4 GiB RV32 address space"
@@ -51,6 +61,25 @@ pub fn parse_memlimit(text: &str) -> Result<u64, String> {
         return Err(crate::plan::too_large(v));
     }
     Ok(v)
+}
+
+/// Parse a count (`what`: "cycle count", "margin"): a decimal or `0x` number, `_` allowed.
+/// A negative or too large number gets its own message.
+pub fn parse_count(text: &str, what: &str) -> Result<u64, String> {
+    let t = text.trim().replace('_', "");
+    if t.starts_with('-') {
+        return Err(format!("invalid {what} '{text}': it cannot be negative"));
+    }
+    let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse(),
+    };
+    r.map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow => {
+            format!("invalid {what} '{text}': too large (at most {})", u64::MAX)
+        }
+        _ => format!("invalid {what} '{text}': expected a whole number (e.g. 1000000, 0x100000)"),
+    })
 }
 
 /// Print a size the way a person reads it: `16 MiB`, `4 KiB`, `3000000 B`.
@@ -94,6 +123,28 @@ mod tests {
     fn rejects_garbage_and_overflow() {
         for s in ["", "M", "16Q", "0x", "-1", "5G", "99999999999999999999"] {
             assert!(parse_size(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn counts_say_negative_too_large_or_malformed() {
+        assert_eq!(parse_count("1_000", "cycle count"), Ok(1000));
+        assert_eq!(parse_count("0x10", "cycle count"), Ok(16));
+        let e = |s| parse_count(s, "cycle count").unwrap_err();
+        assert!(e("-1").contains("cannot be negative"), "{}", e("-1"));
+        assert!(e("99999999999999999999").contains("too large"));
+        assert!(e("1e9").contains("expected a whole number"));
+    }
+
+    #[test]
+    fn oversized_numbers_say_too_large() {
+        for s in [
+            "99999999999999999999",
+            "0xffffffffffffffffff",
+            "99999999999999999G",
+        ] {
+            let e = parse_size(s).unwrap_err();
+            assert!(e.contains("larger than the 4 GiB"), "{s}: {e}");
         }
     }
 

@@ -217,7 +217,9 @@ fn an_unwritable_output_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("cannot write /nonexistent-dir/out.elf"),
+        err.contains(
+            "refusing to write /nonexistent-dir/out.elf: the directory /nonexistent-dir does not exist"
+        ),
         "{err}"
     );
 }

@@ -13,10 +13,14 @@ use nexus_relink::vm::Abi;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = super::EXIT_HELP_COMMON)]
 pub struct Args {
     /// Guest ELF file.
+    #[arg(value_name = "IN")]
     input_elf: PathBuf,
-    /// Print one JSON object (`layout`, `sp_init`, `abi`, `segments`) instead.
+    /// Print one JSON object instead: abi, abi_evidence, entry, family, family_letter, map
+    /// (family, regions, problems, notes, sp_init, gp), segments, rewrite (possible, refusal),
+    /// sp_init; with a rewrite model also layout, sites, ambiguities and sites_note.
     #[arg(long)]
     json: bool,
 }

@@ -6,8 +6,10 @@ use nexus_relink::{elf::Image, Error};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = super::EXIT_HELP_COMMON)]
 pub struct ProveArgs {
     /// Guest ELF file.
+    #[arg(value_name = "IN")]
     input_elf: PathBuf,
     /// Where to write the proof (written whole or not at all).
     #[arg(short = 'o', long = "output", value_name = "PROOF")]
@@ -20,18 +22,18 @@ pub struct ProveArgs {
     /// A segment's CPU table has one row more than its cycles, rounded up to a power of two:
     /// 2^k - 1 cycles fill 2^k rows, 2^k cycles take twice the time and memory. The default
     /// 1048575 (2^20 - 1) needs about 3.7 GiB. A zero-knowledge proof is one segment.
-    #[arg(long, value_name = "N", default_value = "1048575", value_parser = parse_cycles)]
+    #[arg(long, value_name = "N", default_value = "1048575", value_parser = parse_cycles, allow_negative_numbers = true)]
     segment_cycles: u64,
     /// Memory the prover may use (e.g. 8G). A segment size whose tables are estimated to need
     /// more is refused before proving. Default: the memory the system reports available
     /// (MemAvailable, or a cgroup limit).
-    #[arg(long, value_name = "SIZE", value_parser = nexus_relink::size::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = nexus_relink::size::parse_size, allow_negative_numbers = true)]
     prover_memory: Option<u64>,
     /// Zero-knowledge proof: hiding commitments (salted Merkle trees, masked traces and
     /// quotient) hide the private input and every value of the execution; the statement
     /// (exit code, public input and outputs, cycle count, layout, program) stays public.
-    /// About twice the proving work (docs/ZK.md). The default when --private-input is
-    /// given.
+    /// About 4× the proving time and memory and twice the proof size (docs/ZK.md); one
+    /// segment. The default when --private-input is given.
     #[arg(long, conflicts_with = "no_zk")]
     zk: bool,
     /// No zero knowledge even with --private-input (a smaller, faster, deterministic proof that does
@@ -47,6 +49,7 @@ pub struct ProveArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = super::EXIT_HELP_VERIFY)]
 pub struct VerifyArgs {
     /// Proof file written by `prove`.
     proof: PathBuf,
@@ -61,6 +64,12 @@ pub struct VerifyArgs {
 
 /// A cycle count: a number, or with K/M/G (powers of two), at least 1.
 fn parse_cycles(s: &str) -> Result<u64, String> {
+    if s.trim().starts_with('-') {
+        return Err(format!(
+            "invalid cycle count '{s}': it cannot be negative (a segment holds 1 to {} cycles)",
+            nexus_relink::prove::segment::MAX_SEGMENT_CYCLES
+        ));
+    }
     let n = nexus_relink::size::parse_size(s).map_err(|_| {
         format!("invalid cycle count '{s}': expected a number with an optional K/M suffix (e.g. 4096, 64K, 1M)")
     })?;
@@ -191,14 +200,15 @@ pub fn prove_main(a: ProveArgs) -> i32 {
                 st.memlimit,
                 st.exit_code,
                 st.stdout.len() + st.public_output.len(),
-                a.output.display()
+                nexus_relink::escape::path(&a.output)
             );
         }
         Ok(())
     };
     match go() {
         Ok(()) => 0,
-        Err(e) => fail(&e),
+        // Whatever went wrong after the input was read is said of it.
+        Err(e) => fail(&e.about(&a.input_elf)),
     }
 }
 
@@ -253,21 +263,70 @@ fn print_statement(st: &Statement, segments: usize, secs: f64, with_elf: bool) {
     ));
 }
 
+/// Exit code of `verify` when the proof file is unreadable or not a proof file.
+const EXIT_NOT_A_PROOF: i32 = 2;
+
+/// Read the proof file: unreadable, or anything but a proof file of this format, is
+/// [`EXIT_NOT_A_PROOF`], said of the file with what it is instead.
+fn read_proof(path: &std::path::Path) -> Result<ProofFile, Error> {
+    use nexus_relink::elf::FileKind;
+    let bytes = nexus_relink::read_input(path, None)?;
+    let kind = FileKind::of(&bytes);
+    if kind != FileKind::Proof {
+        let next = match &kind {
+            FileKind::Elf(e) if e.is_rv32() => format!(
+                "to prove this guest: nexus-relink prove {} -o PROOF; to check a proof against it: nexus-relink verify PROOF --elf {0}",
+                nexus_relink::escape::path(path)
+            ),
+            _ => "give the file `nexus-relink prove ... -o PROOF` wrote".into(),
+        };
+        return Err(Error::input(
+            None,
+            path,
+            format!("{kind}, not a proof file; {next}"),
+        ));
+    }
+    ProofFile::from_bytes(&bytes).map_err(|e| match e {
+        prove::VerifyError::Format(m) => Error::input(None, path, format!("not a proof file: {m}")),
+        e => Error::from(e).about(path),
+    })
+}
+
+/// Read `--elf`: a proof file given there is named as one (the two files swapped).
+fn read_elf(path: &std::path::Path) -> Result<Image, Error> {
+    use nexus_relink::elf::FileKind;
+    let bytes = nexus_relink::read_input(path, Some("--elf"))?;
+    let kind = FileKind::of(&bytes);
+    if kind == FileKind::Proof {
+        return Err(Error::input(
+            Some("--elf"),
+            path,
+            "a nexus-relink proof file, not a guest ELF; --elf takes the guest ELF the proof is about (the IN of `prove`)".into(),
+        ));
+    }
+    Image::parse(bytes).map_err(|e| Error::input(Some("--elf"), path, kind.not_a_guest(&e)))
+}
+
 pub fn verify_main(a: VerifyArgs) -> i32 {
+    // Exit codes (`verify --help`): 0 valid; 1 rejected, or --elf unusable; 2 PROOF unreadable
+    // or not a proof file.
+    let code = |e: &Error| match e.inner() {
+        Error::Input { arg: None, .. } => EXIT_NOT_A_PROOF,
+        _ => 1,
+    };
     let go = || -> Result<(Statement, usize, f64), Error> {
-        let bytes = std::fs::read(&a.proof).map_err(|e| Error::Io {
-            path: a.proof.display().to_string(),
-            source: e,
-        })?;
+        let pf = read_proof(&a.proof)?;
         let start = std::time::Instant::now();
-        let pf = ProofFile::from_bytes(&bytes)?;
         let st = match &a.elf {
             Some(p) => {
-                let img = Image::read(p)?;
-                let layout = nexus_relink::layout::MemoryMap::discover(&img).prove_layout()?;
-                prove::verify(&pf, Some((&img, &layout)))?
+                let img = read_elf(p)?;
+                let layout = nexus_relink::layout::MemoryMap::discover(&img)
+                    .prove_layout()
+                    .map_err(|e| Error::from(e).about(p))?;
+                prove::verify(&pf, Some((&img, &layout)))
+                    .map_err(|e| Error::from(e).about(&a.proof))?
             }
-            None => prove::verify(&pf, None)?,
+            None => prove::verify(&pf, None).map_err(|e| Error::from(e).about(&a.proof))?,
         };
         Ok((st, pf.segments.len(), start.elapsed().as_secs_f64()))
     };
@@ -290,6 +349,6 @@ pub fn verify_main(a: VerifyArgs) -> i32 {
             }
             0
         }
-        Err(e) => fail(&e),
+        Err(e) => super::report(&e, code(&e)),
     }
 }

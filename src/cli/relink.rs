@@ -1,12 +1,12 @@
 //! The main job: `nexus-relink IN --memlimit SIZE -o OUT`.
 
-use super::{fail, ExecArgs};
+use super::{fail, parse_u32_size, ExecArgs};
 use nexus_relink::elf::Image;
 use nexus_relink::layout::Layout;
 use nexus_relink::plan::check_region;
 use nexus_relink::relink::{write_atomic, Relinker};
 use nexus_relink::report::{report_json, report_text};
-use nexus_relink::size::{human, parse_memlimit, parse_size};
+use nexus_relink::size::{human, parse_memlimit};
 use nexus_relink::vm::Vm;
 use nexus_relink::Error;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Guest ELF to rewrite (never modified unless --in-place).
+    #[arg(value_name = "IN")]
     pub input_elf: Option<PathBuf>,
     /// New memory limit: 16M, 16MiB, 0x1000000, 16777216, 1G … or `auto` (measure in the VM);
     /// at most 0xfffff000 (the last page of the address space is not memory).
@@ -38,6 +39,7 @@ pub struct Args {
         long,
         value_name = "PCT",
         default_value_t = 25,
+        value_parser = parse_margin,
         allow_negative_numbers = true
     )]
     pub margin: u32,
@@ -75,9 +77,9 @@ fn parse_limit(s: &str) -> Result<Limit, String> {
     parse_memlimit(s).map(Limit::Bytes)
 }
 
-fn parse_u32_size(s: &str) -> Result<u32, String> {
-    let v = parse_size(s)?;
-    u32::try_from(v).map_err(|_| format!("{s}: must be below 4 GiB"))
+fn parse_margin(s: &str) -> Result<u32, String> {
+    let v = nexus_relink::size::parse_count(s, "margin")?;
+    u32::try_from(v).map_err(|_| format!("invalid margin '{s}': too large (at most {})", u32::MAX))
 }
 
 fn parse_region(what: &'static str, s: &str) -> Result<u32, String> {
@@ -103,7 +105,11 @@ fn parse_heap(s: &str) -> Result<u32, String> {
 pub fn main(a: Args) -> i32 {
     match go(&a) {
         Ok(code) => code,
-        Err(e) => fail(&e),
+        // Whatever went wrong after the input was read is said of it.
+        Err(e) => match &a.input_elf {
+            Some(input) => fail(&e.about(input)),
+            None => fail(&e),
+        },
     }
 }
 
@@ -130,7 +136,7 @@ fn go(a: &Args) -> Result<i32, Error> {
         if same_file(o, input) && !a.in_place {
             return Err(usage(&format!(
                 "the output {} is the input file; pass --in-place to replace it",
-                o.display()
+                nexus_relink::escape::path(o)
             )));
         }
     }
@@ -178,7 +184,7 @@ fn go(a: &Args) -> Result<i32, Error> {
         out!("{}", report_text(&rw, a.explain || a.dry_run));
         match (&output, a.dry_run) {
             (_, true) => outln!("dry run: nothing written"),
-            (Some(o), false) => outln!("wrote {}", o.display()),
+            (Some(o), false) => outln!("wrote {}", nexus_relink::escape::path(o)),
             _ => {}
         }
     }

@@ -21,11 +21,13 @@ pub const EXIT_FAULT: i32 = 127;
 #[command(after_help = EXIT_HELP)]
 pub struct Args {
     /// Guest ELF file.
+    #[arg(value_name = "IN")]
     input_elf: PathBuf,
     #[command(flatten)]
     exec: ExecArgs,
-    /// Print one JSON object (abi, abi_evidence, exit_code, stdout, public_output, cycles,
-    /// peak use, resident and peak process memory, fault) instead.
+    /// Print one JSON object instead: abi, abi_evidence, family, family_letter, exit_code,
+    /// stdout, stderr, public_output, cycles, peak_stack_bytes, peak_heap_bytes, resident_bytes,
+    /// peak_rss_bytes, fault.
     #[arg(long)]
     json: bool,
 }
@@ -33,7 +35,7 @@ pub struct Args {
 /// The exit code of a failure before the guest ran.
 fn code_of(e: &nexus_relink::Error) -> i32 {
     use nexus_relink::Error as E;
-    match e {
+    match e.inner() {
         E::Layout(_)
         | E::Vm(nexus_relink::vm::VmError::Config(_))
         | E::Vm(nexus_relink::vm::VmError::CodeTooLarge { .. }) => EXIT_CANNOT_START,
@@ -87,6 +89,7 @@ pub fn main(a: Args) -> i32 {
     let (r, evidence, family) = match go() {
         Ok(r) => r,
         Err(e) => {
+            let e = e.about(&a.input_elf);
             super::fail(&e);
             if a.json {
                 // A script reading --json gets the refusal too, not only an exit code.

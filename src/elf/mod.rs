@@ -5,6 +5,9 @@
 //! field and file offset, never a panic. The file offset of every header and symbol entry is
 //! kept: the rewriter patches them in place (see `patch`).
 
+mod kind;
+pub use kind::{ElfKind, FileKind, PROOF_MAGIC};
+
 use goblin::elf::header::{
     EI_CLASS, EI_DATA, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFMAG, SELFMAG,
 };
@@ -47,7 +50,7 @@ pub enum ElfError {
     BigEndian,
     #[error("e_machine = {0} at offset 18: not RISC-V (243)")]
     NotRiscv(u16),
-    #[error("e_type = {0} at offset 16: not an executable (ET_EXEC); link the guest first")]
+    #[error("e_type = {0} at offset 16: {why}", why = not_exec(*.0))]
     NotExec(u16),
     #[error("e_flags = {0:#x} at offset 36 has EF_RISCV_RVC: compressed instructions are not supported; build with -march=rv32im (no 'c')")]
     Compressed(u32),
@@ -96,6 +99,16 @@ pub enum ElfError {
     EntryNotExecutable(u32),
     #[error("the file has no PT_LOAD segment")]
     NoLoad,
+}
+
+/// Why an `e_type` is not a guest, and what to do.
+fn not_exec(e_type: u16) -> &'static str {
+    match e_type {
+        1 => "an object file (ET_REL), not an executable; link the guest first",
+        3 => "a shared object or position-independent executable (ET_DYN); link the guest as a static executable (no -shared, -pie)",
+        4 => "a core dump (ET_CORE), not an executable; give the guest's ELF",
+        _ => "not an executable (ET_EXEC); link the guest first",
+    }
 }
 
 /// One program header, with where it lives in the file.
@@ -281,17 +294,36 @@ where
 fn cstr(table: &[u8], at: usize) -> String {
     let tail = table.get(at..).unwrap_or(&[]);
     let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
-    String::from_utf8_lossy(&tail[..end]).into_owned()
+    // Escaped: names are printed in messages and reports, and a garbled one must not break a
+    // line or a terminal (boundary names, the only ones matched, are plain ASCII).
+    crate::escape::bytes(&tail[..end])
 }
 
 impl Image {
-    /// Read a file from disk.
+    /// Read a guest from disk. An error names the file, what it is when it is not a RV32
+    /// guest (a proof file, an x86-64 program, text) and what to do ([`crate::Error::Input`]).
     pub fn read(path: &std::path::Path) -> Result<Image, crate::Error> {
-        let bytes = std::fs::read(path).map_err(|e| crate::Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        Ok(Image::parse(bytes)?)
+        Image::read_as(path, None)
+    }
+
+    /// [`Image::read`] of a file given as the argument `arg` (e.g. `--elf`), which errors name.
+    pub fn read_as(
+        path: &std::path::Path,
+        arg: Option<&'static str>,
+    ) -> Result<Image, crate::Error> {
+        let bytes = crate::read_input(path, arg)?;
+        let kind = FileKind::of(&bytes);
+        if kind == FileKind::Proof {
+            return Err(crate::Error::input(
+                arg,
+                path,
+                format!(
+                    "a nexus-relink proof file, not a guest ELF; to check the proof: nexus-relink verify {}",
+                    crate::escape::path(path)
+                ),
+            ));
+        }
+        Image::parse(bytes).map_err(|e| crate::Error::input(arg, path, kind.not_a_guest(&e)))
     }
 
     /// Parse and validate an ELF32 little-endian RISC-V executable.

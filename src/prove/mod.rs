@@ -182,8 +182,12 @@ impl Stark {
     /// Decode STARK bytes as a proof of the given kind; the whole slice must be one proof.
     pub fn from_bytes(b: &[u8], zk: bool) -> Result<Stark, String> {
         fn take<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, String> {
-            let (v, tail): (T, &[u8]) = postcard::take_from_bytes(b)
-                .map_err(|e| format!("the STARK proof cannot be decoded ({e})"))?;
+            let (v, tail): (T, &[u8]) = postcard::take_from_bytes(b).map_err(|e| {
+                format!(
+                    "the STARK proof cannot be decoded: {}",
+                    crate::decode::postcard_in_words(&e)
+                )
+            })?;
             if !tail.is_empty() {
                 return Err("trailing bytes after the STARK proof".into());
             }
@@ -200,7 +204,7 @@ impl Stark {
 /// The largest memory limit: the whole 32-bit address space.
 pub const MAX_MEMLIMIT: u64 = 1 << 32;
 
-const MAGIC: &[u8; 8] = b"NXRPROOF";
+const MAGIC: &[u8; 8] = crate::elf::PROOF_MAGIC;
 /// Version of the proof file format and of the constraint system. Version 2: the whole public
 /// part bound into the STARK, read-only code and `tohost`, the stack rule, the private-input
 /// range. Version 3: a chain of segments (continuations; [`segment`]). Files of other
@@ -990,8 +994,12 @@ impl ProofFile {
             b: &[u8],
             what: &str,
         ) -> Result<T, VerifyError> {
-            let v: T = postcard::from_bytes(b)
-                .map_err(|e| VerifyError::Malformed(format!("{what} cannot be decoded ({e})")))?;
+            let v: T = postcard::from_bytes(b).map_err(|e| {
+                VerifyError::Malformed(format!(
+                    "{what} cannot be decoded: {}",
+                    crate::decode::postcard_in_words(&e)
+                ))
+            })?;
             if postcard::to_allocvec(&v).map_or(true, |c| c != b) {
                 return Err(VerifyError::Malformed(format!(
                     "{what} is not in canonical form"
