@@ -37,12 +37,16 @@ fn cases() -> Vec<(PathBuf, Want)> {
         // Family d: no stack; `_end` page-aligned past the image (riscv-tests' user mode).
         (layout("no_stack"), Proves(5)),
         (isa("u_nostack"), Proves(0)),
+        // riscv-tests' user-mode forms: `sp` is a test register (`la x2, tdat`; `li x2, 1`).
+        (layout("rvtest_data"), Proves(0)),
+        (layout("rvtest_branch"), Proves(0)),
         (layout("sp_testdata"), Proves(3)),
         (layout("ceno_start"), Proves(9)),
         (layout("nexus_overwrite"), Proves(4)),
         (isa("p_env_nosmc_pass"), Proves(0)),
         // Family e: the loader's initial stack is not in the ELF's image.
         (layout("loader_stack"), Refused("family e")),
+        (layout("newlib_crt0"), Refused("family e")),
         // Family f cannot start.
         (layout("broken_nexus"), Refused("cannot start")),
         // Faults in the VM (a semihosting call): nothing to prove.

@@ -19,8 +19,9 @@ pub struct Args {
     #[arg(value_name = "IN")]
     input_elf: PathBuf,
     /// Print one JSON object instead: abi, abi_evidence, entry, family, family_letter, map
-    /// (family, regions, problems, notes, sp_init, gp), segments, rewrite (possible, refusal),
-    /// sp_init; with a rewrite model also layout, sites, ambiguities and sites_note.
+    /// (family, regions, problems, notes, sp_init, sp_confirmed_by, gp), segments, rewrite (possible, refusal),
+    /// sp_init, program_id (the program identity a proof of this ELF states, or null when it
+    /// cannot be proven); with a rewrite model also layout, sites, ambiguities and sites_note.
     #[arg(long)]
     json: bool,
 }
