@@ -443,7 +443,7 @@ fn prove_refuses_abis_outside_its_machine_by_name() {
         assert_eq!(
             err,
             format!(
-                "the {} ABI is not in the proof's machine; only nexus and linux-rv32 runs can be proven",
+                "the {} ABI is not in the proof's machine; it holds nexus, linux-rv32, sp1 (halt, write, commit, hints) and the halts of risc0 and ceno",
                 e.abi
             )
         );
@@ -459,7 +459,7 @@ fn prove_refuses_abis_outside_its_machine_by_name() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("the risc0 ABI is not in the proof's machine"),
+        err.contains("RISC Zero's software system calls (t0 = 2"),
         "{err}"
     );
     assert!(!tmp.path().join("p.proof").exists());

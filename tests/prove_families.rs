@@ -51,18 +51,13 @@ fn cases() -> Vec<(PathBuf, Want)> {
         (layout("broken_nexus"), Refused("cannot start")),
         // Faults in the VM (a semihosting call): nothing to prove.
         (layout("picolibc_stock"), Refused("did not exit")),
-        // ABIs outside the proof's machine, refused by name.
-        (
-            abi("sp1_io"),
-            Refused("the sp1 ABI is not in the proof's machine"),
-        ),
+        // SP1 (halt, write, commit, hints) and Ceno's halt prove; RISC Zero's software calls
+        // do not, nor the ABIs outside the proof's machine: refused by name.
+        (abi("sp1_io"), Proves(0)),
+        (abi("ceno_halt"), Proves(42)),
         (
             abi("risc0_halt"),
-            Refused("the risc0 ABI is not in the proof's machine"),
-        ),
-        (
-            abi("ceno_halt"),
-            Refused("the ceno ABI is not in the proof's machine"),
+            Refused("RISC Zero's software system calls"),
         ),
         (
             abi("openvm_exit"),
@@ -87,13 +82,22 @@ fn cases() -> Vec<(PathBuf, Want)> {
 fn every_family_and_abi_fixture_proves_or_is_refused_by_name() {
     for (path, want) in cases() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
+        // The SP1 fixture reads one hint frame, "hello".
+        let cfg = RunConfig {
+            input: if name == "sp1_io.elf" {
+                [5u8, 0, 0, 0, b'h', b'e', b'l', b'l', b'o'].to_vec()
+            } else {
+                Vec::new()
+            },
+            ..RunConfig::default()
+        };
         let img = Image::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let map = MemoryMap::discover(&img);
         let got = map
             .prove_layout()
             .map_err(|e| e.to_string())
             .and_then(|layout| {
-                prove::prove(&img, &layout, RunConfig::default(), &|_| {})
+                prove::prove(&img, &layout, cfg.clone(), &|_| {})
                     .map(|(pf, _)| (pf, layout))
                     .map_err(|e| e.to_string())
             });
@@ -105,7 +109,7 @@ fn every_family_and_abi_fixture_proves_or_is_refused_by_name() {
                 let id = prove::program_id(&img).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(st.program_id(), id, "{name}: inspect's identity");
                 // The VM agrees: the same exit code and cycles.
-                let res = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+                let res = Vm::new(&img, &layout, cfg.clone()).unwrap().run();
                 assert_eq!(
                     (res.exit_code, res.cycles),
                     (Some(code), st.cycles),

@@ -343,7 +343,7 @@ pub fn public_from_elf(
     let vm = Vm::new(img, layout, cfg)?;
     if !vm.abi().provable() {
         return Err(ProveError::Unprovable(format!(
-            "the {} ABI is not in the proof's machine; only nexus and linux-rv32 runs can be proven",
+            "the {} ABI is not in the proof's machine; it holds nexus, linux-rv32, sp1 (halt, write, commit, hints) and the halts of risc0 and ceno",
             vm.abi().name()
         )));
     }
@@ -418,10 +418,23 @@ fn statement_run(img: &Image, layout: &Layout, mut cfg: RunConfig) -> Result<Pub
     cfg.stdin_passthrough = false;
     let mut public = public_from_elf(img, layout, cfg.abi)?;
     check_stateable(&public)?;
+    check_input(&public, &cfg)?;
     let input = cfg.input.clone();
     let (res, last) = Vm::new(img, layout, cfg)?.run_to_end();
     finish_statement(&mut public, res, input, last)?;
     Ok(public)
+}
+
+/// Input the statement cannot carry: Ceno's hints are placed in memory at `_hints_start`
+/// before the run, which would make them part of the initial image the proof states (the
+/// ELF's own).
+fn check_input(public: &Public, cfg: &RunConfig) -> Result<(), ProveError> {
+    if public.statement.abi == Abi::Ceno && !cfg.input.is_empty() {
+        return Err(ProveError::Unprovable(
+            "a Ceno guest's --input is placed in memory at _hints_start, and a proof's initial memory is the ELF's image; prove it without --input".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The statement's rules that do not need the run (the cycle count is not known yet).
@@ -511,6 +524,7 @@ fn run_public(
     cfg.stdin_passthrough = false;
     let mut public = public_from_elf(img, layout, cfg.abi)?;
     check_stateable(&public)?;
+    check_input(&public, &cfg)?;
     let input = cfg.input.clone();
     let vm = Vm::new(img, layout, cfg)?;
     let mut run = vm.trace_segments();
@@ -835,7 +849,7 @@ fn public_values(
 /// The system-call transcript of a traced run, read a piece at a time (the registers carried
 /// from piece to piece).
 struct EventCollector {
-    nexus: bool,
+    abi: Abi,
     regs: [u32; 32],
     /// The run's cycle the next piece starts at.
     clk0: u64,
@@ -845,7 +859,7 @@ struct EventCollector {
 impl EventCollector {
     fn new(abi: Abi) -> Self {
         EventCollector {
-            nexus: abi == Abi::Nexus,
+            abi,
             regs: [0; 32],
             clk0: 0,
             out: Vec::new(),
@@ -854,14 +868,27 @@ impl EventCollector {
 
     fn add(&mut self, t: &crate::vm::trace::Trace) -> Result<(), ProveError> {
         use crate::isa::Op;
-        let (nexus, regs) = (self.nexus, &mut self.regs);
+        let (abi, regs) = (self.abi, &mut self.regs);
+        let nexus = abi == Abi::Nexus;
+        let ecall_reads = statement::ecall_reads(abi);
         for (j, r) in t.rows.iter().enumerate() {
             let i = self.clk0 + j as u64;
             let reads: Vec<(u8, u32)> = match r.inst.op {
-                Op::Ecall => [17u8, 10, 11, 12]
-                    .iter()
-                    .map(|&x| (x, regs[x as usize]))
-                    .collect(),
+                Op::Ecall => {
+                    let want = ecall_reads.ok_or_else(|| {
+                        ProveError::Unprovable(format!(
+                            "the {} ABI is not in the proof's machine",
+                            abi.name()
+                        ))
+                    })?;
+                    if let Some(why) = statement::unprovable_call(abi, regs[want[0] as usize]) {
+                        return Err(ProveError::Unprovable(format!(
+                            "cycle {i}, pc {:#x}: {why}",
+                            r.pc
+                        )));
+                    }
+                    want.iter().map(|&x| (x, regs[x as usize])).collect()
+                }
                 Op::NexusRead => vec![(r.inst.rs1, regs[r.inst.rs1 as usize])],
                 Op::NexusWrite if r.inst.rs1 == r.inst.rs2 => {
                     vec![(r.inst.rs1, regs[r.inst.rs1 as usize])]
@@ -884,11 +911,10 @@ impl EventCollector {
             // The register an ecall writes follows from the ABI (the trace names only a
             // register whose value changed).
             let target = match r.inst.op {
-                Op::Ecall => match (nexus, regs[17]) {
-                    (true, 0x201) | (false, 93 | 94) => None,
-                    (true, 0x402) => Some(2u8),
-                    _ => Some(10u8),
-                },
+                Op::Ecall => {
+                    let n = regs[reads[0].0 as usize];
+                    statement::ecall_writes(abi, n)
+                }
                 Op::Mret => None,
                 _ => (r.inst.rd != 0).then_some(r.inst.rd),
             };

@@ -332,6 +332,45 @@ impl Statement {
     }
 }
 
+/// The registers an `ecall` reads under `abi`, in the transcript's order: the call number's
+/// register (a7, or t0 for the conventions that number calls in t0: SP1, RISC Zero, Ceno),
+/// then a0, a1, a2. `None` for the ABIs outside the proof's machine.
+pub fn ecall_reads(abi: Abi) -> Option<[u8; 4]> {
+    match abi {
+        Abi::Nexus | Abi::LinuxRv32 => Some([17, 10, 11, 12]),
+        Abi::Sp1 | Abi::Risc0 | Abi::Ceno => Some([5, 10, 11, 12]),
+        _ => None,
+    }
+}
+
+/// The register an `ecall` writes under `abi`, given the call number `n` (the trace names only
+/// a register whose value changed, so this follows from the ABI).
+pub fn ecall_writes(abi: Abi, n: u32) -> Option<u8> {
+    use crate::vm::abi::SP1_HINT_LEN;
+    match (abi, n) {
+        (Abi::Nexus, 0x201) | (Abi::LinuxRv32, 93 | 94) => None,
+        (Abi::Nexus, 0x402) => Some(2),
+        (Abi::Nexus | Abi::LinuxRv32, _) => Some(10),
+        (Abi::Sp1, SP1_HINT_LEN) => Some(5),
+        _ => None,
+    }
+}
+
+/// A system call the proof's machine cannot state, refused by name before proving: RISC
+/// Zero's software calls read the call's name and a buffer in one call (two memory ranges; a
+/// transcript event holds one read and one written range).
+pub fn unprovable_call(abi: Abi, n: u32) -> Option<String> {
+    match (abi, n) {
+        (Abi::Risc0, 0) | (Abi::Ceno, 0) => None,
+        (Abi::Risc0, 2) => Some(
+            "RISC Zero's software system calls (t0 = 2: SYS_READ, SYS_WRITE, SYS_LOG, …) are not in the proof's machine (each reads the call's name and a buffer); only its halt is".into(),
+        ),
+        (Abi::Risc0, n) => Some(format!("the RISC Zero ecall t0 = {n:#x} is not in the proof's machine; only its halt is")),
+        (Abi::Ceno, n) => Some(format!("the Ceno call t0 = {n:#x} is not in the proof's machine; only its halt is")),
+        _ => None,
+    }
+}
+
 const ENOSYS: i32 = 38;
 const EBADF: i32 = 9;
 
@@ -346,6 +385,18 @@ pub fn replay(p: &Public) -> Result<(), String> {
     let mut in_tape = (st.public_input.len() as u32).to_le_bytes().to_vec();
     in_tape.extend_from_slice(&st.public_input);
     let mut input_pos = 0usize;
+    // SP1: the hint stream (the input's frames, and frames the guest writes to fd 4/14), and
+    // the public values written to fd 3/13.
+    use crate::vm::abi::{
+        RISC0_HALT_PAUSE, RISC0_HALT_TERMINATE, SP1_COMMIT, SP1_COMMIT_DEFERRED_PROOFS,
+        SP1_FD_HINT, SP1_FD_PUBLIC_VALUES, SP1_HALT, SP1_HINT_LEN, SP1_HINT_READ, SP1_WRITE,
+    };
+    let mut hints = if st.abi == Abi::Sp1 {
+        crate::vm::abi::sp1_frames(&st.public_input)?
+    } else {
+        std::collections::VecDeque::new()
+    };
+    let mut sp1_public: Vec<u8> = Vec::new();
     let mut brk = st.brk;
     let mut exit: Option<i32> = None;
     let mut last_clk: Option<u64> = None;
@@ -424,9 +475,16 @@ pub fn replay(p: &Public) -> Result<(), String> {
                 }
             }
             Op::Ecall => {
+                let Some(want) = ecall_reads(st.abi) else {
+                    return Err(format!(
+                        "{at}: the {} ABI is not in the proof's machine",
+                        st.abi.name()
+                    ));
+                };
                 let regs: Vec<u8> = e.reads.iter().map(|r| r.0).collect();
-                if regs != [17, 10, 11, 12] {
-                    return Err(format!("{at}: an ecall reads a7, a0, a1, a2"));
+                let nreg = if want[0] == 5 { "t0" } else { "a7" };
+                if regs != want {
+                    return Err(format!("{at}: an ecall reads {nreg}, a0, a1, a2"));
                 }
                 let [a7, a0, a1, a2] = [e.reads[0].1, e.reads[1].1, e.reads[2].1, e.reads[3].1];
                 let ret = |v: u32| Some((10u8, Some(v)));
@@ -446,7 +504,7 @@ pub fn replay(p: &Public) -> Result<(), String> {
                         Ok(())
                     } else {
                         Err(format!(
-                            "{at}: does not follow the {} ABI (a7 = {a7:#x})",
+                            "{at}: does not follow the {} ABI ({nreg} = {a7:#x})",
                             st.abi.name()
                         ))
                     }
@@ -515,6 +573,56 @@ pub fn replay(p: &Public) -> Result<(), String> {
                     (Abi::Nexus, _) => {
                         return Err(format!("{at}: unknown Nexus system call {a7:#x}"))
                     }
+                    (Abi::Sp1, SP1_HALT) | (Abi::Ceno, 0) => {
+                        expect(e.write.is_none() && none(e))?;
+                        exit = Some(a0 as i32);
+                    }
+                    (Abi::Risc0, 0) => {
+                        expect(e.write.is_none() && none(e))?;
+                        match a0 & 0xff {
+                            RISC0_HALT_TERMINATE => exit = Some(((a0 >> 8) & 0xff) as i32),
+                            RISC0_HALT_PAUSE => {}
+                            ty => return Err(format!("{at}: RISC Zero halt type {ty}")),
+                        }
+                    }
+                    (Abi::Sp1, SP1_WRITE) => {
+                        let bytes = read_bytes(e)?;
+                        expect(e.mem_write.is_none() && e.write.is_none())?;
+                        match a0 {
+                            1 => stdout.extend_from_slice(&bytes),
+                            2 => stderr.extend_from_slice(&bytes),
+                            fd if SP1_FD_PUBLIC_VALUES.contains(&fd) => {
+                                sp1_public.extend_from_slice(&bytes)
+                            }
+                            fd if SP1_FD_HINT.contains(&fd) => hints.push_back(bytes),
+                            fd => return Err(format!("{at}: SP1 WRITE to fd {fd}")),
+                        }
+                    }
+                    (Abi::Sp1, SP1_COMMIT | SP1_COMMIT_DEFERRED_PROOFS) => {
+                        expect(a0 < 8 && none(e) && e.write.is_none())?;
+                    }
+                    (Abi::Sp1, SP1_HINT_LEN) => {
+                        let len = hints
+                            .front()
+                            .ok_or_else(|| format!("{at}: HINT_LEN after the last hint"))?
+                            .len() as u32;
+                        expect(none(e) && e.write == Some((5, Some(len))))?;
+                    }
+                    (Abi::Sp1, SP1_HINT_READ) => {
+                        let frame = hints
+                            .pop_front()
+                            .ok_or_else(|| format!("{at}: HINT_READ after the last hint"))?;
+                        let ok_mem = match &e.mem_write {
+                            Some((addr, b)) => *addr == a0 && *b == frame,
+                            None => frame.is_empty(),
+                        };
+                        expect(
+                            a1 as usize == frame.len()
+                                && ok_mem
+                                && e.mem_read.is_none()
+                                && e.write.is_none(),
+                        )?;
+                    }
                     (abi, _) => {
                         return Err(format!(
                             "{at}: the {} ABI is not in the proof's machine",
@@ -570,7 +678,11 @@ pub fn replay(p: &Public) -> Result<(), String> {
     if last_clk.unwrap_or(0) + 1 != st.cycles {
         return Err("the exit is not the last cycle".into());
     }
-    let public_output = out_tape.get(4..).unwrap_or_default().to_vec();
+    let public_output = if st.abi == Abi::Sp1 {
+        sp1_public
+    } else {
+        out_tape.get(4..).unwrap_or_default().to_vec()
+    };
     if code != st.exit_code
         || stdout != st.stdout
         || stderr != st.stderr
