@@ -63,10 +63,8 @@ fn cases() -> Vec<(PathBuf, Want)> {
             abi("openvm_exit"),
             Refused("the openvm ABI is not in the proof's machine"),
         ),
-        (
-            abi("nexus_legacy"),
-            Refused("the nexus-legacy ABI is not in the proof's machine"),
-        ),
+        // The Nexus runtime before 0.3: s2-numbered calls, the `unimp` halt.
+        (abi("nexus_legacy"), Proves(3)),
         (
             abi("unknown_ecall"),
             Refused("the unknown ABI is not in the proof's machine"),

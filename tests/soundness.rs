@@ -557,8 +557,11 @@ fn f_a_statement_naming_an_abi_outside_the_machine_is_rejected() {
         let (tables, traces) = witness::build_unchecked(&public, &trace).unwrap();
         let forged = prove::prove_traces(public, &tables, &traces).unwrap();
         let why = rejected(&forged, &img, &layout);
-        // The ABIs in the machine number their calls in t0: a linux call does not follow them.
-        let want = if abi.provable() {
+        // The ABIs in the machine number their calls in t0 (s2 before Nexus 0.3): a linux
+        // call does not follow them.
+        let want = if abi == Abi::NexusLegacy {
+            "an ecall reads s2, a1, a2, a7".to_string()
+        } else if abi.provable() {
             "an ecall reads t0, a0, a1, a2".to_string()
         } else {
             format!("the {} ABI is not in the proof's machine", abi.name())
@@ -567,12 +570,13 @@ fn f_a_statement_naming_an_abi_outside_the_machine_is_rejected() {
     }
 }
 
-/// G. The halts of the t0-numbered ABIs in the machine (SP1, RISC Zero, Ceno): a modified
+/// G. The halts of the ABIs added to the machine (SP1, RISC Zero, Ceno, and the Nexus
+/// runtime before 0.3, whose `unimp` halt reads a0 as its event's second register): a modified
 /// prover states another exit code and the halt's `a0` to match it (so the native replay
 /// accepts the transcript); the registers the EVENT table states are the CPU's, so the STARK
 /// fails. The honest proof of each verifies.
 #[test]
-fn g_the_exit_code_of_each_t0_abi_s_halt_is_bound() {
+fn g_the_exit_code_of_each_added_abi_s_halt_is_bound() {
     let root = common::root().join("fixtures/abi");
     let sp1 = Image::read(&root.join("sp1_io.elf")).unwrap();
     let ceno = Image::read(&root.join("ceno_halt.elf")).unwrap();
@@ -582,11 +586,13 @@ fn g_the_exit_code_of_each_t0_abi_s_halt_is_bound() {
     a.i(Inst::addi(10, 0, 5 << 8));
     a.i(Inst::new(Op::Ecall, 0, 0, 0, 0));
     let risc0 = Image::parse(guest::elf(&SHAPE, &a.0, &[])).unwrap();
+    let legacy = Image::read(&root.join("nexus_legacy.elf")).unwrap();
     let frames = [5u8, 0, 0, 0, b'h', b'e', b'l', b'l', b'o'].to_vec();
-    for (img, abi, input, exit, bump) in [
-        (&sp1, Abi::Sp1, frames, 0, 1u32),
-        (&ceno, Abi::Ceno, Vec::new(), 42, 1),
-        (&risc0, Abi::Risc0, Vec::new(), 5, 1 << 8),
+    for (img, abi, input, private_input, exit, bump) in [
+        (&sp1, Abi::Sp1, frames, Vec::new(), 0, 1u32),
+        (&ceno, Abi::Ceno, Vec::new(), Vec::new(), 42, 1),
+        (&risc0, Abi::Risc0, Vec::new(), Vec::new(), 5, 1 << 8),
+        (&legacy, Abi::NexusLegacy, Vec::new(), b"abc".to_vec(), 3, 1),
     ] {
         let layout = nexus_relink::layout::MemoryMap::discover(img)
             .prove_layout()
@@ -594,6 +600,7 @@ fn g_the_exit_code_of_each_t0_abi_s_halt_is_bound() {
         let cfg = RunConfig {
             abi: Some(abi),
             input,
+            private_input,
             ..RunConfig::default()
         };
         let (public, trace) = prove::trace_run(img, &layout, cfg).unwrap();

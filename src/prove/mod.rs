@@ -343,7 +343,7 @@ pub fn public_from_elf(
     let vm = Vm::new(img, layout, cfg)?;
     if !vm.abi().provable() {
         return Err(ProveError::Unprovable(format!(
-            "the {} ABI is not in the proof's machine; it holds nexus, linux-rv32, sp1 (halt, write, commit, hints) and the halts of risc0 and ceno",
+            "the {} ABI is not in the proof's machine; it holds nexus, nexus-legacy, linux-rv32, sp1 (halt, write, commit, hints) and the halts of risc0 and ceno",
             vm.abi().name()
         )));
     }
@@ -461,7 +461,9 @@ fn finish_statement(
         });
     };
     if let Some((op, pc)) = last {
-        if op != crate::isa::Op::Ecall {
+        // The exit: an ecall, or `unimp` (`csrrw x0, cycle, x0`) in the Nexus runtime before 0.3.
+        let legacy_halt = public.statement.abi == Abi::NexusLegacy && op == crate::isa::Op::Csrrw;
+        if op != crate::isa::Op::Ecall && !legacy_halt {
             return Err(ProveError::Unprovable(format!(
                 "the run ends with `{}` at pc {pc:#x} (a store to the HTIF `tohost` word); the prover handles runs that end with an exit system call",
                 op.mnemonic(),
@@ -897,6 +899,10 @@ impl EventCollector {
                     (r.inst.rs1, regs[r.inst.rs1 as usize]),
                     (r.inst.rs2, regs[r.inst.rs2 as usize]),
                 ],
+                // `unimp` halts the Nexus runtime before 0.3 with the exit code in a0.
+                Op::Csrrw if statement::is_legacy_halt(abi, &r.inst) => {
+                    vec![(r.inst.rs1, regs[r.inst.rs1 as usize]), (10, regs[10])]
+                }
                 Op::Csrrw | Op::Csrrs | Op::Csrrc => {
                     vec![(r.inst.rs1, regs[r.inst.rs1 as usize])]
                 }
@@ -916,9 +922,12 @@ impl EventCollector {
                     statement::ecall_writes(abi, n)
                 }
                 Op::Mret => None,
+                // The halt writes nothing (the run ends before `rd` would be written).
+                Op::Csrrw if statement::is_legacy_halt(abi, &r.inst) => None,
                 _ => (r.inst.rd != 0).then_some(r.inst.rd),
             };
-            let private = nexus && r.inst.op == Op::Ecall && regs[17] == 0x400;
+            let private = r.inst.op == Op::Ecall
+                && ((nexus && regs[17] == 0x400) || (abi == Abi::NexusLegacy && regs[18] == 2));
             let write = target.map(|rd| {
                 let v = if r.rd == rd {
                     r.rd_val

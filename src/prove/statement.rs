@@ -339,8 +339,17 @@ pub fn ecall_reads(abi: Abi) -> Option<[u8; 4]> {
     match abi {
         Abi::Nexus | Abi::LinuxRv32 => Some([17, 10, 11, 12]),
         Abi::Sp1 | Abi::Risc0 | Abi::Ceno => Some([5, 10, 11, 12]),
+        // The Nexus VM before 0.3: the number in s2, arguments in a1, a2; a7 = 0x402 overwrites
+        // sp as in 0.3 (nexus-xyz/nexus-zkvm `vm/src/syscalls.rs`).
+        Abi::NexusLegacy => Some([18, 11, 12, 17]),
         _ => None,
     }
+}
+
+/// `unimp` (`csrrw x0, cycle, x0`, a write to a read-only counter): the halt of the Nexus
+/// runtime before 0.3, the exit code in a0 (the VM's rule, `vm::Vm::csr`).
+pub fn is_legacy_halt(abi: Abi, inst: &isa::Inst) -> bool {
+    abi == Abi::NexusLegacy && inst.op == Op::Csrrw && inst.imm as u32 & 0xfff == 0xc00
 }
 
 /// The register an `ecall` writes under `abi`, given the call number `n` (the trace names only
@@ -352,6 +361,8 @@ pub fn ecall_writes(abi: Abi, n: u32) -> Option<u8> {
         (Abi::Nexus, 0x402) => Some(2),
         (Abi::Nexus | Abi::LinuxRv32, _) => Some(10),
         (Abi::Sp1, SP1_HINT_LEN) => Some(5),
+        (Abi::NexusLegacy, 1 | 2 | 3 | 5) => Some(10),
+        (Abi::NexusLegacy, _) => Some(2),
         _ => None,
     }
 }
@@ -397,6 +408,8 @@ pub fn replay(p: &Public) -> Result<(), String> {
         std::collections::VecDeque::new()
     };
     let mut sp1_public: Vec<u8> = Vec::new();
+    // Nexus before 0.3: the output written with s2 = 3.
+    let mut legacy_public: Vec<u8> = Vec::new();
     let mut brk = st.brk;
     let mut exit: Option<i32> = None;
     let mut last_clk: Option<u64> = None;
@@ -421,6 +434,15 @@ pub fn replay(p: &Public) -> Result<(), String> {
             return Err(format!("{at}: only mret continues elsewhere"));
         }
         match inst.op {
+            Op::Csrrw if is_legacy_halt(st.abi, &inst) => match e.reads[..] {
+                [(r, _), (10, a0)] if r == inst.rs1 => {
+                    if e.write.is_some() || !none(e) {
+                        return Err(format!("{at}: the unimp halt writes nothing"));
+                    }
+                    exit = Some(a0 as i32);
+                }
+                _ => return Err(format!("{at}: the unimp halt reads rs1 and a0")),
+            },
             Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
                 let csr = inst.imm as u32 & 0xfff;
                 let imm_form = matches!(inst.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci);
@@ -482,11 +504,28 @@ pub fn replay(p: &Public) -> Result<(), String> {
                     ));
                 };
                 let regs: Vec<u8> = e.reads.iter().map(|r| r.0).collect();
-                let nreg = if want[0] == 5 { "t0" } else { "a7" };
+                let nreg = match want[0] {
+                    5 => "t0",
+                    18 => "s2",
+                    _ => "a7",
+                };
                 if regs != want {
-                    return Err(format!("{at}: an ecall reads {nreg}, a0, a1, a2"));
+                    let names = if want[0] == 18 {
+                        "s2, a1, a2, a7"
+                    } else if want[0] == 5 {
+                        "t0, a0, a1, a2"
+                    } else {
+                        "a7, a0, a1, a2"
+                    };
+                    return Err(format!("{at}: an ecall reads {names}"));
                 }
-                let [a7, a0, a1, a2] = [e.reads[0].1, e.reads[1].1, e.reads[2].1, e.reads[3].1];
+                let v = [e.reads[0].1, e.reads[1].1, e.reads[2].1, e.reads[3].1];
+                // Nexus before 0.3 reads s2 (the number), a1, a2 and a7 (for 0x402).
+                let (a7, a0, a1, a2, legacy_a7) = if st.abi == Abi::NexusLegacy {
+                    (v[0], 0, v[1], v[2], v[3])
+                } else {
+                    (v[0], v[1], v[2], v[3], 0)
+                };
                 let ret = |v: u32| Some((10u8, Some(v)));
                 let read_bytes = |e: &Event| -> Result<Vec<u8>, String> {
                     match &e.mem_read {
@@ -572,6 +611,27 @@ pub fn replay(p: &Public) -> Result<(), String> {
                     }
                     (Abi::Nexus, _) => {
                         return Err(format!("{at}: unknown Nexus system call {a7:#x}"))
+                    }
+                    (Abi::NexusLegacy, 1 | 3 | 5) => {
+                        // a1 = address, a2 = length: read by the host (a log line, the public
+                        // output, or profiling); a0 = 0, or 5 for the profile call.
+                        let bytes = read_bytes(e)?;
+                        expect(e.mem_write.is_none())?;
+                        match a7 {
+                            1 => stdout.extend_from_slice(&bytes),
+                            3 => legacy_public.extend_from_slice(&bytes),
+                            _ => {}
+                        }
+                        expect(e.write == ret(if a7 == 5 { 5 } else { 0 }))?;
+                    }
+                    (Abi::NexusLegacy, 2) => expect(none(e) && e.write == Some((10, None)))?,
+                    (Abi::NexusLegacy, _) if legacy_a7 == 0x402 => {
+                        expect(none(e) && e.write == Some((2, Some(st.stack_top))))?
+                    }
+                    (Abi::NexusLegacy, s2) => {
+                        return Err(format!(
+                            "{at}: unknown Nexus (before 0.3) system call s2 = {s2:#x}"
+                        ))
                     }
                     (Abi::Sp1, SP1_HALT) | (Abi::Ceno, 0) => {
                         expect(e.write.is_none() && none(e))?;
@@ -680,6 +740,8 @@ pub fn replay(p: &Public) -> Result<(), String> {
     }
     let public_output = if st.abi == Abi::Sp1 {
         sp1_public
+    } else if st.abi == Abi::NexusLegacy {
+        legacy_public
     } else {
         out_tape.get(4..).unwrap_or_default().to_vec()
     };

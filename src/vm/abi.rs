@@ -70,12 +70,12 @@ impl Abi {
     }
 
     /// Whether the prover's machine encodes this ABI's system calls (nexus and linux-rv32).
-    /// In the proof's machine: Nexus, linux-rv32, SP1 (halt, write, commit, hints), RISC
+    /// In the proof's machine: Nexus (and before 0.3), linux-rv32, SP1 (halt, write, commit, hints), RISC
     /// Zero's and Ceno's halts (`prove::statement::replay`).
     pub fn provable(self) -> bool {
         matches!(
             self,
-            Abi::Nexus | Abi::LinuxRv32 | Abi::Sp1 | Abi::Risc0 | Abi::Ceno
+            Abi::Nexus | Abi::NexusLegacy | Abi::LinuxRv32 | Abi::Sp1 | Abi::Risc0 | Abi::Ceno
         )
     }
 
