@@ -44,9 +44,10 @@ fn cases() -> Vec<(PathBuf, Want)> {
         (layout("ceno_start"), Proves(9)),
         (layout("nexus_overwrite"), Proves(4)),
         (isa("p_env_nosmc_pass"), Proves(0)),
-        // Family e: the loader's initial stack is not in the ELF's image.
-        (layout("loader_stack"), Refused("family e")),
-        (layout("newlib_crt0"), Refused("family e")),
+        // Family e: the loader's initial stack is part of the statement's image, its sp the
+        // statement's initial sp.
+        (layout("loader_stack"), Proves(3)),
+        (layout("newlib_crt0"), Proves(11)),
         // Family f cannot start.
         (layout("broken_nexus"), Refused("cannot start")),
         // Faults in the VM (a semihosting call): nothing to prove.
@@ -144,4 +145,37 @@ fn a_stackless_guest_states_the_memory_run_allows() {
         st.regions,
         "the VM's regions are the statement's"
     );
+}
+
+/// Family e: the loader's initial `sp` is stated, and REG starts `sp` there. A modified
+/// prover that states another initial `sp` (16 bytes lower, still in the stack) for the
+/// honest run is rejected by the STARK; the honest proof verifies.
+#[test]
+fn a_loader_stack_s_initial_sp_is_bound() {
+    let path = common::fixtures().join("layout/loader_stack.elf");
+    let img = Image::read(&path).unwrap();
+    let layout = MemoryMap::discover(&img).prove_layout().unwrap();
+    let (public, trace) = prove::trace_run(&img, &layout, RunConfig::default()).unwrap();
+    let sp = public.statement.initial_sp;
+    assert!(sp != 0 && sp % 16 == 0, "the loader's sp {sp:#x}");
+    assert!(
+        public.image.iter().any(|(a, _)| *a == sp),
+        "the initial stack (argc, argv, auxv) is part of the image"
+    );
+    let (tables, traces) = prove::witness::build(&public, &trace).unwrap();
+    let honest = prove::prove_traces(public.clone(), &tables, &traces).unwrap();
+    prove::verify(&honest, Some((&img, &layout))).unwrap();
+    let mut forged = public;
+    forged.statement.initial_sp = sp - 16;
+    forged.statement.check_consistency().unwrap();
+    let (tables, traces) = prove::witness::build_unchecked(&forged, &trace).unwrap();
+    let pf = prove::prove_traces(forged, &tables, &traces).unwrap();
+    let why = prove::verify(&pf, None)
+        .expect_err("another initial sp")
+        .to_string();
+    assert!(why.contains("STARK"), "{why}");
+    let why = prove::verify(&pf, Some((&img, &layout)))
+        .expect_err("not the ELF's")
+        .to_string();
+    assert!(why.contains("program identity"), "{why}");
 }

@@ -559,7 +559,7 @@ fn a_last_segment_that_does_not_exit_is_rejected() {
         .unwrap()
         .trace_segments();
     let mut mem = pt.image_words.clone();
-    let mut start = SegmentStart::whole_run(public.statement.entry);
+    let mut start = SegmentStart::whole_run(&public.statement);
     start.last = false;
     for k in 0..3 {
         let t = run.next_segment(SEG).unwrap();

@@ -236,7 +236,7 @@ fn print_statement(st: &Statement, segments: usize, secs: f64, with_elf: bool) {
     ));
     let [(s0, e0), (s1, e1)] = st.regions;
     say(format!(
-        "memory: limit {:#x}, regions [{s0:#x}, {e0:#x}) and [{s1:#x}, {e1:#x}){}, image {:#x}..{:#x}, heap {:#x}..{:#x}, stack {:#x}..{:#x}, initial break {:#x}",
+        "memory: limit {:#x}, regions [{s0:#x}, {e0:#x}) and [{s1:#x}, {e1:#x}){}, image {:#x}..{:#x}, heap {:#x}..{:#x}, stack {:#x}..{:#x}, initial break {:#x}, initial sp {:#x}",
         st.memlimit,
         if st.shared { " (heap and stack shared)" } else { "" },
         st.image_start,
@@ -245,7 +245,8 @@ fn print_statement(st: &Statement, segments: usize, secs: f64, with_elf: bool) {
         st.heap_end,
         st.stack_bottom,
         st.stack_top,
-        st.brk
+        st.brk,
+        st.initial_sp
     ));
     say(format!(
         "run: {} cycles, exit code {}, public input {} bytes, stdout {} bytes, stderr {} bytes, public output {}, zero-knowledge: {}",

@@ -584,20 +584,14 @@ impl MemoryMap {
         )
     }
 
-    /// The layout a proof states: the run layout, the regions the VM enforces. Families a and
-    /// d state their heap and stack; b and c (a stack under the program or the heap) state the
-    /// one region `run` enforces for them (heap and stack shared, only the outer bounds), with
-    /// the stack rule over that region only. A loader-built initial stack (e) is not in the
-    /// ELF's image, and a layout that cannot start (f) has no run: both are refused by name.
+    /// The layout a proof states: the run layout, the regions the VM enforces. Families a, d
+    /// and e state their heap and stack (e: the loader's initial stack is part of the
+    /// statement's image, its `sp` the statement's initial `sp`); b and c (a stack under the
+    /// program or the heap) state the one region `run` enforces for them (heap and stack
+    /// shared, only the outer bounds), with the stack rule over that region only. A layout
+    /// that cannot start (f) has no run: refused by name.
     pub fn prove_layout(&self) -> Result<Layout, LayoutError> {
-        match self.family {
-            Family::LoaderStack => Err(LayoutError::Unsupported {
-                action: "prove",
-                family: self.family.to_string(),
-                why: "the proof's initial memory is the ELF's image, and a loader-built stack (argc, argv, auxv) is not in it; `run` runs it".into(),
-            }),
-            _ => self.run.clone(),
-        }
+        self.run.clone()
     }
 
     /// The refusal of a rewrite, when there is one.

@@ -209,7 +209,7 @@ const MAGIC: &[u8; 8] = crate::elf::PROOF_MAGIC;
 /// part bound into the STARK, read-only code and `tohost`, the stack rule, the private-input
 /// range. Version 3: a chain of segments (continuations; [`segment`]). Files of other
 /// versions are refused by name.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Why proving failed.
 #[derive(Debug, thiserror::Error)]
@@ -369,6 +369,7 @@ pub fn public_from_elf(
         heap_end: layout.heap_end,
         shared: layout.shared,
         brk: vm.initial_brk(),
+        initial_sp: vm.reg(2),
         regions: vm.allowed_ranges(),
         tohost,
         zk: false,
@@ -501,7 +502,7 @@ pub fn public_of_run(
     res: crate::vm::RunResult,
 ) -> Result<Public, ProveError> {
     let mut public = public_from_elf(img, layout, abi)?;
-    let mut events = EventCollector::new(public.statement.abi);
+    let mut events = EventCollector::new(&public.statement);
     let mut last = None;
     for t in pieces {
         events.add(t)?;
@@ -530,7 +531,7 @@ fn run_public(
     let input = cfg.input.clone();
     let vm = Vm::new(img, layout, cfg)?;
     let mut run = vm.trace_segments();
-    let mut events = EventCollector::new(public.statement.abi);
+    let mut events = EventCollector::new(&public.statement);
     let mut last = None;
     while let Some(t) = run.next_segment(piece) {
         events.add(&t)?;
@@ -555,7 +556,7 @@ pub fn prove_traces(
     tables: &[tables::Table],
     traces: &[RowMajorMatrix<Val>],
 ) -> Result<ProofFile, ProveError> {
-    let start = SegmentStart::whole_run(public.statement.entry);
+    let start = SegmentStart::whole_run(&public.statement);
     let meta = SegmentMeta {
         cycles: public.statement.cycles as u32,
         ..SegmentMeta::default()
@@ -690,14 +691,14 @@ pub fn prove_with(
     }
     let digest = statement::statement_digest(&public);
     let pt = witness::public_tables(&public);
-    let mut chain = Chain::new(&pt.image_words, public.statement.entry, count);
+    let mut chain = Chain::new(&pt.image_words, &public.statement, count);
     let mut run = Vm::new(img, layout, {
         let mut c = cfg;
         c.stdin_passthrough = false;
         c
     })?
     .trace_segments();
-    let mut events = EventCollector::new(public.statement.abi);
+    let mut events = EventCollector::new(&public.statement);
     let mut segments = Vec::with_capacity(count);
     let mut stats = ProveStats {
         cycles: public.statement.cycles,
@@ -859,10 +860,12 @@ struct EventCollector {
 }
 
 impl EventCollector {
-    fn new(abi: Abi) -> Self {
+    fn new(st: &Statement) -> Self {
+        let mut regs = [0; 32];
+        regs[2] = st.initial_sp;
         EventCollector {
-            abi,
-            regs: [0; 32],
+            abi: st.abi,
+            regs,
             clk0: 0,
             out: Vec::new(),
         }
@@ -1001,7 +1004,7 @@ impl ProofFile {
         let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
         if version != VERSION {
             let why = if version < VERSION {
-                "; earlier versions are one STARK without segments, or did not bind the whole statement: prove again with this build"
+                "; earlier versions do not state the initial registers (version 3), are one STARK without segments (2), or did not bind the whole statement (1): prove again with this build"
             } else {
                 "; it was made by a newer build"
             };

@@ -73,14 +73,17 @@ pub struct SegmentStart {
 }
 
 impl SegmentStart {
-    /// The whole run as one segment.
-    pub fn whole_run(entry: u32) -> SegmentStart {
+    /// The whole run as one segment: from the entry, the registers zero but `sp` (the
+    /// statement's initial `sp`: the loader's, for a family-e guest).
+    pub fn whole_run(st: &super::Statement) -> SegmentStart {
+        let mut regs = [0; 32];
+        regs[2] = st.initial_sp;
         SegmentStart {
             index: 0,
             last: true,
             clk0: 0,
-            pc: entry,
-            regs: [0; 32],
+            pc: st.entry,
+            regs,
         }
     }
 
@@ -114,9 +117,9 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// A chain of `count` segments from the image (`image_words`) at `entry`.
-    pub fn new(image_words: &BTreeMap<u32, [u8; 4]>, entry: u32, count: usize) -> Chain {
-        let mut start = SegmentStart::whole_run(entry);
+    /// A chain of `count` segments from the image (`image_words`) at the statement's start.
+    pub fn new(image_words: &BTreeMap<u32, [u8; 4]>, st: &super::Statement, count: usize) -> Chain {
+        let mut start = SegmentStart::whole_run(st);
         start.last = count == 1;
         Chain {
             count,

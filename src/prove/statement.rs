@@ -32,6 +32,9 @@ pub struct Statement {
     pub shared: bool,
     /// Initial program break (linux-rv32 `brk`).
     pub brk: u32,
+    /// `sp` at the entry: 0, or the loader's initial stack pointer (layout family e: the
+    /// initial stack, argc, argv, envp and auxv, is part of the image).
+    pub initial_sp: u32,
     /// The byte ranges `[start, end)` the guest may touch, as the VM enforces them: image and
     /// heap, then stack (equal when heap and stack share one region).
     pub regions: [(u64, u64); 2],
@@ -131,6 +134,7 @@ struct Machine<'a> {
     heap_end: u32,
     shared: bool,
     brk: u32,
+    initial_sp: u32,
     regions: [(u64, u64); 2],
 }
 
@@ -157,6 +161,7 @@ impl Statement {
             heap_end: self.heap_end,
             shared: self.shared,
             brk: self.brk,
+            initial_sp: self.initial_sp,
             regions: self.regions,
         };
         let mut h = Sha256::new();
@@ -324,6 +329,14 @@ impl Statement {
                     "tohost word {t:#x} is not an aligned word of a region"
                 ));
             }
+        }
+        if self.initial_sp != 0
+            && (self.initial_sp % 16 != 0 || !(sb..=top).contains(&u64::from(self.initial_sp)))
+        {
+            return Err(format!(
+                "initial sp {:#x} is not a 16-byte aligned address of the stack {sb:#x}..{top:#x}",
+                self.initial_sp
+            ));
         }
         if self.cycles == 0 {
             return Err("a run of zero cycles".into());

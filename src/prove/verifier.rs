@@ -65,7 +65,7 @@ pub fn verify(pf: &ProofFile, elf: Option<(&Image, &Layout)>) -> Result<Statemen
     let pt = witness::public_tables(p);
     let zk_public = st.zk.then(|| zk_public_config(p));
     // The chain: the verifier's own memory, registers and pc, from the image on.
-    let mut chain = Chain::new(&pt.image_words, st.entry, count);
+    let mut chain = Chain::new(&pt.image_words, st, count);
     for (k, sp) in pf.segments.iter().enumerate() {
         let zk = zk_public.as_ref();
         check_segment(
@@ -130,6 +130,7 @@ fn check_elf(p: &Public, img: &Image, layout: &Layout) -> Result<(), VerifyError
             s.heap_end,
             s.shared,
             s.brk,
+            s.initial_sp,
             s.regions,
         )
     };
@@ -268,7 +269,7 @@ pub fn precheck(pf: &ProofFile) -> Result<Counts, VerifyError> {
         ));
     }
     let counts = Counts::of(p);
-    let mut start = SegmentStart::whole_run(st.entry);
+    let mut start = SegmentStart::whole_run(st);
     start.last = count == 1;
     for (k, sp) in pf.segments.iter().enumerate() {
         segment_precheck(p, &counts, &start, sp).map_err(|e| match e {

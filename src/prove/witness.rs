@@ -71,7 +71,7 @@ pub fn build(
     build_with(
         p,
         &pt,
-        &SegmentStart::whole_run(p.statement.entry),
+        &SegmentStart::whole_run(&p.statement),
         &pt.image_words,
         t,
         true,
@@ -93,7 +93,7 @@ pub fn build_unchecked(
     build_with(
         p,
         &pt,
-        &SegmentStart::whole_run(p.statement.entry),
+        &SegmentStart::whole_run(&p.statement),
         &pt.image_words,
         t,
         false,

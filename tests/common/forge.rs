@@ -24,7 +24,7 @@ pub struct Hooks<'a> {
 pub fn chain(stated: Public, witnessed: &Public, pieces: &[Trace], h: Hooks) -> ProofFile {
     let mut pt = witness::public_tables(&stated);
     let digest = statement::statement_digest(&stated);
-    let mut chain = Chain::new(&pt.image_words, stated.statement.entry, pieces.len());
+    let mut chain = Chain::new(&pt.image_words, &stated.statement, pieces.len());
     let mut segments = Vec::new();
     for (k, t) in pieces.iter().enumerate() {
         (h.before)(k, &mut chain, &mut pt);
