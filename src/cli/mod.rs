@@ -17,6 +17,7 @@ macro_rules! outln {
 }
 
 mod docs;
+mod fix;
 mod inspect;
 mod prove;
 mod relink;
