@@ -128,3 +128,24 @@ fn the_man_page_renders() {
     assert!(!err.contains("warning"), "{err}");
     assert!(text.contains("--memlimit"), "{text}");
 }
+
+/// `prove --zk`'s help says what the README measured (about 4× the proving time and memory,
+/// twice the proof size), not the "about twice the proving work" it once said.
+#[test]
+fn zk_help_is_true_to_the_readme() {
+    let (code, help, _) = run(&["prove", "--help"]);
+    assert_eq!(code, 0);
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("About 4× the proving time and memory and twice the proof size"),
+        "{help}"
+    );
+    assert!(!help.contains("twice the proving"), "{help}");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        readme.contains("zk costs about 4× the proving time and memory and twice the proof size"),
+        "the README's zk cost changed: update prove --zk's help with it"
+    );
+}

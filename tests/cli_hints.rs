@@ -34,7 +34,9 @@ fn hinted_options(stderr: &str, input: &str) -> Vec<String> {
         .split_once(&format!("nexus-relink {input} "))
         .unwrap_or_else(|| panic!("the hint does not name the command and file: {line}"))
         .1;
-    let opts = cmd.strip_suffix(" -o OUT").expect("the hint ends with -o OUT");
+    let opts = cmd
+        .strip_suffix(" -o OUT")
+        .expect("the hint ends with -o OUT");
     opts.split(' ').map(String::from).collect()
 }
 
@@ -106,7 +108,10 @@ fn a_stack_that_no_longer_fits_the_limit_also_raises_the_memory_limit() {
     assert_eq!(opts[2], "--stack", "{err}");
     // At least the 79972 bytes the stack needs (more when the measuring run met the image:
     // the size is then raised until the rewritten guest runs).
-    assert!(nexus_relink::size::parse_size(&opts[3]).unwrap() >= 79972, "{err}");
+    assert!(
+        nexus_relink::size::parse_size(&opts[3]).unwrap() >= 79972,
+        "{err}"
+    );
     assert_eq!(opts.len(), 4, "{err}");
     let fixed = dir.path().join("deep_fixed.elf").display().to_string();
     let mut args: Vec<&str> = vec![&small];

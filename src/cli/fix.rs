@@ -155,4 +155,3 @@ fn passes(img: &Image, fix: &Fix, cfg: &RunConfig) -> bool {
         Err(_) => false,
     }
 }
-
