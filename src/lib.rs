@@ -1,21 +1,73 @@
 //! # nexus-relink
 //!
-//! Change the memory limit of an already-compiled RISC-V (RV32I/RV32IM) zkVM guest, and run it
-//! in a VM that enforces that limit.
+//! Change the memory limit of an already-compiled RISC-V (RV32I/RV32IM) zkVM guest, run it in
+//! a VM that enforces that limit, and prove the run with a STARK whose statement includes the
+//! limit.
 //!
-//! The pipeline (see `ARCHITECTURE.md`): [`elf::Image`] (parse) → [`layout::Layout`] (discover
-//! where the stack, heap and memory top are, and how `_start` sets `sp`) → [`vm::Vm`] (run under
-//! that layout, with faults that name the region and the limit that would have sufficed).
+//! ## The pipeline
+//!
+//! Each arrow is a module; the command-line tool (`src/cli/`) is a thin shell over them.
+//!
+//! 1. **ELF** ([`elf`]): [`elf::Image::parse`] (or [`elf::Image::read`], whose errors name the
+//!    file) reads a static ELF32 RISC-V executable: segments, sections, symbols, relocations,
+//!    the code words. [`elf::FileKind::of`] says what a file that is not a guest is.
+//! 2. **Layout** ([`layout`]): [`layout::MemoryMap::discover`] finds the memory map of any
+//!    such ELF (regions whose bounds are known, inferred or unknown, with their sources, and
+//!    the layout family); [`layout::Layout::discover`] is the model a rewrite can move (stack
+//!    top, stack bottom, heap bounds, memory limit, the `sp` set-up in `_start`).
+//!    [`layout::abi::detect`] tells the system-call convention from the code.
+//! 3. **Rewrite** ([`rewrite`], also under [`relink`], [`plan`], [`sites`], [`report`]):
+//!    [`relink::Relinker`] plans the new layout for a memory limit ([`plan`]), finds every
+//!    place that encodes the old one ([`sites`]: the `sp` prologue, `lui`/`auipc`
+//!    materialisations, symbols, headers, data words, relocations), patches each in place with
+//!    a same-size edit and re-validates the output; [`output::write_atomic`] writes it so that
+//!    no crash leaves half a file. [`linker_script::render`] gives the same layout as a GNU ld
+//!    script, for guests that can be relinked.
+//! 4. **VM** ([`vm`]): [`vm::Vm`] runs the guest under a layout, RV32IM with the guest's ABI,
+//!    and stops with a typed [`vm::Fault`] at any access outside the layout's regions (a stack
+//!    or heap overflow names the option that fixes it); [`vm::Vm::run_traced`] records what a
+//!    prover needs.
+//! 5. **Prove** ([`prove`]): [`prove::prove`] (or [`prove::prove_with`] for segment size,
+//!    memory budget and zero knowledge) runs the guest again, traced, and proves the run with
+//!    Plonky3 as a chain of segments; the [`prove::ProofFile`] carries the public statement
+//!    (program, memory limit, input, output, exit code) and the STARKs.
+//! 6. **Verify** ([`prove::verify`]): checks a proof, cheapest first, optionally against the
+//!    ELF it claims to be about, and returns the verified [`prove::Statement`].
+//!
+//! ## Example: rewrite, run, prove, verify
 //!
 //! ```
-//! use nexus_relink::{elf::Image, layout::Layout, vm::{Vm, RunConfig}};
-//! let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/linux_hello.elf")).unwrap();
-//! let image = Image::parse(bytes).unwrap();
-//! let layout = Layout::discover(&image).unwrap();
-//! assert_eq!(layout.stack_top, 0x40_0000);
-//! let result = Vm::new(&image, &layout, RunConfig::default()).unwrap().run();
-//! assert_eq!(result.exit_code, Some(0));
+//! use nexus_relink::{elf::Image, layout::MemoryMap, prove, relink::Relinker};
+//! use nexus_relink::vm::{RunConfig, Vm};
+//!
+//! // A bundled Linux-style guest, linked for a 4 MiB memory.
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/linux_hello.elf");
+//! let image = Image::read(std::path::Path::new(path))?;
+//! assert_eq!(MemoryMap::discover(&image).prove_layout()?.memlimit, 4 << 20);
+//!
+//! // Rewrite it for 8 MiB: every patch is same-size and the output is re-validated.
+//! let rewrite = Relinker::new(8 << 20).rewrite(&image)?;
+//! let image = Image::parse(rewrite.bytes)?;
+//! let layout = MemoryMap::discover(&image).prove_layout()?;
+//! assert_eq!(layout.stack_top, 8 << 20);
+//!
+//! // Run it in the VM, which enforces the new limit.
+//! let run = Vm::new(&image, &layout, RunConfig::default())?.run();
+//! assert_eq!(run.exit_code, Some(0));
+//! assert_eq!(run.stdout, b"Hello, World!\n");
+//!
+//! // Prove the run, write the proof as bytes, read it back and verify it against the ELF.
+//! let (proof, stats) = prove::prove(&image, &layout, RunConfig::default(), &|_| {})?;
+//! let bytes = proof.to_bytes();
+//! let statement = prove::verify(&prove::ProofFile::from_bytes(&bytes)?, Some((&image, &layout)))?;
+//! assert_eq!(statement.memlimit, 8 << 20);
+//! assert_eq!(statement.cycles, stats.cycles);
+//! assert_eq!(statement.stdout, run.stdout);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! `examples/` has each step as a small program (`cargo run --example prove_verify`), and the
+//! README the command line, the layout families, the ABIs and the proof's statement.
 
 pub mod decode;
 pub mod elf;

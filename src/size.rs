@@ -97,8 +97,48 @@ pub fn human(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
+/// A size without losing detail: in the largest unit that divides it (`2052 MiB` for
+/// 0x80400000, `1 MiB` for 1048576), else to two decimals with the exact bytes
+/// (`1.18 MiB (1234567 B)`).
+pub fn exact(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    if let Some((unit, name)) = UNITS.iter().find(|(u, _)| bytes >= *u && bytes % u == 0) {
+        return format!("{} {name}", bytes / unit);
+    }
+    match UNITS.iter().find(|(u, _)| bytes >= *u) {
+        Some((unit, name)) => format!("{:.2} {name} ({bytes} B)", bytes as f64 / *unit as f64),
+        None => format!("{bytes} B"),
+    }
+}
+
+/// A size as a command-line argument that [`parse_size`] reads back exactly: `80K`, `4M`,
+/// `1G`, else hexadecimal.
+pub fn arg(bytes: u64) -> String {
+    for (unit, suffix) in [(1u64 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")] {
+        if bytes >= unit && bytes % unit == 0 {
+            return format!("{}{suffix}", bytes / unit);
+        }
+    }
+    format!("{bytes:#x}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn exact_sizes_keep_their_detail_and_args_read_back() {
+        use super::{arg, exact, parse_size};
+        assert_eq!(exact(0x8040_0000), "2052 MiB");
+        assert_eq!(exact(1 << 20), "1 MiB");
+        assert_eq!(exact(10 << 20), "10 MiB");
+        assert_eq!(exact(1_234_567), "1.18 MiB (1234567 B)");
+        assert_eq!(exact(100), "100 B");
+        for v in [81920u64, 4 << 20, 1 << 30, 0x40_1010, 16, 3 << 30] {
+            assert_eq!(parse_size(&arg(v)).unwrap(), v, "{}", arg(v));
+        }
+        assert_eq!(arg(81920), "80K");
+        assert_eq!(arg(0x40_1010), "0x401010");
+    }
+
     use super::*;
 
     #[test]

@@ -395,7 +395,7 @@ fn clap_suggestions_and_unknown_subcommands() {
     let o = run(&["frobnicate"]);
     one_line_with(
         &o,
-        &["unknown subcommand 'frobnicate', and no file of that name (the subcommands: inspect, run, linker-script, prove, verify, help)"],
+        &["unknown subcommand 'frobnicate', and no file of that name (the subcommands: inspect, run, linker-script, prove, verify, completions, man, help)"],
     );
     // clap's `help` subcommand is a subcommand.
     let o = run(&["help", "prove"]);
@@ -485,4 +485,52 @@ fn json_help_names_every_key_of_the_output() {
             }
         }
     }
+}
+
+/// Memory sizes in prover refusals keep their detail (issue 20 item 6): a 10 MiB budget is not
+/// "0.0 GiB", and a budget too small for any segment says so instead of "at most 0 cycles".
+#[test]
+fn prover_memory_refusals_state_sizes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.proof").display().to_string();
+    let o = run(&[
+        "prove",
+        "-q",
+        "fixtures/linux_hello.elf",
+        "--prover-memory",
+        "10M",
+        "-o",
+        &out,
+    ]);
+    let code = one_line_with(
+        &o,
+        &[
+            "fixtures/linux_hello.elf: cannot prove: the 10 MiB of memory available to the prover is too small for a segment of even one cycle",
+            "raise --prover-memory",
+        ],
+    );
+    assert_eq!(code, 1);
+    let err = stderr(&o);
+    assert!(
+        !err.contains("0.0 GiB") && !err.contains("at most 0 cycles"),
+        "{err}"
+    );
+    // A budget that holds some segments names the cap and the budget exactly.
+    let o = run(&[
+        "prove",
+        "-q",
+        "fixtures/medlow_fib.elf",
+        "--prover-memory",
+        "300M",
+        "-o",
+        &out,
+    ]);
+    let code = one_line_with(
+        &o,
+        &[
+            "a segment of 213951 cycles needs more than the 300 MiB of memory available to the prover; with it a segment holds at most 65535 cycles",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(!Path::new(&out).exists());
 }

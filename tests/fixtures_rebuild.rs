@@ -124,6 +124,11 @@ fn check_well_formed(dir: &Path, names: &[String]) {
         );
 
         let dump_path = dir.join(format!("{name}.objdump"));
+        // The listings are for reviewers of the repository; the published crate leaves them out
+        // (Cargo.toml `exclude`), and has no `.git`.
+        if !dump_path.exists() && !Path::new(env!("CARGO_MANIFEST_DIR")).join(".git").exists() {
+            continue;
+        }
         let dump = fs::read_to_string(&dump_path).unwrap_or_else(|e| {
             panic!(
                 "manifest entry {name}: cannot read {}: {e}",

@@ -16,6 +16,8 @@ macro_rules! outln {
     }};
 }
 
+mod docs;
+mod fix;
 mod inspect;
 mod prove;
 mod relink;
@@ -58,6 +60,10 @@ enum Command {
     /// stdout), 1 when it is not (with the reason) or --elf is not a usable guest ELF, 2 when
     /// PROOF is unreadable or not a proof file.
     Verify(prove::VerifyArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff) on stdout, of the tool or of one subcommand.
+    Man(docs::ManArgs),
 }
 
 /// The exit codes of the rewrite, `inspect`, `linker-script` and `prove` (their `--help`, and
@@ -342,6 +348,8 @@ pub fn main() -> i32 {
         Some(Command::LinkerScript(a)) => script::main(a),
         Some(Command::Prove(a)) => prove::prove_main(a),
         Some(Command::Verify(a)) => prove::verify_main(a),
+        Some(Command::Completions(a)) => docs::completions_main(a),
+        Some(Command::Man(a)) => docs::man_main(a),
         None if cli.relink.input_elf.is_none() => {
             let _ = <Cli as clap::CommandFactory>::command().print_help();
             1

@@ -27,7 +27,8 @@ pub struct Args {
     exec: ExecArgs,
     /// Print one JSON object instead: abi, abi_evidence, family, family_letter, exit_code,
     /// stdout, stderr, public_output, cycles, peak_stack_bytes, peak_heap_bytes, resident_bytes,
-    /// peak_rss_bytes, fault.
+    /// peak_rss_bytes, fault, fix (after a stack or heap overflow: the rewrite that makes the
+    /// run fit, {memlimit, stack, heap, peak_stack_bytes, peak_heap_bytes, args}, else null).
     #[arg(long)]
     json: bool,
 }
@@ -48,6 +49,7 @@ pub fn main(a: Args) -> i32 {
         nexus_relink::vm::RunResult,
         Vec<String>,
         nexus_relink::layout::Family,
+        Option<super::fix::Fix>,
     );
     let go = || -> Result<Ran, nexus_relink::Error> {
         let img = Image::read(&a.input_elf)?;
@@ -69,7 +71,8 @@ pub fn main(a: Args) -> i32 {
         let family = map.family;
         let layout = map.run?;
         let start = std::time::Instant::now();
-        let r = Vm::new(&img, &layout, cfg)?.run();
+        let r = Vm::new(&img, &layout, cfg.clone())?.run();
+        let fix = super::fix::overflow_fix(&img, &layout, &cfg, &r);
         if !a.json {
             let secs = start.elapsed().as_secs_f64();
             eprintln!(
@@ -84,9 +87,9 @@ pub fn main(a: Args) -> i32 {
                 r.peak_heap_bytes
             );
         }
-        Ok((r, evidence, family))
+        Ok((r, evidence, family, fix))
     };
-    let (r, evidence, family) = match go() {
+    let (r, evidence, family, fix) = match go() {
         Ok(r) => r,
         Err(e) => {
             let e = e.about(&a.input_elf);
@@ -107,6 +110,11 @@ pub fn main(a: Args) -> i32 {
         v["family"] = serde_json::json!(family);
         v["family_letter"] = serde_json::json!(family.letter().to_string());
         v["peak_rss_bytes"] = serde_json::json!(super::peak_rss());
+        v["fix"] = serde_json::json!(fix.as_ref().map(|f| {
+            let mut j = serde_json::to_value(f).expect("Fix serialises");
+            j["args"] = serde_json::json!(f.args());
+            j
+        }));
         outln!(
             "{}",
             serde_json::to_string_pretty(&v).expect("RunResult serialises")
@@ -130,6 +138,15 @@ pub fn main(a: Args) -> i32 {
         (Some(f), _) => {
             if !a.json {
                 eprintln!("nexus-relink: fault: {}", f.message);
+                if let Some(fix) = &fix {
+                    eprintln!(
+                        "nexus-relink: hint: with room the run used a {} B stack and a {} B heap; this rewrite fits it (checked): nexus-relink {} {} -o OUT",
+                        fix.peak_stack_bytes,
+                        fix.peak_heap_bytes,
+                        nexus_relink::escape::path(&a.input_elf),
+                        fix.args()
+                    );
+                }
             }
             if f.kind == nexus_relink::vm::FaultKind::CycleLimit {
                 EXIT_CYCLE_LIMIT

@@ -137,7 +137,24 @@ fn physical_memory() -> Option<u64> {
     }
 }
 
-/// Bytes as GiB with one decimal, for messages.
-pub fn gib(b: u64) -> String {
-    format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+/// Bytes for messages, without losing detail: `10 MiB`, `2052 MiB`, else two decimals and
+/// the bytes ([`crate::size::exact`]); "0.0 GiB" said nothing of a 10 MiB budget.
+pub fn size_text(b: u64) -> String {
+    crate::size::exact(b)
+}
+
+/// The message of [`super::ProveError::TooLong`]: a budget too small for any segment says so
+/// and what would do, rather than "at most 0 cycles".
+pub fn too_long_text(segment: u64, cap: u64, budget: u64) -> String {
+    if cap == 0 {
+        return format!(
+            "the {} of memory available to the prover is too small for a segment of even one cycle (the CPU table alone needs more than {}, the fixed tables more again); raise --prover-memory",
+            size_text(budget),
+            size_text((estimate_for_cpu_rows(16, false).div_ceil(9) * 10).next_multiple_of(1 << 20))
+        );
+    }
+    format!(
+        "a segment of {segment} cycles needs more than the {} of memory available to the prover; with it a segment holds at most {cap} cycles (lower --segment-cycles or raise --prover-memory)",
+        size_text(budget)
+    )
 }

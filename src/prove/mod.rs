@@ -227,9 +227,9 @@ pub enum ProveError {
     Witness(#[from] witness::WitnessError),
     #[error("the prover failed: {0}")]
     Backend(String),
-    #[error("a segment of {segment} cycles needs more than the {} of memory available to the prover; with it a segment holds at most {cap} cycles (lower --segment-cycles or raise --prover-memory)", budget::gib(*budget))]
+    #[error("{}", budget::too_long_text(*segment, *cap, *budget))]
     TooLong { segment: u64, cap: u64, budget: u64 },
-    #[error("proving these tables needs about {} of memory, more than the {} available (override with --prover-memory)", budget::gib(*need), budget::gib(*budget))]
+    #[error("proving these tables needs about {} of memory, more than the {} available (override with --prover-memory)", budget::size_text(*need), budget::size_text(*budget))]
     OutOfMemory { need: u64, budget: u64 },
 }
 

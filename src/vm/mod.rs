@@ -384,7 +384,7 @@ impl Vm {
         &self.init_regions
     }
 
-    /// The byte ranges `[start, end)` the guest may touch (see [`mem`]): image and heap, stack.
+    /// The byte ranges `[start, end)` the guest may touch (see `vm::mem`): image and heap, stack.
     pub fn allowed_ranges(&self) -> [(u64, u64); 2] {
         self.mem.allowed()
     }

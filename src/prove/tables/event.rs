@@ -25,7 +25,7 @@ pub mod ev {
     pub const REAL: usize = 0;
     pub const CLK: usize = 1;
     pub const PCW: usize = 2;
-    /// Read slot k: reg, value bytes[4], use (6 columns each, 4 slots).
+    /// Read slot k: reg, value `bytes[4]`, use (6 columns each, 4 slots).
     pub const READ: usize = 3;
     pub const RD: usize = 27;
     pub const RET: usize = 28; // 4 bytes

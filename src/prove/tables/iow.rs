@@ -13,7 +13,7 @@
 
 use super::common::*;
 
-/// Preprocessed: real, ts, waddr, wm[4], rm[4], v[4]. Main: o[4], pt, lo, hi, ro (the host
+/// Preprocessed: real, ts, waddr, `wm[4]`, `rm[4]`, `v[4]`. Main: `o[4]`, pt, lo, hi, ro (the host
 /// may read a read-only word, never write one).
 pub const IOW_PW: usize = 15;
 pub const IOW_MW: usize = 8;

@@ -11,7 +11,7 @@
 
 use super::common::*;
 
-/// Main: v, bits[16], m16, mand.
+/// Main: v, `bits[16]`, m16, mand.
 pub const RANGE_W: usize = 19;
 
 #[derive(Clone, Debug)]

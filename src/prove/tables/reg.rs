@@ -17,9 +17,9 @@
 
 use super::common::*;
 
-/// Preprocessed: r, iv[4], ov[4].
+/// Preprocessed: r, `iv[4]`, `ov[4]`.
 pub const REG_PW: usize = 9;
-/// Main: fv[4], fts.
+/// Main: `fv[4]`, fts.
 pub const REG_W: usize = 5;
 
 #[derive(Clone, Debug)]

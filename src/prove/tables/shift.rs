@@ -9,7 +9,7 @@
 
 use super::common::*;
 
-/// Preprocessed: dir, byte, y[4], zf (512 rows). Main: mult.
+/// Preprocessed: dir, byte, `y[4]`, zf (512 rows). Main: mult.
 pub const SHIFT_W: usize = 7;
 
 #[derive(Clone, Debug)]
