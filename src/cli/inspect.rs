@@ -6,7 +6,7 @@
 use super::fail;
 use nexus_relink::elf::Image;
 use nexus_relink::isa::disasm;
-use nexus_relink::layout::{Bound, Layout, MemoryMap};
+use nexus_relink::layout::{Bound, Layout, MemoryBase, MemoryMap};
 use nexus_relink::relink::Relinker;
 use nexus_relink::size::human;
 use nexus_relink::vm::Abi;
@@ -21,7 +21,9 @@ pub struct Args {
     /// Print one JSON object instead: abi, abi_evidence, entry, family, family_letter, map
     /// (family, regions, problems, notes, sp_init, sp_confirmed_by, gp), segments, rewrite (possible, refusal),
     /// sp_init, program_id (the program identity a proof of this ELF states, or null when it
-    /// cannot be proven); with a rewrite model also layout, sites, ambiguities and sites_note.
+    /// cannot be proven), memory_base (base, source; only when the base is not 0: the address
+    /// --memlimit SIZE counts from); with a rewrite model also layout, sites, ambiguities and
+    /// sites_note.
     #[arg(long)]
     json: bool,
 }
@@ -115,6 +117,10 @@ pub fn report_json(img: &Image, map: &MemoryMap) -> serde_json::Value {
         "segments": segments_json(img),
         "program_id": nexus_relink::prove::program_id(img).ok(),
     });
+    let base = MemoryBase::of(img);
+    if base.base != 0 {
+        v["memory_base"] = serde_json::to_value(&base).expect("serialisable");
+    }
     match &map.model {
         Ok(l) => {
             let m = model_json(img, l);
@@ -185,9 +191,17 @@ pub fn report_text(img: &Image, map: &MemoryMap) -> String {
     if !evidence.is_empty() {
         let _ = writeln!(o, "abi from: {}", evidence.join("; "));
     }
+    let base = MemoryBase::of(img);
+    if base.base != 0 {
+        let _ = writeln!(
+            o,
+            "memory base: {:#x} ({}); --memlimit SIZE counts from it (--memtop ADDR is absolute)",
+            base.base, base.source
+        );
+    }
     o.push_str(&map_text(map));
     match &map.model {
-        Ok(l) => o.push_str(&model_text(img, l)),
+        Ok(l) => o.push_str(&model_text(img, l, base.base)),
         Err(e) => {
             o.push_str(&sp_text(img, &map.sp_init));
             let _ = writeln!(o, "\nno rewrite possible: {e}");
@@ -204,15 +218,24 @@ pub fn report_text(img: &Image, map: &MemoryMap) -> String {
 }
 
 /// The rewrite model: memory limit, bar, boundaries, prologue and sites.
-fn model_text(img: &Image, l: &Layout) -> String {
+fn model_text(img: &Image, l: &Layout, base: u32) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "\nrewrite model: memory limit {:#x} ({})",
-        l.memlimit,
-        human(l.memlimit)
-    );
+    if base == 0 {
+        let _ = writeln!(
+            o,
+            "\nrewrite model: memory limit {:#x} ({})",
+            l.memlimit,
+            human(l.memlimit)
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "\nrewrite model: memory limit {} from the memory base {base:#x} (memory top {:#x})",
+            human(l.memlimit.saturating_sub(u64::from(base))),
+            l.memlimit
+        );
+    }
     let mut rows: Vec<(&str, u64, u64)> = vec![(
         "image (text, data, bss)",
         l.image_start.into(),
