@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn layout(name: &str) -> PathBuf {
-    common::fixtures().join("layout").join(format!("{name}.elf"))
+    common::fixtures()
+        .join("layout")
+        .join(format!("{name}.elf"))
 }
 
 fn tool(args: &[&std::ffi::OsStr]) -> Output {
@@ -85,7 +87,11 @@ fn memlimit_counts_from_the_base_and_memtop_is_absolute() {
             b.as_os_str(),
         ]);
         assert!(o.status.success(), "{name}: {o:?}");
-        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "{name}");
+        assert_eq!(
+            std::fs::read(&a).unwrap(),
+            std::fs::read(&b).unwrap(),
+            "{name}"
+        );
         // The rewritten guest runs as the input: same stdout, exit 11.
         for p in [layout(name), a] {
             let r = tool(&["run".as_ref(), p.as_os_str()]);
@@ -164,7 +170,10 @@ fn errors_and_auto_speak_in_sizes_from_the_base() {
     let size = v["measured"]["memlimit"].as_u64().unwrap();
     assert!(size > 0 && size <= 0x10000, "{v}");
     assert_eq!(v["request"]["base"], 0x2000_0000u32);
-    assert_eq!(v["request"]["memlimit"].as_u64().unwrap(), 0x2000_0000 + size);
+    assert_eq!(
+        v["request"]["memlimit"].as_u64().unwrap(),
+        0x2000_0000 + size
+    );
 }
 
 #[test]

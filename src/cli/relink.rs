@@ -129,11 +129,9 @@ fn go(a: &Args) -> Result<i32, Error> {
     let limit = match (a.memlimit, a.memtop) {
         (Some(l), _) => l,
         (None, Some(t)) => Limit::Top(t),
-        (None, None) => {
-            return Err(usage(
-                "missing --memlimit SIZE (e.g. --memlimit 16M, or --memlimit auto) or --memtop ADDR",
-            ))
-        }
+        (None, None) => return Err(usage(
+            "missing --memlimit SIZE (e.g. --memlimit 16M, or --memlimit auto) or --memtop ADDR",
+        )),
     };
     let output = match (&a.output, a.in_place, a.dry_run) {
         (Some(o), _, _) => Some(o.clone()),

@@ -3,7 +3,11 @@
 //! `env` do, so that a script can tell them from the guest's exit (README, "Exit codes").
 
 use super::{ExecArgs, EXIT_HELP};
-use nexus_relink::{elf::Image, layout::MemoryMap, vm::Vm};
+use nexus_relink::{
+    elf::Image,
+    layout::{MemoryBase, MemoryMap},
+    vm::Vm,
+};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -48,6 +52,7 @@ pub fn main(a: Args) -> i32 {
         nexus_relink::vm::RunResult,
         Vec<String>,
         nexus_relink::layout::Family,
+        u32,
     );
     let go = || -> Result<Ran, nexus_relink::Error> {
         let img = Image::read(&a.input_elf)?;
@@ -84,9 +89,9 @@ pub fn main(a: Args) -> i32 {
                 r.peak_heap_bytes
             );
         }
-        Ok((r, evidence, family))
+        Ok((r, evidence, family, MemoryBase::of(&img).base))
     };
-    let (r, evidence, family) = match go() {
+    let (r, evidence, family, base) = match go() {
         Ok(r) => r,
         Err(e) => {
             let e = e.about(&a.input_elf);
@@ -130,6 +135,13 @@ pub fn main(a: Args) -> i32 {
         (Some(f), _) => {
             if !a.json {
                 eprintln!("nexus-relink: fault: {}", f.message);
+                // The limits above are memory tops; a rewrite counts from the memory base.
+                if let Some(top) = f.sufficient_memlimit.filter(|_| base != 0) {
+                    eprintln!(
+                        "nexus-relink: that limit is --memlimit {:#x} from the memory base {base:#x} (or --memtop {top:#x})",
+                        top.saturating_sub(u64::from(base))
+                    );
+                }
             }
             if f.kind == nexus_relink::vm::FaultKind::CycleLimit {
                 EXIT_CYCLE_LIMIT
