@@ -92,12 +92,17 @@ fn map_text(map: &MemoryMap) -> String {
 }
 
 /// The encodings of the layout: the sites a rewrite would patch, found by planning a probe
-/// limit that moves every boundary (twice the current limit, or half when that does not fit).
+/// limit that moves every boundary (twice the current limit from the memory base, or half when
+/// that does not fit).
 fn encodings(img: &Image, l: &Layout) -> Result<nexus_relink::sites::Sites, String> {
-    let probe = if l.memlimit * 2 <= nexus_relink::layout::MAX_MEMLIMIT {
-        l.memlimit * 2
+    // Twice (or half) the memory counted from the base: an absolute doubling of a guest at
+    // 0x80000000 would not fit, and halving it would fall below the image.
+    let base = u64::from(MemoryBase::of(img).base);
+    let size = l.memlimit.saturating_sub(base);
+    let probe = if base + size * 2 <= nexus_relink::layout::MAX_MEMLIMIT {
+        base + size * 2
     } else {
-        l.memlimit / 2
+        base + size / 2
     };
     Relinker::new(probe)
         .plan(img)
