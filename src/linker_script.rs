@@ -44,6 +44,7 @@ pub fn render(r: &ScriptRequest) -> Result<String, PlanError> {
     if top < need {
         return Err(PlanError::TooSmall {
             requested: r.memlimit,
+            base: 0,
             image_end: 0x10000,
             what: format!(
                 "a {} B stack and a {} B guard above the text base 0x10000",

@@ -5,7 +5,7 @@
 mod common;
 
 use nexus_relink::elf::Image;
-use nexus_relink::layout::{Family, MemoryMap};
+use nexus_relink::layout::{Family, MemoryBase, MemoryMap};
 use nexus_relink::relink::Relinker;
 use nexus_relink::vm::{RunConfig, Vm};
 use std::path::PathBuf;
@@ -101,14 +101,16 @@ fn cases() -> Vec<Case> {
             family: StackAtTop,
             stack_top: Some(0xc000_0000),
             run: Run::Exit(9),
-            rewrite: Rewrite::Refused("the smallest limit that works is 2.0 GiB"),
+            // 16 MiB from the memory base 0x80000000 (it was 2 GiB short as an absolute top).
+            rewrite: Rewrite::Same,
         },
         Case {
             name: "picolibc_stock",
             family: StackAtTop,
             stack_top: Some(0x2000_8000),
             run: Run::Fault("a semihosting call (operation a0 = 0x3, console output)"),
-            rewrite: Rewrite::Refused("the smallest limit that works is 512"),
+            // 16 MiB from the RAM origin 0x20000000: written, and faults as the input does.
+            rewrite: Rewrite::Same,
         },
         Case {
             name: "rvtest_data",
@@ -139,7 +141,27 @@ fn cases() -> Vec<Case> {
             run: Run::Exit(3),
             rewrite: Rewrite::Same,
         },
+        // Memory from a RAM origin: `--memlimit 16M` is 16 MiB from 0x20000000 / 0x80000000.
+        Case {
+            name: "high_ram",
+            family: StackAtTop,
+            stack_top: Some(0x2000_8000),
+            run: Run::Exit(11),
+            rewrite: Rewrite::Same,
+        },
+        Case {
+            name: "high_jolt",
+            family: StackAtTop,
+            stack_top: Some(0x8010_0000),
+            run: Run::Exit(11),
+            rewrite: Rewrite::Same,
+        },
     ]
+}
+
+/// The memory top of `--memlimit 16M`: 16 MiB from the guest's memory base.
+fn top16(img: &Image) -> u64 {
+    MemoryBase::of(img).top(16 << 20).unwrap()
 }
 
 fn run(img: &Image) -> Result<i32, String> {
@@ -184,7 +206,7 @@ fn every_family_is_mapped_run_and_rewritten_or_refused() {
                 assert!(e.contains(what), "{}: {e}", c.name);
             }
         }
-        let rw = Relinker::new(16 << 20).rewrite(&img);
+        let rw = Relinker::new(top16(&img)).rewrite(&img);
         match (&c.rewrite, rw.map_err(|e| e.to_string())) {
             (Rewrite::Refused(what), Err(e)) => {
                 assert!(e.to_string().contains(what), "{}: {e}", c.name)
@@ -193,7 +215,7 @@ fn every_family_is_mapped_run_and_rewritten_or_refused() {
                 let new = Image::parse(rw.bytes).unwrap();
                 assert_eq!(run(&new), got, "{}: the rewrite changed the result", c.name);
                 let l = MemoryMap::discover(&new).run.unwrap();
-                assert_eq!(l.stack_top, 16 << 20, "{}", c.name);
+                assert_eq!(u64::from(l.stack_top), top16(&img), "{}", c.name);
             }
             (Rewrite::Repaired(code), Ok(rw)) => {
                 let new = Image::parse(rw.bytes).unwrap();
@@ -471,7 +493,7 @@ fn every_abi_and_family_fixture_inspects_and_keeps_its_behaviour_when_rewritten(
             );
         }
         let img = Image::read(&p).unwrap();
-        match Relinker::new(16 << 20).rewrite(&img) {
+        match Relinker::new(top16(&img)).rewrite(&img) {
             Err(e) => {
                 let m = e.to_string();
                 assert!(!m.contains('\n') && !m.contains("Some("), "{stem}: {m}");

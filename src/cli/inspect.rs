@@ -6,7 +6,7 @@
 use super::fail;
 use nexus_relink::elf::Image;
 use nexus_relink::isa::disasm;
-use nexus_relink::layout::{Bound, Layout, MemoryMap};
+use nexus_relink::layout::{Bound, Layout, MemoryBase, MemoryMap};
 use nexus_relink::relink::Relinker;
 use nexus_relink::size::human;
 use nexus_relink::vm::Abi;
@@ -21,7 +21,9 @@ pub struct Args {
     /// Print one JSON object instead: abi, abi_evidence, entry, family, family_letter, map
     /// (family, regions, problems, notes, sp_init, sp_confirmed_by, gp), segments, rewrite (possible, refusal),
     /// sp_init, program_id (the program identity a proof of this ELF states, or null when it
-    /// cannot be proven); with a rewrite model also layout, sites, ambiguities and sites_note.
+    /// cannot be proven), memory_base (base, source; only when the base is not 0: the address
+    /// --memlimit SIZE counts from); with a rewrite model also layout, sites, ambiguities and
+    /// sites_note.
     #[arg(long)]
     json: bool,
 }
@@ -90,12 +92,17 @@ fn map_text(map: &MemoryMap) -> String {
 }
 
 /// The encodings of the layout: the sites a rewrite would patch, found by planning a probe
-/// limit that moves every boundary (twice the current limit, or half when that does not fit).
+/// limit that moves every boundary (twice the current limit from the memory base, or half when
+/// that does not fit).
 fn encodings(img: &Image, l: &Layout) -> Result<nexus_relink::sites::Sites, String> {
-    let probe = if l.memlimit * 2 <= nexus_relink::layout::MAX_MEMLIMIT {
-        l.memlimit * 2
+    // Twice (or half) the memory counted from the base: an absolute doubling of a guest at
+    // 0x80000000 would not fit, and halving it would fall below the image.
+    let base = u64::from(MemoryBase::of(img).base);
+    let size = l.memlimit.saturating_sub(base);
+    let probe = if base + size * 2 <= nexus_relink::layout::MAX_MEMLIMIT {
+        base + size * 2
     } else {
-        l.memlimit / 2
+        base + size / 2
     };
     Relinker::new(probe)
         .plan(img)
@@ -115,6 +122,10 @@ pub fn report_json(img: &Image, map: &MemoryMap) -> serde_json::Value {
         "segments": segments_json(img),
         "program_id": nexus_relink::prove::program_id(img).ok(),
     });
+    let base = MemoryBase::of(img);
+    if base.base != 0 {
+        v["memory_base"] = serde_json::to_value(&base).expect("serialisable");
+    }
     match &map.model {
         Ok(l) => {
             let m = model_json(img, l);
@@ -185,9 +196,17 @@ pub fn report_text(img: &Image, map: &MemoryMap) -> String {
     if !evidence.is_empty() {
         let _ = writeln!(o, "abi from: {}", evidence.join("; "));
     }
+    let base = MemoryBase::of(img);
+    if base.base != 0 {
+        let _ = writeln!(
+            o,
+            "memory base: {:#x} ({}); --memlimit SIZE counts from it (--memtop ADDR is absolute)",
+            base.base, base.source
+        );
+    }
     o.push_str(&map_text(map));
     match &map.model {
-        Ok(l) => o.push_str(&model_text(img, l)),
+        Ok(l) => o.push_str(&model_text(img, l, base.base)),
         Err(e) => {
             o.push_str(&sp_text(img, &map.sp_init));
             let _ = writeln!(o, "\nno rewrite possible: {e}");
@@ -204,15 +223,24 @@ pub fn report_text(img: &Image, map: &MemoryMap) -> String {
 }
 
 /// The rewrite model: memory limit, bar, boundaries, prologue and sites.
-fn model_text(img: &Image, l: &Layout) -> String {
+fn model_text(img: &Image, l: &Layout, base: u32) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "\nrewrite model: memory limit {:#x} ({})",
-        l.memlimit,
-        human(l.memlimit)
-    );
+    if base == 0 {
+        let _ = writeln!(
+            o,
+            "\nrewrite model: memory limit {:#x} ({})",
+            l.memlimit,
+            human(l.memlimit)
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "\nrewrite model: memory limit {} from the memory base {base:#x} (memory top {:#x})",
+            human(l.memlimit.saturating_sub(u64::from(base))),
+            l.memlimit
+        );
+    }
     let mut rows: Vec<(&str, u64, u64)> = vec![(
         "image (text, data, bss)",
         l.image_start.into(),

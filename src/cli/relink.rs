@@ -2,7 +2,7 @@
 
 use super::{fail, parse_u32_size, ExecArgs};
 use nexus_relink::elf::Image;
-use nexus_relink::layout::Layout;
+use nexus_relink::layout::{Layout, MemoryBase};
 use nexus_relink::plan::check_region;
 use nexus_relink::relink::{write_atomic, Relinker};
 use nexus_relink::report::{report_json, report_text};
@@ -16,10 +16,16 @@ pub struct Args {
     /// Guest ELF to rewrite (never modified unless --in-place).
     #[arg(value_name = "IN")]
     pub input_elf: Option<PathBuf>,
-    /// New memory limit: 16M, 16MiB, 0x1000000, 16777216, 1G … or `auto` (measure in the VM);
-    /// at most 0xfffff000 (the last page of the address space is not memory).
-    #[arg(long, value_name = "SIZE|auto", value_parser = parse_limit, allow_negative_numbers = true)]
+    /// New memory limit: SIZE bytes counted from the guest's memory base (0 unless its memory
+    /// starts elsewhere, e.g. 0x20000000 or 0x80000000; `inspect` shows it): 16M, 16MiB,
+    /// 0x1000000, 16777216, 1G … or `auto` (measure in the VM). The memory then ends at base +
+    /// SIZE, at most 0xfffff000 (the last page of the address space is not memory).
+    #[arg(long, value_name = "SIZE|auto", value_parser = parse_limit, allow_negative_numbers = true, conflicts_with = "memtop")]
     pub memlimit: Option<Limit>,
+    /// New memory top, an absolute address where memory ends (the limit whatever the base):
+    /// --memtop 0x21000000 is --memlimit 16M for a guest whose memory starts at 0x20000000.
+    #[arg(long, value_name = "ADDR", value_parser = parse_memlimit, allow_negative_numbers = true)]
+    pub memtop: Option<u64>,
     /// Output file.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
@@ -63,11 +69,12 @@ pub struct Args {
     pub exec: ExecArgs,
 }
 
-/// `--memlimit`: a size or `auto`.
+/// `--memlimit`: a size from the memory base or `auto`; `--memtop`: an absolute top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     Auto,
     Bytes(u64),
+    Top(u64),
 }
 
 fn parse_limit(s: &str) -> Result<Limit, String> {
@@ -119,9 +126,13 @@ fn go(a: &Args) -> Result<i32, Error> {
         .input_elf
         .as_ref()
         .ok_or_else(|| usage("missing input ELF; see --help"))?;
-    let limit = a.memlimit.ok_or_else(|| {
-        usage("missing --memlimit SIZE (e.g. --memlimit 16M, or --memlimit auto)")
-    })?;
+    let limit = match (a.memlimit, a.memtop) {
+        (Some(l), _) => l,
+        (None, Some(t)) => Limit::Top(t),
+        (None, None) => return Err(usage(
+            "missing --memlimit SIZE (e.g. --memlimit 16M, or --memlimit auto) or --memtop ADDR",
+        )),
+    };
     let output = match (&a.output, a.in_place, a.dry_run) {
         (Some(o), _, _) => Some(o.clone()),
         (None, true, _) => Some(input.clone()),
@@ -145,14 +156,17 @@ fn go(a: &Args) -> Result<i32, Error> {
     relinker.request.stack = a.stack;
     relinker.request.heap = a.heap;
     relinker.request.guard = a.guard;
+    let base = MemoryBase::of(&img);
+    relinker.request.base = base.base;
     let mut measured = None;
     match limit {
         Limit::Auto => {
-            let (req, m) = auto_limit(&img, a)?;
+            let (req, m) = auto_limit(&img, a, &base)?;
             relinker.request = req;
             measured = Some(m);
         }
-        Limit::Bytes(b) => relinker.request.memlimit = b,
+        Limit::Bytes(b) => relinker.request.memlimit = base.top(b).map_err(Error::Usage)?,
+        Limit::Top(t) => relinker.request.memlimit = t,
     }
     let rw = relinker.rewrite(&img)?;
     if measured.is_some() {
@@ -176,9 +190,16 @@ fn go(a: &Args) -> Result<i32, Error> {
         );
     } else {
         if let Some(m) = &measured {
+            let top = rw.plan.request.memlimit;
+            let size = top - u64::from(base.base);
+            let from = if base.base == 0 {
+                String::new()
+            } else {
+                format!(" from the memory base {:#x}, top {top:#x}", base.base)
+            };
             eprintln!(
-                "nexus-relink: measured peak stack {} B, peak heap {} B in {} cycles; with a {}% margin: memory limit {:#x} ({})",
-                m["peak_stack_bytes"], m["peak_heap_bytes"], m["cycles"], a.margin, rw.plan.request.memlimit, human(rw.plan.request.memlimit)
+                "nexus-relink: measured peak stack {} B, peak heap {} B in {} cycles; with a {}% margin: memory limit {size:#x} ({}){from}",
+                m["peak_stack_bytes"], m["peak_heap_bytes"], m["cycles"], a.margin, human(size)
             );
         }
         out!("{}", report_text(&rw, a.explain || a.dry_run));
@@ -226,6 +247,7 @@ fn confirm_auto(img: &Image, out: &[u8], a: &Args) -> Result<(), Error> {
 fn auto_limit(
     img: &Image,
     a: &Args,
+    base: &MemoryBase,
 ) -> Result<(nexus_relink::plan::Request, serde_json::Value), Error> {
     let layout = Layout::discover(img)?;
     let cfg = a.exec.config()?;
@@ -257,18 +279,20 @@ fn auto_limit(
     let need = u64::from(layout.heap_start.max(layout.image_end)) + heap + guard + stack;
     let memlimit = need.next_multiple_of(4096);
     if memlimit > nexus_relink::layout::MAX_MEMLIMIT {
+        let b = u64::from(base.base);
         return Err(Error::Usage(format!(
             "--memlimit auto: the run used a {} stack and a {} heap (up to {:#x}); with a {}% margin that needs a memory limit of {:#x}, above the largest, {:#x}: give --memlimit (and --heap) yourself, or a smaller --margin",
             human(u64::from(r.peak_stack_bytes)),
             human(u64::from(r.peak_heap_bytes)),
             u64::from(layout.heap_start) + u64::from(r.peak_heap_bytes),
             a.margin,
-            memlimit,
-            nexus_relink::layout::MAX_MEMLIMIT
+            memlimit - b,
+            nexus_relink::layout::MAX_MEMLIMIT - b
         )));
     }
     let req = nexus_relink::plan::Request {
         memlimit,
+        base: base.base,
         stack: (!layout.shared).then_some(stack as u32),
         heap: None,
         guard: a.guard,
@@ -278,7 +302,7 @@ fn auto_limit(
         "peak_heap_bytes": r.peak_heap_bytes,
         "cycles": r.cycles,
         "margin_percent": a.margin,
-        "memlimit": memlimit,
+        "memlimit": memlimit - u64::from(base.base),
     });
     Ok((req, m))
 }

@@ -3,7 +3,11 @@
 //! `env` do, so that a script can tell them from the guest's exit (README, "Exit codes").
 
 use super::{ExecArgs, EXIT_HELP};
-use nexus_relink::{elf::Image, layout::MemoryMap, vm::Vm};
+use nexus_relink::{
+    elf::Image,
+    layout::{MemoryBase, MemoryMap},
+    vm::Vm,
+};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -50,6 +54,7 @@ pub fn main(a: Args) -> i32 {
         Vec<String>,
         nexus_relink::layout::Family,
         Option<super::fix::Fix>,
+        u32,
     );
     let go = || -> Result<Ran, nexus_relink::Error> {
         let img = Image::read(&a.input_elf)?;
@@ -87,9 +92,9 @@ pub fn main(a: Args) -> i32 {
                 r.peak_heap_bytes
             );
         }
-        Ok((r, evidence, family, fix))
+        Ok((r, evidence, family, fix, MemoryBase::of(&img).base))
     };
-    let (r, evidence, family, fix) = match go() {
+    let (r, evidence, family, fix, base) = match go() {
         Ok(r) => r,
         Err(e) => {
             let e = e.about(&a.input_elf);
@@ -110,7 +115,7 @@ pub fn main(a: Args) -> i32 {
         v["family"] = serde_json::json!(family);
         v["family_letter"] = serde_json::json!(family.letter().to_string());
         v["peak_rss_bytes"] = serde_json::json!(super::peak_rss());
-        v["fix"] = serde_json::json!(fix.as_ref().map(|f| {
+        v["fix"] = serde_json::json!(fix.as_ref().filter(|_| base == 0).map(|f| {
             let mut j = serde_json::to_value(f).expect("Fix serialises");
             j["args"] = serde_json::json!(f.args());
             j
@@ -138,7 +143,15 @@ pub fn main(a: Args) -> i32 {
         (Some(f), _) => {
             if !a.json {
                 eprintln!("nexus-relink: fault: {}", f.message);
-                if let Some(fix) = &fix {
+                // The limits above are memory tops; a rewrite counts from the memory base.
+                if let Some(top) = f.sufficient_memlimit.filter(|_| base != 0) {
+                    eprintln!(
+                        "nexus-relink: that limit is --memlimit {:#x} from the memory base {base:#x} (or --memtop {top:#x})",
+                        top.saturating_sub(u64::from(base))
+                    );
+                }
+                // The hint's sizes are checked for a guest whose memory base is 0.
+                if let Some(fix) = fix.as_ref().filter(|_| base == 0) {
                     eprintln!(
                         "nexus-relink: hint: with room the run used a {} B stack and a {} B heap; this rewrite fits it (checked): nexus-relink {} {} -o OUT",
                         fix.peak_stack_bytes,

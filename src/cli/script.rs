@@ -9,7 +9,9 @@ use nexus_relink::Error;
 #[derive(clap::Args, Debug)]
 #[command(after_help = super::EXIT_HELP_SCRIPT)]
 pub struct Args {
-    /// Memory limit (16M, 0x1000000, …; at most 0xfffff000).
+    /// Memory limit (16M, 0x1000000, …; at most 0xfffff000). The scripts link the program at
+    /// 0x10000, so the memory base is 0 and SIZE is also the memory top (as for a rewrite's
+    /// --memlimit and --memtop of such a guest).
     #[arg(long, value_name = "SIZE", value_parser = parse_memlimit, allow_negative_numbers = true)]
     memlimit: u64,
     /// Stack size (generic style; default 1 MiB; a multiple of 16).

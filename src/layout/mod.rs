@@ -11,9 +11,11 @@ pub mod abi;
 use crate::elf::Image;
 use serde::Serialize;
 
+pub mod base;
 pub mod map;
 mod prologue;
 
+pub use base::MemoryBase;
 pub use map::{Bound, Family, MemoryMap, Region, RegionKind};
 
 /// Symbols naming the top of the stack, in order of preference (GUESTS.md).

@@ -11,18 +11,29 @@ use serde::Serialize;
 /// What the user asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Request {
-    /// The memory limit in bytes (at most 4 GiB).
+    /// The memory top: the address where memory ends (at most [`MAX_MEMLIMIT`]). `--memlimit
+    /// SIZE` asks for `base + SIZE`.
     pub memlimit: u64,
+    /// The guest's memory base (`crate::layout::MemoryBase`) the user's size counts from; only
+    /// the messages use it.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub base: u32,
     pub stack: Option<u32>,
     pub heap: Option<u32>,
     pub guard: Option<u32>,
 }
 
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    #[error("memory limit {} is too small: the image ends at {image_end:#x} and needs {what}; the smallest limit that works is {} ({min:#x})", human(*requested), human(*min))]
+    #[error("{}", too_small(*requested, *base, *image_end, what, *min))]
     TooSmall {
         requested: u64,
+        /// The memory base the sizes count from.
+        base: u32,
         image_end: u32,
         what: String,
         min: u64,
@@ -73,6 +84,19 @@ fn region_rule(what: &str, value: u32) -> String {
             value.div_ceil(MIN_REGION) * MIN_REGION
         )
     }
+}
+
+fn too_small(requested: u64, base: u32, image_end: u32, what: &str, min: u64) -> String {
+    if base == 0 {
+        return format!("memory limit {} is too small: the image ends at {image_end:#x} and needs {what}; the smallest limit that works is {} ({min:#x})", human(requested), human(min));
+    }
+    let b = u64::from(base);
+    format!(
+        "memory limit {} from the memory base {base:#x} (top {requested:#x}) is too small: the image ends at {image_end:#x} and needs {what}; the smallest limit that works is {} (--memlimit {:#x}, memory top {min:#x})",
+        human(requested.saturating_sub(b)),
+        human(min.saturating_sub(b)),
+        min.saturating_sub(b)
+    )
 }
 
 /// The message for a memory limit above [`MAX_MEMLIMIT`].
@@ -203,6 +227,7 @@ impl Plan {
         let min_for = |need: u64, what: String| -> PlanError {
             PlanError::TooSmall {
                 requested: req.memlimit,
+                base: req.base,
                 image_end,
                 what,
                 min: need.next_multiple_of(16),

@@ -67,14 +67,26 @@ pub fn report_text(rw: &Rewrite, explain: bool) -> String {
     use std::fmt::Write;
     let (o, n) = (&rw.plan.old, &rw.plan.new);
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "memory limit  {:#x} ({}) -> {:#x} ({})",
-        o.memlimit,
-        human(o.memlimit),
-        n.memlimit,
-        human(n.memlimit)
-    );
+    let base = u64::from(rw.plan.request.base);
+    if base == 0 {
+        let _ = writeln!(
+            s,
+            "memory limit  {:#x} ({}) -> {:#x} ({})",
+            o.memlimit,
+            human(o.memlimit),
+            n.memlimit,
+            human(n.memlimit)
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "memory limit  {} -> {} from the memory base {base:#x} (memory top {:#x} -> {:#x})",
+            human(o.memlimit.saturating_sub(base)),
+            human(n.memlimit.saturating_sub(base)),
+            o.memlimit,
+            n.memlimit
+        );
+    }
     let range =
         |a: u32, b: u32| format!("{a:#x}..{b:#x} ({})", human(u64::from(b.saturating_sub(a))));
     if o.shared {
