@@ -359,11 +359,7 @@ pub fn ecall_reads(abi: Abi) -> Option<[u8; 4]> {
     }
 }
 
-/// `unimp` (`csrrw x0, cycle, x0`, a write to a read-only counter): the halt of the Nexus
-/// runtime before 0.3, the exit code in a0 (the VM's rule, `vm::Vm::csr`).
-pub fn is_legacy_halt(abi: Abi, inst: &isa::Inst) -> bool {
-    abi == Abi::NexusLegacy && inst.op == Op::Csrrw && inst.imm as u32 & 0xfff == 0xc00
-}
+pub use crate::vm::abi::is_legacy_halt;
 
 /// The register an `ecall` writes under `abi`, given the call number `n` (the trace names only
 /// a register whose value changed, so this follows from the ABI).

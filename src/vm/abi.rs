@@ -167,6 +167,13 @@ pub const RISC0_HALT_PAUSE: u32 = 1;
 pub const RISC0_FD_STDIN: u32 = 0;
 pub const RISC0_FD_JOURNAL: u32 = 3;
 
+/// `unimp` (`csrrw x0, cycle, x0`, a write to a read-only counter): the halt of the Nexus
+/// runtime before 0.3, the exit code in a0. One rule for the VM (`Vm::csr`) and the proof's
+/// replay and transcript (`prove::statement`).
+pub fn is_legacy_halt(abi: Abi, inst: &crate::isa::Inst) -> bool {
+    abi == Abi::NexusLegacy && inst.op == crate::isa::Op::Csrrw && inst.imm as u32 & 0xfff == 0xc00
+}
+
 /// The conventions that number calls in t0, for faults of a guest run under another ABI.
 fn t0_hint(t0: u32) -> String {
     match t0 {

@@ -961,7 +961,7 @@ impl Vm {
         };
         if writes {
             if csr >> 10 == 3 {
-                if self.abi == Abi::NexusLegacy && csr == 0xc00 && i.op == Op::Csrrw {
+                if abi::is_legacy_halt(self.abi, &i) {
                     // `unimp`: the halt of the Nexus runtime before 0.3, exit code in a0.
                     return Err(Stop::Exit(self.regs[10] as i32));
                 }
