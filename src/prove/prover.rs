@@ -1,0 +1,760 @@
+//! Proving a run: the statement run (untraced), the traced run a segment at a time, each
+//! segment's tables and STARK ([`prove_segment`]), and the system-call transcript
+//! ([`EventCollector`]) read from the traced pieces.
+
+use super::config::{config, zk_config, zk_public_config, Challenge, Challenger, Stark, Val};
+use super::segment::{
+    self, Chain, SegmentMeta, SegmentProof, SegmentStart, DEFAULT_SEGMENT_CYCLES,
+};
+use super::statement::{self, Event, Public, Statement};
+use super::{budget, tables, witness, ProofFile};
+use crate::elf::Image;
+use crate::layout::Layout;
+use crate::vm::{Abi, RunConfig, Vm};
+use p3_batch_stark::StarkGenericConfig;
+use p3_batch_stark::{prove_batch, BatchProof, ProverData, StarkInstance};
+use p3_field::coset::TwoAdicMultiplicativeCoset;
+use p3_field::PrimeCharacteristicRing;
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+
+/// Why proving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProveError {
+    #[error("{0}")]
+    Vm(#[from] crate::vm::VmError),
+    #[error("the guest did not exit: {0}")]
+    NoExit(String),
+    /// The run reached its cycle limit.
+    #[error("the guest did not exit: {0}")]
+    CycleLimit(String),
+    #[error("{0}")]
+    Unprovable(String),
+    #[error(transparent)]
+    Witness(#[from] witness::WitnessError),
+    #[error("the prover failed: {0}")]
+    Backend(String),
+    #[error("{}", budget::too_long_text(*segment, *cap, *budget))]
+    TooLong { segment: u64, cap: u64, budget: u64 },
+    #[error("proving these tables needs about {} of memory, more than the {} available (override with --prover-memory)", budget::size_text(*need), budget::size_text(*budget))]
+    OutOfMemory { need: u64, budget: u64 },
+}
+
+/// Options of [`prove_with`].
+#[derive(Debug, Clone)]
+pub struct ProveOptions {
+    /// Cycles per segment (at most [`segment::MAX_SEGMENT_CYCLES`]): the run is proven as a
+    /// chain of segments of this many cycles (the last one shorter), one at a time.
+    pub segment_cycles: u64,
+    /// Memory the prover may use, in bytes; `None`: what the system says is available
+    /// ([`budget::available_memory`]).
+    pub memory: Option<u64>,
+    /// A zero-knowledge proof ([`ZkConfig`]): the statement says so, the private input and
+    /// the execution stay hidden. See `docs/ZK.md`.
+    pub zk: bool,
+}
+
+impl Default for ProveOptions {
+    fn default() -> Self {
+        ProveOptions {
+            segment_cycles: DEFAULT_SEGMENT_CYCLES,
+            memory: None,
+            zk: false,
+        }
+    }
+}
+
+/// What [`prove_with`] reports while it works.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// A step: running the guest, building tables, ...
+    Stage(&'a str),
+    /// `done` of `total` segments proven.
+    Segments { done: usize, total: usize },
+}
+
+impl std::fmt::Display for Progress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Progress::Stage(s) => f.write_str(s),
+            Progress::Segments { done, total } => {
+                write!(f, "proving segment {} of {total}", done + 1)
+            }
+        }
+    }
+}
+
+/// Timings and sizes of one segment's proof.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SegmentStats {
+    pub cycles: u64,
+    pub trace_seconds: f64,
+    pub prove_seconds: f64,
+    pub proof_bytes: usize,
+}
+
+/// Timings and sizes of one proof.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ProveStats {
+    pub cycles: u64,
+    /// Executing the guest (both passes) and building the tables, all segments.
+    pub trace_seconds: f64,
+    /// The STARKs, all segments.
+    pub prove_seconds: f64,
+    pub segment_cycles: u64,
+    pub segments: Vec<SegmentStats>,
+    /// Rows per table (padded), in [`tables::TABLE_NAMES`] order: the largest over the
+    /// segments.
+    pub heights: Vec<usize>,
+    /// The peak memory [`budget::estimate_peak_bytes`] expected.
+    pub estimated_peak_bytes: u64,
+    /// The memory budget the prover was held to, and the longest segment it allows.
+    pub memory_budget: u64,
+    pub max_cycles: u64,
+}
+
+/// The parts of the public data an ELF determines: initial image, instruction ranges, entry,
+/// layout, ABI, initial break.
+pub fn public_from_elf(
+    img: &Image,
+    layout: &Layout,
+    abi: Option<Abi>,
+) -> Result<Public, ProveError> {
+    let cfg = RunConfig {
+        abi,
+        ..RunConfig::default()
+    };
+    let vm = Vm::new(img, layout, cfg)?;
+    if !vm.abi().provable() {
+        return Err(ProveError::Unprovable(format!(
+            "the {} ABI is not in the proof's machine; it holds nexus, nexus-legacy, linux-rv32, sp1 (halt, write, commit, hints) and the halts of risc0 and ceno",
+            vm.abi().name()
+        )));
+    }
+    let image = vm.initial_regions().to_vec();
+    let mut code: Vec<(u32, u32)> = Vec::new();
+    for (addr, _) in img.executable_words() {
+        match code.last_mut() {
+            Some((a, n)) if *a + 4 * *n == addr => *n += 1,
+            _ => code.push((addr, 1)),
+        }
+    }
+    let tohost = vm.tohost();
+    let statement = Statement {
+        abi: vm.abi(),
+        image_digest: statement::image_digest(img.entry, &code, &image, tohost),
+        entry: img.entry,
+        memlimit: layout.memlimit,
+        image_start: layout.image_start,
+        image_end: layout.image_end,
+        stack_bottom: layout.stack_bottom,
+        stack_top: layout.stack_top,
+        heap_start: layout.heap_start,
+        heap_end: layout.heap_end,
+        shared: layout.shared,
+        brk: vm.initial_brk(),
+        initial_sp: vm.reg(2),
+        regions: vm.allowed_ranges(),
+        tohost,
+        zk: false,
+        cycles: 0,
+        exit_code: 0,
+        public_input: Vec::new(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        public_output: Vec::new(),
+    };
+    Ok(Public {
+        statement,
+        image,
+        code,
+        events: Vec::new(),
+    })
+}
+
+/// The program identity ([`Statement::program_id`]) of the machine a proof of this ELF
+/// states: its proof layout ([`crate::layout::MemoryMap::prove_layout`]) and detected ABI.
+/// What `inspect` prints and `verify --elf` compares; an error when the ELF cannot be proven
+/// (the reason `prove` would give before running).
+pub fn program_id(img: &Image) -> Result<String, crate::Error> {
+    let layout = crate::layout::MemoryMap::discover(img).prove_layout()?;
+    let public = public_from_elf(img, &layout, None)?;
+    check_stateable(&public)?;
+    Ok(public.statement.program_id())
+}
+
+/// Run the guest in tracing mode: the public data of the run and its trace (the first half
+/// of proving a run as one segment; for tests and tools). `cfg.stdin_passthrough` is ignored:
+/// a proof's input is what the statement says.
+pub fn trace_run(
+    img: &Image,
+    layout: &Layout,
+    cfg: RunConfig,
+) -> Result<(Public, crate::vm::trace::Trace), ProveError> {
+    let mut whole = None;
+    let public = run_public(img, layout, cfg, u64::MAX, &mut |t| whole = Some(t))?;
+    Ok((public, whole.unwrap_or_default()))
+}
+
+/// Run the guest without tracing: the public data of the run but its transcript (the
+/// statement: exit code, outputs, cycles). Refuses, before anything is proven, a run that
+/// does not exit or does not end with an exit system call.
+fn statement_run(img: &Image, layout: &Layout, mut cfg: RunConfig) -> Result<Public, ProveError> {
+    cfg.stdin_passthrough = false;
+    let mut public = public_from_elf(img, layout, cfg.abi)?;
+    check_stateable(&public)?;
+    check_input(&public, &cfg)?;
+    let input = cfg.input.clone();
+    let (res, last) = Vm::new(img, layout, cfg)?.run_to_end();
+    finish_statement(&mut public, res, input, last)?;
+    Ok(public)
+}
+
+/// Input the statement cannot carry: Ceno's hints are placed in memory at `_hints_start`
+/// before the run, which would make them part of the initial image the proof states (the
+/// ELF's own).
+fn check_input(public: &Public, cfg: &RunConfig) -> Result<(), ProveError> {
+    if public.statement.abi == Abi::Ceno && !cfg.input.is_empty() {
+        return Err(ProveError::Unprovable(
+            "a Ceno guest's --input is placed in memory at _hints_start, and a proof's initial memory is the ELF's image; prove it without --input".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The statement's rules that do not need the run (the cycle count is not known yet).
+fn check_stateable(public: &Public) -> Result<(), ProveError> {
+    let mut st = public.statement.clone();
+    st.cycles = 1;
+    st.check_consistency()
+        .map_err(|e| ProveError::Unprovable(format!("the layout cannot be stated in a proof: {e}")))
+}
+
+/// The run's outcome into the statement; `last`: the op and pc of the last instruction.
+fn finish_statement(
+    public: &mut Public,
+    res: crate::vm::RunResult,
+    input: Vec<u8>,
+    last: Option<(crate::isa::Op, u32)>,
+) -> Result<(), ProveError> {
+    let Some(code) = res.exit_code else {
+        return Err(match res.fault {
+            Some(f) if f.kind == crate::vm::FaultKind::CycleLimit => {
+                ProveError::CycleLimit(f.message)
+            }
+            f => ProveError::NoExit(f.map(|f| f.message).unwrap_or_default()),
+        });
+    };
+    if let Some((op, pc)) = last {
+        // The exit: an ecall, or `unimp` (`csrrw x0, cycle, x0`) in the Nexus runtime before 0.3.
+        let legacy_halt = public.statement.abi == Abi::NexusLegacy && op == crate::isa::Op::Csrrw;
+        if op != crate::isa::Op::Ecall && !legacy_halt {
+            return Err(ProveError::Unprovable(format!(
+                "the run ends with `{}` at pc {pc:#x} (a store to the HTIF `tohost` word); the prover handles runs that end with an exit system call",
+                op.mnemonic(),
+            )));
+        }
+    }
+    let st = &mut public.statement;
+    st.cycles = res.cycles;
+    st.exit_code = code;
+    // A linux-rv32 guest reads its input as a stream: the statement carries the bytes it
+    // read, which answer every read the same way (a read that returned fewer bytes than asked
+    // met the end, so all of the input was read). A Nexus guest reads tape words at any
+    // offset, and the tape's first word is the input's length: its whole input is stated.
+    let mut input = input;
+    if st.abi == Abi::LinuxRv32 {
+        input.truncate(res.input_read);
+    }
+    st.public_input = input;
+    st.stdout = res.stdout;
+    st.stderr = res.stderr;
+    st.public_output = res.public_output;
+    Ok(())
+}
+
+/// The public data of a run given as its traced pieces and how it ended: what a *modified
+/// prover* states about a run it changed between segments ([`crate::vm::Vm::tamper`]). For
+/// soundness tests.
+#[doc(hidden)]
+pub fn public_of_run(
+    img: &Image,
+    layout: &Layout,
+    abi: Option<Abi>,
+    input: Vec<u8>,
+    pieces: &[crate::vm::trace::Trace],
+    res: crate::vm::RunResult,
+) -> Result<Public, ProveError> {
+    let mut public = public_from_elf(img, layout, abi)?;
+    let mut events = EventCollector::new(&public.statement);
+    let mut last = None;
+    for t in pieces {
+        events.add(t)?;
+        if let Some(r) = t.rows.last() {
+            last = Some((r.inst.op, r.pc));
+        }
+    }
+    finish_statement(&mut public, res, input, last)?;
+    public.events = events.out;
+    Ok(public)
+}
+
+/// Run the guest traced, a piece of at most `piece` cycles at a time, handing each piece to
+/// `keep`; returns the public data of the run (statement, transcript).
+fn run_public(
+    img: &Image,
+    layout: &Layout,
+    mut cfg: RunConfig,
+    piece: u64,
+    keep: &mut dyn FnMut(crate::vm::trace::Trace),
+) -> Result<Public, ProveError> {
+    cfg.stdin_passthrough = false;
+    let mut public = public_from_elf(img, layout, cfg.abi)?;
+    check_stateable(&public)?;
+    check_input(&public, &cfg)?;
+    let input = cfg.input.clone();
+    let vm = Vm::new(img, layout, cfg)?;
+    let mut run = vm.trace_segments();
+    let mut events = EventCollector::new(&public.statement);
+    let mut last = None;
+    while let Some(t) = run.next_segment(piece) {
+        events.add(&t)?;
+        last = t.rows.last().map(|r| (r.inst.op, r.pc));
+        keep(t);
+    }
+    let res = run.result().cloned().expect("the run has ended");
+    finish_statement(&mut public, res, input, last)?;
+    public.events = events.out;
+    statement::replay(&public).map_err(|e| {
+        ProveError::Unprovable(format!("the run's system calls cannot be stated: {e}"))
+    })?;
+    Ok(public)
+}
+
+/// Prove tables and their traces of a whole run as one segment (the second half of proving
+/// it), with [`Config`] or, when the statement says zero-knowledge, a fresh [`zk_config`].
+/// Public so that tests can hand it tampered traces: nothing here checks the witness, the
+/// verifier does.
+pub fn prove_traces(
+    public: Public,
+    tables: &[tables::Table],
+    traces: &[RowMajorMatrix<Val>],
+) -> Result<ProofFile, ProveError> {
+    let start = SegmentStart::whole_run(&public.statement);
+    let meta = SegmentMeta {
+        cycles: public.statement.cycles as u32,
+        ..SegmentMeta::default()
+    };
+    let digest = statement::statement_digest(&public);
+    let proof = prove_segment(&public, &digest, 1, &start, &meta, tables, traces)?;
+    Ok(ProofFile {
+        public,
+        segments: vec![SegmentProof { meta, proof }],
+    })
+}
+
+/// Prove one segment's tables and traces: segment `start.index` of `count`, bound to the
+/// statement's digest ([`statement::statement_digest`]) and the segment's events (those of
+/// `public.events` in its cycles). Public so that tests can play a modified prover.
+#[doc(hidden)]
+pub fn prove_segment(
+    public: &Public,
+    statement_digest: &[u8; 32],
+    count: usize,
+    start: &SegmentStart,
+    meta: &SegmentMeta,
+    tables: &[tables::Table],
+    traces: &[RowMajorMatrix<Val>],
+) -> Result<Stark, ProveError> {
+    let pvs = public_values(public, statement_digest, count, start, meta);
+    Ok(if public.statement.zk {
+        let config = zk_config().map_err(ProveError::Backend)?;
+        let public_config = zk_public_config(public);
+        Stark::Zk(prove_stark(&public_config, &config, tables, traces, &pvs)?)
+    } else {
+        let config = config();
+        Stark::Plain(prove_stark(&config, &config, tables, traces, &pvs)?)
+    })
+}
+
+/// Proving with either configuration (one code path; the bounds say what both have).
+///
+/// `public_config` commits the preprocessed (public) tables, `config` everything else.
+fn prove_stark<SC>(
+    public_config: &SC,
+    config: &SC,
+    tables: &[tables::Table],
+    traces: &[RowMajorMatrix<Val>],
+    pvs: &[Vec<Val>],
+) -> Result<BatchProof<SC>, ProveError>
+where
+    SC: StarkGenericConfig<Challenge = Challenge, Challenger = Challenger> + Sync,
+    SC::Pcs: p3_commit::Pcs<Challenge, Challenger, Domain = TwoAdicMultiplicativeCoset<Val>> + Sync,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::ProverData: Sync,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::Commitment: Sync,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::ProverError: Send + std::fmt::Debug,
+    <SC::Pcs as p3_commit::Pcs<Challenge, Challenger>>::Error: std::fmt::Debug,
+{
+    let instances: Vec<StarkInstance<'_, SC, tables::Table>> = tables
+        .iter()
+        .zip(traces)
+        .zip(pvs)
+        .map(|((air, trace), pv)| StarkInstance {
+            air,
+            trace,
+            public_values: pv.clone(),
+        })
+        .collect();
+    let pd = ProverData::from_instances(public_config, &instances)
+        .map_err(|e| ProveError::Backend(format!("{e:?}")))?;
+    prove_batch(config, &instances, &pd).map_err(|e| ProveError::Backend(format!("{e:?}")))
+}
+
+/// Run and prove, with the memory budget the system reports, in segments of
+/// [`DEFAULT_SEGMENT_CYCLES`].
+pub fn prove(
+    img: &Image,
+    layout: &Layout,
+    cfg: RunConfig,
+    progress: &dyn Fn(Progress),
+) -> Result<(ProofFile, ProveStats), ProveError> {
+    prove_with(img, layout, cfg, &ProveOptions::default(), progress)
+}
+
+/// Run and prove, as a chain of segments of `opts.segment_cycles` cycles ([`segment`]).
+///
+/// The guest runs twice: once untraced to learn the statement (outputs, exit code, cycles),
+/// refusing a run that does not exit before anything is proven, then traced, one segment at a
+/// time: trace it from the VM's paused state, add its system calls to the transcript, build
+/// its tables, prove it, drop it. The prover's memory is that of one segment (and the VM's
+/// memory), whatever the run's length. Before proving, the
+/// segment size is checked against the memory budget ([`budget::max_cycles_for`]:
+/// [`ProveError::TooLong`]), and each segment's estimated peak too
+/// ([`ProveError::OutOfMemory`]).
+pub fn prove_with(
+    img: &Image,
+    layout: &Layout,
+    cfg: RunConfig,
+    opts: &ProveOptions,
+    progress: &dyn Fn(Progress),
+) -> Result<(ProofFile, ProveStats), ProveError> {
+    let t0 = std::time::Instant::now();
+    let seg = opts.segment_cycles;
+    if seg == 0 || seg > segment::MAX_SEGMENT_CYCLES {
+        return Err(ProveError::Unprovable(format!(
+            "a segment of {seg} cycles: segments hold 1 to {} cycles",
+            segment::MAX_SEGMENT_CYCLES
+        )));
+    }
+    // An explicit --prover-memory overrides what the system says is available, never the
+    // address-space limit: past that, an allocation aborts the process.
+    let budget = opts
+        .memory
+        .or_else(budget::available_memory)
+        .unwrap_or(u64::MAX)
+        .min(budget::address_space_left().unwrap_or(u64::MAX));
+    let cap = budget::max_cycles_for(budget, opts.zk);
+    progress(Progress::Stage("running the guest"));
+    let mut public = statement_run(img, layout, cfg.clone())?;
+    public.statement.zk = opts.zk;
+    let st = &public.statement;
+    let count = st.cycles.div_ceil(seg).max(1) as usize;
+    let longest = seg.min(st.cycles);
+    if longest > cap {
+        return Err(ProveError::TooLong {
+            segment: longest,
+            cap,
+            budget,
+        });
+    }
+    if count > 1 && st.zk {
+        return Err(ProveError::Unprovable(format!(
+            "a zero-knowledge proof of {} segments: the memory and registers at segment boundaries are stated in the proof, which would reveal them; a zero-knowledge proof is one segment (raise --segment-cycles to at least {}, or prove without --zk)",
+            count, st.cycles
+        )));
+    }
+    let digest = statement::statement_digest(&public);
+    let pt = witness::public_tables(&public);
+    let mut chain = Chain::new(&pt.image_words, &public.statement, count);
+    let mut run = Vm::new(img, layout, {
+        let mut c = cfg;
+        c.stdin_passthrough = false;
+        c
+    })?
+    .trace_segments();
+    let mut events = EventCollector::new(&public.statement);
+    let mut segments = Vec::with_capacity(count);
+    let mut stats = ProveStats {
+        cycles: public.statement.cycles,
+        segment_cycles: seg,
+        memory_budget: budget,
+        max_cycles: cap,
+        ..ProveStats::default()
+    };
+    let mut trace_seconds = t0.elapsed().as_secs_f64();
+    for k in 0..count {
+        progress(Progress::Segments {
+            done: k,
+            total: count,
+        });
+        let t1 = std::time::Instant::now();
+        let t = run
+            .next_segment(seg)
+            .ok_or_else(|| witness::WitnessError::Internal {
+                cycle: chain.start.clk0 as usize,
+                what: "the traced run ended early".into(),
+            })?;
+        // The segment's events join the transcript before its tables are built.
+        let known = events.out.len();
+        events.add(&t)?;
+        if count > 1
+            && events.out[known..]
+                .iter()
+                .any(|e| matches!(e.write, Some((_, None))))
+        {
+            return Err(ProveError::Unprovable(format!(
+                "the run reads private input and needs {count} segments; private input is proven in one segment only (raise --segment-cycles to at least {})",
+                public.statement.cycles
+            )));
+        }
+        public.events.extend_from_slice(&events.out[known..]);
+        let w = witness::build_segment(&public, &pt, &chain.start, &chain.mem, &t)?;
+        drop(t);
+        let heights: Vec<usize> = w.traces.iter().map(|t| t.height()).collect();
+        let need = budget::estimate_peak_bytes(&w.tables, &heights, opts.zk);
+        if need > budget {
+            return Err(ProveError::OutOfMemory { need, budget });
+        }
+        stats.estimated_peak_bytes = stats.estimated_peak_bytes.max(need);
+        if stats.heights.is_empty() {
+            stats.heights = heights;
+        } else {
+            for (m, h) in stats.heights.iter_mut().zip(heights) {
+                *m = (*m).max(h);
+            }
+        }
+        let t2 = std::time::Instant::now();
+        let proof = prove_segment(
+            &public,
+            &digest,
+            count,
+            &chain.start,
+            &w.meta,
+            &w.tables,
+            &w.traces,
+        )?;
+        drop(w.traces);
+        let seg_trace = (t2 - t1).as_secs_f64();
+        let seg_prove = t2.elapsed().as_secs_f64();
+        trace_seconds += seg_trace;
+        stats.prove_seconds += seg_prove;
+        stats.segments.push(SegmentStats {
+            cycles: u64::from(w.meta.cycles),
+            trace_seconds: seg_trace,
+            prove_seconds: seg_prove,
+            proof_bytes: proof.to_bytes().len(),
+        });
+        chain.advance(&w.meta);
+        segments.push(SegmentProof {
+            meta: w.meta,
+            proof,
+        });
+    }
+    if chain.start.clk0 != public.statement.cycles || run.next_segment(1).is_some() {
+        return Err(witness::WitnessError::Internal {
+            cycle: chain.start.clk0 as usize,
+            what: "the traced run differs from the first".into(),
+        }
+        .into());
+    }
+    statement::replay(&public).map_err(|e| {
+        ProveError::Unprovable(format!("the run's system calls cannot be stated: {e}"))
+    })?;
+    progress(Progress::Segments {
+        done: count,
+        total: count,
+    });
+    stats.trace_seconds = trace_seconds;
+    Ok((ProofFile { public, segments }, stats))
+}
+
+/// Word bounds of the two regions, inclusive: `[low_min, low_max, high_min, high_max]`. The
+/// regions are word-aligned and non-empty ([`Statement::check_consistency`]), as the VM
+/// enforces them.
+pub fn mem_bounds(st: &Statement) -> [u32; 4] {
+    let [(s0, e0), (s1, e1)] = st.regions;
+    let w = |v: u64| (v / 4) as u32;
+    [w(s0), w(e0.max(s0 + 4)) - 1, w(s1), w(e1.max(s1 + 4)) - 1]
+}
+
+fn halves(v: u32) -> [Val; 2] {
+    [Val::from_u32(v >> 16), Val::from_u32(v & 0xffff)]
+}
+
+/// The public values of segment `start.index` of `count`: CPU (first pc, cycles, the stack
+/// rule's bounds, the segment digest, `notlast`, next pc), MEM (region bounds, `first`,
+/// `notlast`), REG (`notlast`).
+pub(crate) fn public_values(
+    p: &Public,
+    statement_digest: &[u8; 32],
+    count: usize,
+    start: &SegmentStart,
+    meta: &SegmentMeta,
+) -> Vec<Vec<Val>> {
+    let st = &p.statement;
+    let notlast = Val::from_bool(!start.last);
+    let mut v = vec![Vec::new(); tables::NUM_TABLES];
+    let mut cpu = vec![Val::from_u32(start.pc / 4), Val::from_u32(meta.cycles)];
+    cpu.extend(halves(st.image_end.wrapping_sub(1)));
+    cpu.extend(halves(st.stack_bottom));
+    let events = segment::segment_events(&p.events, start.clk0, u64::from(meta.cycles));
+    let digest = segment::segment_digest(statement_digest, count, start, meta, &events);
+    cpu.extend(
+        digest
+            .chunks(2)
+            .map(|c| Val::from_u32(u32::from(c[0]) | u32::from(c[1]) << 8)),
+    );
+    cpu.push(notlast);
+    cpu.push(Val::from_u32(meta.pc_out / 4));
+    debug_assert_eq!(cpu.len(), tables::CPU_PUBLIC);
+    v[0] = cpu;
+    let mut mem: Vec<Val> = mem_bounds(st)
+        .iter()
+        .flat_map(|&w| [Val::from_u32(w >> 16), Val::from_u32(w & 0xffff)])
+        .collect();
+    mem.push(Val::from_bool(start.index == 0));
+    mem.push(notlast);
+    debug_assert_eq!(mem.len(), tables::MEM_PUBLIC);
+    v[2] = mem;
+    v[4] = vec![notlast];
+    v
+}
+
+/// The system-call transcript of a traced run, read a piece at a time (the registers carried
+/// from piece to piece).
+pub(crate) struct EventCollector {
+    abi: Abi,
+    regs: [u32; 32],
+    /// The run's cycle the next piece starts at.
+    clk0: u64,
+    out: Vec<Event>,
+}
+
+impl EventCollector {
+    fn new(st: &Statement) -> Self {
+        let mut regs = [0; 32];
+        regs[2] = st.initial_sp;
+        EventCollector {
+            abi: st.abi,
+            regs,
+            clk0: 0,
+            out: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, t: &crate::vm::trace::Trace) -> Result<(), ProveError> {
+        use crate::isa::Op;
+        let (abi, regs) = (self.abi, &mut self.regs);
+        let nexus = abi == Abi::Nexus;
+        let ecall_reads = statement::ecall_reads(abi);
+        for (j, r) in t.rows.iter().enumerate() {
+            let i = self.clk0 + j as u64;
+            let reads: Vec<(u8, u32)> = match r.inst.op {
+                Op::Ecall => {
+                    let want = ecall_reads.ok_or_else(|| {
+                        ProveError::Unprovable(format!(
+                            "the {} ABI is not in the proof's machine",
+                            abi.name()
+                        ))
+                    })?;
+                    if let Some(why) = statement::unprovable_call(abi, regs[want[0] as usize]) {
+                        return Err(ProveError::Unprovable(format!(
+                            "cycle {i}, pc {:#x}: {why}",
+                            r.pc
+                        )));
+                    }
+                    want.iter().map(|&x| (x, regs[x as usize])).collect()
+                }
+                Op::NexusRead => vec![(r.inst.rs1, regs[r.inst.rs1 as usize])],
+                Op::NexusWrite if r.inst.rs1 == r.inst.rs2 => {
+                    vec![(r.inst.rs1, regs[r.inst.rs1 as usize])]
+                }
+                Op::NexusWrite => vec![
+                    (r.inst.rs1, regs[r.inst.rs1 as usize]),
+                    (r.inst.rs2, regs[r.inst.rs2 as usize]),
+                ],
+                // `unimp` halts the Nexus runtime before 0.3 with the exit code in a0.
+                Op::Csrrw if statement::is_legacy_halt(abi, &r.inst) => {
+                    vec![(r.inst.rs1, regs[r.inst.rs1 as usize]), (10, regs[10])]
+                }
+                Op::Csrrw | Op::Csrrs | Op::Csrrc => {
+                    vec![(r.inst.rs1, regs[r.inst.rs1 as usize])]
+                }
+                Op::Csrrwi | Op::Csrrsi | Op::Csrrci | Op::Mret => vec![],
+                _ => {
+                    if r.rd != 0 {
+                        regs[r.rd as usize] = r.rd_val;
+                    }
+                    continue;
+                }
+            };
+            // The register an ecall writes follows from the ABI (the trace names only a
+            // register whose value changed).
+            let target = match r.inst.op {
+                Op::Ecall => {
+                    let n = regs[reads[0].0 as usize];
+                    statement::ecall_writes(abi, n)
+                }
+                Op::Mret => None,
+                // The halt writes nothing (the run ends before `rd` would be written).
+                Op::Csrrw if statement::is_legacy_halt(abi, &r.inst) => None,
+                _ => (r.inst.rd != 0).then_some(r.inst.rd),
+            };
+            let private = r.inst.op == Op::Ecall
+                && ((nexus && regs[17] == 0x400) || (abi == Abi::NexusLegacy && regs[18] == 2));
+            let write = target.map(|rd| {
+                let v = if r.rd == rd {
+                    r.rd_val
+                } else {
+                    regs[rd as usize]
+                };
+                (rd, (!private).then_some(v))
+            });
+            let acc = &t.mem[r.mem_start as usize..(r.mem_start + r.mem_len) as usize];
+            type Bytes = Option<(u32, Vec<u8>)>;
+            let (mut mem_read, mut mem_write): (Bytes, Bytes) = (None, None);
+            for a in acc {
+                let slot = if a.write {
+                    &mut mem_write
+                } else {
+                    &mut mem_read
+                };
+                let s = slot.get_or_insert((a.addr, Vec::new()));
+                if a.width != 1 || s.0.wrapping_add(s.1.len() as u32) != a.addr {
+                    return Err(ProveError::Unprovable(format!(
+                        "cycle {i}: a system call's memory accesses are not one byte range"
+                    )));
+                }
+                s.1.push(a.value as u8);
+            }
+            self.out.push(Event {
+                clk: i,
+                pc: r.pc,
+                reads,
+                write,
+                mem_read,
+                mem_write,
+                next_pc: (r.inst.op == Op::Mret).then_some(r.next_pc),
+            });
+            if let Some(&(rd, _)) = write.as_ref() {
+                regs[rd as usize] = if r.rd == rd {
+                    r.rd_val
+                } else {
+                    regs[rd as usize]
+                };
+            }
+        }
+        self.clk0 += t.rows.len() as u64;
+        Ok(())
+    }
+}
