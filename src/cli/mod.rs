@@ -16,6 +16,7 @@ macro_rules! outln {
     }};
 }
 
+mod distributed;
 mod docs;
 mod fix;
 mod inspect;
@@ -60,6 +61,15 @@ enum Command {
     /// stdout), 1 when it is not (with the reason) or --elf is not a usable guest ELF, 2 when
     /// PROOF is unreadable or not a proof file.
     Verify(prove::VerifyArgs),
+    /// Run a guest once and write its statement and one self-contained job per segment
+    /// (DIR/statement.bin, DIR/segment-00000.job, ...), for proving on many machines.
+    Plan(distributed::PlanArgs),
+    /// Prove one segment job (from `plan`) into one segment proof file; touches nothing else.
+    ProveSegment(distributed::ProveSegmentArgs),
+    /// Join the statement and the segment proofs (any order) into the proof `verify` checks;
+    /// verifies every segment and the chain first, and writes nothing if any is missing,
+    /// duplicated, foreign or invalid.
+    Join(distributed::JoinArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(docs::CompletionsArgs),
     /// Print the man page (roff) on stdout, of the tool or of one subcommand.
@@ -348,6 +358,9 @@ pub fn main() -> i32 {
         Some(Command::LinkerScript(a)) => script::main(a),
         Some(Command::Prove(a)) => prove::prove_main(a),
         Some(Command::Verify(a)) => prove::verify_main(a),
+        Some(Command::Plan(a)) => distributed::plan_main(a),
+        Some(Command::ProveSegment(a)) => distributed::prove_segment_main(a),
+        Some(Command::Join(a)) => distributed::join_main(a),
         Some(Command::Completions(a)) => docs::completions_main(a),
         Some(Command::Man(a)) => docs::man_main(a),
         None if cli.relink.input_elf.is_none() => {

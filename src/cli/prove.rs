@@ -63,7 +63,7 @@ pub struct VerifyArgs {
 }
 
 /// A cycle count: a number, or with K/M/G (powers of two), at least 1.
-fn parse_cycles(s: &str) -> Result<u64, String> {
+pub(super) fn parse_cycles(s: &str) -> Result<u64, String> {
     if s.trim().starts_with('-') {
         return Err(format!(
             "invalid cycle count '{s}': it cannot be negative (a segment holds 1 to {} cycles)",

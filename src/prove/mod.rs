@@ -16,6 +16,7 @@
 
 pub mod budget;
 pub mod config;
+pub mod job;
 pub mod proof_file;
 pub mod prover;
 pub mod segment;
@@ -29,11 +30,16 @@ pub use tables as air;
 
 pub use config::{config, zk_config, Config, Stark, Val, ZkConfig, RANDOM_CODEWORDS, SALT_ELEMS};
 use config::{zk_public_config, Challenge, Challenger};
+pub use job::{
+    join, plan, prove_job, DamagedSegment, JoinError, LoadedSegment, SegmentJob, SegmentProofFile,
+    StatementFile,
+};
 pub use proof_file::{ProofFile, VerifyError, VERSION};
 use prover::public_values;
 pub use prover::{
-    mem_bounds, program_id, prove, prove_segment, prove_traces, prove_with, public_from_elf,
-    public_of_run, trace_run, Progress, ProveError, ProveOptions, ProveStats, SegmentStats,
+    mem_bounds, program_id, prove, prove_piece, prove_segment, prove_traces, prove_with,
+    public_from_elf, public_of_run, trace_run, Progress, ProveError, ProveOptions, ProveStats,
+    SegmentStats,
 };
 pub use segment::{Chain, SegmentMeta, SegmentProof, SegmentStart, DEFAULT_SEGMENT_CYCLES};
 pub use statement::{Event, Public, Statement};

@@ -3,9 +3,7 @@
 //! ([`EventCollector`]) read from the traced pieces.
 
 use super::config::{config, zk_config, zk_public_config, Challenge, Challenger, Stark, Val};
-use super::segment::{
-    self, Chain, SegmentMeta, SegmentProof, SegmentStart, DEFAULT_SEGMENT_CYCLES,
-};
+use super::segment::{self, SegmentMeta, SegmentProof, SegmentStart, DEFAULT_SEGMENT_CYCLES};
 use super::statement::{self, Event, Public, Statement};
 use super::{budget, tables, witness, ProofFile};
 use crate::elf::Image;
@@ -38,6 +36,9 @@ pub enum ProveError {
     TooLong { segment: u64, cap: u64, budget: u64 },
     #[error("proving these tables needs about {} of memory, more than the {} available (override with --prover-memory)", budget::size_text(*need), budget::size_text(*budget))]
     OutOfMemory { need: u64, budget: u64 },
+    /// A segment job whose claims do not hold (`prove-segment`).
+    #[error("the segment job is refused: {0}")]
+    Job(String),
 }
 
 /// Options of [`prove_with`].
@@ -199,7 +200,11 @@ pub fn trace_run(
 /// Run the guest without tracing: the public data of the run but its transcript (the
 /// statement: exit code, outputs, cycles). Refuses, before anything is proven, a run that
 /// does not exit or does not end with an exit system call.
-fn statement_run(img: &Image, layout: &Layout, mut cfg: RunConfig) -> Result<Public, ProveError> {
+pub(crate) fn statement_run(
+    img: &Image,
+    layout: &Layout,
+    mut cfg: RunConfig,
+) -> Result<Public, ProveError> {
     cfg.stdin_passthrough = false;
     let mut public = public_from_elf(img, layout, cfg.abi)?;
     check_stateable(&public)?;
@@ -421,16 +426,16 @@ pub fn prove(
     prove_with(img, layout, cfg, &ProveOptions::default(), progress)
 }
 
-/// Run and prove, as a chain of segments of `opts.segment_cycles` cycles ([`segment`]).
+/// Run and prove, as a chain of segments of `opts.segment_cycles` cycles ([`super::segment`]):
+/// [`super::job::plan_run`], each segment proven by [`prove_piece`] as soon as it is traced
+/// (from the VM's paused state, with the memory the plan carries), then
+/// [`super::job::join`], which verifies the chain before it returns the proof: the path
+/// `plan`, `prove-segment` and `join` take, in one process.
 ///
-/// The guest runs twice: once untraced to learn the statement (outputs, exit code, cycles),
-/// refusing a run that does not exit before anything is proven, then traced, one segment at a
-/// time: trace it from the VM's paused state, add its system calls to the transcript, build
-/// its tables, prove it, drop it. The prover's memory is that of one segment (and the VM's
-/// memory), whatever the run's length. Before proving, the
-/// segment size is checked against the memory budget ([`budget::max_cycles_for`]:
-/// [`ProveError::TooLong`]), and each segment's estimated peak too
-/// ([`ProveError::OutOfMemory`]).
+/// The prover's memory is that of one segment (and the VM's memory), whatever the run's
+/// length. Before proving, the segment size is checked against the memory budget
+/// ([`budget::max_cycles_for`]: [`ProveError::TooLong`]), and each segment's estimated peak
+/// too ([`ProveError::OutOfMemory`]).
 pub fn prove_with(
     img: &Image,
     layout: &Layout,
@@ -439,143 +444,144 @@ pub fn prove_with(
     progress: &dyn Fn(Progress),
 ) -> Result<(ProofFile, ProveStats), ProveError> {
     let t0 = std::time::Instant::now();
-    let seg = opts.segment_cycles;
-    if seg == 0 || seg > segment::MAX_SEGMENT_CYCLES {
-        return Err(ProveError::Unprovable(format!(
-            "a segment of {seg} cycles: segments hold 1 to {} cycles",
-            segment::MAX_SEGMENT_CYCLES
-        )));
-    }
-    // An explicit --prover-memory overrides what the system says is available, never the
-    // address-space limit: past that, an allocation aborts the process.
-    let budget = opts
-        .memory
-        .or_else(budget::available_memory)
-        .unwrap_or(u64::MAX)
-        .min(budget::address_space_left().unwrap_or(u64::MAX));
-    let cap = budget::max_cycles_for(budget, opts.zk);
-    progress(Progress::Stage("running the guest"));
-    let mut public = statement_run(img, layout, cfg.clone())?;
-    public.statement.zk = opts.zk;
-    let st = &public.statement;
-    let count = st.cycles.div_ceil(seg).max(1) as usize;
-    let longest = seg.min(st.cycles);
-    if longest > cap {
-        return Err(ProveError::TooLong {
-            segment: longest,
-            cap,
+    let mut proofs = Vec::new();
+    let mut stats = ProveStats::default();
+    let mut pt = None;
+    let mut traced = t0;
+    let mut starts: Vec<(u32, [u32; 32])> = Vec::new();
+    let summary = super::job::plan_run(img, layout, cfg, opts, progress, &mut |s| {
+        let trace_seconds = traced.elapsed().as_secs_f64();
+        let pt = pt.get_or_insert_with(|| witness::public_tables(s.public));
+        let budget = super::job::memory_budget(opts.memory);
+        starts.push((s.start.pc, s.start.regs));
+        let piece = prove_piece(
+            s.public,
+            pt,
+            s.statement_digest,
+            s.count,
+            s.start,
+            s.memory,
+            &s.trace,
             budget,
-        });
-    }
-    if count > 1 && st.zk {
-        return Err(ProveError::Unprovable(format!(
-            "a zero-knowledge proof of {} segments: the memory and registers at segment boundaries are stated in the proof, which would reveal them; a zero-knowledge proof is one segment (raise --segment-cycles to at least {}, or prove without --zk)",
-            count, st.cycles
-        )));
-    }
-    let digest = statement::statement_digest(&public);
-    let pt = witness::public_tables(&public);
-    let mut chain = Chain::new(&pt.image_words, &public.statement, count);
-    let mut run = Vm::new(img, layout, {
-        let mut c = cfg;
-        c.stdin_passthrough = false;
-        c
-    })?
-    .trace_segments();
-    let mut events = EventCollector::new(&public.statement);
-    let mut segments = Vec::with_capacity(count);
-    let mut stats = ProveStats {
-        cycles: public.statement.cycles,
-        segment_cycles: seg,
-        memory_budget: budget,
-        max_cycles: cap,
-        ..ProveStats::default()
-    };
-    let mut trace_seconds = t0.elapsed().as_secs_f64();
-    for k in 0..count {
-        progress(Progress::Segments {
-            done: k,
-            total: count,
-        });
-        let t1 = std::time::Instant::now();
-        let t = run
-            .next_segment(seg)
-            .ok_or_else(|| witness::WitnessError::Internal {
-                cycle: chain.start.clk0 as usize,
-                what: "the traced run ended early".into(),
-            })?;
-        // The segment's events join the transcript before its tables are built.
-        let known = events.out.len();
-        events.add(&t)?;
-        if count > 1
-            && events.out[known..]
-                .iter()
-                .any(|e| matches!(e.write, Some((_, None))))
-        {
-            return Err(ProveError::Unprovable(format!(
-                "the run reads private input and needs {count} segments; private input is proven in one segment only (raise --segment-cycles to at least {})",
-                public.statement.cycles
-            )));
-        }
-        public.events.extend_from_slice(&events.out[known..]);
-        let w = witness::build_segment(&public, &pt, &chain.start, &chain.mem, &t)?;
-        drop(t);
-        let heights: Vec<usize> = w.traces.iter().map(|t| t.height()).collect();
-        let need = budget::estimate_peak_bytes(&w.tables, &heights, opts.zk);
-        if need > budget {
-            return Err(ProveError::OutOfMemory { need, budget });
-        }
-        stats.estimated_peak_bytes = stats.estimated_peak_bytes.max(need);
+        )?;
+        let mut seg_stats = piece.stats;
+        seg_stats.trace_seconds += trace_seconds;
+        stats.estimated_peak_bytes = stats.estimated_peak_bytes.max(piece.estimated_peak_bytes);
         if stats.heights.is_empty() {
-            stats.heights = heights;
+            stats.heights = piece.heights;
         } else {
-            for (m, h) in stats.heights.iter_mut().zip(heights) {
+            for (m, h) in stats.heights.iter_mut().zip(piece.heights) {
                 *m = (*m).max(h);
             }
         }
-        let t2 = std::time::Instant::now();
-        let proof = prove_segment(
-            &public,
-            &digest,
-            count,
-            &chain.start,
-            &w.meta,
-            &w.tables,
-            &w.traces,
-        )?;
-        drop(w.traces);
-        let seg_trace = (t2 - t1).as_secs_f64();
-        let seg_prove = t2.elapsed().as_secs_f64();
-        trace_seconds += seg_trace;
-        stats.prove_seconds += seg_prove;
-        stats.segments.push(SegmentStats {
-            cycles: u64::from(w.meta.cycles),
-            trace_seconds: seg_trace,
-            prove_seconds: seg_prove,
-            proof_bytes: proof.to_bytes().len(),
-        });
-        chain.advance(&w.meta);
-        segments.push(SegmentProof {
+        stats.segments.push(seg_stats);
+        proofs.push((
+            format!("segment {}", s.start.index),
+            Ok(super::job::SegmentProofFile {
+                statement_digest: *s.statement_digest,
+                index: s.start.index as u64,
+                count: s.count as u64,
+                segment_cycles: s.segment_cycles,
+                proof: piece.proof,
+            }),
+        ));
+        traced = std::time::Instant::now();
+        Ok(())
+    })?;
+    // The in-process path carries the state through the plan; the proofs' metas state it
+    // too, and must agree (a job re-executes to the plan's start).
+    let metas: Vec<&SegmentMeta> = proofs
+        .iter()
+        .filter_map(|(_, p)| p.as_ref().ok().map(|p| &p.proof.meta))
+        .collect();
+    for k in 1..metas.len() {
+        let before = metas[k - 1];
+        if (before.pc_out, before.regs_out.as_slice()) != (starts[k].0, &starts[k].1[..]) {
+            return Err(witness::WitnessError::Internal {
+                cycle: 0,
+                what: format!("segment {k} starts where the plan does not"),
+            }
+            .into());
+        }
+    }
+    let pf = super::job::join(&summary.statement, proofs)
+        .map_err(|e| ProveError::Backend(format!("the proof does not verify: {e}")))?;
+    stats.cycles = pf.public.statement.cycles;
+    stats.segment_cycles = opts.segment_cycles;
+    stats.memory_budget = summary.memory_budget;
+    stats.max_cycles = summary.max_cycles;
+    stats.prove_seconds = stats.segments.iter().map(|s| s.prove_seconds).sum();
+    stats.trace_seconds = t0.elapsed().as_secs_f64() - stats.prove_seconds;
+    Ok((pf, stats))
+}
+
+/// A refusal of private input in a chain of several segments (`events`: a segment's).
+pub(crate) fn check_private(count: usize, events: &[Event], cycles: u64) -> Result<(), ProveError> {
+    if count > 1 && events.iter().any(|e| matches!(e.write, Some((_, None)))) {
+        return Err(ProveError::Unprovable(format!(
+            "the run reads private input and needs {count} segments; private input is proven in one segment only (raise --segment-cycles to at least {cycles})"
+        )));
+    }
+    Ok(())
+}
+
+/// One segment proven by [`prove_piece`]: its proof, timings, table heights and the
+/// estimated peak memory.
+pub struct Piece {
+    pub proof: SegmentProof,
+    pub stats: SegmentStats,
+    pub heights: Vec<usize>,
+    pub estimated_peak_bytes: u64,
+}
+
+/// Prove one traced segment: segment `start.index` of `count`, started with `memory` (every
+/// word the segment touches, with its value then; the image in the first segment), its
+/// transcript in `public.events`. Builds its tables, refuses a segment whose estimated peak
+/// memory exceeds `budget` ([`ProveError::OutOfMemory`]), proves it. What `prove` does for
+/// every segment and `prove-segment` for one.
+#[allow(clippy::too_many_arguments)]
+pub fn prove_piece(
+    public: &Public,
+    pt: &witness::PublicTables,
+    statement_digest: &[u8; 32],
+    count: usize,
+    start: &SegmentStart,
+    memory: &std::collections::BTreeMap<u32, [u8; 4]>,
+    t: &crate::vm::trace::Trace,
+    budget: u64,
+) -> Result<Piece, ProveError> {
+    let t1 = std::time::Instant::now();
+    let w = witness::build_segment(public, pt, start, memory, t)?;
+    let heights: Vec<usize> = w.traces.iter().map(|t| t.height()).collect();
+    let need = budget::estimate_peak_bytes(&w.tables, &heights, public.statement.zk);
+    if need > budget {
+        return Err(ProveError::OutOfMemory { need, budget });
+    }
+    let t2 = std::time::Instant::now();
+    let proof = prove_segment(
+        public,
+        statement_digest,
+        count,
+        start,
+        &w.meta,
+        &w.tables,
+        &w.traces,
+    )?;
+    let stats = SegmentStats {
+        cycles: u64::from(w.meta.cycles),
+        trace_seconds: (t2 - t1).as_secs_f64(),
+        prove_seconds: t2.elapsed().as_secs_f64(),
+        proof_bytes: proof.to_bytes().len(),
+    };
+    Ok(Piece {
+        proof: SegmentProof {
             meta: w.meta,
             proof,
-        });
-    }
-    if chain.start.clk0 != public.statement.cycles || run.next_segment(1).is_some() {
-        return Err(witness::WitnessError::Internal {
-            cycle: chain.start.clk0 as usize,
-            what: "the traced run differs from the first".into(),
-        }
-        .into());
-    }
-    statement::replay(&public).map_err(|e| {
-        ProveError::Unprovable(format!("the run's system calls cannot be stated: {e}"))
-    })?;
-    progress(Progress::Segments {
-        done: count,
-        total: count,
-    });
-    stats.trace_seconds = trace_seconds;
-    Ok((ProofFile { public, segments }, stats))
+        },
+        stats,
+        heights,
+        estimated_peak_bytes: need,
+    })
 }
 
 /// Word bounds of the two regions, inclusive: `[low_min, low_max, high_min, high_max]`. The
@@ -634,14 +640,14 @@ pub(crate) fn public_values(
 /// from piece to piece).
 pub(crate) struct EventCollector {
     abi: Abi,
-    regs: [u32; 32],
+    pub(crate) regs: [u32; 32],
     /// The run's cycle the next piece starts at.
     clk0: u64,
-    out: Vec<Event>,
+    pub(crate) out: Vec<Event>,
 }
 
 impl EventCollector {
-    fn new(st: &Statement) -> Self {
+    pub(crate) fn new(st: &Statement) -> Self {
         let mut regs = [0; 32];
         regs[2] = st.initial_sp;
         EventCollector {
@@ -652,7 +658,7 @@ impl EventCollector {
         }
     }
 
-    fn add(&mut self, t: &crate::vm::trace::Trace) -> Result<(), ProveError> {
+    pub(crate) fn add(&mut self, t: &crate::vm::trace::Trace) -> Result<(), ProveError> {
         use crate::isa::Op;
         let (abi, regs) = (self.abi, &mut self.regs);
         let nexus = abi == Abi::Nexus;

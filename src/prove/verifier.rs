@@ -237,6 +237,57 @@ pub fn event_words(e: &Event) -> usize {
 /// it builds or commits any table). Returns the counts the
 /// tables of step 4 are checked against.
 pub fn precheck(pf: &ProofFile) -> Result<Counts, VerifyError> {
+    let counts = precheck_statement(pf)?;
+    let count = pf.segments.len();
+    let mut start = SegmentStart::whole_run(&pf.public.statement);
+    start.last = count == 1;
+    for (k, sp) in pf.segments.iter().enumerate() {
+        segment_precheck(&pf.public, &counts, &start, sp).map_err(|e| match e {
+            VerifyError::Stark(m) if count > 1 => {
+                VerifyError::Stark(format!("segment {k} of {count}: {m}"))
+            }
+            e => e,
+        })?;
+        start = start.next(&sp.meta, k + 2 == count);
+    }
+    Ok(counts)
+}
+
+/// Verify every segment along the chain without stopping at the first invalid one (what
+/// `join` reports): the statement's checks first (an error about the whole proof), then each
+/// segment against the chain the verifier carries. Returns the invalid segments, each with
+/// its reason.
+pub fn verify_segments(pf: &ProofFile) -> Result<Vec<(usize, VerifyError)>, VerifyError> {
+    let counts = precheck_statement(pf)?;
+    let p = &pf.public;
+    let count = pf.segments.len();
+    let digest = statement::statement_digest(p);
+    let pt = witness::public_tables(p);
+    let zk_public = p.statement.zk.then(|| zk_public_config(p));
+    let mut chain = Chain::new(&pt.image_words, &p.statement, count);
+    let mut bad = Vec::new();
+    for (k, sp) in pf.segments.iter().enumerate() {
+        let zk = zk_public.as_ref();
+        if let Err(e) = check_segment(
+            p,
+            &counts,
+            &digest,
+            &pt,
+            zk,
+            count,
+            &chain.start,
+            &chain.mem,
+            sp,
+        ) {
+            bad.push((k, e));
+        }
+        chain.advance(&sp.meta);
+    }
+    Ok(bad)
+}
+
+/// The checks of [`precheck`] about the statement and the chain's length, before any segment.
+fn precheck_statement(pf: &ProofFile) -> Result<Counts, VerifyError> {
     let p = &pf.public;
     let st = &p.statement;
     st.check_consistency().map_err(VerifyError::Statement)?;
@@ -268,19 +319,7 @@ pub fn precheck(pf: &ProofFile) -> Result<Counts, VerifyError> {
             "private input in a proof of more than one segment".into(),
         ));
     }
-    let counts = Counts::of(p);
-    let mut start = SegmentStart::whole_run(st);
-    start.last = count == 1;
-    for (k, sp) in pf.segments.iter().enumerate() {
-        segment_precheck(p, &counts, &start, sp).map_err(|e| match e {
-            VerifyError::Stark(m) if count > 1 => {
-                VerifyError::Stark(format!("segment {k} of {count}: {m}"))
-            }
-            e => e,
-        })?;
-        start = start.next(&sp.meta, k + 2 == count);
-    }
-    Ok(counts)
+    Ok(Counts::of(p))
 }
 
 /// One segment's cheap checks: its meta's shape, the STARK's kind, its word lists no longer
