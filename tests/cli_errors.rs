@@ -395,7 +395,7 @@ fn clap_suggestions_and_unknown_subcommands() {
     let o = run(&["frobnicate"]);
     one_line_with(
         &o,
-        &["unknown subcommand 'frobnicate', and no file of that name (the subcommands: inspect, run, linker-script, prove, verify, completions, man, help)"],
+        &["unknown subcommand 'frobnicate', and no file of that name (the subcommands: inspect, run, linker-script, prove, verify, plan, prove-segment, join, completions, man, help)"],
     );
     // clap's `help` subcommand is a subcommand.
     let o = run(&["help", "prove"]);

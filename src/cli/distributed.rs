@@ -156,11 +156,15 @@ pub fn plan_main(a: PlanArgs) -> i32 {
             }
         }
         let mut jobs = Vec::new();
-        let summary = job::plan(&elf, &img, &layout, cfg, &opts, &|_| {}, &mut |j| {
+        let mut write_error = None;
+        let planned = job::plan(&elf, &img, &layout, cfg, &opts, &|_| {}, &mut |j| {
             let path = job_path(&a.dir, j.index);
             let bytes = j.to_bytes();
-            nexus_relink::relink::write_atomic(&path, &bytes, None)
-                .map_err(|e| prove::ProveError::Backend(e.to_string()))?;
+            if let Err(e) = nexus_relink::relink::write_atomic(&path, &bytes, None) {
+                let said = e.to_string();
+                write_error = Some(e);
+                return Err(prove::ProveError::Backend(said));
+            }
             jobs.push(serde_json::json!({
                 "index": j.index,
                 "path": path.display().to_string(),
@@ -169,7 +173,11 @@ pub fn plan_main(a: PlanArgs) -> i32 {
                 "bytes": bytes.len(),
             }));
             Ok(())
-        })?;
+        });
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        let summary = planned?;
         let sf = &summary.statement;
         let statement = a.dir.join("statement.bin");
         nexus_relink::relink::write_atomic(&statement, &sf.to_bytes(), None)?;

@@ -375,13 +375,11 @@ pub fn plan_run(
         public.events.extend_from_slice(&events.out[known..]);
         let n = t.rows.len() as u64;
         let next_pc = t.rows.last().map_or(start.pc, |r| r.next_pc);
-        let writes: Vec<(u32, u8)> = t
+        let writes: Vec<(u32, u8, u32)> = t
             .mem
             .iter()
             .filter(|a| a.write)
-            .flat_map(|a| {
-                (0..u32::from(a.width)).map(move |i| (a.addr + i, (a.value >> (8 * i)) as u8))
-            })
+            .map(|a| (a.addr, a.width, a.value))
             .collect();
         each(PlannedSegment {
             public: &public,
@@ -393,8 +391,15 @@ pub fn plan_run(
             events: &public.events[known..],
             trace: t,
         })?;
-        for (a, b) in writes {
-            memory.entry(a / 4).or_insert([0; 4])[(a % 4) as usize] = b;
+        for (addr, width, value) in writes {
+            if width == 4 && addr % 4 == 0 {
+                memory.insert(addr / 4, value.to_le_bytes());
+                continue;
+            }
+            for i in 0..u32::from(width) {
+                let a = addr.wrapping_add(i);
+                memory.entry(a / 4).or_insert([0; 4])[(a % 4) as usize] = (value >> (8 * i)) as u8;
+            }
         }
         let mut next = SegmentStart {
             index: k + 1,

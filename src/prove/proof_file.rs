@@ -8,7 +8,7 @@ use super::{Public, SegmentMeta, SegmentProof, Stark};
 pub(crate) const MAGIC: &[u8; 8] = crate::elf::PROOF_MAGIC;
 /// Version of the proof file format and of the constraint system. Version 2: the whole public
 /// part bound into the STARK, read-only code and `tohost`, the stack rule, the private-input
-/// range. Version 3: a chain of segments (continuations; [`segment`]). Files of other
+/// range. Version 3: a chain of segments (continuations; [`super::segment`]). Files of other
 /// versions are refused by name.
 pub const VERSION: u32 = 4;
 

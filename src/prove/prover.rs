@@ -1,6 +1,6 @@
 //! Proving a run: the statement run (untraced), the traced run a segment at a time, each
 //! segment's tables and STARK ([`prove_segment`]), and the system-call transcript
-//! ([`EventCollector`]) read from the traced pieces.
+//! (`EventCollector`) read from the traced pieces.
 
 use super::config::{config, zk_config, zk_public_config, Challenge, Challenger, Stark, Val};
 use super::segment::{self, SegmentMeta, SegmentProof, SegmentStart, DEFAULT_SEGMENT_CYCLES};
@@ -50,7 +50,7 @@ pub struct ProveOptions {
     /// Memory the prover may use, in bytes; `None`: what the system says is available
     /// ([`budget::available_memory`]).
     pub memory: Option<u64>,
-    /// A zero-knowledge proof ([`ZkConfig`]): the statement says so, the private input and
+    /// A zero-knowledge proof ([`super::ZkConfig`]): the statement says so, the private input and
     /// the execution stay hidden. See `docs/ZK.md`.
     pub zk: bool,
 }
@@ -337,7 +337,7 @@ fn run_public(
 }
 
 /// Prove tables and their traces of a whole run as one segment (the second half of proving
-/// it), with [`Config`] or, when the statement says zero-knowledge, a fresh [`zk_config`].
+/// it), with [`super::Config`] or, when the statement says zero-knowledge, a fresh [`zk_config`].
 /// Public so that tests can hand it tampered traces: nothing here checks the witness, the
 /// verifier does.
 pub fn prove_traces(
