@@ -728,3 +728,53 @@ fn family_e_the_loader_stack_is_recorded_where_run_and_prove_read_it() {
         assert_eq!(q.stdout, b"crt0 ok\n");
     }
 }
+
+/// `sp1_heap` with the word at `addr` replaced by `lui rd, value`.
+fn with_lui(addr: u32, rd: u8, value: u32) -> Image {
+    use nexus_relink::isa::{encode, Inst};
+    let img = image("sp1_heap");
+    let mut bytes = img.bytes.clone();
+    let at = img.file_offset(addr, 4).unwrap();
+    let w = encode(&Inst::lui(rd, value)).unwrap();
+    bytes[at..at + 4].copy_from_slice(&w.to_le_bytes());
+    Image::parse(bytes).unwrap()
+}
+
+/// Family b never guesses: an allocator that compares the heap pointer against two different
+/// constants has no heap end (both are listed, the rewrite is refused), and the heap-end value
+/// loaded elsewhere by a lone `lui` is an ambiguity (refused unless `--force`, which leaves it).
+#[test]
+fn family_b_lists_candidates_and_refuses_unexplained_occurrences() {
+    // `and a4, a4, a1` in sys_alloc_aligned becomes `lui a4, 0x70000`, which the next
+    // `bltu a2, a4` compares.
+    let two = with_lui(0x200840, 14, 0x7000_0000);
+    let map = MemoryMap::discover(&two);
+    assert_eq!(map.family, Family::StackBelowProgram);
+    let e = map.model.as_ref().unwrap_err().to_string();
+    assert!(
+        e.contains("2 different constants") && e.contains("0x70000000") && e.contains("0x78000000"),
+        "{e}"
+    );
+    assert!(
+        map.problems.iter().any(|p| p.contains("none is taken")),
+        "{:?}",
+        map.problems
+    );
+    assert!(map.run.is_ok(), "it still runs");
+    // `li a0, 0` in main becomes `lui a0, 0x78000`: the same value, outside the allocator.
+    let other = with_lui(0x200898, 10, 0x7800_0000);
+    let e = Relinker::new(16 << 20)
+        .rewrite(&other)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("0x200898") && e.contains("--force"), "{e}");
+    let rw = Relinker::new(16 << 20).force(true).rewrite(&other).unwrap();
+    assert_eq!(rw.forced.len(), 1);
+    let new = Image::parse(rw.bytes).unwrap();
+    assert_eq!(
+        new.word_at(0x200898),
+        other.word_at(0x200898),
+        "left as it is"
+    );
+    assert_eq!(MemoryMap::discover(&new).model.unwrap().heap_end, 16 << 20);
+}

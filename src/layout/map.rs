@@ -452,7 +452,22 @@ impl MemoryMap {
             family: Family::StackBelowProgram.to_string(),
             why,
         };
+        // A heap end inside a loaded segment has the file's own bytes or regions above it: it
+        // cannot move without moving them.
+        let inside = heap_end.as_ref().and_then(|(he, _)| {
+            img.loads()
+                .find(|s| s.memsz > 0 && s.vaddr < *he && u64::from(*he) < s.end())
+        });
         self.model = match heap_end {
+            Some((he, src)) if inside.is_some() => {
+                let s = inside.expect("checked");
+                Err(refuse(format!(
+                    "the heap end {he:#x} ({src}) lies inside segment {} [{:#x}, {:#x}), which the file maps above it, so it cannot move to a new memory limit; `run` runs it as it is",
+                    s.index,
+                    s.vaddr,
+                    s.end()
+                )))
+            }
             Some((he, src)) if he > l0.image_end.max(l0.heap_start) && he > sp => Ok(Layout {
                 memlimit: u64::from(he),
                 image_start: l0.image_start,
