@@ -697,7 +697,7 @@ fn family_e_the_loader_stack_is_recorded_where_run_and_prove_read_it() {
     assert_eq!(map.prove_layout().unwrap().stack_top, 16 << 20);
     let vm = Vm::new(&new, l, RunConfig::default()).unwrap();
     let sp = vm.reg(2);
-    assert!((16 << 20) - 4096 <= sp && sp < 16 << 20, "{sp:#x}");
+    assert!(((16 << 20) - 4096..16 << 20).contains(&sp), "{sp:#x}");
     assert_eq!(run_in(&new, &[]), Ok((11, "crt0 ok\n".to_string())));
     assert_ne!(
         nexus_relink::prove::program_id(&new).unwrap(),

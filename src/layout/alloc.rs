@@ -1,12 +1,12 @@
 //! The heap end an allocator keeps in its code (layout family b, GUESTS.md: SP1 ≤ v5 checks
 //! its bump pointer against `MAX_MEMORY = 0x78000000` in `sys_alloc_aligned`).
 //!
-//! A constant is the heap end only when it is tied to the heap: it is materialised (`lui`, `lui`
-//! + `addi`, or a word loaded through a materialised address) inside a function that also
-//! materialises the heap start (`_end`), or inside SP1's `sys_alloc_aligned`, and it is an
-//! operand of a comparison there (a branch or `slt`/`sltu`), above the heap start and outside
-//! the loaded image. Several such constants with different values are candidates, never a
-//! guess: the map lists them and the rewrite refuses.
+//! A constant is the heap end only when it is tied to the heap: it is materialised (a `lui`, a
+//! `lui` and an `addi`, or a word loaded through a materialised address) inside a function
+//! that also materialises the heap start (`_end`), or inside SP1's `sys_alloc_aligned`, and it
+//! is an operand of a comparison there (a branch or `slt`/`sltu`), above the heap start and
+//! outside the loaded image. Several such constants with different values are candidates,
+//! never a guess: the map lists them and the rewrite refuses.
 
 use crate::elf::Image;
 use crate::isa::{self, Inst, Op};
