@@ -58,14 +58,33 @@ fn cases() -> Vec<Case> {
             family: StackBelowProgram,
             stack_top: Some(0x200400),
             run: Run::Exit(42),
-            rewrite: Rewrite::Refused("family b (stack below the program)"),
+            // No heap end in the file (no symbol, no allocator constant): nothing records a
+            // memory limit.
+            rewrite: Rewrite::Refused(
+                "family b (stack below the program) layout: the heap end is not in the file",
+            ),
+        },
+        Case {
+            name: "sp1_heap",
+            family: StackBelowProgram,
+            stack_top: Some(0x200400),
+            run: Run::Exit(42),
+            // The allocator's MAX_MEMORY moves to 16 MiB; the stack top stays.
+            rewrite: Rewrite::Same,
         },
         Case {
             name: "below_heap",
             family: StackBelowHeap,
             stack_top: Some(0x110000),
             run: Run::Exit(7),
-            rewrite: Rewrite::Refused("family c (stack below the heap)"),
+            rewrite: Rewrite::Same,
+        },
+        Case {
+            name: "airbender_heap",
+            family: StackBelowHeap,
+            stack_top: Some(0x110000),
+            run: Run::Exit(1),
+            rewrite: Rewrite::Same,
         },
         Case {
             name: "no_stack",
@@ -80,7 +99,8 @@ fn cases() -> Vec<Case> {
             stack_top: Some(0x4000_0000),
             // argc (1) + 2 for finding AT_PAGESZ = 4096 in the auxiliary vector.
             run: Run::Exit(3),
-            rewrite: Rewrite::Refused("family e (stack provided by the loader)"),
+            // Linked with PHDRS and no PT_GNU_STACK: nowhere to record the loader's stack.
+            rewrite: Rewrite::Refused("no PT_GNU_STACK program header"),
         },
         Case {
             name: "broken_nexus",
@@ -132,7 +152,8 @@ fn cases() -> Vec<Case> {
             stack_top: Some(0x4000_0000),
             // argc (1) + 10, after "crt0 ok" on stdout.
             run: Run::Exit(11),
-            rewrite: Rewrite::Refused("family e (stack provided by the loader)"),
+            // The loader's stack top recorded in PT_GNU_STACK.
+            rewrite: Rewrite::Same,
         },
         Case {
             name: "sp_testdata",
@@ -215,7 +236,13 @@ fn every_family_is_mapped_run_and_rewritten_or_refused() {
                 let new = Image::parse(rw.bytes).unwrap();
                 assert_eq!(run(&new), got, "{}: the rewrite changed the result", c.name);
                 let l = MemoryMap::discover(&new).run.unwrap();
-                assert_eq!(u64::from(l.stack_top), top16(&img), "{}", c.name);
+                if c.family == Family::StackAtTop {
+                    assert_eq!(u64::from(l.stack_top), top16(&img), "{}", c.name);
+                } else {
+                    // b and c keep their stack top (under the program, under the heap); e's
+                    // loader stack ends at the limit. The memory the VM allows ends there.
+                    assert_eq!(l.memlimit, top16(&img), "{}", c.name);
+                }
             }
             (Rewrite::Repaired(code), Ok(rw)) => {
                 let new = Image::parse(rw.bytes).unwrap();
@@ -512,4 +539,242 @@ fn every_abi_and_family_fixture_inspects_and_keeps_its_behaviour_when_rewritten(
             }
         }
     }
+}
+
+/// A run with `input` on stdin: exit code and stdout, or the fault.
+fn run_in(img: &Image, input: &[u8]) -> Result<(i32, String), String> {
+    let layout = MemoryMap::discover(img).run.map_err(|e| e.to_string())?;
+    let cfg = RunConfig {
+        input: input.to_vec(),
+        ..RunConfig::default()
+    };
+    let r = Vm::new(img, &layout, cfg).map_err(|e| e.to_string())?.run();
+    match (r.fault, r.exit_code) {
+        (None, Some(c)) => Ok((c, String::from_utf8_lossy(&r.stdout).into_owned())),
+        (Some(f), _) => Err(f.message),
+        (None, None) => Err("no exit code".into()),
+    }
+}
+
+fn rewritten(img: &Image, r: Relinker) -> Image {
+    Image::parse(r.rewrite(img).unwrap_or_else(|e| panic!("{e}")).bytes).unwrap()
+}
+
+/// The rewrite plans of the families b, c and e, and their named refusals (snapshots: the
+/// plan, every patch and the instructions before and after).
+#[test]
+fn rewrite_plans_of_families_b_c_e() {
+    use nexus_relink::report::report_text;
+    let cases: Vec<(&str, &str, Relinker)> = vec![
+        ("sp1_heap", "16M", Relinker::new(16 << 20)),
+        // The allocator's lone lui holds whole pages: rounded down to 4 KiB.
+        ("sp1_heap", "3000000", Relinker::new(3_000_000)),
+        ("sp1_heap", "2M", Relinker::new(2 << 20)),
+        (
+            "sp1_heap",
+            "16M_stack64K",
+            Relinker::new(16 << 20).stack(64 << 10),
+        ),
+        ("below_program", "16M", Relinker::new(16 << 20)),
+        ("airbender_heap", "16M", Relinker::new(16 << 20)),
+        (
+            "airbender_heap",
+            "16M_heap1M",
+            Relinker::new(16 << 20).heap(1 << 20),
+        ),
+        ("below_heap", "16M", Relinker::new(16 << 20)),
+        (
+            "below_heap",
+            "16M_stack128K",
+            Relinker::new(16 << 20).stack(128 << 10),
+        ),
+        ("below_heap", "1M", Relinker::new(1 << 20)),
+        ("newlib_crt0", "16M", Relinker::new(16 << 20)),
+        (
+            "newlib_crt0",
+            "12M_stack64K",
+            Relinker::new(12 << 20).stack(64 << 10),
+        ),
+        ("newlib_crt0", "8M", Relinker::new(8 << 20)),
+        ("loader_stack", "16M", Relinker::new(16 << 20)),
+    ];
+    for (name, label, r) in cases {
+        let text = match r.rewrite(&image(name)) {
+            Ok(rw) => report_text(&rw, true),
+            Err(e) => format!("refused: {e}\n"),
+        };
+        insta::assert_snapshot!(format!("rewrite__{name}__{label}"), text);
+    }
+}
+
+/// Family b (SP1's map): the allocator's heap end really moves. 24 MiB fit under the linked
+/// MAX_MEMORY (0x78000000); after a 16 MiB rewrite the allocator refuses them as SP1's does
+/// (exit 101, "Memory limit exceeded") while the default 1 MiB run is unchanged; a 64 MiB
+/// rewrite of that file fits them again; rewriting back gives the input's bytes.
+#[test]
+fn family_b_the_allocators_heap_end_moves() {
+    let img = image("sp1_heap");
+    let ok = Ok((42, "allocated\n".to_string()));
+    assert_eq!(run_in(&img, &[24]), ok);
+    let small = rewritten(&img, Relinker::new(16 << 20));
+    assert_eq!(run_in(&small, &[]), ok);
+    assert_eq!(run_in(&small, &[13]), ok);
+    assert_eq!(
+        run_in(&small, &[24]),
+        Ok((101, "Memory limit exceeded\n".to_string()))
+    );
+    let map = MemoryMap::discover(&small);
+    assert_eq!(map.family, Family::StackBelowProgram);
+    assert_eq!(map.sp_init.value, Some(0x200400), "the stack top stays");
+    assert_eq!(map.model.as_ref().unwrap().heap_end, 16 << 20);
+    assert_eq!(
+        map.run.as_ref().unwrap().memlimit,
+        16 << 20,
+        "the VM's bound"
+    );
+    let big = rewritten(&small, Relinker::new(64 << 20));
+    assert_eq!(run_in(&big, &[24]), ok);
+    let back = rewritten(&small, Relinker::new(0x7800_0000));
+    assert_eq!(back.bytes, img.bytes, "A -> B -> A");
+}
+
+/// Family c (Airbender's map): the writable segment, and the heap with it, ends at the new
+/// limit. As linked the heap is 1 MiB, so a word 2 MiB above `_sheap` is out of bounds; after
+/// a 16 MiB rewrite it is in, up to the new end. `--stack` moves the stack top and the heap
+/// start together where the file states the heap start.
+#[test]
+fn family_c_the_writable_segment_ends_at_the_new_limit() {
+    let img = image("airbender_heap");
+    assert_eq!(run_in(&img, &[1]), Ok((1, "heap ok\n".to_string())));
+    let e = run_in(&img, &[2]).unwrap_err();
+    assert!(e.contains("out of bounds") && e.contains("0x210000"), "{e}");
+    let big = rewritten(&img, Relinker::new(16 << 20));
+    assert_eq!(run_in(&big, &[2]), Ok((2, "heap ok\n".to_string())));
+    assert_eq!(run_in(&big, &[14]), Ok((14, "heap ok\n".to_string())));
+    let e = run_in(&big, &[15]).unwrap_err();
+    assert!(
+        e.contains("out of bounds") && e.contains("0x1000000"),
+        "{e}"
+    );
+    let ram = big
+        .loads()
+        .find(|s| s.flags & nexus_relink::elf::PF_W != 0)
+        .unwrap();
+    assert_eq!(ram.end(), 16 << 20);
+    let back = rewritten(&big, Relinker::new(0x21_0000));
+    assert_eq!(back.bytes, img.bytes, "A -> B -> A");
+
+    let img = image("below_heap");
+    let split = rewritten(&img, Relinker::new(16 << 20).stack(128 << 10));
+    assert_eq!(run(&split), Ok(7));
+    let map = MemoryMap::discover(&split);
+    let m = map.model.as_ref().unwrap();
+    assert_eq!(
+        (m.stack_top, m.heap_start, m.heap_end),
+        (0x12_0000, 0x12_0000, 16 << 20)
+    );
+    assert_eq!(split.symbol("_sstack").unwrap().value, 0x12_0000);
+    assert_eq!(split.symbol("_sheap").unwrap().value, 0x12_0000);
+    assert_eq!(split.symbol("_heap_end").unwrap().value, 16 << 20);
+    let back = rewritten(&split, Relinker::new(0x21_0000).stack(64 << 10));
+    assert_eq!(back.bytes, img.bytes, "A -> B -> A");
+}
+
+/// Family e (a Linux crt0): the loader's stack is recorded in PT_GNU_STACK, where `run` and
+/// `prove` read it: the initial sp lies under the new top, the program runs the same, and
+/// qemu-riscv32 (which reads only the header's flags) runs the rewritten file the same too.
+#[test]
+fn family_e_the_loader_stack_is_recorded_where_run_and_prove_read_it() {
+    let img = image("newlib_crt0");
+    let new = rewritten(&img, Relinker::new(16 << 20));
+    let map = MemoryMap::discover(&new);
+    assert_eq!(map.family, Family::LoaderStack);
+    let l = map.run.as_ref().unwrap();
+    assert_eq!(
+        (l.memlimit, l.stack_bottom, l.stack_top),
+        (16 << 20, 8 << 20, 16 << 20)
+    );
+    assert_eq!(map.prove_layout().unwrap().stack_top, 16 << 20);
+    let vm = Vm::new(&new, l, RunConfig::default()).unwrap();
+    let sp = vm.reg(2);
+    assert!(((16 << 20) - 4096..16 << 20).contains(&sp), "{sp:#x}");
+    assert_eq!(run_in(&new, &[]), Ok((11, "crt0 ok\n".to_string())));
+    assert_ne!(
+        nexus_relink::prove::program_id(&new).unwrap(),
+        nexus_relink::prove::program_id(&img).unwrap(),
+        "the statement binds the new layout"
+    );
+    let small = rewritten(&new, Relinker::new(12 << 20).stack(64 << 10));
+    let l = MemoryMap::discover(&small).run.unwrap();
+    assert_eq!((l.stack_bottom, l.stack_top), (0xbf_0000, 0xc0_0000));
+    assert_eq!(run_in(&small, &[]), Ok((11, "crt0 ok\n".to_string())));
+    let e = Relinker::new(16 << 20)
+        .stack(1024)
+        .rewrite(&img)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at least 4 KiB"), "{e}");
+    if common::have("qemu-riscv32") {
+        let dir = std::env::temp_dir().join(format!("fam-e-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("crt0_16M.elf");
+        std::fs::write(&p, &new.bytes).unwrap();
+        // qemu-user loads only executable files.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let q = Command::new("qemu-riscv32").arg(&p).output().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(q.status.code(), Some(11));
+        assert_eq!(q.stdout, b"crt0 ok\n");
+    }
+}
+
+/// `sp1_heap` with the word at `addr` replaced by `lui rd, value`.
+fn with_lui(addr: u32, rd: u8, value: u32) -> Image {
+    use nexus_relink::isa::{encode, Inst};
+    let img = image("sp1_heap");
+    let mut bytes = img.bytes.clone();
+    let at = img.file_offset(addr, 4).unwrap();
+    let w = encode(&Inst::lui(rd, value)).unwrap();
+    bytes[at..at + 4].copy_from_slice(&w.to_le_bytes());
+    Image::parse(bytes).unwrap()
+}
+
+/// Family b never guesses: an allocator that compares the heap pointer against two different
+/// constants has no heap end (both are listed, the rewrite is refused), and the heap-end value
+/// loaded elsewhere by a lone `lui` is an ambiguity (refused unless `--force`, which leaves it).
+#[test]
+fn family_b_lists_candidates_and_refuses_unexplained_occurrences() {
+    // `and a4, a4, a1` in sys_alloc_aligned becomes `lui a4, 0x70000`, which the next
+    // `bltu a2, a4` compares.
+    let two = with_lui(0x200840, 14, 0x7000_0000);
+    let map = MemoryMap::discover(&two);
+    assert_eq!(map.family, Family::StackBelowProgram);
+    let e = map.model.as_ref().unwrap_err().to_string();
+    assert!(
+        e.contains("2 different constants") && e.contains("0x70000000") && e.contains("0x78000000"),
+        "{e}"
+    );
+    assert!(
+        map.problems.iter().any(|p| p.contains("none is taken")),
+        "{:?}",
+        map.problems
+    );
+    assert!(map.run.is_ok(), "it still runs");
+    // `li a0, 0` in main becomes `lui a0, 0x78000`: the same value, outside the allocator.
+    let other = with_lui(0x200898, 10, 0x7800_0000);
+    let e = Relinker::new(16 << 20)
+        .rewrite(&other)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("0x200898") && e.contains("--force"), "{e}");
+    let rw = Relinker::new(16 << 20).force(true).rewrite(&other).unwrap();
+    assert_eq!(rw.forced.len(), 1);
+    let new = Image::parse(rw.bytes).unwrap();
+    assert_eq!(
+        new.word_at(0x200898),
+        other.word_at(0x200898),
+        "left as it is"
+    );
+    assert_eq!(MemoryMap::discover(&new).model.unwrap().heap_end, 16 << 20);
 }

@@ -182,3 +182,35 @@ fn a_loader_stack_s_initial_sp_is_bound() {
         .to_string();
     assert!(why.contains("program identity"), "{why}");
 }
+
+/// Families b, c and e rewritten to 16 MiB prove under their new limit: the statement's
+/// memory top is the moved bound (b: the allocator's heap end; c: the writable segment's end;
+/// e: the loader's stack top recorded in PT_GNU_STACK), and the run needs it (c touches the heap
+/// 2 MiB above `_sheap`, beyond the 1 MiB it had).
+#[test]
+fn rewritten_families_b_c_e_prove_under_their_new_limit() {
+    for (name, input, code) in [
+        ("sp1_heap", vec![], 42),
+        ("airbender_heap", vec![2u8], 2),
+        ("newlib_crt0", vec![], 11),
+    ] {
+        let path = common::fixtures().join(format!("layout/{name}.elf"));
+        let img = Image::read(&path).unwrap();
+        let rw = nexus_relink::relink::Relinker::new(16 << 20)
+            .rewrite(&img)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let new = Image::parse(rw.bytes).unwrap();
+        let layout = MemoryMap::discover(&new).prove_layout().unwrap();
+        assert_eq!(layout.memlimit, 16 << 20, "{name}");
+        let cfg = RunConfig {
+            input,
+            ..RunConfig::default()
+        };
+        let (pf, _) =
+            prove::prove(&new, &layout, cfg, &|_| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let st =
+            prove::verify(&pf, Some((&new, &layout))).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(st.exit_code, code, "{name}");
+        assert_eq!(st.memlimit, 16 << 20, "{name}: the stated memory top");
+    }
+}

@@ -259,8 +259,12 @@ fn model_text(img: &Image, l: &Layout, base: u32) -> String {
         }
         rows.push(("stack", l.stack_bottom.into(), l.stack_top.into()));
     }
-    if u64::from(l.stack_top) < l.memlimit {
+    if u64::from(l.stack_top) < l.memlimit && (l.shared || l.stack_top >= l.heap_end) {
         rows.push(("above stack top", l.stack_top.into(), l.memlimit));
+    }
+    // A stack below the heap (families b, c): the bar in address order.
+    if !l.shared && l.stack_top <= l.heap_start {
+        rows.sort_by_key(|r| r.1);
     }
     // Proportional bar: 64 cells over [image_start, memlimit); every region gets at least one.
     let width = 64u64;

@@ -250,6 +250,13 @@ fn auto_limit(
     base: &MemoryBase,
 ) -> Result<(nexus_relink::plan::Request, serde_json::Value), Error> {
     let layout = Layout::discover(img)?;
+    let family = nexus_relink::layout::MemoryMap::discover(img).family;
+    if matches!(family.letter(), 'b' | 'c' | 'e') {
+        // The measurement sizes a stack at the top and the heap below it (family a).
+        return Err(Error::Usage(format!(
+            "--memlimit auto sizes a stack at the top of memory; this guest's layout is {family}: give --memlimit SIZE (or --memtop ADDR)"
+        )));
+    }
     let cfg = a.exec.config()?;
     let r = Vm::new(img, &layout, cfg)?.run();
     if let Some(f) = &r.fault {

@@ -6,15 +6,17 @@
 //! map classifies the layout into a [`Family`] and derives from it:
 //! - `run`: the regions the VM allows (every family runs, except a broken layout, which the
 //!   VM refuses to start, naming the problem);
-//! - `model`: the layout a rewrite can move (family a and, as a repair, f), or a refusal that
-//!   names the family and what to do.
+//! - `model`: the layout a rewrite can move (families a, b, c, e where the file encodes their
+//!   bounds, and, as a repair, f), or a refusal that names the family, the missing boundary and
+//!   what to do.
 
+use super::alloc::{self, HeapEndConst};
 use super::prologue::{self, Prologue};
 use super::{
     Layout, LayoutError, SpInit, SpKind, HEAP_END_SYMS, HEAP_START_SYMS, IMAGE_END_SYMS,
     MAX_MEMLIMIT, MEMORY_TOP_SYMS, STACK_TOP_SYMS,
 };
-use crate::elf::{Image, Segment, PF_W};
+use crate::elf::{Image, Segment, PF_W, PT_GNU_STACK};
 use serde::Serialize;
 
 /// Where a loader-provided stack starts (family e): below it, [`LOADER_STACK_SIZE`] of stack,
@@ -156,6 +158,31 @@ impl std::fmt::Display for Family {
     }
 }
 
+/// What a rewrite of a family b, c or e model moves besides family a's boundaries, and the
+/// forms that constrain it (all empty for the other families).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Movable {
+    /// Family b: the allocator constants that hold the heap end (every one a site).
+    pub heap_end_consts: Vec<HeapEndConst>,
+    /// Family c: the heap start is stated by the file (a symbol or a `.heap` section), so
+    /// `--stack` can move the stack top and the heap start together.
+    pub heap_start_encoded: bool,
+    /// Family e: the `PT_GNU_STACK` program header where a rewrite records the loader's stack
+    /// (its index), when the file has one.
+    pub gnu_stack: Option<usize>,
+}
+
+impl Movable {
+    /// A heap end held by a lone `lui` can only move by whole 4 KiB pages.
+    pub fn heap_end_align(&self) -> u32 {
+        if self.heap_end_consts.iter().any(HeapEndConst::lone_lui) {
+            4096
+        } else {
+            16
+        }
+    }
+}
+
 /// The memory map of an executable.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryMap {
@@ -173,6 +200,9 @@ pub struct MemoryMap {
     /// The layout a rewrite can move, or why not.
     #[serde(skip)]
     pub model: Result<Layout, LayoutError>,
+    /// What the rewrite of the model may move beyond family a's boundaries, and how.
+    #[serde(skip)]
+    pub movable: Movable,
     /// The layout the VM runs the file under, or why it cannot start.
     #[serde(skip)]
     pub run: Result<Layout, LayoutError>,
@@ -254,6 +284,7 @@ impl MemoryMap {
             notes: Vec::new(),
             // Placeholders: every family below sets both.
             model: Err(LayoutError::Broken(String::new())),
+            movable: Movable::default(),
             run: Err(LayoutError::Broken(String::new())),
         };
         match pro.sp.value {
@@ -351,7 +382,9 @@ impl MemoryMap {
         self.at_top(img, pro, None);
     }
 
-    /// Family b.
+    /// Family b: the stack top is fixed under the program; the heap runs from the image end
+    /// to a heap end the file states (a symbol, or a constant its allocator compares against the
+    /// heap pointer), which is the memory limit a rewrite moves.
     fn below_program(&mut self, img: &Image, sp: u32, l0: &Layout) {
         self.family = Family::StackBelowProgram;
         let floor = img
@@ -359,9 +392,32 @@ impl MemoryMap {
             .filter(|s| s.memsz > 0 && s.end() <= u64::from(sp))
             .map(|s| s.end() as u32)
             .max();
-        let heap_end = HEAP_END_SYMS
+        let heap_sym = HEAP_END_SYMS
             .iter()
             .find_map(|n| img.symbol(n).map(|s| (s.value, format!("symbol {n}"))));
+        let mut candidates = Vec::new();
+        let heap_end = match heap_sym {
+            Some(h) => Some(h),
+            None => match alloc::heap_end(img, l0.heap_start) {
+                Ok(Some(c)) => {
+                    let h = (c[0].value, c[0].describe());
+                    self.movable.heap_end_consts = c;
+                    Some(h)
+                }
+                Ok(None) => None,
+                Err(c) => {
+                    candidates = c;
+                    None
+                }
+            },
+        };
+        if !candidates.is_empty() {
+            self.problems.push(format!(
+                "the allocator compares the heap pointer against {} different constants: {}; none is taken as the heap end",
+                candidates.len(),
+                candidate_list(&candidates)
+            ));
+        }
         self.regions.push(Region {
             kind: RegionKind::Stack,
             name: "stack".into(),
@@ -386,19 +442,75 @@ impl MemoryMap {
                 )),
             },
         });
-        let top = heap_end.map_or(MAX_MEMLIMIT, |(v, _)| {
-            u64::from(v).max(u64::from(l0.image_end))
+        let top = heap_end.as_ref().map_or(MAX_MEMLIMIT, |(v, _)| {
+            u64::from(*v).max(u64::from(l0.image_end))
         });
         let low = floor.unwrap_or(LOW_FLOOR.min(sp));
         self.run = Ok(flat(img, l0, low, top));
-        self.model = Err(LayoutError::Unsupported {
-                action: "rewrite",
-            family: self.family.to_string(),
-            why: format!("the stack top {sp:#x} is a fixed address under the program (as in SP1's and RISC Zero's memory maps), not at the memory limit, and nothing in the file bounds the heap; `run` runs it as it is"),
+        let refuse = |why: String| LayoutError::Unsupported {
+            action: "rewrite",
+            family: Family::StackBelowProgram.to_string(),
+            why,
+        };
+        // A heap end inside a loaded segment has the file's own bytes or regions above it: it
+        // cannot move without moving them.
+        let inside = heap_end.as_ref().and_then(|(he, _)| {
+            img.loads()
+                .find(|s| s.memsz > 0 && s.vaddr < *he && u64::from(*he) < s.end())
         });
+        self.model = match heap_end {
+            Some((he, src)) if inside.is_some() => {
+                let s = inside.expect("checked");
+                Err(refuse(format!(
+                    "the heap end {he:#x} ({src}) lies inside segment {} [{:#x}, {:#x}), which the file maps above it, so it cannot move to a new memory limit; `run` runs it as it is",
+                    s.index,
+                    s.vaddr,
+                    s.end()
+                )))
+            }
+            Some((he, src)) if he > l0.image_end.max(l0.heap_start) && he > sp => Ok(Layout {
+                memlimit: u64::from(he),
+                image_start: l0.image_start,
+                image_end: l0.image_end,
+                heap_start: l0.heap_start,
+                heap_end: he,
+                stack_bottom: low,
+                stack_top: sp,
+                gp: l0.gp,
+                shared: false,
+                sp_init: l0.sp_init.clone(),
+                sources: vec![
+                    ("stack_top".into(), format!("{} (fixed under the program)", self.sp_source())),
+                    (
+                        "stack_bottom".into(),
+                        match floor {
+                            Some(_) => "end of the segment below".into(),
+                            None => format!("the lowest address the VM allows ({LOW_FLOOR:#x})"),
+                        },
+                    ),
+                    ("heap_start".into(), l0.source("heap_start").to_string()),
+                    ("heap_end".into(), src.clone()),
+                    ("memlimit".into(), format!("the heap end ({src})")),
+                ],
+            }),
+            Some((he, src)) => Err(refuse(format!(
+                "the heap end {he:#x} ({src}) is not above the image end {:#x} and the stack top {sp:#x}: the bounds contradict each other; `run` runs it as it is",
+                l0.image_end.max(l0.heap_start)
+            ))),
+            None if !candidates.is_empty() => Err(refuse(format!(
+                "the allocator compares the heap pointer against {} different constants ({}), so the heap end is ambiguous; `run` runs it as it is (or relink with a _heap_end symbol)",
+                candidates.len(),
+                candidate_list(&candidates)
+            ))),
+            None => Err(refuse(format!(
+                "the heap end is not in the file (no heap-end symbol, and no allocator compares the heap pointer against a constant), and the stack top {sp:#x} is a fixed address under the program (as in SP1's and RISC Zero's memory maps), so the file records no memory limit to move; `run` runs it as it is"
+            ))),
+        };
     }
 
-    /// Family c.
+    /// Family c: the stack, then the heap, in one writable segment that ends at the memory
+    /// limit. A rewrite moves the segment's end (and the heap end with it) and, with `--stack`,
+    /// the stack top and the heap start together when the file states the heap start.
     fn below_heap(&mut self, img: &Image, sp: u32, w: &Segment, l0: &Layout) {
         self.family = Family::StackBelowHeap;
         let heap_start = HEAP_START_SYMS.iter().chain(IMAGE_END_SYMS).find_map(|n| {
@@ -406,11 +518,12 @@ impl MemoryMap {
                 .filter(|s| s.value >= sp)
                 .map(|s| (s.value, format!("symbol {n}")))
         });
+        let stack_bottom = w.vaddr.max(l0.image_end.min(sp));
         self.regions.push(Region {
             kind: RegionKind::Stack,
             name: "stack".into(),
             start: Bound::inferred(
-                w.vaddr.max(l0.image_end.min(sp)),
+                stack_bottom,
                 format!("start of segment {} (nothing bounds it nearer)", w.index),
             ),
             end: Bound::known(sp, self.sp_source()),
@@ -426,11 +539,58 @@ impl MemoryMap {
         });
         let top = w.end().max(top_of(img, l0));
         self.run = Ok(flat(img, l0, l0.image_start, top));
-        self.model = Err(LayoutError::Unsupported {
-                action: "rewrite",
-            family: self.family.to_string(),
-            why: format!("the stack (top {sp:#x}) lies below the heap inside segment {}, so the stack cannot move to the memory limit without moving the heap; `run` runs it as it is", w.index),
-        });
+        let seg_end = w.end() as u32;
+        let refuse = |why: String| LayoutError::Unsupported {
+            action: "rewrite",
+            family: Family::StackBelowHeap.to_string(),
+            why,
+        };
+        // A heap-end symbol elsewhere than the segment's end: two bounds for one boundary.
+        let other_end = HEAP_END_SYMS
+            .iter()
+            .find_map(|n| img.symbol(n).map(|s| (*n, s.value)))
+            .filter(|&(_, v)| v != seg_end);
+        let (hs, hs_src) = heap_start
+            .clone()
+            .unwrap_or((sp, "the stack top (heap directly above the stack)".into()));
+        self.movable.heap_start_encoded = heap_start.is_some() || img.section(".heap").is_some();
+        self.model = match other_end {
+            Some((n, v)) => Err(refuse(format!(
+                "the heap end symbol {n} = {v:#x} is not the end {seg_end:#x} of segment {} that holds the heap, so the file states two heap ends; `run` runs it as it is",
+                w.index
+            ))),
+            None if u64::from(seg_end) != w.end() || hs > seg_end => Err(refuse(format!(
+                "the heap start {hs:#x} is not inside segment {} ({:#x}..{:#x}); `run` runs it as it is",
+                w.index,
+                w.vaddr,
+                w.end()
+            ))),
+            None => Ok(Layout {
+                memlimit: w.end(),
+                image_start: l0.image_start,
+                image_end: l0.image_end,
+                heap_start: hs,
+                heap_end: seg_end,
+                stack_bottom,
+                stack_top: sp,
+                gp: l0.gp,
+                shared: false,
+                sp_init: l0.sp_init.clone(),
+                sources: vec![
+                    ("stack_top".into(), self.sp_source()),
+                    (
+                        "stack_bottom".into(),
+                        format!("start of segment {}", w.index),
+                    ),
+                    ("heap_start".into(), hs_src),
+                    ("heap_end".into(), format!("end of segment {}", w.index)),
+                    (
+                        "memlimit".into(),
+                        format!("end of segment {} (stack, then heap)", w.index),
+                    ),
+                ],
+            }),
+        };
     }
 
     /// Family d.
@@ -474,38 +634,85 @@ impl MemoryMap {
         self.model = Ok(l);
     }
 
-    /// Family e.
+    /// Family e: the loader provides the stack. Its top is the memory limit: the loader's
+    /// convention ([`LOADER_STACK_TOP`], [`LOADER_STACK_SIZE`]), or what a rewrite recorded in
+    /// the `PT_GNU_STACK` program header (`p_vaddr` the stack bottom, `p_memsz` its size, the
+    /// size as `ld -z stack-size` writes it; Linux and qemu-user read only its flags).
     fn loader_stack(&mut self, img: &Image, pro: &Prologue) {
         self.family = Family::LoaderStack;
         let l0 = Layout::at_top(img, pro, None, false).expect("unchecked");
         let image_top = img.load_bounds().1.max(u64::from(l0.image_end));
-        let top = if image_top + u64::from(LOADER_STACK_SIZE) * 2 <= u64::from(LOADER_STACK_TOP) {
-            LOADER_STACK_TOP
-        } else {
-            MAX_MEMLIMIT as u32
+        let gnu = img.segments.iter().find(|s| s.p_type == PT_GNU_STACK);
+        self.movable.gnu_stack = gnu.map(|s| s.index);
+        let recorded = gnu.filter(|s| s.vaddr != 0 || s.memsz != 0).and_then(|s| {
+            let ok = s.vaddr != 0
+                && s.memsz >= 16
+                && s.vaddr % 16 == 0
+                && s.memsz % 16 == 0
+                && u64::from(s.vaddr) >= image_top
+                && u64::from(s.vaddr) + u64::from(s.memsz) <= MAX_MEMLIMIT;
+            if !ok {
+                self.problems.push(format!(
+                    "program header {} (PT_GNU_STACK) holds p_vaddr {:#x}, p_memsz {:#x}, which is not a stack above the image: ignored",
+                    s.index, s.vaddr, s.memsz
+                ));
+            }
+            ok.then(|| (s.vaddr + s.memsz, s.memsz, s.index))
+        });
+        let (top, size, src) = match recorded {
+            Some((top, size, ix)) => (
+                top,
+                size,
+                format!("program header {ix} (PT_GNU_STACK, recorded by a rewrite)"),
+            ),
+            None => {
+                let top = if image_top + u64::from(LOADER_STACK_SIZE) * 2
+                    <= u64::from(LOADER_STACK_TOP)
+                {
+                    LOADER_STACK_TOP
+                } else {
+                    MAX_MEMLIMIT as u32
+                };
+                (
+                    top,
+                    LOADER_STACK_SIZE,
+                    "loader convention (Linux initial stack)".to_string(),
+                )
+            }
         };
-        let bottom = top - LOADER_STACK_SIZE;
+        let bottom = top - size;
         self.notes.push(format!(
             "the entry code reads sp before setting it: the loader provides the stack (argc, argv, envp, auxv under {top:#x}, as Linux and qemu-user start a program)"
         ));
-        let src = "loader convention (Linux initial stack)";
+        let size_src = if recorded.is_some() {
+            format!("{src}: {}", crate::size::human(u64::from(size)))
+        } else {
+            format!("{src}: {} MiB", LOADER_STACK_SIZE >> 20)
+        };
+        let region = |v: u32, s: &str| {
+            if recorded.is_some() {
+                Bound::known(v, s)
+            } else {
+                Bound::inferred(v, s)
+            }
+        };
         self.regions.push(Region {
             kind: RegionKind::Heap,
             name: "heap (program break)".into(),
             start: Bound::inferred(l0.image_end, "end of the image"),
-            end: Bound::inferred(bottom, "the loader's stack bottom"),
+            end: region(bottom, "the loader's stack bottom"),
         });
         self.regions.push(Region {
             kind: RegionKind::Stack,
             name: "stack (loader's)".into(),
-            start: Bound::inferred(bottom, format!("{src}: {} MiB", LOADER_STACK_SIZE >> 20)),
-            end: Bound::inferred(top, src),
+            start: region(bottom, &size_src),
+            end: region(top, &src),
         });
         let mut sp_init = pro.sp.clone();
         sp_init.kind = SpKind::Loader;
         sp_init.value = Some(top);
         self.sp_init = sp_init.clone();
-        self.run = Ok(Layout {
+        let run = Layout {
             memlimit: u64::from(top),
             image_start: l0.image_start,
             image_end: l0.image_end,
@@ -517,18 +724,22 @@ impl MemoryMap {
             shared: false,
             sp_init,
             sources: vec![
-                ("stack_top".into(), src.into()),
-                ("stack_bottom".into(), src.into()),
+                ("stack_top".into(), src.clone()),
+                ("stack_bottom".into(), size_src),
                 ("heap_start".into(), "end of the image".into()),
                 ("heap_end".into(), "the loader's stack bottom".into()),
                 ("memlimit".into(), "the loader's stack top".into()),
             ],
-        });
-        self.model = Err(LayoutError::Unsupported {
+        };
+        self.run = Ok(run.clone());
+        self.model = match gnu {
+            Some(_) => Ok(run),
+            None => Err(LayoutError::Unsupported {
                 action: "rewrite",
-            family: self.family.to_string(),
-            why: "the loader chooses where the stack is (the entry code never sets sp), so there is nothing in the file to move; the memory limit is the loader's".into(),
-        });
+                family: self.family.to_string(),
+                why: "the loader chooses where the stack is (the entry code never sets sp), and the file has no PT_GNU_STACK program header in which a rewrite could record the stack for `run` and `prove`; relink with -z noexecstack (which adds one), or `run` it as it is".into(),
+            }),
+        };
     }
 
     /// Family f.
@@ -598,6 +809,14 @@ impl MemoryMap {
     pub fn model_error(&self) -> Option<String> {
         self.model.as_ref().err().map(|e| e.to_string())
     }
+}
+
+/// Candidates for a heap end, on one line.
+fn candidate_list(c: &[HeapEndConst]) -> String {
+    c.iter()
+        .map(|x| format!("{:#x} ({})", x.value, x.describe()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Where an address lies, for a note: " inside segment N" / " inside section S", or "".

@@ -7,6 +7,7 @@
 //! from, so `inspect` can show the reasoning.
 
 pub mod abi;
+pub mod alloc;
 
 use crate::elf::Image;
 use serde::Serialize;
@@ -16,7 +17,7 @@ pub mod map;
 mod prologue;
 
 pub use base::MemoryBase;
-pub use map::{Bound, Family, MemoryMap, Region, RegionKind};
+pub use map::{Bound, Family, MemoryMap, Movable, Region, RegionKind};
 
 /// Symbols naming the top of the stack, in order of preference (GUESTS.md).
 pub const STACK_TOP_SYMS: &[&str] = &[
@@ -52,7 +53,8 @@ pub enum LayoutError {
     /// rewrite cannot move them.
     #[error("cannot rewrite: the bounds in the file contradict each other: {0}; correct the linker script and relink, or `run` the file as it is")]
     Contradiction(String),
-    /// The layout is valid but not one a rewrite can move (family b, c, e; see [`Family`]).
+    /// The layout is valid but a rewrite cannot move it: a boundary of its family (see
+    /// [`Family`]) is not in the file, or the file states it twice.
     #[error("cannot {action} a {family} layout: {why}")]
     Unsupported {
         action: &'static str,

@@ -4,7 +4,7 @@
 //! The stack keeps its size unless `--stack` is given, the heap takes the rest unless `--heap`
 //! is given, and an optional guard gap separates them.
 
-use crate::layout::{Layout, MAX_MEMLIMIT};
+use crate::layout::{Family, Layout, Movable, MAX_MEMLIMIT};
 use crate::size::human;
 use serde::Serialize;
 
@@ -50,6 +50,13 @@ pub enum PlanError {
     NoStackSetUp(u32),
     #[error("the stack top is set at run time ({0}); a static rewrite cannot move it")]
     RuntimeStack(String),
+    /// A per-region option the family's layout cannot honour from what the file encodes.
+    #[error("--{flag} cannot be used with a {family} layout: {why}")]
+    FamilyFlag {
+        flag: &'static str,
+        family: String,
+        why: String,
+    },
 }
 
 /// The smallest `--stack` and `--heap`, and the alignment both must keep: the RISC-V psABI
@@ -128,7 +135,18 @@ pub struct Plan {
     /// Properties of the new layout that work but are known to break guests (a region over
     /// 2 GiB).
     pub warnings: Vec<String>,
+    /// The layout family the plan moves (a for the stack-at-the-top model and its repair).
+    #[serde(skip)]
+    pub family: Family,
+    /// What the layout discovery tied to a boundary beyond the usual names (family b's
+    /// allocator constants, family e's `PT_GNU_STACK`).
+    #[serde(skip)]
+    pub movable: Movable,
 }
+
+/// The smallest loader stack a rewrite places (family e): the initial stack Linux builds
+/// (argc, argv, envp, auxv, strings) fits in one page.
+pub const LOADER_STACK_MIN: u32 = 4096;
 
 /// Regions larger than this break allocators that hold sizes or pointer differences in a
 /// signed 32-bit integer (`sbrk(int)`, picolibc's `malloc`).
@@ -316,7 +334,278 @@ impl Plan {
             moves,
             notes,
             warnings,
+            family: Family::StackAtTop,
+            movable: Movable::default(),
         })
+    }
+
+    /// The checks every family shares: the limit fits, the region sizes are aligned.
+    fn check_request(req: &Request) -> Result<(), PlanError> {
+        if req.memlimit > MAX_MEMLIMIT {
+            return Err(PlanError::TooLarge(req.memlimit));
+        }
+        if let Some(s) = req.stack {
+            check_region("stack", s)?;
+        }
+        if let Some(h) = req.heap {
+            check_region("heap", h)?;
+        }
+        if let Some(g) = req.guard {
+            check_guard(g)?;
+        }
+        Ok(())
+    }
+
+    /// A plan for a family b, c or e model: `new` is `old` with the boundaries `apply` moved.
+    fn finish(
+        family: Family,
+        old: &Layout,
+        req: &Request,
+        new: Layout,
+        notes: Vec<String>,
+        movable: &Movable,
+    ) -> Plan {
+        let mut moves = Vec::new();
+        for (name, o, n) in [
+            ("stack_top", old.stack_top, new.stack_top),
+            ("stack_bottom", old.stack_bottom, new.stack_bottom),
+            ("heap_start", old.heap_start, new.heap_start),
+            ("heap_end", old.heap_end, new.heap_end),
+            ("memlimit", old.memlimit as u32, new.memlimit as u32),
+        ] {
+            if o != n {
+                moves.push(Move {
+                    name,
+                    old: o,
+                    new: n,
+                });
+            }
+        }
+        let warnings = region_warnings(&new);
+        Plan {
+            request: req.clone(),
+            old: old.clone(),
+            new,
+            moves,
+            notes,
+            warnings,
+            family,
+            movable: movable.clone(),
+        }
+    }
+
+    /// Refuse the options of `flags` that are set, each with the family's reason.
+    fn refuse_flags(
+        family: Family,
+        req: &Request,
+        flags: &[(&'static str, &str)],
+    ) -> Result<(), PlanError> {
+        for &(flag, why) in flags {
+            let set = match flag {
+                "stack" => req.stack.is_some(),
+                "heap" => req.heap.is_some(),
+                _ => req.guard.is_some(),
+            };
+            if set {
+                return Err(PlanError::FamilyFlag {
+                    flag,
+                    family: family.to_string(),
+                    why: why.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The smallest top above `floor` that `align` allows, as a refusal.
+    fn too_small_above(
+        req: &Request,
+        old: &Layout,
+        floor: u64,
+        align: u64,
+        what: String,
+    ) -> PlanError {
+        PlanError::TooSmall {
+            requested: req.memlimit,
+            base: req.base,
+            image_end: old.image_end.max(old.heap_start),
+            what,
+            min: (floor + 1).next_multiple_of(align),
+        }
+    }
+
+    /// Family b (the stack below the program, SP1 / RISC Zero): the heap end, where the file
+    /// states it (a symbol, an allocator constant), moves to the new top; the stack top stays
+    /// under the program, which bounds it.
+    pub fn below_program(old: &Layout, req: &Request, m: &Movable) -> Result<Plan, PlanError> {
+        let family = Family::StackBelowProgram;
+        Self::check_request(req)?;
+        let fixed = format!("the stack top {:#x} is fixed under the program, which bounds it from above, and the file does not encode the stack's size", old.stack_top);
+        let rest = "the heap runs from the image end to the memory limit: set its end with --memlimit/--memtop";
+        Self::refuse_flags(
+            family,
+            req,
+            &[("stack", &fixed), ("heap", rest), ("guard", rest)],
+        )?;
+        let align = u64::from(m.heap_end_align());
+        let top = req.memlimit & !(align - 1);
+        let mut notes = Vec::new();
+        if top != req.memlimit {
+            notes.push(format!(
+                "memory limit {:#x} rounded down to a {align}-byte aligned heap end {top:#x}{}",
+                req.memlimit,
+                if align > 16 {
+                    " (the allocator's lui holds whole 4 KiB pages)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        let floor = u64::from(old.heap_start.max(old.image_end).max(old.stack_top));
+        if top <= floor {
+            return Err(Self::too_small_above(
+                req,
+                old,
+                floor,
+                align,
+                format!(
+                    "a heap above it (the stack top {:#x} stays under the program)",
+                    old.stack_top
+                ),
+            ));
+        }
+        notes.push(format!(
+            "the stack top {:#x} stays: it lies under the program, whose code bounds it, and the file does not encode the stack's size; the heap end (the memory limit) moves",
+            old.stack_top
+        ));
+        let mut new = old.clone();
+        new.memlimit = top;
+        new.heap_end = top as u32;
+        Ok(Self::finish(family, old, req, new, notes, m))
+    }
+
+    /// Family c (the stack below the heap in one writable segment, Airbender): the segment,
+    /// and the heap with it, ends at the new top; `--stack` moves the stack top and the heap
+    /// start together when the file states the heap start.
+    pub fn below_heap(old: &Layout, req: &Request, m: &Movable) -> Result<Plan, PlanError> {
+        let family = Family::StackBelowHeap;
+        Self::check_request(req)?;
+        let rest = "the heap takes the rest of the writable segment, up to the memory limit: set its end with --memlimit/--memtop";
+        Self::refuse_flags(family, req, &[("heap", rest), ("guard", rest)])?;
+        let mut new = old.clone();
+        let mut notes = Vec::new();
+        match req.stack {
+            Some(_) if !m.heap_start_encoded => {
+                return Err(PlanError::FamilyFlag {
+                    flag: "stack",
+                    family: family.to_string(),
+                    why: format!("the heap starts right above the stack top {:#x} and the file does not state where (no heap-start symbol or .heap section), so the stack cannot grow without guessing where the allocator starts; rewrite without --stack to move only the heap end", old.stack_top),
+                });
+            }
+            Some(s) => {
+                let st = u64::from(old.stack_bottom) + u64::from(s);
+                let delta = st as i64 - i64::from(old.stack_top);
+                let hs = i64::from(old.heap_start) + delta;
+                if st > u64::from(u32::MAX) || hs < 0 || hs > i64::from(u32::MAX) {
+                    return Err(Self::too_small_above(
+                        req,
+                        old,
+                        st,
+                        16,
+                        format!("a {} stack", human(s.into())),
+                    ));
+                }
+                new.stack_top = st as u32;
+                new.heap_start = hs as u32;
+                new.sp_init.value = Some(new.stack_top);
+            }
+            None => notes.push(format!(
+                "the stack stays at {:#x}..{:#x}, below the heap; the heap end (the end of the writable segment) moves",
+                old.stack_bottom, old.stack_top
+            )),
+        }
+        let top = req.memlimit & !15;
+        if top != req.memlimit {
+            notes.push(format!(
+                "memory limit {:#x} rounded down to a 16-byte aligned heap end {top:#x}",
+                req.memlimit
+            ));
+        }
+        let floor = u64::from(new.heap_start.max(new.stack_top));
+        if top <= floor {
+            return Err(Self::too_small_above(
+                req,
+                old,
+                floor,
+                16,
+                format!(
+                    "a {} stack below the heap, which starts at {:#x}",
+                    human((new.stack_top - new.stack_bottom).into()),
+                    new.heap_start
+                ),
+            ));
+        }
+        new.memlimit = top;
+        new.heap_end = top as u32;
+        if new.heap_end < old.heap_end {
+            notes.push(format!(
+                "the heap shrinks from {} to {}",
+                human(old.heap_size().into()),
+                human(new.heap_size().into())
+            ));
+        }
+        Ok(Self::finish(family, old, req, new, notes, m))
+    }
+
+    /// Family e (the loader's stack, Linux crt0): the stack's top is the memory limit, recorded
+    /// in the `PT_GNU_STACK` program header where `run` and `prove` read it; the program break
+    /// grows from the image end up to the stack.
+    pub fn loader_stack(old: &Layout, req: &Request, m: &Movable) -> Result<Plan, PlanError> {
+        let family = Family::LoaderStack;
+        Self::check_request(req)?;
+        let rest = "the program break grows from the image end up to the loader's stack: size the stack with --stack, the heap takes the rest";
+        Self::refuse_flags(family, req, &[("heap", rest), ("guard", rest)])?;
+        let stack = req.stack.unwrap_or(old.stack_size());
+        if stack < LOADER_STACK_MIN {
+            return Err(PlanError::FamilyFlag {
+                flag: "stack",
+                family: family.to_string(),
+                why: format!(
+                    "the loader's initial stack (argc, argv, envp, auxv) needs at least {}",
+                    human(LOADER_STACK_MIN.into())
+                ),
+            });
+        }
+        let top = req.memlimit & !15;
+        let mut notes = Vec::new();
+        if top != req.memlimit {
+            notes.push(format!(
+                "memory limit {:#x} rounded down to a 16-byte aligned stack top {top:#x}",
+                req.memlimit
+            ));
+        }
+        let floor = u64::from(old.image_end.max(old.heap_start)).next_multiple_of(16);
+        if top < floor + u64::from(stack) {
+            return Err(Self::too_small_above(
+                req,
+                old,
+                floor + u64::from(stack) - 1,
+                16,
+                format!("the loader's {} stack above it", human(stack.into())),
+            ));
+        }
+        if let Some(ix) = m.gnu_stack {
+            notes.push(format!(
+                "the loader's stack is recorded in program header {ix} (PT_GNU_STACK: p_vaddr its bottom, p_memsz its size), where `run` and `prove` read it; Linux and qemu-user read only its flags and choose their own stack"
+            ));
+        }
+        let mut new = old.clone();
+        new.memlimit = top;
+        new.stack_top = top as u32;
+        new.stack_bottom = top as u32 - stack;
+        new.heap_end = new.stack_bottom;
+        new.sp_init.value = Some(new.stack_top);
+        Ok(Self::finish(family, old, req, new, notes, m))
     }
 
     /// New value of an old boundary value, when exactly one new value is meant by it.

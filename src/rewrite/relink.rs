@@ -6,7 +6,7 @@
 //! [`write_atomic`] writes through a temporary file and a rename.
 
 use crate::elf::Image;
-use crate::layout::Layout;
+use crate::layout::Family;
 use crate::plan::{Plan, PlanError, Request};
 use crate::sites::{self, Ambiguity, Sites};
 
@@ -125,7 +125,21 @@ impl Relinker {
 
     /// Plan only (what `--dry-run` shows): the new layout and the sites, without patching.
     pub fn plan(&self, img: &Image) -> Result<(Plan, Sites), crate::Error> {
-        let old = Layout::discover(img)?;
+        let map = crate::layout::MemoryMap::discover(img);
+        let old = map.model.clone()?;
+        let family_plan = match map.family {
+            Family::StackBelowProgram => {
+                Some(Plan::below_program(&old, &self.request, &map.movable))
+            }
+            Family::StackBelowHeap => Some(Plan::below_heap(&old, &self.request, &map.movable)),
+            Family::LoaderStack => Some(Plan::loader_stack(&old, &self.request, &map.movable)),
+            _ => None,
+        };
+        if let Some(plan) = family_plan {
+            let plan = plan.map_err(RelinkError::from)?;
+            let sites = sites::find(img, &plan);
+            return Ok((plan, sites));
+        }
         let has_memtop = crate::layout::MEMORY_TOP_SYMS
             .iter()
             .any(|n| img.symbol(n).is_some());

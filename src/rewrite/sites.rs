@@ -9,7 +9,9 @@
 
 use crate::elf::{Image, PT_LOAD};
 use crate::isa::{self, reg, Inst, Op};
-use crate::layout::{HEAP_END_SYMS, MEMORY_TOP_SYMS, STACK_BOTTOM_SYMS, STACK_TOP_SYMS};
+use crate::layout::{
+    Family, HEAP_END_SYMS, HEAP_START_SYMS, MEMORY_TOP_SYMS, STACK_BOTTOM_SYMS, STACK_TOP_SYMS,
+};
 use crate::plan::Plan;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -178,6 +180,12 @@ pub fn find(img: &Image, plan: &Plan) -> Sites {
             }
         }
     };
+    if plan.family == Family::LoaderStack {
+        // The loader's stack is a convention, not in the file: an equal value in the code or
+        // data is another number. The rewrite records the new stack in PT_GNU_STACK.
+        gnu_stack_sites(img, plan, &mut out);
+        return out;
+    }
     code_sites(img, plan, &old_values, &mut out, &map, &boundary_name);
     data_sites(img, plan, &old_values, &mut out, &map, &boundary_name);
     symbol_sites(img, plan, &mut out);
@@ -722,7 +730,12 @@ fn lone_hi(ctx: &CodeCtx, h: &Hi, out: &mut Sites) {
     let loc = format!("{:#x}", h.at);
     let is_target = |pc: u32| ctx.is_target(pc);
     let unconsumed = h.consumers.is_empty();
-    let named = plan.old.sp_init.insts.contains(&h.at) || is_target(h.at).is_some();
+    let allocator = plan
+        .movable
+        .heap_end_consts
+        .iter()
+        .any(|c| c.insts == [h.at]);
+    let named = plan.old.sp_init.insts.contains(&h.at) || is_target(h.at).is_some() || allocator;
     if unconsumed && h.inst.op == Op::Lui && old_values.contains(&hi_inst_val) && !named {
         out.ambiguities.push(Ambiguity {
                     location: loc.clone(),
@@ -749,10 +762,17 @@ fn lone_hi(ctx: &CodeCtx, h: &Hi, out: &mut Sites) {
                                 old: v,
                                 new,
                                 confidence: Confidence::Exact,
-                                why: format!(
-                                    "lui {} sets the boundary (the sp set-up, or relocated), with no low part",
-                                    isa::REG_NAMES[h.inst.rd as usize]
-                                ),
+                                why: if allocator {
+                                    format!(
+                                        "lui {} is the allocator's heap end, compared against the heap pointer",
+                                        isa::REG_NAMES[h.inst.rd as usize]
+                                    )
+                                } else {
+                                    format!(
+                                        "lui {} sets the boundary (the sp set-up, or relocated), with no low part",
+                                        isa::REG_NAMES[h.inst.rd as usize]
+                                    )
+                                },
                                 edits: vec![e],
                             });
                 }
@@ -1083,9 +1103,19 @@ fn data_sites(
 }
 
 fn symbol_sites(img: &Image, plan: &Plan, out: &mut Sites) {
-    let named = |name: &str| -> Option<&'static str> {
+    let o = &plan.old;
+    let named = |name: &str, value: u32| -> Option<&'static str> {
         if STACK_TOP_SYMS.contains(&name) {
             Some("stack_top")
+        } else if STACK_BOTTOM_SYMS.contains(&name)
+            && plan.family == Family::StackBelowHeap
+            && value == o.stack_top
+            && value != o.stack_bottom
+        {
+            // Airbender's `_sstack` names the top of a stack that lies below the heap.
+            Some("stack_top")
+        } else if HEAP_START_SYMS.contains(&name) {
+            Some("heap_start")
         } else if STACK_BOTTOM_SYMS.contains(&name) {
             Some("stack_bottom")
         } else if HEAP_END_SYMS.contains(&name) || name == "__stack_canary" {
@@ -1104,7 +1134,8 @@ fn symbol_sites(img: &Image, plan: &Plan, out: &mut Sites) {
         // A symbol moves because its name says it is a boundary, never because its value
         // equals one: `_end` or a data label such as riscv-tests' `end_signature` at the stack
         // bottom names the end of the image, which does not move.
-        let Some(m) = named(&s.name).and_then(|b| plan.move_of(b).filter(|m| m.old == s.value))
+        let Some(m) =
+            named(&s.name, s.value).and_then(|b| plan.move_of(b).filter(|m| m.old == s.value))
         else {
             continue;
         };
@@ -1136,7 +1167,7 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
     {
         let (na, ne) = match s.name.as_str() {
             ".heap" if s.addr == o.heap_start && s.end() == u64::from(o.heap_end) => {
-                (s.addr, n.heap_end)
+                (n.heap_start, n.heap_end)
             }
             ".stack" if s.addr == o.stack_bottom && s.end() == u64::from(o.stack_top) => {
                 (n.stack_bottom, n.stack_top)
@@ -1192,6 +1223,14 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
                 vec![field_edit(s.hdr_offset + 20, s.size, ne - na)],
             ));
         }
+    }
+    // Family c: the writable segment ends with the heap, with or without a `.heap` section.
+    if plan.family == Family::StackBelowHeap
+        && !moved
+            .iter()
+            .any(|m| m.1 == o.heap_end && m.0 >= o.heap_start)
+    {
+        moved.push((o.heap_start, o.heap_end, n.heap_start, n.heap_end));
     }
     // Segments: a PT_LOAD whose memory ends at an old region end is stretched to the new end;
     // a NOBITS-only PT_LOAD holding a moved region also moves its start.
@@ -1258,6 +1297,44 @@ fn header_sites(img: &Image, plan: &Plan, out: &mut Sites) {
                 vec![field_edit(seg.hdr_offset + 20, seg.memsz, new_memsz)],
             ));
         }
+    }
+}
+
+/// Family e: the loader's stack recorded in the `PT_GNU_STACK` program header (`p_vaddr` and
+/// `p_paddr` its bottom, `p_memsz` its size), which `run` and `prove` read.
+fn gnu_stack_sites(img: &Image, plan: &Plan, out: &mut Sites) {
+    let Some(seg) = plan
+        .movable
+        .gnu_stack
+        .and_then(|ix| img.segments.iter().find(|s| s.index == ix))
+    else {
+        return;
+    };
+    let n = &plan.new;
+    let size = n.stack_top - n.stack_bottom;
+    let why = "PT_GNU_STACK records the loader's stack";
+    if seg.vaddr != n.stack_bottom || seg.paddr != n.stack_bottom {
+        out.sites.push(header_site(
+            SiteKind::Segment,
+            format!("program header {} p_vaddr", seg.index),
+            "stack_bottom",
+            (seg.vaddr, n.stack_bottom),
+            why,
+            vec![
+                field_edit(seg.hdr_offset + 8, seg.vaddr, n.stack_bottom),
+                field_edit(seg.hdr_offset + 12, seg.paddr, n.stack_bottom),
+            ],
+        ));
+    }
+    if seg.memsz != size {
+        out.sites.push(header_site(
+            SiteKind::Segment,
+            format!("program header {} p_memsz", seg.index),
+            "stack_top",
+            (seg.memsz, size),
+            why,
+            vec![field_edit(seg.hdr_offset + 20, seg.memsz, size)],
+        ));
     }
 }
 
