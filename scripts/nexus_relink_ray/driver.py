@@ -281,7 +281,7 @@ def prove_segment_on_worker(
         out = Path(tmp) / f"segment-{index:05}.proof"
         env = dict(os.environ, RAYON_NUM_THREADS=str(max(1, threads)))
         p = subprocess.run(
-            [str(exe), "prove-segment", str(job_path), "-o", str(out), "-q"],
+            [str(exe), "prove-segment", str(job_path), "-o", str(out)],
             capture_output=True,
             text=True,
             env=env,
