@@ -117,9 +117,17 @@ fn cycle_limit_stops_a_run() {
 #[test]
 fn bench_guests_run_to_their_checksums_as_under_qemu() {
     let guests = [
-        ("bench_compute", "crc32 3029716512\nprimes 246075\nmatmul 4124137691\nmix 1449051545\n", 152_825_242),
+        (
+            "bench_compute",
+            "crc32 3029716512\nprimes 246075\nmatmul 4124137691\nmix 1449051545\n",
+            152_825_242,
+        ),
         ("bench_chase", "chase 55550656 at 0\n", 50_331_869),
-        ("bench_sort", "sorted 1048576 checksum 2337655168\n", 186_793_614),
+        (
+            "bench_sort",
+            "sorted 1048576 checksum 2337655168\n",
+            186_793_614,
+        ),
     ];
     let qemu = have("qemu-riscv32");
     for (name, stdout, cycles) in guests {
