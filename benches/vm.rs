@@ -1,8 +1,14 @@
-//! VM speed on compute-bound fixtures: `Vm::new` + `run` to exit, reported as guest
-//! instructions per second (`Throughput::Elements(cycles)`, the cycle count measured once).
+//! VM speed, reported as guest instructions per second (`Throughput::Elements(cycles)`, the
+//! cycle count measured once):
+//! - `vm/*`: `Vm::new` + `run` to exit on the small fixtures and the benchmark guests of
+//!   `fixtures/bench/` (the untraced run of `run`, and of `prove`'s first pass, which is
+//!   `run_to_end`);
+//! - `traced/*`: the segment tracer `prove` uses (`trace_segments` + `next_segment`), over the
+//!   first 8 segments of `DEFAULT_SEGMENT_CYCLES` instructions of `bench_compute` and `bench_sort`.
 //!
 //! ```text
 //! cargo bench --bench vm -- --measurement-time 5
+//! cargo bench --bench vm -- 'vm/bench_'      # one group or guest
 //! ```
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -18,9 +24,15 @@ fn load(name: &str) -> (Image, Layout) {
     (img, layout)
 }
 
-fn bench(c: &mut Criterion) {
+fn untraced(c: &mut Criterion) {
     let mut g = c.benchmark_group("vm");
-    for name in ["medlow_fib", "jolt_heap"] {
+    for name in [
+        "medlow_fib",
+        "jolt_heap",
+        "bench/bench_compute",
+        "bench/bench_chase",
+        "bench/bench_sort",
+    ] {
         let (img, layout) = load(name);
         let first = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
         assert!(first.fault.is_none(), "{name}: {:?}", first.fault);
@@ -28,8 +40,12 @@ fn bench(c: &mut Criterion) {
             "{name}: {} instructions, exit {:?}",
             first.cycles, first.exit_code
         );
+        if first.cycles > 10_000_000 {
+            g.sample_size(10);
+        }
         g.throughput(Throughput::Elements(first.cycles));
-        g.bench_function(name, |b| {
+        let id = name.trim_start_matches("bench/");
+        g.bench_function(id, |b| {
             b.iter(|| {
                 let r = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
                 black_box(r.cycles)
@@ -39,5 +55,35 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Segments as `prove` cuts them by default.
+const SEGMENT: u64 = nexus_relink::prove::DEFAULT_SEGMENT_CYCLES;
+const SEGMENTS: u64 = 8;
+
+fn traced(c: &mut Criterion) {
+    let mut g = c.benchmark_group("traced");
+    g.sample_size(10);
+    for name in ["bench/bench_compute", "bench/bench_sort"] {
+        let (img, layout) = load(name);
+        g.throughput(Throughput::Elements(SEGMENT * SEGMENTS));
+        let id = name.trim_start_matches("bench/");
+        g.bench_function(id, |b| {
+            b.iter(|| {
+                let mut run = Vm::new(&img, &layout, RunConfig::default())
+                    .unwrap()
+                    .trace_segments();
+                let mut rows = 0;
+                for _ in 0..SEGMENTS {
+                    let t = run.next_segment(SEGMENT).expect("a segment");
+                    rows += t.rows.len();
+                    black_box(&t);
+                }
+                assert_eq!(rows as u64, SEGMENT * SEGMENTS);
+                rows
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, untraced, traced);
 criterion_main!(benches);

@@ -111,3 +111,37 @@ fn cycle_limit_stops_a_run() {
     assert_eq!(r.fault.map(|f| f.kind), Some(FaultKind::CycleLimit));
     assert_eq!(r.cycles, 1000);
 }
+
+/// The benchmark guests (`fixtures/bench/`, 50-190 M instructions each): their checksums in
+/// the VM, and the same output as qemu-riscv32 (when installed). Run once each here only.
+#[test]
+fn bench_guests_run_to_their_checksums_as_under_qemu() {
+    let guests = [
+        (
+            "bench_compute",
+            "crc32 3029716512\nprimes 246075\nmatmul 4124137691\nmix 1449051545\n",
+            152_825_242,
+        ),
+        ("bench_chase", "chase 55550656 at 0\n", 50_331_869),
+        (
+            "bench_sort",
+            "sorted 1048576 checksum 2337655168\n",
+            186_793_614,
+        ),
+    ];
+    let qemu = have("qemu-riscv32");
+    for (name, stdout, cycles) in guests {
+        let elf = fixtures().join("bench").join(format!("{name}.elf"));
+        let (img, layout) = load(&elf);
+        let r = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+        assert!(r.fault.is_none(), "{name}: fault {:?}", r.fault);
+        assert_eq!(String::from_utf8_lossy(&r.stdout), stdout, "{name}: stdout");
+        assert_eq!(r.exit_code, Some(0), "{name}: exit code");
+        assert_eq!(r.cycles, cycles, "{name}: instructions executed");
+        if qemu {
+            let (q_out, q_code) = qemu_run(&elf, b"");
+            assert_eq!(r.stdout, q_out, "{name}: stdout differs from qemu");
+            assert_eq!(q_code, Some(0), "{name}: qemu exit code");
+        }
+    }
+}

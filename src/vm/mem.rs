@@ -153,19 +153,6 @@ impl Memory {
         (self.pages + self.edges.len()) * PAGE
     }
 
-    /// The bytes `[addr, addr+len)` when they lie in one wholly allowed page already allocated.
-    #[inline(always)]
-    fn fast(&mut self, addr: u32, len: u32) -> Option<&mut [u8]> {
-        let off = addr as usize & (PAGE - 1);
-        if off + len as usize > PAGE {
-            return None;
-        }
-        let n = (addr >> PAGE_BITS) as usize;
-        let leaf = self.table[n / FANOUT].as_deref_mut()?;
-        let page = leaf[n % FANOUT].as_deref_mut()?;
-        Some(&mut page[off..off + len as usize])
-    }
-
     /// Is `[addr, addr+len)` allowed? Otherwise the fault: `out_of_bounds` below the lowest
     /// mapped address or past the limit, `guard_gap` for a byte between the heap end and the
     /// stack bottom, `heap_overflow` for any other byte outside the regions.
@@ -232,12 +219,54 @@ impl Memory {
         Ok(())
     }
 
+    /// The page holding `addr` when it is mapped in the table: every byte of such a page is
+    /// inside a region (`page_mut` puts only fully covered pages there), so an access that
+    /// stays in it needs no other check.
+    #[inline(always)]
+    fn table_page(&mut self, addr: u32) -> Option<&mut Page> {
+        let n = (addr >> PAGE_BITS) as usize;
+        let leaf = self.table[n / FANOUT].as_deref_mut()?;
+        leaf[n % FANOUT].as_deref_mut()
+    }
+
+    /// The interpreter's fast path: a `len`-byte load (1, 2 or 4) inside a mapped table page,
+    /// else `None` (and nothing happened: the caller takes the checked path).
+    #[inline(always)]
+    pub(crate) fn try_load(&mut self, addr: u32, len: u32) -> Option<u32> {
+        let off = addr as usize & (PAGE - 1);
+        let page = self.table_page(addr)?;
+        Some(match len {
+            1 => u32::from(page[off]),
+            2 => u32::from(u16::from_le_bytes(page.get(off..off + 2)?.try_into().ok()?)),
+            _ => u32::from_le_bytes(page.get(off..off + 4)?.try_into().ok()?),
+        })
+    }
+
+    /// A `len`-byte store inside a mapped table page; false (nothing stored) otherwise.
+    #[inline(always)]
+    pub(crate) fn try_store(&mut self, addr: u32, len: u32, value: u32) -> bool {
+        let off = addr as usize & (PAGE - 1);
+        let Some(page) = self.table_page(addr) else {
+            return false;
+        };
+        match len {
+            1 => page[off] = value as u8,
+            2 => match page.get_mut(off..off + 2) {
+                Some(s) => s.copy_from_slice(&(value as u16).to_le_bytes()),
+                None => return false,
+            },
+            _ => match page.get_mut(off..off + 4) {
+                Some(s) => s.copy_from_slice(&value.to_le_bytes()),
+                None => return false,
+            },
+        }
+        true
+    }
+
     #[inline(always)]
     pub(crate) fn load(&mut self, addr: u32, len: u32) -> Result<u32, MemFault> {
-        if let Some(s) = self.fast(addr, len) {
-            let mut b = [0u8; 4];
-            b[..len as usize].copy_from_slice(s);
-            return Ok(u32::from_le_bytes(b));
+        if let Some(v) = self.try_load(addr, len) {
+            return Ok(v);
         }
         let mut v = 0u32;
         self.slow(addr, len, |i, b| v |= u32::from(*b) << (8 * i))?;
@@ -246,8 +275,7 @@ impl Memory {
 
     #[inline(always)]
     pub(crate) fn store(&mut self, addr: u32, len: u32, value: u32) -> Result<(), MemFault> {
-        if let Some(s) = self.fast(addr, len) {
-            s.copy_from_slice(&value.to_le_bytes()[..len as usize]);
+        if self.try_store(addr, len, value) {
             return Ok(());
         }
         self.slow(addr, len, |i, b| *b = (value >> (8 * i)) as u8)

@@ -590,6 +590,11 @@ impl Vm {
 
     fn execute<const TRACE: bool>(&mut self) -> Stop {
         loop {
+            if !TRACE {
+                // The common instructions; it returns before the first one that needs the
+                // checked path below (or at the cycle limit), having changed nothing for it.
+                self.fast_run();
+            }
             if self.cycles >= self.cfg.max_cycles {
                 return self.fault(FaultKind::CycleLimit, None, String::new());
             }
@@ -643,11 +648,178 @@ impl Vm {
         }
     }
 
+    /// The untraced fast path: executes instructions while each is one of the common kinds
+    /// (ALU, M, `lui`/`auipc`, jumps and branches to aligned targets, loads and stores inside
+    /// an allocated page of a region) and needs none of the bookkeeping of [`Vm::step`]: a
+    /// new lowest `sp`-based access, a new highest heap store, a store to `tohost` or into
+    /// code. It returns, with `pc` and `cycles` written back, *before* the first instruction
+    /// that is not such (or at the cycle limit), having changed nothing for it: that one is
+    /// executed by `step`, with every check and the exact fault. The results are the same as
+    /// `step`'s; the checks skipped are those that cannot fire (an aligned `pc + 4`, an access
+    /// inside a page that [`Memory`] holds only when it is wholly allowed).
+    #[inline(never)]
+    fn fast_run(&mut self) {
+        let limit = self.cfg.max_cycles;
+        let (mut pc, mut cycles) = (self.pc, self.cycles);
+        let code_base = self.code_base;
+        let code_len = self.code_end - self.code_base;
+        let (image_end, heap_end) = (self.layout.image_end, self.layout.heap_end);
+        let tohost = self.tohost;
+        let code = &self.code[..];
+        let regs = &mut self.regs;
+        let mem = &mut self.mem;
+        while cycles < limit {
+            if pc & 3 != 0 {
+                break;
+            }
+            let Some(Some(i)) = code.get((pc.wrapping_sub(code_base) / 4) as usize) else {
+                break;
+            };
+            let i = *i;
+            // Register numbers are < 32 by decoding; the mask only lets the compiler see it.
+            let a = regs[usize::from(i.rs1 & 31)];
+            let b = regs[usize::from(i.rs2 & 31)];
+            let imm = i.imm as u32;
+            let v: u32 = match i.op {
+                Op::Lui => imm,
+                Op::Auipc => pc.wrapping_add(imm),
+                Op::Jal => {
+                    let next = pc.wrapping_add(imm);
+                    if (imm == 0 && i.rd == 0) || next & 3 != 0 {
+                        break;
+                    }
+                    let link = pc.wrapping_add(4);
+                    regs[usize::from(i.rd & 31)] = link;
+                    regs[0] = 0;
+                    pc = next;
+                    cycles += 1;
+                    continue;
+                }
+                Op::Jalr => {
+                    let next = a.wrapping_add(imm) & !1;
+                    if next & 3 != 0 {
+                        break;
+                    }
+                    regs[usize::from(i.rd & 31)] = pc.wrapping_add(4);
+                    regs[0] = 0;
+                    pc = next;
+                    cycles += 1;
+                    continue;
+                }
+                Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
+                    let taken = match i.op {
+                        Op::Beq => a == b,
+                        Op::Bne => a != b,
+                        Op::Blt => (a as i32) < (b as i32),
+                        Op::Bge => (a as i32) >= (b as i32),
+                        Op::Bltu => a < b,
+                        _ => a >= b,
+                    };
+                    if taken {
+                        let next = pc.wrapping_add(imm);
+                        if next & 3 != 0 {
+                            break;
+                        }
+                        pc = next;
+                    } else {
+                        pc = pc.wrapping_add(4);
+                    }
+                    cycles += 1;
+                    continue;
+                }
+                Op::Lb | Op::Lh | Op::Lw | Op::Lbu | Op::Lhu => {
+                    let addr = a.wrapping_add(imm);
+                    if i.rs1 == reg::SP && addr < self.stack_low && addr >= image_end {
+                        break;
+                    }
+                    let len = match i.op {
+                        Op::Lb | Op::Lbu => 1,
+                        Op::Lh | Op::Lhu => 2,
+                        _ => 4,
+                    };
+                    let Some(x) = mem.try_load(addr, len) else {
+                        break;
+                    };
+                    match i.op {
+                        Op::Lb => x as u8 as i8 as i32 as u32,
+                        Op::Lh => x as u16 as i16 as i32 as u32,
+                        _ => x,
+                    }
+                }
+                Op::Sb | Op::Sh | Op::Sw => {
+                    let addr = a.wrapping_add(imm);
+                    let len = match i.op {
+                        Op::Sb => 1,
+                        Op::Sh => 2,
+                        _ => 4,
+                    };
+                    if i.rs1 == reg::SP {
+                        if addr < self.stack_low && addr >= image_end {
+                            break;
+                        }
+                    } else if addr >= self.heap_high && addr < heap_end.min(regs[reg::SP as usize])
+                    {
+                        break;
+                    }
+                    if addr == tohost
+                        || addr.wrapping_sub(code_base) < code_len
+                        || addr.wrapping_add(len - 1).wrapping_sub(code_base) < code_len
+                        || !mem.try_store(addr, len, b)
+                    {
+                        break;
+                    }
+                    pc = pc.wrapping_add(4);
+                    cycles += 1;
+                    continue;
+                }
+                Op::Addi => a.wrapping_add(imm),
+                Op::Slti => ((a as i32) < (imm as i32)) as u32,
+                Op::Sltiu => (a < imm) as u32,
+                Op::Xori => a ^ imm,
+                Op::Ori => a | imm,
+                Op::Andi => a & imm,
+                Op::Slli => a << (imm & 31),
+                Op::Srli => a >> (imm & 31),
+                Op::Srai => ((a as i32) >> (imm & 31)) as u32,
+                Op::Add => a.wrapping_add(b),
+                Op::Sub => a.wrapping_sub(b),
+                Op::Sll => a << (b & 31),
+                Op::Slt => ((a as i32) < (b as i32)) as u32,
+                Op::Sltu => (a < b) as u32,
+                Op::Xor => a ^ b,
+                Op::Srl => a >> (b & 31),
+                Op::Sra => ((a as i32) >> (b & 31)) as u32,
+                Op::Or => a | b,
+                Op::And => a & b,
+                Op::Mul => a.wrapping_mul(b),
+                Op::Mulh => ((i64::from(a as i32) * i64::from(b as i32)) >> 32) as u32,
+                Op::Mulhsu => ((i64::from(a as i32) * i64::from(b)) >> 32) as u32,
+                Op::Mulhu => ((u64::from(a) * u64::from(b)) >> 32) as u32,
+                Op::Div => div(a, b),
+                Op::Divu => a.checked_div(b).unwrap_or(u32::MAX),
+                Op::Rem => rem(a, b),
+                Op::Remu => a.checked_rem(b).unwrap_or(a),
+                _ => break,
+            };
+            regs[usize::from(i.rd & 31)] = v;
+            regs[0] = 0;
+            pc = pc.wrapping_add(4);
+            cycles += 1;
+        }
+        self.pc = pc;
+        self.cycles = cycles;
+    }
+
     /// One step recording its [`TraceRow`]. The exit `ecall` is recorded too; a faulting
     /// instruction, which did not complete, is not.
-    #[cold]
+    #[inline(always)]
     fn traced_step(&mut self, inst: Inst) -> Result<(), Stop> {
-        let (pc, before) = (self.pc, self.regs);
+        let pc = self.pc;
+        let rs1_val = self.regs[usize::from(inst.rs1 & 31)];
+        let rs2_val = self.regs[usize::from(inst.rs2 & 31)];
+        // Only an ecall writes a register its op does not name (stores, branches, `mret`,
+        // `wfi` write none): the register file is copied for it alone.
+        let before = (inst.op == Op::Ecall).then_some(self.regs);
         let mem_start = self.trace.as_ref().map_or(0, |t| t.mem.len()) as u32;
         let result = self.step::<true>(inst);
         if let Err(Stop::Fault(_)) = result {
@@ -655,11 +827,13 @@ impl Vm {
         }
         let rd = if inst.op.writes_rd() {
             inst.rd
-        } else {
+        } else if let Some(before) = before {
             // An ecall writes at most one register (a0, or sp for Nexus 0x402).
             (1..32u8)
                 .find(|&r| self.regs[usize::from(r)] != before[usize::from(r)])
                 .unwrap_or(0)
+        } else {
+            0
         };
         let next_pc = if result.is_err() {
             pc.wrapping_add(4)
@@ -670,8 +844,8 @@ impl Vm {
             t.rows.push(TraceRow {
                 pc,
                 inst,
-                rs1_val: before[usize::from(inst.rs1)],
-                rs2_val: before[usize::from(inst.rs2)],
+                rs1_val,
+                rs2_val,
                 rd,
                 rd_val: self.regs[usize::from(rd)],
                 next_pc,

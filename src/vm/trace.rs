@@ -151,6 +151,14 @@ impl SegmentedTrace {
         }));
         self.first = false;
         vm.pause = vm.cycles.saturating_add(max.max(1));
+        // Room for the whole piece up front (at most 2^22 rows: a larger piece grows), and
+        // for a memory access per two rows; the piece ends at the cycle limit at the latest.
+        let rows =
+            (vm.pause.min(vm.cfg.max_cycles) - vm.cycles.min(vm.cfg.max_cycles)).min(1 << 22);
+        if let Some(t) = vm.trace.as_mut() {
+            t.rows.reserve_exact(rows as usize);
+            t.mem.reserve(rows as usize / 2);
+        }
         let stop = vm.execute::<true>();
         vm.pause = u64::MAX;
         let trace = *vm.trace.take().expect("set above");
