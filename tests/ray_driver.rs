@@ -147,8 +147,8 @@ fn driver(args: &[&str]) -> Command {
     let mut c = Command::new(python());
     ray_env(&mut c)
         .arg(common::root().join("scripts/ray_prove.py"))
-        .args(args)
-        .args(["--binary", tool(), "--json", "-q"]);
+        .args(["--binary", tool(), "--json", "-q"])
+        .args(args);
     c
 }
 

@@ -462,6 +462,18 @@ def prove_on_ray(a: argparse.Namespace, binary: Path, work: Path, outcome: Outco
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(sys.argv[1:] if argv is None else argv)
+    # Ray prints its own notices (a worker that died, ...) on stdout; with --json, stdout
+    # holds the one JSON object only, so everything else goes to stderr.
+    out = sys.stdout
+    if a.json:
+        sys.stdout = sys.stderr
+    try:
+        return run(a, out)
+    finally:
+        sys.stdout = out
+
+
+def run(a: argparse.Namespace, out: Any) -> int:
     outcome = Outcome()
     work: Path | None = None
     try:
@@ -484,12 +496,12 @@ def main(argv: list[str] | None = None) -> int:
                 prove_on_ray(a, binary, Path(tmp), outcome)
     except DriverError as e:
         if a.json:
-            print(json.dumps({"error": str(e), **outcome.__dict__}))
+            print(json.dumps({"error": str(e), **outcome.__dict__}), file=out, flush=True)
         print(f"error: {e}", file=sys.stderr)
         return e.code
     summary = dict(outcome.__dict__, proof=str(a.output))
     if a.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), file=out, flush=True)
     elif not a.quiet:
         print(
             f"{a.output}: {outcome.segments} segments, {outcome.ray_tasks} Ray tasks "
