@@ -199,7 +199,11 @@ fn a_ray_cluster_proves_a_multi_segment_run_as_prove_does() {
         .output()
         .unwrap();
     let v = json(&o);
-    assert!(o.status.success(), "{v}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{v}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let n = v["segments"].as_u64().unwrap();
     assert!(n >= 8, "{v}");
     assert_eq!(v["ray_tasks"], n, "one Ray task per segment: {v}");
@@ -236,9 +240,10 @@ fn segment_provers() -> Vec<(u32, u32)> {
             continue;
         };
         let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
-        let is_prover = args.first().is_some_and(|a| {
-            String::from_utf8_lossy(a).contains("nexus-relink-ray")
-        }) && args.iter().any(|a| *a == b"prove-segment");
+        let is_prover = args
+            .first()
+            .is_some_and(|a| String::from_utf8_lossy(a).contains("nexus-relink-ray"))
+            && args.iter().any(|a| *a == b"prove-segment");
         if !is_prover {
             continue;
         }
@@ -262,12 +267,18 @@ fn segment_provers() -> Vec<(u32, u32)> {
 /// Start the driver, SIGKILL the Ray worker of the first segment prover seen, and return
 /// the driver's output.
 fn kill_a_worker_during(mut c: Command) -> Output {
-    let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let t0 = Instant::now();
     let mut killed = false;
     while t0.elapsed() < Duration::from_secs(120) {
         if let Some(&(_, worker)) = segment_provers().first() {
-            let s = Command::new("kill").args(["-9", &worker.to_string()]).status();
+            let s = Command::new("kill")
+                .args(["-9", &worker.to_string()])
+                .status();
             killed = s.is_ok_and(|s| s.success());
             if killed {
                 break;
@@ -307,7 +318,11 @@ fn a_worker_killed_in_the_middle_of_a_segment_is_retried() {
     d.arg(&out).arg(&elf);
     let o = kill_a_worker_during(d);
     let v = json(&o);
-    assert!(o.status.success(), "{v}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{v}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(v["retries"].as_u64().unwrap() >= 1, "{v}");
     assert!(
         v["ray_tasks"].as_u64().unwrap() > v["segments"].as_u64().unwrap(),
@@ -339,7 +354,11 @@ fn a_corrupted_segment_proof_is_found_at_join_and_proven_again() {
     .output()
     .unwrap();
     let v = json(&o);
-    assert!(o.status.success(), "{v}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{v}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(v["reproved"], serde_json::json!([1]), "{v}");
     assert_eq!(v["retries"], 1, "{v}");
     assert_eq!(v["ray_tasks"], v["segments"].as_u64().unwrap() + 1, "{v}");

@@ -772,34 +772,10 @@ impl Vm {
                     cycles += 1;
                     continue;
                 }
-                Op::Addi => a.wrapping_add(imm),
-                Op::Slti => ((a as i32) < (imm as i32)) as u32,
-                Op::Sltiu => (a < imm) as u32,
-                Op::Xori => a ^ imm,
-                Op::Ori => a | imm,
-                Op::Andi => a & imm,
-                Op::Slli => a << (imm & 31),
-                Op::Srli => a >> (imm & 31),
-                Op::Srai => ((a as i32) >> (imm & 31)) as u32,
-                Op::Add => a.wrapping_add(b),
-                Op::Sub => a.wrapping_sub(b),
-                Op::Sll => a << (b & 31),
-                Op::Slt => ((a as i32) < (b as i32)) as u32,
-                Op::Sltu => (a < b) as u32,
-                Op::Xor => a ^ b,
-                Op::Srl => a >> (b & 31),
-                Op::Sra => ((a as i32) >> (b & 31)) as u32,
-                Op::Or => a | b,
-                Op::And => a & b,
-                Op::Mul => a.wrapping_mul(b),
-                Op::Mulh => ((i64::from(a as i32) * i64::from(b as i32)) >> 32) as u32,
-                Op::Mulhsu => ((i64::from(a as i32) * i64::from(b)) >> 32) as u32,
-                Op::Mulhu => ((u64::from(a) * u64::from(b)) >> 32) as u32,
-                Op::Div => div(a, b),
-                Op::Divu => a.checked_div(b).unwrap_or(u32::MAX),
-                Op::Rem => rem(a, b),
-                Op::Remu => a.checked_rem(b).unwrap_or(a),
-                _ => break,
+                op => match alu(op, a, b, imm) {
+                    Some(v) => v,
+                    None => break,
+                },
             };
             regs[usize::from(i.rd & 31)] = v;
             regs[0] = 0;
@@ -972,33 +948,33 @@ impl Vm {
                 self.pc = next;
                 return Ok(());
             }
-            Op::Addi => a.wrapping_add(imm),
-            Op::Slti => ((a as i32) < (imm as i32)) as u32,
-            Op::Sltiu => (a < imm) as u32,
-            Op::Xori => a ^ imm,
-            Op::Ori => a | imm,
-            Op::Andi => a & imm,
-            Op::Slli => a << (imm & 31),
-            Op::Srli => a >> (imm & 31),
-            Op::Srai => ((a as i32) >> (imm & 31)) as u32,
-            Op::Add => a.wrapping_add(b),
-            Op::Sub => a.wrapping_sub(b),
-            Op::Sll => a << (b & 31),
-            Op::Slt => ((a as i32) < (b as i32)) as u32,
-            Op::Sltu => (a < b) as u32,
-            Op::Xor => a ^ b,
-            Op::Srl => a >> (b & 31),
-            Op::Sra => ((a as i32) >> (b & 31)) as u32,
-            Op::Or => a | b,
-            Op::And => a & b,
-            Op::Mul => a.wrapping_mul(b),
-            Op::Mulh => ((i64::from(a as i32) * i64::from(b as i32)) >> 32) as u32,
-            Op::Mulhsu => ((i64::from(a as i32) * i64::from(b)) >> 32) as u32,
-            Op::Mulhu => ((u64::from(a) * u64::from(b)) >> 32) as u32,
-            Op::Div => div(a, b),
-            Op::Divu => a.checked_div(b).unwrap_or(u32::MAX),
-            Op::Rem => rem(a, b),
-            Op::Remu => a.checked_rem(b).unwrap_or(a),
+            op @ (Op::Addi
+            | Op::Slti
+            | Op::Sltiu
+            | Op::Xori
+            | Op::Ori
+            | Op::Andi
+            | Op::Slli
+            | Op::Srli
+            | Op::Srai
+            | Op::Add
+            | Op::Sub
+            | Op::Sll
+            | Op::Slt
+            | Op::Sltu
+            | Op::Xor
+            | Op::Srl
+            | Op::Sra
+            | Op::Or
+            | Op::And
+            | Op::Mul
+            | Op::Mulh
+            | Op::Mulhsu
+            | Op::Mulhu
+            | Op::Div
+            | Op::Divu
+            | Op::Rem
+            | Op::Remu) => alu(op, a, b, imm).expect("an ALU operation"),
             Op::Fence | Op::FenceI => {
                 self.pc = next;
                 return Ok(());
@@ -1161,6 +1137,43 @@ impl Vm {
 }
 
 /// RV32M DIV: x/0 = -1, MIN/-1 = MIN.
+/// The register-to-register and immediate operations of RV32IM: `rd`'s value from the operands
+/// (`imm` for the immediate forms), `None` for any other instruction. One definition for the
+/// checked step and the fast loop, so the two cannot disagree.
+#[inline(always)]
+fn alu(op: Op, a: u32, b: u32, imm: u32) -> Option<u32> {
+    Some(match op {
+        Op::Addi => a.wrapping_add(imm),
+        Op::Slti => ((a as i32) < (imm as i32)) as u32,
+        Op::Sltiu => (a < imm) as u32,
+        Op::Xori => a ^ imm,
+        Op::Ori => a | imm,
+        Op::Andi => a & imm,
+        Op::Slli => a << (imm & 31),
+        Op::Srli => a >> (imm & 31),
+        Op::Srai => ((a as i32) >> (imm & 31)) as u32,
+        Op::Add => a.wrapping_add(b),
+        Op::Sub => a.wrapping_sub(b),
+        Op::Sll => a << (b & 31),
+        Op::Slt => ((a as i32) < (b as i32)) as u32,
+        Op::Sltu => (a < b) as u32,
+        Op::Xor => a ^ b,
+        Op::Srl => a >> (b & 31),
+        Op::Sra => ((a as i32) >> (b & 31)) as u32,
+        Op::Or => a | b,
+        Op::And => a & b,
+        Op::Mul => a.wrapping_mul(b),
+        Op::Mulh => ((i64::from(a as i32) * i64::from(b as i32)) >> 32) as u32,
+        Op::Mulhsu => ((i64::from(a as i32) * i64::from(b)) >> 32) as u32,
+        Op::Mulhu => ((u64::from(a) * u64::from(b)) >> 32) as u32,
+        Op::Div => div(a, b),
+        Op::Divu => a.checked_div(b).unwrap_or(u32::MAX),
+        Op::Rem => rem(a, b),
+        Op::Remu => a.checked_rem(b).unwrap_or(a),
+        _ => return None,
+    })
+}
+
 pub fn div(a: u32, b: u32) -> u32 {
     let (a, b) = (a as i32, b as i32);
     if b == 0 {
