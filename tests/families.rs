@@ -495,7 +495,10 @@ fn every_abi_and_family_fixture_inspects_and_keeps_its_behaviour_when_rewritten(
         match map.run {
             Err(e) => format!("cannot start: {e}"),
             Ok(l) => {
-                let r = Vm::new(img, &l, RunConfig::default()).unwrap().run();
+                let r = match Vm::new(img, &l, RunConfig::default()) {
+                    Ok(vm) => vm.run(),
+                    Err(e) => return format!("cannot start: {e}"),
+                };
                 format!(
                     "exit {:?} fault {:?} stdout {:?}",
                     r.exit_code,
@@ -777,4 +780,23 @@ fn family_b_lists_candidates_and_refuses_unexplained_occurrences() {
         "left as it is"
     );
     assert_eq!(MemoryMap::discover(&new).model.unwrap().heap_end, 16 << 20);
+}
+
+#[test]
+fn an_entry_without_code_is_named_instead_of_decoding_zeros() {
+    // Airbender's app.elf form: the entry lies in a NOBITS text section.
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus-relink"))
+        .args(["run".as_ref(), path("no_code").as_os_str()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(126), "cannot start: {err}");
+    assert!(
+        err.contains("no code at the entry 0x0")
+            && err.contains("section .text.dummy, NOBITS")
+            && err.contains("no_code.elf"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(out.stdout.is_empty());
 }
