@@ -759,27 +759,15 @@ impl Vm {
                     if i.rs1 == reg::SP && addr < self.stack_low && addr >= image_end {
                         break;
                     }
-                    let len = match i.op {
-                        Op::Lb | Op::Lbu => 1,
-                        Op::Lh | Op::Lhu => 2,
-                        _ => 4,
-                    };
+                    let len = width(i.op);
                     let Some(x) = mem.try_load(addr, len) else {
                         break;
                     };
-                    match i.op {
-                        Op::Lb => x as u8 as i8 as i32 as u32,
-                        Op::Lh => x as u16 as i16 as i32 as u32,
-                        _ => x,
-                    }
+                    extend(i.op, x)
                 }
                 Op::Sb | Op::Sh | Op::Sw => {
                     let addr = a.wrapping_add(imm);
-                    let len = match i.op {
-                        Op::Sb => 1,
-                        Op::Sh => 2,
-                        _ => 4,
-                    };
+                    let len = width(i.op);
                     if i.rs1 == reg::SP {
                         if addr < self.stack_low && addr >= image_end {
                             break;
@@ -913,11 +901,7 @@ impl Vm {
                 if i.rs1 == reg::SP {
                     self.note_stack(addr)?;
                 }
-                let len = match i.op {
-                    Op::Lb | Op::Lbu => 1,
-                    Op::Lh | Op::Lhu => 2,
-                    _ => 4,
-                };
+                let len = width(i.op);
                 let x = self
                     .mem
                     .load(addr, len)
@@ -925,19 +909,11 @@ impl Vm {
                 if TRACE {
                     self.trace_mem(addr, len, false, x);
                 }
-                match i.op {
-                    Op::Lb => x as u8 as i8 as i32 as u32,
-                    Op::Lh => x as u16 as i16 as i32 as u32,
-                    _ => x,
-                }
+                extend(i.op, x)
             }
             Op::Sb | Op::Sh | Op::Sw => {
                 let addr = a.wrapping_add(imm);
-                let len = match i.op {
-                    Op::Sb => 1,
-                    Op::Sh => 2,
-                    _ => 4,
-                };
+                let len = width(i.op);
                 if i.rs1 == reg::SP {
                     self.note_stack(addr)?;
                 } else if addr >= self.heap_high
@@ -1199,6 +1175,26 @@ fn alu(op: Op, a: u32, b: u32, imm: u32) -> Option<u32> {
         Op::Remu => a.checked_rem(b).unwrap_or(a),
         _ => return None,
     })
+}
+
+/// The bytes a load or store accesses.
+#[inline(always)]
+fn width(op: Op) -> u32 {
+    match op {
+        Op::Lb | Op::Lbu | Op::Sb => 1,
+        Op::Lh | Op::Lhu | Op::Sh => 2,
+        _ => 4,
+    }
+}
+
+/// A loaded value as `rd` receives it (sign extension of `lb` and `lh`).
+#[inline(always)]
+fn extend(op: Op, x: u32) -> u32 {
+    match op {
+        Op::Lb => x as u8 as i8 as i32 as u32,
+        Op::Lh => x as u16 as i16 as i32 as u32,
+        _ => x,
+    }
 }
 
 pub fn div(a: u32, b: u32) -> u32 {
