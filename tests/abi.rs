@@ -443,7 +443,7 @@ fn prove_refuses_abis_outside_its_machine_by_name() {
         assert_eq!(
             err,
             format!(
-                "the {} ABI is not in the proof's machine; it holds nexus, nexus-legacy, linux-rv32, sp1 (halt, write, commit, hints) and the halts of risc0 and ceno",
+                "the {} ABI is not in the proof's machine; it holds nexus, nexus-legacy, linux-rv32, sp1 (halt, write, commit, hints), the halts of risc0 and ceno, and openvm's terminate",
                 e.abi
             )
         );

@@ -63,10 +63,7 @@ fn cases() -> Vec<(PathBuf, Want)> {
             abi("risc0_halt"),
             Refused("RISC Zero's software system calls"),
         ),
-        (
-            abi("openvm_exit"),
-            Refused("the openvm ABI is not in the proof's machine"),
-        ),
+        (abi("openvm_exit"), Proves(4)),
         // The Nexus runtime before 0.3: s2-numbered calls, the `unimp` halt.
         (abi("nexus_legacy"), Proves(3)),
         (

@@ -621,6 +621,40 @@ fn g_the_exit_code_of_each_added_abi_s_halt_is_bound() {
     }
 }
 
+/// OpenVM's `terminate` states its exit code in its immediate: the event must be the
+/// instruction the CPU executed. A modified prover that moves the halt event to another
+/// `terminate` (exit 0 instead of the 1 the run reached) passes the replay and is rejected by
+/// the STARK.
+#[test]
+fn g_an_openvm_terminate_event_is_the_instruction_executed() {
+    let mut a = Asm(Vec::new());
+    a.i(Inst::addi(10, 0, 7));
+    a.i(Inst::new(Op::Terminate, 0, 0, 0, 1));
+    a.i(Inst::new(Op::Terminate, 0, 0, 0, 0));
+    let img = Image::parse(guest::elf(&SHAPE, &a.0, &[])).unwrap();
+    let layout = nexus_relink::layout::MemoryMap::discover(&img)
+        .prove_layout()
+        .unwrap();
+    let cfg = RunConfig {
+        abi: Some(Abi::OpenVm),
+        ..RunConfig::default()
+    };
+    let (public, trace) = prove::trace_run(&img, &layout, cfg).unwrap();
+    assert_eq!(public.statement.exit_code, 1);
+    let (tables, traces) = witness::build(&public, &trace).unwrap();
+    let honest = prove::prove_traces(public.clone(), &tables, &traces).unwrap();
+    prove::verify(&honest, None).unwrap();
+    let mut forged = public;
+    forged.events.last_mut().unwrap().pc += 4;
+    forged.statement.exit_code = 0;
+    prove::statement::replay(&forged).expect("the forged transcript is consistent");
+    let (tables, traces) = witness::build_unchecked(&forged, &trace).unwrap();
+    let pf = prove::prove_traces(forged, &tables, &traces).unwrap();
+    let back = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+    let why = prove::verify(&back, None).expect_err("a moved terminate");
+    assert!(why.to_string().contains("STARK"), "{why}");
+}
+
 /// Misaligned loads and stores: the VM performs them (as qemu-user does); the proof cannot
 /// express them (one byte lane per access, a word access at lane 0, a halfword at an even
 /// lane), so the prover refuses by name and a forged lane is rejected.

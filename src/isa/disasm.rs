@@ -198,11 +198,12 @@ pub fn disasm(inst: &Inst, pc: u32) -> String {
         Ebreak => "ebreak".to_string(),
         // objdump has no name for the custom opcodes: it prints the raw word.
         // An immediate that does not fit has no word: print a readable placeholder instead.
-        NexusRead | NexusWrite | NexusKeccak => match encode(inst) {
+        NexusRead | NexusWrite | NexusKeccak | Terminate => match encode(inst) {
             Ok(word) => dot_4byte(word),
             Err(_) => match inst.op {
                 NexusRead => format!("nexus.read\t{d},{imm}({s})"),
                 NexusWrite => format!("nexus.write\t{t},{imm}({s})"),
+                Terminate => format!("openvm.terminate\t{imm}"),
                 _ => format!("nexus.keccak\t{d},{s},{t}"),
             },
         },

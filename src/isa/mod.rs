@@ -96,6 +96,11 @@ pub enum Op {
     Csrrci,
     /// Return from a machine-mode trap: `pc = mepc`.
     Mret,
+    /// OpenVM's `terminate` (custom-0, opcode 0b0001011, I-type with funct3 0 and
+    /// rd = rs1 = x0): ends the run with the exit code in the low byte of the 12-bit
+    /// immediate (`imm`, unsigned). Other custom-0 words (Nexus precompiles, OpenVM's other
+    /// system instructions) are not decoded.
+    Terminate,
     /// Wait for interrupt: a no-op in a VM without interrupts.
     Wfi,
 }
@@ -126,7 +131,7 @@ impl Op {
             | Srli | Srai | NexusRead | Fence | FenceI => Format::I,
             Add | Sub | Sll | Slt | Sltu | Xor | Srl | Sra | Or | And | Mul | Mulh | Mulhsu
             | Mulhu | Div | Divu | Rem | Remu | NexusKeccak => Format::R,
-            Ecall | Ebreak | Mret | Wfi => Format::Sys,
+            Ecall | Ebreak | Mret | Wfi | Terminate => Format::Sys,
             Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci => Format::I,
         }
     }
@@ -149,7 +154,11 @@ impl Op {
 
     /// Ends a basic block: control may not fall through to the next instruction only.
     pub fn ends_block(self) -> bool {
-        self.is_branch() || matches!(self, Op::Jal | Op::Jalr | Op::Ebreak | Op::Mret)
+        self.is_branch()
+            || matches!(
+                self,
+                Op::Jal | Op::Jalr | Op::Ebreak | Op::Mret | Op::Terminate
+            )
     }
 
     /// The base mnemonic, without objdump's aliases (`addi`, not `mv`).
@@ -288,6 +297,9 @@ pub fn decode(word: u32) -> Result<Inst, DecodeError> {
     match word & 0x7f {
         0b0101011 if funct3 == 0 => return Ok(Inst::new(Op::NexusRead, rd, rs1, 0, i_imm)),
         0b1011011 if funct3 == 0 => return Ok(Inst::new(Op::NexusWrite, 0, rs1, rs2, s_imm)),
+        0b0001011 if funct3 == 0 && rd == 0 && rs1 == 0 => {
+            return Ok(Inst::new(Op::Terminate, 0, 0, 0, (word >> 20) as i32))
+        }
         _ => {}
     }
     let d = riscv_decode::decode(word).map_err(|_| DecodeError::Illegal)?;
@@ -456,6 +468,7 @@ fn opcode_funct(op: Op) -> (u32, u32, u32) {
         NexusRead => (0b0101011, 0, 0),
         NexusWrite => (0b1011011, 0, 0),
         NexusKeccak => (0b1011010, 0, 0),
+        Terminate => (0b0001011, 0, 0),
     }
 }
 
@@ -478,6 +491,12 @@ pub fn encode(inst: &Inst) -> Result<u32, EncodeError> {
         Op::Ebreak => 0x0010_0073,
         Op::Mret => 0x3020_0073,
         Op::Wfi => 0x1050_0073,
+        Op::Terminate => {
+            if imm > 0xfff {
+                return err;
+            }
+            (imm << 20) | opcode
+        }
         Op::Fence => {
             if imm > 0xfff {
                 return err;

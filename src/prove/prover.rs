@@ -128,7 +128,7 @@ pub fn public_from_elf(
     let vm = Vm::new(img, layout, cfg)?;
     if !vm.abi().provable() {
         return Err(ProveError::Unprovable(format!(
-            "the {} ABI is not in the proof's machine; it holds nexus, nexus-legacy, linux-rv32, sp1 (halt, write, commit, hints) and the halts of risc0 and ceno",
+            "the {} ABI is not in the proof's machine; it holds nexus, nexus-legacy, linux-rv32, sp1 (halt, write, commit, hints), the halts of risc0 and ceno, and openvm's terminate",
             vm.abi().name()
         )));
     }
@@ -253,7 +253,8 @@ fn finish_statement(
     if let Some((op, pc)) = last {
         // The exit: an ecall, or `unimp` (`csrrw x0, cycle, x0`) in the Nexus runtime before 0.3.
         let legacy_halt = public.statement.abi == Abi::NexusLegacy && op == crate::isa::Op::Csrrw;
-        if op != crate::isa::Op::Ecall && !legacy_halt {
+        let terminate = public.statement.abi == Abi::OpenVm && op == crate::isa::Op::Terminate;
+        if op != crate::isa::Op::Ecall && !legacy_halt && !terminate {
             return Err(ProveError::Unprovable(format!(
                 "the run ends with `{}` at pc {pc:#x} (a store to the HTIF `tohost` word); the prover handles runs that end with an exit system call",
                 op.mnemonic(),
@@ -696,7 +697,7 @@ impl EventCollector {
                 Op::Csrrw | Op::Csrrs | Op::Csrrc => {
                     vec![(r.inst.rs1, regs[r.inst.rs1 as usize])]
                 }
-                Op::Csrrwi | Op::Csrrsi | Op::Csrrci | Op::Mret => vec![],
+                Op::Csrrwi | Op::Csrrsi | Op::Csrrci | Op::Mret | Op::Terminate => vec![],
                 _ => {
                     if r.rd != 0 {
                         regs[r.rd as usize] = r.rd_val;

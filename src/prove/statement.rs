@@ -700,6 +700,13 @@ pub fn replay(p: &Public) -> Result<(), String> {
                     }
                 }
             }
+            // OpenVM's terminate: the exit code is the low byte of its immediate.
+            Op::Terminate if st.abi == Abi::OpenVm => {
+                if !e.reads.is_empty() || e.write.is_some() || !none(e) {
+                    return Err(format!("{at}: terminate reads and writes nothing"));
+                }
+                exit = Some((inst.imm as u32 & 0xff) as i32);
+            }
             Op::NexusRead | Op::NexusWrite if st.abi == Abi::Nexus => {
                 if !none(e) {
                     return Err(format!("{at}: a tape instruction touches no memory"));

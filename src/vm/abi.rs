@@ -69,13 +69,20 @@ impl Abi {
         }
     }
 
-    /// Whether the prover's machine encodes this ABI's system calls (nexus and linux-rv32).
-    /// In the proof's machine: Nexus (and before 0.3), linux-rv32, SP1 (halt, write, commit, hints), RISC
-    /// Zero's and Ceno's halts (`prove::statement::replay`).
+    /// Whether the prover's machine encodes this ABI's system calls (`prove::statement::replay`):
+    /// Nexus (and before 0.3), linux-rv32, SP1 (halt, write, commit, hints), RISC Zero's and
+    /// Ceno's halts, OpenVM's `terminate`. What each leaves out is refused by name when a run
+    /// uses it.
     pub fn provable(self) -> bool {
         matches!(
             self,
-            Abi::Nexus | Abi::NexusLegacy | Abi::LinuxRv32 | Abi::Sp1 | Abi::Risc0 | Abi::Ceno
+            Abi::Nexus
+                | Abi::NexusLegacy
+                | Abi::LinuxRv32
+                | Abi::Sp1
+                | Abi::Risc0
+                | Abi::Ceno
+                | Abi::OpenVm
         )
     }
 

@@ -1051,6 +1051,13 @@ impl Vm {
                 self.pc = next;
                 return Ok(());
             }
+            Op::Terminate => {
+                return Err(if self.abi == Abi::OpenVm {
+                    Stop::Exit((imm & 0xff) as i32)
+                } else {
+                    self.custom0(isa::encode(&i).unwrap_or(0))
+                });
+            }
             Op::NexusKeccak => {
                 return Err(self.fault(
                     FaultKind::IllegalInstruction,

@@ -107,7 +107,7 @@ pub fn prog_row(pc: u32, i: &Inst) -> Option<ProgRow> {
         Divu => (sel::MD, false, md::DIVU),
         Rem => (sel::MD, false, md::REM),
         Remu => (sel::MD, false, md::REMU),
-        Ecall | NexusRead | NexusWrite | Mret => (sel::EV, false, 0),
+        Ecall | NexusRead | NexusWrite | Mret | Terminate => (sel::EV, false, 0),
         Csrrw | Csrrs | Csrrc | Csrrwi | Csrrsi | Csrrci => (sel::EV, false, 0),
         Fence | FenceI | Wfi => (sel::NOP, false, 0),
         _ => return None,
