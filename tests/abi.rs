@@ -156,16 +156,12 @@ fn every_abi_fixture_runs_to_its_manifest_result() {
 fn detection_names_each_abi_with_evidence() {
     for e in manifest() {
         let img = image(&e.name);
-        let d = nexus_relink::layout::abi::detect(&img);
+        let d = nexus_relink::abi::detect(&img);
         assert_eq!(d.abi.name(), e.abi, "{}: {:?}", e.name, d.evidence);
         assert_eq!(Abi::detect(&img), d.abi, "{}", e.name);
         assert!(!d.evidence.is_empty(), "{}: no evidence", e.name);
     }
-    let why = |name: &str| {
-        nexus_relink::layout::abi::detect(&image(name))
-            .evidence
-            .join("; ")
-    };
+    let why = |name: &str| nexus_relink::abi::detect(&image(name)).evidence.join("; ");
     assert!(why("sp1_io").contains("SP1 HINT_LEN"), "{}", why("sp1_io"));
     assert!(why("risc0_halt").contains("risc0_zkvm_platform"));
     assert!(why("ceno_halt").contains("_stack_start"));

@@ -113,7 +113,7 @@ fn encodings(img: &Image, l: &Layout) -> Result<nexus_relink::sites::Sites, Stri
 pub fn report_json(img: &Image, map: &MemoryMap) -> serde_json::Value {
     let mut v = serde_json::json!({
         "abi": Abi::detect(img).name(),
-        "abi_evidence": nexus_relink::layout::abi::detect(img).evidence,
+        "abi_evidence": nexus_relink::abi::detect(img).evidence,
         "entry": img.entry,
         "family": map.family,
         "family_letter": map.family.letter().to_string(),
@@ -192,7 +192,7 @@ pub fn report_text(img: &Image, map: &MemoryMap) -> String {
         img.entry,
         map.family
     );
-    let evidence = nexus_relink::layout::abi::detect(img).evidence;
+    let evidence = nexus_relink::abi::detect(img).evidence;
     if !evidence.is_empty() {
         let _ = writeln!(o, "abi from: {}", evidence.join("; "));
     }

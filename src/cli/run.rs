@@ -58,7 +58,7 @@ pub fn main(a: Args) -> i32 {
     );
     let go = || -> Result<Ran, nexus_relink::Error> {
         let img = Image::read(&a.input_elf)?;
-        let detection = nexus_relink::layout::abi::detect(&img);
+        let detection = nexus_relink::abi::detect(&img);
         let detected = detection.abi;
         let evidence = if a.exec.abi.is_some() {
             vec!["chosen with --abi".to_string()]
@@ -69,7 +69,7 @@ pub fn main(a: Args) -> i32 {
         cfg.stdin_passthrough = a.exec.input.is_none();
         if a.exec.abi.unwrap_or(detected) == nexus_relink::vm::Abi::Sp1 {
             // The input's form is the user's to fix: say so before the guest's layout.
-            nexus_relink::vm::abi::sp1_frames(&cfg.input)
+            nexus_relink::abi::sp1_frames(&cfg.input)
                 .map_err(|e| nexus_relink::Error::Vm(nexus_relink::vm::VmError::Input(e)))?;
         }
         let map = MemoryMap::discover(&img);

@@ -6,7 +6,6 @@
 //! `.heap`/`.stack` sections, and finally the PT_LOAD extents. Each value records where it came
 //! from, so `inspect` can show the reasoning.
 
-pub mod abi;
 pub mod alloc;
 
 use crate::elf::Image;

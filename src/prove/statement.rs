@@ -359,12 +359,12 @@ pub fn ecall_reads(abi: Abi) -> Option<[u8; 4]> {
     }
 }
 
-pub use crate::vm::abi::is_legacy_halt;
+pub use crate::abi::is_legacy_halt;
 
 /// The register an `ecall` writes under `abi`, given the call number `n` (the trace names only
 /// a register whose value changed, so this follows from the ABI).
 pub fn ecall_writes(abi: Abi, n: u32) -> Option<u8> {
-    use crate::vm::abi::SP1_HINT_LEN;
+    use crate::abi::SP1_HINT_LEN;
     match (abi, n) {
         (Abi::Nexus, 0x201) | (Abi::LinuxRv32, 93 | 94) => None,
         (Abi::Nexus, 0x402) => Some(2),
@@ -407,12 +407,12 @@ pub fn replay(p: &Public) -> Result<(), String> {
     let mut input_pos = 0usize;
     // SP1: the hint stream (the input's frames, and frames the guest writes to fd 4/14), and
     // the public values written to fd 3/13.
-    use crate::vm::abi::{
+    use crate::abi::{
         RISC0_HALT_PAUSE, RISC0_HALT_TERMINATE, SP1_COMMIT, SP1_COMMIT_DEFERRED_PROOFS,
         SP1_FD_HINT, SP1_FD_PUBLIC_VALUES, SP1_HALT, SP1_HINT_LEN, SP1_HINT_READ, SP1_WRITE,
     };
     let mut hints = if st.abi == Abi::Sp1 {
-        crate::vm::abi::sp1_frames(&st.public_input)?
+        crate::abi::sp1_frames(&st.public_input)?
     } else {
         std::collections::VecDeque::new()
     };

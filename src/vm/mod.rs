@@ -11,11 +11,11 @@
 //! sufficed (see [`Fault`]). Stack accesses are those whose base register is `sp`: they define the
 //! peak stack use and a stack overflow (an `sp`-based access below `stack_bottom`).
 
-pub mod abi;
 mod mem;
+mod syscall;
 pub mod trace;
 
-pub use abi::Abi;
+pub use crate::abi::Abi;
 pub use trace::{check_trace, MemAccess, Trace, TraceError, TraceRow};
 
 use crate::elf::Image;
@@ -332,7 +332,7 @@ impl Vm {
             }
         }
         if abi == Abi::Ceno && !cfg.input.is_empty() {
-            let at = abi::ceno_hints_at(img, &mem, cfg.input.len()).map_err(VmError::Input)?;
+            let at = syscall::ceno_hints_at(img, &mem, cfg.input.len()).map_err(VmError::Input)?;
             mem.init(at, &cfg.input);
             init_regions.push((at, cfg.input.clone()));
         }
@@ -359,7 +359,7 @@ impl Vm {
             }
         }
         let hints = if abi == Abi::Sp1 {
-            abi::sp1_frames(&cfg.input).map_err(VmError::Input)?
+            crate::abi::sp1_frames(&cfg.input).map_err(VmError::Input)?
         } else {
             Default::default()
         };
@@ -633,7 +633,7 @@ impl Vm {
                 Some(Some(i)) if self.pc & 3 == 0 => *i,
                 Some(None) => {
                     let word = self.mem.load(self.pc, 4).unwrap_or(0);
-                    if word & 0x7f == crate::layout::abi::CUSTOM0 {
+                    if word & 0x7f == crate::abi::CUSTOM0 {
                         return self.custom0(word);
                     }
                     let why = isa::decode(word)
@@ -1121,7 +1121,7 @@ impl Vm {
         };
         if writes {
             if csr >> 10 == 3 {
-                if abi::is_legacy_halt(self.abi, &i) {
+                if crate::abi::is_legacy_halt(self.abi, &i) {
                     // `unimp`: the halt of the Nexus runtime before 0.3, exit code in a0.
                     return Err(Stop::Exit(self.regs[10] as i32));
                 }

@@ -1611,9 +1611,9 @@ fn nexus_legacy_calls_outside_its_table_are_named() {
     assert_eq!(with_abi(&a, Abi::NexusLegacy).run().exit_code, Some(5));
 }
 
-fn detected(a: &Asm) -> crate::layout::abi::Detection {
+fn detected(a: &Asm) -> crate::abi::Detection {
     let img = Image::parse(elf(&a.words(), &[], STACK_BOTTOM)).expect("builder output parses");
-    crate::layout::abi::detect(&img)
+    crate::abi::detect(&img)
 }
 
 #[test]
@@ -1622,13 +1622,13 @@ fn unimp_after_a_call_alone_is_not_the_nexus_legacy_halt() {
     // beside it, so nothing is detected (linux-rv32, the default).
     let mut a = Asm::new();
     a.i(Inst::jal(1, 8))
-        .word(crate::layout::abi::UNIMP)
-        .word(crate::layout::abi::UNIMP);
+        .word(crate::abi::UNIMP)
+        .word(crate::abi::UNIMP);
     assert_eq!(detected(&a).abi, Abi::LinuxRv32);
     // With an s2-numbered call (the Nexus VM before 0.3) it is the legacy halt.
     let mut a = Asm::new();
     a.i(Inst::jal(1, 8))
-        .word(crate::layout::abi::UNIMP)
+        .word(crate::abi::UNIMP)
         .imm(Op::Addi, 18, 0, 1)
         .ecall();
     let d = detected(&a);
@@ -1644,7 +1644,7 @@ fn unimp_after_a_call_alone_is_not_the_nexus_legacy_halt() {
         a.i(Inst::NOP);
     }
     a.i(Inst::jal(1, 8))
-        .word(crate::layout::abi::UNIMP)
+        .word(crate::abi::UNIMP)
         .imm(Op::Addi, 18, 0, 1)
         .ecall();
     let d = detected(&a);

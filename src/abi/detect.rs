@@ -18,18 +18,13 @@
 //! known convention defines give [`Abi::Unknown`]: its run faults at the first `ecall`, naming
 //! the registers, instead of answering -ENOSYS as Linux would.
 
+use super::{risc0_name, sp1_name, sp1_only, Abi, CUSTOM0, UNIMP};
 use crate::elf::Image;
 use crate::isa::{self, reg, Op};
-use crate::vm::Abi;
 use serde::Serialize;
 
 const T0: u8 = 5;
 const S2: u8 = 18;
-
-/// `unimp`: `csrrw x0, cycle, x0`, a write to the read-only `cycle` CSR.
-pub const UNIMP: u32 = 0xc000_1073;
-/// The custom-0 major opcode (OpenVM's system instructions, Nexus guest-defined precompiles).
-pub const CUSTOM0: u32 = 0b000_1011;
 
 /// The chosen ABI and the facts that chose it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -122,28 +117,6 @@ fn image_contains(img: &Image, needle: &[u8]) -> bool {
         let data = &img.bytes[s.offset as usize..(s.offset + s.filesz) as usize];
         data.windows(needle.len()).any(|w| w == needle)
     })
-}
-
-/// The SP1 name of a system-call id, when SP1 defines it.
-pub fn sp1_name(id: u32) -> Option<&'static str> {
-    crate::vm::abi::SP1_CALLS
-        .iter()
-        .find(|(n, _)| *n == id)
-        .map(|(_, name)| *name)
-}
-
-/// SP1 ids that no other t0-numbered convention uses (halt and write are shared).
-fn sp1_only(id: u32) -> bool {
-    id != 0 && id != 2 && id != 3 && id != 4 && sp1_name(id).is_some()
-}
-
-/// RISC Zero's ecall numbers in t0 (HALT 0, INPUT 1, SOFTWARE 2, SHA 3, BIGINT 4, USER 5,
-/// BIGINT2 6).
-fn risc0_name(id: u32) -> Option<&'static str> {
-    crate::vm::abi::RISC0_ECALLS
-        .iter()
-        .find(|(n, _)| *n == id)
-        .map(|(_, name)| *name)
 }
 
 /// Detect the ABI of an image, with the evidence.
@@ -257,6 +230,27 @@ pub fn detect(img: &Image) -> Detection {
         ));
         return Detection {
             abi: Abi::LinuxRv32,
+            evidence: ev,
+        };
+    }
+    // OpenVM's platform (a fork of RISC Zero's) reaches `sys_panic` through an ecall with
+    // t0 = 2; with terminate instructions and no other call, the guest is OpenVM's.
+    let panics: Vec<u32> = calls
+        .iter()
+        .filter(|c| c.t0 == Some(2) && c.a7.is_none())
+        .map(|c| c.pc)
+        .collect();
+    if !terminate.is_empty() && !calls.is_empty() && panics.len() == calls.len() {
+        ev.push(format!(
+            "OpenVM terminate instruction(s) (custom-0, funct3 0, rd = rs1 = x0) at {}",
+            list(&terminate)
+        ));
+        ev.push(format!(
+            "ecall(s) with t0 = 2 at {} (sys_panic of OpenVM's platform, forked from RISC Zero's)",
+            list(&panics)
+        ));
+        return Detection {
+            abi: Abi::OpenVm,
             evidence: ev,
         };
     }
