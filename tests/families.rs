@@ -798,5 +798,14 @@ fn an_entry_without_code_is_named_instead_of_decoding_zeros() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(out.stdout.is_empty());
+    assert!(out.stdout.is_empty());    // `inspect` lists it among the map's problems, with the same words.
+    let img = nexus_relink::elf::Image::read(&path("no_code")).unwrap();
+    let map = nexus_relink::layout::MemoryMap::discover(&img);
+    assert!(
+        map.problems
+            .iter()
+            .any(|p| p.starts_with("no code at the entry 0x0: it lies in the zero-filled part")),
+        "{:?}",
+        map.problems
+    );
 }

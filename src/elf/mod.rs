@@ -674,6 +674,46 @@ impl Image {
         }))
     }
 
+    /// "No code at the entry": the entry word is not in bytes the file holds (it lies in the
+    /// zero-filled part of a segment, or in none), so the file carries no program to run. The
+    /// one rule `inspect` lists as a problem and the VM refuses to start on.
+    pub fn no_code_at_entry(&self) -> Option<String> {
+        let entry = u64::from(self.entry);
+        if self.loads().any(|s| {
+            u64::from(s.vaddr) <= entry && entry + 4 <= u64::from(s.vaddr) + u64::from(s.filesz)
+        }) {
+            return None;
+        }
+        let section = self
+            .sections
+            .iter()
+            .find(|s| {
+                s.is_alloc()
+                    && u64::from(s.addr) <= entry
+                    && entry < u64::from(s.addr) + u64::from(s.size)
+            })
+            .map(|s| {
+                format!(
+                    " (section {}{})",
+                    escape(&s.name),
+                    if s.is_nobits() { ", NOBITS" } else { "" }
+                )
+            })
+            .unwrap_or_default();
+        let zero_filled = self.loads().any(|s| {
+            u64::from(s.vaddr) <= entry && entry < u64::from(s.vaddr) + u64::from(s.memsz)
+        });
+        let where_ = if zero_filled {
+            "in the zero-filled part of its segment"
+        } else {
+            "outside every loaded segment"
+        };
+        Some(format!(
+            "no code at the entry {:#x}: it lies {where_}{section}, not in bytes the file holds, so the file carries no program to run (an Airbender app.elf, for one, is linked without its code)",
+            self.entry
+        ))
+    }
+
     /// The instruction words the machine may execute: [`Image::code_words`] inside the
     /// file-backed part of an executable PT_LOAD. An `"ax"` section placed in a segment
     /// without execute permission (code run from RAM) is not among them. The VM executes

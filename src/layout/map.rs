@@ -295,6 +295,9 @@ impl MemoryMap {
             None => map.at_top(img, &pro, None),
             Some(sp) => map.classify(img, &pro, sp),
         }
+        if let Some(why) = img.no_code_at_entry() {
+            map.problems.push(why);
+        }
         map
     }
 

@@ -267,30 +267,8 @@ impl Vm {
         }
         // The entry must hold bytes of the file: an entry in a segment's zero-filled part (a
         // NOBITS text section) has no program to run; say so instead of decoding zeros.
-        let entry = u64::from(img.entry);
-        if !img.loads().any(|s| {
-            u64::from(s.vaddr) <= entry && entry + 4 <= u64::from(s.vaddr) + u64::from(s.filesz)
-        }) {
-            let section = img
-                .sections
-                .iter()
-                .find(|s| {
-                    s.is_alloc()
-                        && u64::from(s.addr) <= entry
-                        && entry < u64::from(s.addr) + u64::from(s.size)
-                })
-                .map(|s| {
-                    format!(
-                        " (section {}{})",
-                        crate::elf::escape(&s.name),
-                        if s.is_nobits() { ", NOBITS" } else { "" }
-                    )
-                })
-                .unwrap_or_default();
-            return Err(VmError::Config(format!(
-                "no code at the entry {:#x}: it lies in the zero-filled part of its segment{section}, not in bytes the file holds, so the file carries no program to run (an Airbender app.elf, for one, is linked without its code)",
-                img.entry
-            )));
+        if let Some(why) = img.no_code_at_entry() {
+            return Err(VmError::Config(why));
         }
         // A layout may allow memory below the lowest segment (a stack under the program).
         let mut base = lo.min(layout.image_start);
