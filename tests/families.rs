@@ -114,7 +114,17 @@ fn cases() -> Vec<Case> {
             family: StackAtTop,
             stack_top: Some(0x8040_0000),
             run: Run::Exit(4),
-            rewrite: Rewrite::Refused("the VM chooses sp"),
+            rewrite: Rewrite::Refused(
+                "no PT_GNU_STACK program header in which a rewrite could record the memory top",
+            ),
+        },
+        Case {
+            name: "nexus_vm_sp",
+            family: StackAtTop,
+            stack_top: Some(0x8040_0000),
+            run: Run::Exit(4),
+            // The memory top the VM gives sp (ecall 0x402) is recorded in PT_GNU_STACK.
+            rewrite: Rewrite::Same,
         },
         Case {
             name: "ceno_start",
@@ -416,6 +426,19 @@ fn prologue_forms() {
     assert_eq!(m.sp_init.value, Some(0xc000_0000));
     let m = MemoryMap::discover(&image("nexus_overwrite"));
     assert!(m.sp_init.overwrite_ecall.is_some());
+    // With a PT_GNU_STACK, a rewrite records the VM's memory top there: the 0x402 call then
+    // gives sp the new limit, and the placeholder stays as it was.
+    let img = image("nexus_vm_sp");
+    let rw = Relinker::new(16 << 20).rewrite(&img).unwrap();
+    let new = Image::parse(rw.bytes).unwrap();
+    let m = MemoryMap::discover(&new);
+    let l = m.run.clone().unwrap();
+    assert_eq!((l.stack_top, l.memlimit), (16 << 20, 16 << 20));
+    assert_eq!(m.sp_init.value, MemoryMap::discover(&img).sp_init.value);
+    let vm = nexus_relink::vm::Vm::new(&new, &l, nexus_relink::vm::RunConfig::default()).unwrap();
+    let (res, _) = vm.run_to_end();
+    assert_eq!(res.exit_code, Some(4));
+    assert!(res.peak_stack_bytes > 0 && res.peak_stack_bytes <= 64);
     // A rewrite of riscv-tests-style data labels at the stack bottom leaves them where they
     // are: only boundary names move.
     let img = image("sp_testdata");
@@ -600,6 +623,8 @@ fn rewrite_plans_of_families_b_c_e() {
         ),
         ("newlib_crt0", "8M", Relinker::new(8 << 20)),
         ("loader_stack", "16M", Relinker::new(16 << 20)),
+        ("nexus_vm_sp", "16M", Relinker::new(16 << 20)),
+        ("nexus_vm_sp", "1M", Relinker::new(1 << 20)),
     ];
     for (name, label, r) in cases {
         let text = match r.rewrite(&image(name)) {
@@ -798,7 +823,7 @@ fn an_entry_without_code_is_named_instead_of_decoding_zeros() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(out.stdout.is_empty());    // `inspect` lists it among the map's problems, with the same words.
+    assert!(out.stdout.is_empty()); // `inspect` lists it among the map's problems, with the same words.
     let img = nexus_relink::elf::Image::read(&path("no_code")).unwrap();
     let map = nexus_relink::layout::MemoryMap::discover(&img);
     assert!(

@@ -43,6 +43,7 @@ fn cases() -> Vec<(PathBuf, Want)> {
         (layout("sp_testdata"), Proves(3)),
         (layout("ceno_start"), Proves(9)),
         (layout("nexus_overwrite"), Proves(4)),
+        (layout("nexus_vm_sp"), Proves(4)),
         // Memory from a RAM origin (0x20000000 with code in flash at 0x10000000; 0x80000000).
         (layout("high_ram"), Proves(11)),
         (layout("high_jolt"), Proves(11)),

@@ -170,6 +170,9 @@ pub struct Movable {
     /// Family e: the `PT_GNU_STACK` program header where a rewrite records the loader's stack
     /// (its index), when the file has one.
     pub gnu_stack: Option<usize>,
+    /// Family a whose start-up asks the VM for sp (Nexus `ecall 0x402` after a placeholder
+    /// inside the image): the stack top is the VM's, recorded by a rewrite in `gnu_stack`.
+    pub vm_chooses_sp: bool,
 }
 
 impl Movable {
@@ -340,26 +343,42 @@ impl MemoryMap {
         let l0 = Layout::at_top(img, pro, None, false).expect("unchecked");
         let in_ro = seg_at(below).filter(|s| s.flags & PF_W == 0);
         if let (Some(ecall), Some(seg)) = (pro.sp.overwrite_ecall, in_ro) {
-            // A placeholder the VM replaces (`li a7, 0x402; ecall`): the Nexus rules decide.
-            let top = img
-                .symbol("__memory_top")
-                .map(|s| s.value)
-                .filter(|&v| v > l0.image_end && v > seg.vaddr)
-                .unwrap_or(NEXUS_MEMORY_TOP);
+            // A placeholder the VM replaces (`li a7, 0x402; ecall`): the Nexus rules decide,
+            // or the memory top a rewrite recorded in PT_GNU_STACK (as for family e).
+            let gnu = img.segments.iter().find(|s| s.p_type == PT_GNU_STACK);
+            let recorded = gnu.and_then(|g| self.recorded_stack(img, g, &l0));
+            let (top, src) = match recorded {
+                Some((top, _, ix)) => (
+                    top,
+                    format!("program header {ix} (PT_GNU_STACK, recorded by a rewrite) for ecall 0x402 at {ecall:#x}"),
+                ),
+                None => (
+                    img.symbol("__memory_top")
+                        .map(|s| s.value)
+                        .filter(|&v| v > l0.image_end && v > seg.vaddr)
+                        .unwrap_or(NEXUS_MEMORY_TOP),
+                    format!("Nexus rule for ecall 0x402 at {ecall:#x}"),
+                ),
+            };
             self.notes.push(format!(
-                "sp = {sp:#x} is a placeholder inside segment {}: ecall 0x402 at {ecall:#x} lets the VM choose sp; the Nexus rules put it at {top:#x}",
-                seg.index
+                "sp = {sp:#x} is a placeholder inside segment {}: ecall 0x402 at {ecall:#x} lets the VM choose sp; {} put it at {top:#x}",
+                seg.index,
+                if recorded.is_some() { "the rewrite's record" } else { "the Nexus rules" }
             ));
-            self.at_top(
-                img,
-                pro,
-                Some((top, format!("Nexus rule for ecall 0x402 at {ecall:#x}"))),
-            );
-            self.model = Err(LayoutError::Unsupported {
-                action: "rewrite",
-                family: Family::StackAtTop.to_string(),
-                why: format!("the VM chooses sp (ecall 0x402 at {ecall:#x} after a placeholder inside the image), so the file holds no stack top to move; run it as it is"),
-            });
+            self.at_top(img, pro, Some((top, src)));
+            match gnu {
+                Some(g) => {
+                    self.movable.gnu_stack = Some(g.index);
+                    self.movable.vm_chooses_sp = true;
+                }
+                None => {
+                    self.model = Err(LayoutError::Unsupported {
+                        action: "rewrite",
+                        family: Family::StackAtTop.to_string(),
+                        why: format!("the VM chooses sp (ecall 0x402 at {ecall:#x} after a placeholder inside the image) and the file has no PT_GNU_STACK program header in which a rewrite could record the memory top for `run` and `prove`; relink with -z noexecstack (which adds one), or `run` it as it is"),
+                    })
+                }
+            }
             return;
         }
         if let Some(seg) = in_ro {
@@ -637,6 +656,35 @@ impl MemoryMap {
         self.model = Ok(l);
     }
 
+    /// The stack a rewrite recorded in the `PT_GNU_STACK` program header `g` (`p_vaddr` its
+    /// bottom, `p_memsz` its size; both zero as linkers write it): `(top, size, header index)`,
+    /// or `None` when nothing is recorded. A record that is not a stack above the image is a
+    /// problem, ignored.
+    fn recorded_stack(
+        &mut self,
+        img: &Image,
+        g: &Segment,
+        l0: &Layout,
+    ) -> Option<(u32, u32, usize)> {
+        if g.vaddr == 0 && g.memsz == 0 {
+            return None;
+        }
+        let image_top = img.load_bounds().1.max(u64::from(l0.image_end));
+        let ok = g.vaddr != 0
+            && g.memsz >= 16
+            && g.vaddr % 16 == 0
+            && g.memsz % 16 == 0
+            && u64::from(g.vaddr) >= image_top
+            && u64::from(g.vaddr) + u64::from(g.memsz) <= MAX_MEMLIMIT;
+        if !ok {
+            self.problems.push(format!(
+                "program header {} (PT_GNU_STACK) holds p_vaddr {:#x}, p_memsz {:#x}, which is not a stack above the image: ignored",
+                g.index, g.vaddr, g.memsz
+            ));
+        }
+        ok.then(|| (g.vaddr + g.memsz, g.memsz, g.index))
+    }
+
     /// Family e: the loader provides the stack. Its top is the memory limit: the loader's
     /// convention ([`LOADER_STACK_TOP`], [`LOADER_STACK_SIZE`]), or what a rewrite recorded in
     /// the `PT_GNU_STACK` program header (`p_vaddr` the stack bottom, `p_memsz` its size, the
@@ -647,21 +695,7 @@ impl MemoryMap {
         let image_top = img.load_bounds().1.max(u64::from(l0.image_end));
         let gnu = img.segments.iter().find(|s| s.p_type == PT_GNU_STACK);
         self.movable.gnu_stack = gnu.map(|s| s.index);
-        let recorded = gnu.filter(|s| s.vaddr != 0 || s.memsz != 0).and_then(|s| {
-            let ok = s.vaddr != 0
-                && s.memsz >= 16
-                && s.vaddr % 16 == 0
-                && s.memsz % 16 == 0
-                && u64::from(s.vaddr) >= image_top
-                && u64::from(s.vaddr) + u64::from(s.memsz) <= MAX_MEMLIMIT;
-            if !ok {
-                self.problems.push(format!(
-                    "program header {} (PT_GNU_STACK) holds p_vaddr {:#x}, p_memsz {:#x}, which is not a stack above the image: ignored",
-                    s.index, s.vaddr, s.memsz
-                ));
-            }
-            ok.then(|| (s.vaddr + s.memsz, s.memsz, s.index))
-        });
+        let recorded = gnu.and_then(|g| self.recorded_stack(img, g, &l0));
         let (top, size, src) = match recorded {
             Some((top, size, ix)) => (
                 top,

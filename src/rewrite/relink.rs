@@ -152,8 +152,18 @@ impl Relinker {
             .map(|s| s.align)
             .max()
             .unwrap_or(1);
-        let plan =
+        let mut plan =
             Plan::new(&old, &self.request, has_memtop, stack_align).map_err(RelinkError::from)?;
+        if map.movable.vm_chooses_sp {
+            // The VM gives sp its memory top (Nexus ecall 0x402): the top is recorded in
+            // PT_GNU_STACK, where the map reads it back.
+            plan.movable = map.movable.clone();
+            plan.new.sp_init = old.sp_init.clone(); // the placeholder stays
+            plan.notes.push(format!(
+                "the start-up code asks the VM for sp (ecall 0x402); the new memory top is recorded in program header {} (PT_GNU_STACK), where `run` and `prove` read it",
+                map.movable.gnu_stack.unwrap_or_default()
+            ));
+        }
         let sites = sites::find(img, &plan);
         Ok((plan, sites))
     }

@@ -180,7 +180,7 @@ pub fn find(img: &Image, plan: &Plan) -> Sites {
             }
         }
     };
-    if plan.family == Family::LoaderStack {
+    if plan.family == Family::LoaderStack || plan.movable.vm_chooses_sp {
         // The loader's stack is a convention, not in the file: an equal value in the code or
         // data is another number. The rewrite records the new stack in PT_GNU_STACK.
         gnu_stack_sites(img, plan, &mut out);
@@ -1311,18 +1311,29 @@ fn gnu_stack_sites(img: &Image, plan: &Plan, out: &mut Sites) {
         return;
     };
     let n = &plan.new;
-    let size = n.stack_top - n.stack_bottom;
-    let why = "PT_GNU_STACK records the loader's stack";
-    if seg.vaddr != n.stack_bottom || seg.paddr != n.stack_bottom {
+    // Under ecall 0x402 only the top matters (the VM's memory top): a shared heap/stack region
+    // starts at any word, the record at the next 16-byte boundary.
+    let bottom = if plan.movable.vm_chooses_sp {
+        n.stack_bottom.next_multiple_of(16)
+    } else {
+        n.stack_bottom
+    };
+    let size = n.stack_top - bottom;
+    let why = if plan.movable.vm_chooses_sp {
+        "PT_GNU_STACK records the memory top the VM gives sp (ecall 0x402)"
+    } else {
+        "PT_GNU_STACK records the loader's stack"
+    };
+    if seg.vaddr != bottom || seg.paddr != bottom {
         out.sites.push(header_site(
             SiteKind::Segment,
             format!("program header {} p_vaddr", seg.index),
             "stack_bottom",
-            (seg.vaddr, n.stack_bottom),
+            (seg.vaddr, bottom),
             why,
             vec![
-                field_edit(seg.hdr_offset + 8, seg.vaddr, n.stack_bottom),
-                field_edit(seg.hdr_offset + 12, seg.paddr, n.stack_bottom),
+                field_edit(seg.hdr_offset + 8, seg.vaddr, bottom),
+                field_edit(seg.hdr_offset + 12, seg.paddr, bottom),
             ],
         ));
     }
