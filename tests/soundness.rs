@@ -441,11 +441,10 @@ fn d_running_past_a_tohost_exit_is_not_provable_in(mode: Mode) {
     let (img, layout) = parse(with("tohost"));
     let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
     assert_eq!((vm.exit_code, vm.cycles), (Some(0), 5));
-    let err = prove::prove(&img, &layout, RunConfig::default(), &|_| {})
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(err.contains("tohost"), "{err}");
+    // The honest run ends with the HTIF exit and proves so.
+    let (honest, _) = prove::prove(&img, &layout, RunConfig::default(), &|_| {}).unwrap();
+    let st = prove::verify(&honest, Some((&img, &layout))).unwrap();
+    assert_eq!((st.exit_code, st.htif_exit, st.cycles), (0, true, 5));
     let (run_img, run_layout) = parse(with("tohosx"));
     // The store to tohost, the VM's last instruction.
     let at = vm.cycles - 1;
@@ -459,6 +458,59 @@ fn d_running_past_a_tohost_exit_is_not_provable_in(mode: Mode) {
     let mut pf2 = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
     pf2.public.statement.tohost = None;
     assert!(prove::verify(&pf2, Some((&img, &layout))).is_err());
+}
+
+/// D'. The HTIF exit states the word stored: a modified prover that ends with the same `sw`
+/// to `tohost` but states another exit code (the stored word 5, exit 2, claimed as 7, exit 3)
+/// passes the replay and is rejected by the STARK; one claiming an HTIF exit for a run that
+/// ended with the exit system call is rejected by the replay.
+#[test]
+fn d_an_htif_exit_states_the_word_stored() {
+    let tohost = 0x2_0000;
+    let mut a = Asm(Vec::new());
+    a.li(5, 5);
+    a.li(6, tohost);
+    a.i(Inst::new(Op::Sw, 0, 6, 5, 0)); // tohost = 5: exit 2
+    let img = Image::parse(guest::elf(
+        &SHAPE,
+        &a.0,
+        &[("tohost".to_string(), tohost, 8)],
+    ))
+    .unwrap();
+    let layout = nexus_relink::layout::MemoryMap::discover(&img)
+        .prove_layout()
+        .unwrap();
+    let (public, trace) = prove::trace_run(&img, &layout, RunConfig::default()).unwrap();
+    assert_eq!(
+        (public.statement.exit_code, public.statement.htif_exit),
+        (2, true)
+    );
+    let (tables, traces) = witness::build(&public, &trace).unwrap();
+    let honest = prove::prove_traces(public.clone(), &tables, &traces).unwrap();
+    prove::verify(&honest, None).unwrap();
+    let mut forged = public.clone();
+    forged.statement.exit_code = 3;
+    prove::statement::replay(&forged).expect("the forged statement is consistent");
+    let (tables, traces) = witness::build_unchecked(&forged, &trace).unwrap();
+    let pf = prove::prove_traces(forged, &tables, &traces).unwrap();
+    let back = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+    let why = prove::verify(&back, None).expect_err("a forged HTIF exit code");
+    assert!(why.to_string().contains("STARK"), "{why}");
+    // A run that ends with the exit ecall, stated as an HTIF exit: the replay rejects it.
+    let mut b = Asm(Vec::new());
+    b.i(Inst::addi(10, 0, 2));
+    b.exit_linux();
+    let img = Image::parse(guest::elf(
+        &SHAPE,
+        &b.0,
+        &[("tohost".to_string(), tohost, 8)],
+    ))
+    .unwrap();
+    let (mut public, _) = prove::trace_run(&img, &layout, RunConfig::default()).unwrap();
+    assert!(!public.statement.htif_exit);
+    public.statement.htif_exit = true;
+    let why = prove::statement::replay(&public).expect_err("an ecall exit stated as HTIF");
+    assert!(why.contains("before the HTIF exit"), "{why}");
 }
 
 /// E. Nexus private input: `ecall 0x400` returns one byte, or `u32::MAX` once the input is

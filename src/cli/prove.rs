@@ -249,9 +249,14 @@ fn print_statement(st: &Statement, segments: usize, secs: f64, with_elf: bool) {
         st.initial_sp
     ));
     say(format!(
-        "run: {} cycles, exit code {}, public input {} bytes, stdout {} bytes, stderr {} bytes, public output {}, zero-knowledge: {}",
+        "run: {} cycles, exit code {}{}, public input {} bytes, stdout {} bytes, stderr {} bytes, public output {}, zero-knowledge: {}",
         st.cycles,
         st.exit_code,
+        if st.htif_exit {
+            " (HTIF exit: the last instruction stored (code << 1) | 1 to tohost)"
+        } else {
+            ""
+        },
         st.public_input.len(),
         st.stdout.len(),
         st.stderr.len(),

@@ -10,7 +10,7 @@ pub(crate) const MAGIC: &[u8; 8] = crate::elf::PROOF_MAGIC;
 /// part bound into the STARK, read-only code and `tohost`, the stack rule, the private-input
 /// range. Version 3: a chain of segments (continuations; [`super::segment`]). Files of other
 /// versions are refused by name.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// Why a proof was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,7 @@ impl ProofFile {
         let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
         if version != VERSION {
             let why = if version < VERSION {
-                "; earlier versions do not state the initial registers (version 3), are one STARK without segments (2), or did not bind the whole statement (1): prove again with this build"
+                "; earlier versions do not state the HTIF exit (version 4), the initial registers (3), are one STARK without segments (2), or did not bind the whole statement (1): prove again with this build"
             } else {
                 "; it was made by a newer build"
             };

@@ -164,6 +164,7 @@ pub fn public_from_elf(
         stdout: Vec::new(),
         stderr: Vec::new(),
         public_output: Vec::new(),
+        htif_exit: false,
     };
     Ok(Public {
         statement,
@@ -255,10 +256,15 @@ fn finish_statement(
         let legacy_halt = public.statement.abi == Abi::NexusLegacy && op == crate::isa::Op::Csrrw;
         let terminate = public.statement.abi == Abi::OpenVm && op == crate::isa::Op::Terminate;
         if op != crate::isa::Op::Ecall && !legacy_halt && !terminate {
-            return Err(ProveError::Unprovable(format!(
-                "the run ends with `{}` at pc {pc:#x} (a store to the HTIF `tohost` word); the prover handles runs that end with an exit system call",
-                op.mnemonic(),
-            )));
+            // The HTIF exit: a store of an odd word to `tohost`. The proof's machine takes a
+            // whole-word store (`sw`) of `(code << 1) | 1`.
+            if op != crate::isa::Op::Sw {
+                return Err(ProveError::Unprovable(format!(
+                    "the run ends with `{}` at pc {pc:#x} (a store to the HTIF `tohost` word); the prover handles the HTIF exit as a whole-word store (`sw`)",
+                    op.mnemonic(),
+                )));
+            }
+            public.statement.htif_exit = true;
         }
     }
     let st = &mut public.statement;
@@ -623,6 +629,11 @@ pub(crate) fn public_values(
     );
     cpu.push(notlast);
     cpu.push(Val::from_u32(meta.pc_out / 4));
+    // The HTIF exit (the last segment's last row may be a `sw` of this word to `tohost`).
+    cpu.push(Val::from_bool(st.htif_exit));
+    cpu.push(Val::from_u32(st.tohost.unwrap_or(0) >> 2));
+    let word = ((st.exit_code as u32) << 1) | 1;
+    cpu.extend(word.to_le_bytes().map(|b| Val::from_u32(u32::from(b))));
     debug_assert_eq!(cpu.len(), tables::CPU_PUBLIC);
     v[0] = cpu;
     let mut mem: Vec<Val> = mem_bounds(st)

@@ -118,6 +118,9 @@ pub struct CpuCols {
     pub sbr: usize,
     pub slo: usize,
     pub shi: usize,
+    /// The HTIF exit: the last row of the last segment is a `sw` of the public exit word to
+    /// the public `tohost` word, which takes no memory access.
+    pub halt: usize,
     pub width: usize,
 }
 
@@ -172,6 +175,7 @@ impl CpuCols {
             sbr: a.one(),
             slo: a.one(),
             shi: a.one(),
+            halt: a.one(),
             width: 0,
         };
         c.width = a.0;
@@ -230,9 +234,22 @@ impl Cpu {
         // other it continues at the public pc the next segment starts from.
         let ends = real.clone() - n(l.real);
         let notlast = pv[22].clone();
+        // The HTIF exit (public values 24..30: whether the statement ends with it, the `tohost`
+        // word index, the stored word's bytes) is a `sw` row that ends the last segment.
+        let halt = x(l.halt);
+        let hok = pv[24].clone();
+        b.assert_bool(halt.clone());
+        b.assert_zero(halt.clone() * (one.clone() - s(sel::SW)));
+        b.assert_zero(halt.clone() * (one.clone() - hok.clone()));
+        b.assert_zero(halt.clone() * notlast.clone());
+        b.when_transition().assert_zero(halt.clone() * n(l.real));
         b.when_transition().assert_zero(
-            ends.clone() * (one.clone() - notlast.clone()) * (one.clone() - s(sel::EV)),
+            ends.clone()
+                * (one.clone() - notlast.clone())
+                * (one.clone() - s(sel::EV) - halt.clone()),
         );
+        b.when_transition()
+            .assert_zero(ends.clone() * (one.clone() - notlast.clone()) * (hok - halt.clone()));
         b.when_transition()
             .assert_zero(ends.clone() * notlast * (x(l.npc) - pv[23].clone()));
         b.when_transition()
@@ -345,6 +362,11 @@ impl Cpu {
             Count::bounded(memop.clone() + s(sel::JALR), 1),
         );
         let word = word_of(x(l.k), x(l.d[1]), x(l.d[2]), x(l.d[3]));
+        // The HTIF exit stores the public word to the public `tohost` word.
+        b.assert_zero(halt.clone() * (word.clone() - pv[25].clone()));
+        for k in 0..4 {
+            b.assert_zero(halt.clone() * (x(l.b[k]) - pv[26 + k].clone()));
+        }
         let pc1 = x(l.pcw) + one.clone();
         // taken is 0 on jalr and event rows, so the three cases add up.
         b.assert_zero(
@@ -432,7 +454,9 @@ impl Cpu {
         let t = |j: u32| x(l.clk) * c(8) + c(j);
         let arr = |cols: [usize; 4]| cols.map(&x);
         let wr = x(l.wr);
-        let gates = [real.clone(), real.clone(), memop.clone(), wr.clone()];
+        // The HTIF exit's store takes no memory access (`tohost` stays read-only).
+        let memacc = memop.clone() - halt.clone();
+        let gates = [real.clone(), real.clone(), memacc.clone(), wr.clone()];
         for j in 0..4 {
             ts_check(
                 b,
@@ -476,7 +500,7 @@ impl Cpu {
             x(l.pt[2]),
             arr(l.nw),
             t(3),
-            memop.clone(),
+            memacc,
         );
         access(
             b,
@@ -684,7 +708,20 @@ impl CpuTrace {
                 )));
             }
             let ro = pt.ro_words.contains(&(d >> 2));
-            if ro && matches!(s, sel::SB | sel::SH | sel::SW) && checked {
+            let st_ = &p.statement;
+            let htif = st_.htif_exit
+                && s == sel::SW
+                && st_.tohost.is_some_and(|t| t >> 2 == d >> 2)
+                // A forger (unchecked) takes any such store for the exit.
+                && (!checked || b == ((st_.exit_code as u32) << 1 | 1));
+            if htif {
+                // The HTIF exit: no memory access (`tohost` stays as it was); the word stored
+                // is public.
+                row[l.halt] = Val::ONE;
+                row[l.f[lane]] = Val::ONE;
+                nword = b;
+            }
+            if ro && !htif && matches!(s, sel::SB | sel::SH | sel::SW) && checked {
                 let what = if p.statement.tohost.is_some_and(|t| t >> 2 == d >> 2) {
                     format!("a store to the HTIF `tohost` word {d:#x} (it ends the VM's run)")
                 } else {
@@ -698,6 +735,8 @@ impl CpuTrace {
             if ro && matches!(s, sel::LB..=sel::LHU) {
                 row[l.rom] = Val::ONE;
             }
+        }
+        if is_mem && row[l.halt] == Val::ZERO {
             let (old, pm) = st.word(run.base, d >> 2);
             mword = old;
             let mut nb = old.to_le_bytes();

@@ -95,9 +95,10 @@ pub enum Table {
 pub const NUM_TABLES: usize = 11;
 /// CPU public values: the segment's first pc (word), its cycles, (image_end - 1) and
 /// stack_bottom as (high, low) halves, the segment digest as 16 16-bit limbs (bound by the
-/// Fiat-Shamir transcript), `notlast` (a segment before the last) and the pc (word) the next
-/// segment starts at.
-pub const CPU_PUBLIC: usize = 6 + 16 + 2;
+/// Fiat-Shamir transcript), `notlast` (a segment before the last), the pc (word) the next
+/// segment starts at, and the HTIF exit: whether the statement ends with it, the `tohost`
+/// word index, and the stored word `(exit_code << 1) | 1` as 4 bytes.
+pub const CPU_PUBLIC: usize = 6 + 16 + 2 + 6;
 /// MEM public values: the region bounds (8 halves), `first`, `notlast`.
 pub const MEM_PUBLIC: usize = 10;
 pub const TABLE_NAMES: [&str; NUM_TABLES] = [

@@ -10,6 +10,8 @@ $CC p_env.S -o "$OUT/p_env_pass.elf"
 $CC -DFAIL_AT=1 p_env.S -o "$OUT/p_env_fail.elf"
 $CC -DHTIF p_env.S -o "$OUT/p_env_htif_pass.elf"
 $CC -DHTIF -DFAIL_AT=1 p_env.S -o "$OUT/p_env_htif_fail.elf"
+$CC -DHTIF -DNO_SMC p_env.S -o "$OUT/p_env_htif_nosmc_pass.elf"
+$CC -DHTIF -DNO_SMC -DFAIL_AT=1 p_env.S -o "$OUT/p_env_htif_nosmc_fail.elf"
 $CC -DNO_SMC p_env.S -o "$OUT/p_env_nosmc_pass.elf"
 $CC -DNO_SMC -DFAIL_AT=1 p_env.S -o "$OUT/p_env_nosmc_fail.elf"
 # A user-mode test without a stack or data, `_end` page-aligned past the image (family d).
