@@ -13,6 +13,7 @@ use serde::Serialize;
 
 pub mod base;
 pub mod map;
+pub mod picture;
 mod prologue;
 
 pub use base::MemoryBase;
