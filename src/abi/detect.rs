@@ -161,6 +161,29 @@ pub fn detect(img: &Image) -> Detection {
         .filter(|&pc| pc.wrapping_sub(img.entry) < 96)
         .collect();
     let nexus_sign = has("__memory_top") || has("_start_rust") || !legacy_s2.is_empty();
+    // The late-2024 runtime between the two: 0.3's a7-numbered calls, no 0x201 exit, and the
+    // `unimp` halt after the call into the program.
+    if !unimp.is_empty()
+        && nexus_sign
+        && !nexus_exit
+        && linux.is_empty()
+        && t0_calls.is_empty()
+        && legacy_s2.is_empty()
+        && nexus_a7.iter().any(|c| c.a7 != Some(0x402))
+    {
+        ev.push(format!(
+            "`unimp` right after a `jal` in the start-up code at {} (the halt of the Nexus runtime before 0.3)",
+            list(&unimp)
+        ));
+        ev.push(format!(
+            "{} ecall(s) with a7 in 0x200..0x405 (Nexus 0.3 numbers) and none with a7 = 0x201 (0.3's exit) or numbered in s2 (before 0.3): the late-2024 runtime between the two",
+            nexus_a7.len()
+        ));
+        return Detection {
+            abi: Abi::NexusMixed,
+            evidence: ev,
+        };
+    }
     if !unimp.is_empty() && nexus_sign && !nexus_exit && linux.is_empty() && t0_calls.is_empty() {
         ev.push(format!(
             "`unimp` right after a `jal` in the start-up code at {} (the Nexus runtime before 0.3 halts with unimp, exit code in a0)",

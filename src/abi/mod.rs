@@ -54,6 +54,10 @@ pub enum Abi {
     #[value(name = "openvm")]
     #[serde(rename = "openvm")]
     OpenVm,
+    /// A Nexus runtime of late 2024 between the two conventions: 0.3's a7-numbered calls
+    /// (0x200 write, 0x400 private input, ...) and the `unimp` halt of before 0.3.
+    #[value(name = "nexus-mixed")]
+    NexusMixed,
     /// Detected only: ecalls numbered in t0 under no known convention.
     #[value(skip)]
     Unknown,
@@ -69,6 +73,7 @@ impl Abi {
             Abi::Risc0 => "risc0",
             Abi::Ceno => "ceno",
             Abi::OpenVm => "openvm",
+            Abi::NexusMixed => "nexus-mixed",
             Abi::Unknown => "unknown",
         }
     }
@@ -87,7 +92,14 @@ impl Abi {
                 | Abi::Risc0
                 | Abi::Ceno
                 | Abi::OpenVm
+                | Abi::NexusMixed
         )
+    }
+
+    /// Nexus 0.3's system-call numbers (a7 = 0x200 write, 0x201 exit, 0x400 private input,
+    /// ...), tapes and memory map: `nexus`, and the late-2024 runtime that halts with `unimp`.
+    pub fn nexus_calls(self) -> bool {
+        matches!(self, Abi::Nexus | Abi::NexusMixed)
     }
 
     /// Choose the ABI from the ELF (see [`detect()`], which also says why).
@@ -179,10 +191,12 @@ pub const RISC0_FD_STDIN: u32 = 0;
 pub const RISC0_FD_JOURNAL: u32 = 3;
 
 /// `unimp` (`csrrw x0, cycle, x0`, a write to a read-only counter): the halt of the Nexus
-/// runtime before 0.3, the exit code in a0. One rule for the VM (`Vm::csr`) and the proof's
-/// replay and transcript (`prove::statement`).
+/// runtime before 0.3 (and of the late-2024 runtime with 0.3's calls), the exit code in a0.
+/// One rule for the VM (`Vm::csr`) and the proof's replay and transcript (`prove::statement`).
 pub fn is_legacy_halt(abi: Abi, inst: &crate::isa::Inst) -> bool {
-    abi == Abi::NexusLegacy && inst.op == crate::isa::Op::Csrrw && inst.imm as u32 & 0xfff == 0xc00
+    matches!(abi, Abi::NexusLegacy | Abi::NexusMixed)
+        && inst.op == crate::isa::Op::Csrrw
+        && inst.imm as u32 & 0xfff == 0xc00
 }
 
 /// The conventions that number calls in t0, for faults of a guest run under another ABI.

@@ -253,7 +253,8 @@ fn finish_statement(
     };
     if let Some((op, pc)) = last {
         // The exit: an ecall, or `unimp` (`csrrw x0, cycle, x0`) in the Nexus runtime before 0.3.
-        let legacy_halt = public.statement.abi == Abi::NexusLegacy && op == crate::isa::Op::Csrrw;
+        let legacy_halt = matches!(public.statement.abi, Abi::NexusLegacy | Abi::NexusMixed)
+            && op == crate::isa::Op::Csrrw;
         let terminate = public.statement.abi == Abi::OpenVm && op == crate::isa::Op::Terminate;
         if op != crate::isa::Op::Ecall && !legacy_halt && !terminate {
             // The HTIF exit: a store of an odd word to `tohost`. The proof's machine takes a
@@ -673,7 +674,7 @@ impl EventCollector {
     pub(crate) fn add(&mut self, t: &crate::vm::trace::Trace) -> Result<(), ProveError> {
         use crate::isa::Op;
         let (abi, regs) = (self.abi, &mut self.regs);
-        let nexus = abi == Abi::Nexus;
+        let nexus = abi.nexus_calls();
         let ecall_reads = statement::ecall_reads(abi);
         for (j, r) in t.rows.iter().enumerate() {
             let i = self.clk0 + j as u64;

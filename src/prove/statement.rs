@@ -354,7 +354,7 @@ impl Statement {
 /// then a0, a1, a2. `None` for the ABIs outside the proof's machine.
 pub fn ecall_reads(abi: Abi) -> Option<[u8; 4]> {
     match abi {
-        Abi::Nexus | Abi::LinuxRv32 => Some([17, 10, 11, 12]),
+        Abi::Nexus | Abi::NexusMixed | Abi::LinuxRv32 => Some([17, 10, 11, 12]),
         Abi::Sp1 | Abi::Risc0 | Abi::Ceno => Some([5, 10, 11, 12]),
         // The Nexus VM before 0.3: the number in s2, arguments in a1, a2; a7 = 0x402 overwrites
         // sp as in 0.3 (nexus-xyz/nexus-zkvm `vm/src/syscalls.rs`).
@@ -369,6 +369,12 @@ pub use crate::abi::is_legacy_halt;
 /// a register whose value changed, so this follows from the ABI).
 pub fn ecall_writes(abi: Abi, n: u32) -> Option<u8> {
     use crate::abi::SP1_HINT_LEN;
+    // The late-2024 Nexus runtime numbers its calls as 0.3 does.
+    let abi = if abi == Abi::NexusMixed {
+        Abi::Nexus
+    } else {
+        abi
+    };
     match (abi, n) {
         (Abi::Nexus, 0x201) | (Abi::LinuxRv32, 93 | 94) => None,
         (Abi::Nexus, 0x402) => Some(2),
@@ -511,10 +517,14 @@ pub fn replay(p: &Public) -> Result<(), String> {
             }
             Op::Ecall => {
                 let Some(want) = ecall_reads(st.abi) else {
-                    return Err(format!(
-                        "{at}: the {} ABI is not in the proof's machine",
-                        st.abi.name()
-                    ));
+                    return Err(if st.abi.provable() {
+                        format!("{at}: the {} ABI makes no ecall", st.abi.name())
+                    } else {
+                        format!(
+                            "{at}: the {} ABI is not in the proof's machine",
+                            st.abi.name()
+                        )
+                    });
                 };
                 let regs: Vec<u8> = e.reads.iter().map(|r| r.0).collect();
                 let nreg = match want[0] {
@@ -561,7 +571,13 @@ pub fn replay(p: &Public) -> Result<(), String> {
                         ))
                     }
                 };
-                match (st.abi, a7) {
+                // The late-2024 Nexus runtime numbers its calls as 0.3 does.
+                let abi_calls = if st.abi == Abi::NexusMixed {
+                    Abi::Nexus
+                } else {
+                    st.abi
+                };
+                match (abi_calls, a7) {
                     (Abi::LinuxRv32, 93 | 94) | (Abi::Nexus, 0x201) => {
                         expect(e.write.is_none() && none(e))?;
                         exit = Some(a0 as i32);
@@ -711,7 +727,7 @@ pub fn replay(p: &Public) -> Result<(), String> {
                 }
                 exit = Some((inst.imm as u32 & 0xff) as i32);
             }
-            Op::NexusRead | Op::NexusWrite if st.abi == Abi::Nexus => {
+            Op::NexusRead | Op::NexusWrite if st.abi.nexus_calls() => {
                 if !none(e) {
                     return Err(format!("{at}: a tape instruction touches no memory"));
                 }

@@ -272,7 +272,7 @@ impl Vm {
         }
         // A layout may allow memory below the lowest segment (a stack under the program).
         let mut base = lo.min(layout.image_start);
-        if abi == Abi::Nexus {
+        if abi.nexus_calls() {
             base = base.min(NEXUS_INPUT_BASE_ADDR);
         }
         let init_end = img
@@ -314,7 +314,7 @@ impl Vm {
             mem.init(at, &cfg.input);
             init_regions.push((at, cfg.input.clone()));
         }
-        if abi == Abi::Nexus && lo >= NEXUS_INPUT_BASE_ADDR + 8 {
+        if abi.nexus_calls() && lo >= NEXUS_INPUT_BASE_ADDR + 8 {
             // Tapes are addressed from 0: the base words hold 0 (see abi.rs).
             let _ = mem.store(NEXUS_INPUT_BASE_ADDR, 4, 0);
             let _ = mem.store(NEXUS_OUTPUT_BASE_ADDR, 4, 0);
@@ -499,7 +499,7 @@ impl Vm {
             }
         };
         // Nexus: the output tape's word 0 is the exit code; other ABIs collect bytes.
-        let skip = if self.abi == Abi::Nexus { 4 } else { 0 };
+        let skip = if self.abi.nexus_calls() { 4 } else { 0 };
         RunResult {
             abi: self.abi,
             exit_code,

@@ -26,7 +26,7 @@ const EBADF: i32 = 9;
 impl Vm {
     pub(super) fn ecall(&mut self) -> Result<(), Stop> {
         match self.abi {
-            Abi::Nexus | Abi::LinuxRv32 => {}
+            Abi::Nexus | Abi::NexusMixed | Abi::LinuxRv32 => {}
             Abi::NexusLegacy => return self.ecall_nexus_legacy(),
             Abi::Sp1 => return self.ecall_sp1(),
             Abi::Risc0 => return self.ecall_risc0(),
@@ -37,7 +37,7 @@ impl Vm {
         let a7 = self.regs[reg::A7 as usize];
         let (a0, a1, a2) = (self.regs[10], self.regs[11], self.regs[12]);
         let ret = match self.abi {
-            Abi::Nexus => match a7 {
+            Abi::Nexus | Abi::NexusMixed => match a7 {
                 0x200 => {
                     let bytes = self.guest_bytes(a1, a2)?;
                     if a0 == 1 {
@@ -512,7 +512,7 @@ impl Vm {
                 }
             };
         }
-        let what = if self.abi == Abi::Nexus || self.abi == Abi::NexusLegacy {
+        let what = if matches!(self.abi, Abi::Nexus | Abi::NexusLegacy | Abi::NexusMixed) {
             "a Nexus guest-defined precompile, not RV32IM"
         } else if f3 == 0 && rd == 0 && rs1 == 0 {
             "OpenVM's terminate instruction, not RV32IM (run with --abi openvm)"
