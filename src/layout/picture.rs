@@ -124,12 +124,24 @@ pub fn bands(img: &Image, l: &Layout) -> Vec<Band> {
         });
     }
     out.sort_by_key(|b| (b.start, b.end));
-    out
+    // A segment that also holds the heap or the stack (a NOBITS tail) is drawn up to where
+    // they begin: the bands do not overlap.
+    let mut kept: Vec<Band> = Vec::new();
+    for b in out {
+        if let Some(prev) = kept.last_mut() {
+            if prev.end > b.start {
+                prev.end = b.start;
+            }
+        }
+        kept.push(b);
+    }
+    kept.retain(|b| b.end > b.start);
+    kept
 }
 
 const COL_W: u32 = 150;
 const LABEL_W: u32 = 330;
-const MIN_H: f64 = 34.0;
+const MIN_H: f64 = 46.0;
 const SCALE_H: f64 = 420.0;
 
 /// An SVG document with one column per `(title, bands)`, side by side, and the memory limit
@@ -252,6 +264,167 @@ pub fn svg(heading: &str, columns: &[(String, Vec<Band>, u64)]) -> String {
     doc.to_string()
 }
 
+/// A plot of memory use over a run ([`crate::vm::profile::Profile`]): stack depth, heap use
+/// and touched memory against cycles, with the high-water marks and the stack and heap sizes
+/// of the layout as limits, so a user sees what memory limit to choose.
+pub fn profile_svg(heading: &str, p: &crate::vm::profile::Profile) -> String {
+    use svg::node::element::{Line, Polyline};
+    let (w, h) = (880.0f64, 360.0f64);
+    let (left, top, right, bottom) = (90.0, 50.0, 300.0, 50.0);
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let l = &p.layout;
+    let stack_size = u64::from(l.stack_top.saturating_sub(l.stack_bottom));
+    let heap_size = u64::from(l.heap_end.saturating_sub(l.heap_start));
+    let touched = |s: &crate::vm::profile::Sample| s.pages * 4096;
+    let ymax = p
+        .samples
+        .iter()
+        .map(|s| s.stack_bytes.max(s.heap_bytes).max(touched(s)))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64
+        * 1.15;
+    let xmax = p.samples.last().map_or(1, |s| s.cycle.max(1)) as f64;
+    let at = |c: u64, v: u64| {
+        (
+            left + pw * c as f64 / xmax,
+            top + ph - ph * (v as f64 / ymax).min(1.0),
+        )
+    };
+    // At most ~600 points per line: every k-th sample, keeping the peaks of each stride.
+    let k = p.samples.len().div_ceil(600).max(1);
+    let line = |f: &dyn Fn(&crate::vm::profile::Sample) -> u64, colour: &str| {
+        let mut pts = vec![format!("{:.1},{:.1}", left, top + ph)];
+        for chunk in p.samples.chunks(k) {
+            let v = chunk.iter().map(f).max().unwrap_or(0);
+            let (x, y) = at(chunk.last().map_or(0, |s| s.cycle), v);
+            pts.push(format!("{x:.1},{y:.1}"));
+        }
+        Polyline::new()
+            .set("points", pts.join(" "))
+            .set("fill", "none")
+            .set("stroke", colour)
+            .set("stroke-width", 2)
+    };
+    let label = |x: f64, y: f64, text: String, colour: &str| {
+        TextEl::new("")
+            .set("x", format!("{x:.1}"))
+            .set("y", format!("{y:.1}"))
+            .set("fill", colour)
+            .add(Text::new(text))
+    };
+    let mut doc = Document::new()
+        .set("xmlns", "http://www.w3.org/2000/svg")
+        .set("viewBox", (0, 0, w, h))
+        .set("width", w)
+        .set("height", h)
+        .set("font-family", "monospace")
+        .set("font-size", 12)
+        .add(
+            Rectangle::new()
+                .set("width", w)
+                .set("height", h)
+                .set("fill", "white"),
+        )
+        .add(
+            TextEl::new("")
+                .set("x", 10)
+                .set("y", 20)
+                .set("font-size", 14)
+                .set("font-weight", "bold")
+                .add(Text::new(heading)),
+        )
+        .add(
+            Rectangle::new()
+                .set("x", left)
+                .set("y", top)
+                .set("width", pw)
+                .set("height", ph)
+                .set("fill", "none")
+                .set("stroke", "#444"),
+        )
+        .add(label(left, h - 18.0, "0".into(), "#444"))
+        .add(label(
+            left + pw - 120.0,
+            h - 18.0,
+            format!("{} cycles", p.samples.last().map_or(0, |s| s.cycle)),
+            "#444",
+        ))
+        .add(label(
+            10.0,
+            top + 4.0,
+            crate::size::human(ymax as u64),
+            "#444",
+        ))
+        .add(label(10.0, top + ph, "0 B".into(), "#444"));
+    // The layout's sizes: a dashed line where they fit in the plot, else named below the
+    // legend.
+    let mut off = 0.0;
+    for (size, name, colour) in [
+        (stack_size, "stack size", "#d6604d"),
+        (heap_size, "heap size", "#b8860b"),
+    ] {
+        if size > 0 && (size as f64) >= ymax {
+            doc = doc.add(label(
+                left + pw + 8.0,
+                top + 74.0 + off,
+                format!("{name} {} (above the plot)", crate::size::human(size)),
+                colour,
+            ));
+            off += 16.0;
+        }
+        if size > 0 && (size as f64) < ymax {
+            let (_, y) = at(0, size);
+            doc = doc
+                .add(
+                    Line::new()
+                        .set("x1", left)
+                        .set("x2", left + pw)
+                        .set("y1", format!("{y:.1}"))
+                        .set("y2", format!("{y:.1}"))
+                        .set("stroke", colour)
+                        .set("stroke-dasharray", "6 4"),
+                )
+                .add(label(
+                    left + pw + 8.0,
+                    y + 4.0,
+                    format!("{name} {}", crate::size::human(size)),
+                    colour,
+                ));
+        }
+    }
+    let series: [(&str, &str, &dyn Fn(&crate::vm::profile::Sample) -> u64, u64); 3] = [
+        ("stack depth", "#d6604d", &|s| s.stack_bytes, p.peak_stack()),
+        ("heap used", "#b8860b", &|s| s.heap_bytes, p.peak_heap()),
+        ("memory touched", "#4393c3", &touched, p.pages() * 4096),
+    ];
+    for (n, (name, colour, f, peak)) in series.into_iter().enumerate() {
+        doc = doc.add(line(f, colour)).add(label(
+            left + pw + 8.0,
+            top + 14.0 + 16.0 * n as f64,
+            format!("{name}: peak {}", crate::size::human(peak)),
+            colour,
+        ));
+    }
+    let r = &p.result;
+    let end = match (&r.exit_code, &r.fault) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(f)) => format!("fault {}", f.kind.name()),
+        _ => "stopped".into(),
+    };
+    doc = doc.add(label(
+        left,
+        top - 10.0,
+        format!(
+            "memory limit {:#x} ({}); the run ended with {end}",
+            l.memlimit,
+            crate::size::human(l.memlimit)
+        ),
+        "#222",
+    ));
+    doc.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +441,24 @@ mod tests {
         );
         assert_eq!(b.last().unwrap().end, l.memlimit);
         assert!(b.windows(2).all(|w| w[0].start <= w[1].start));
+    }
+
+    #[test]
+    fn a_profile_plot_shows_each_peak_and_the_limit() {
+        let img = Image::read(std::path::Path::new("fixtures/deep_recursion.elf")).unwrap();
+        let l = crate::layout::MemoryMap::discover(&img).run.unwrap();
+        let vm = crate::vm::Vm::new(&img, &l, crate::vm::RunConfig::default()).unwrap();
+        let p = crate::vm::profile::profile(vm, 5_000);
+        let s = profile_svg("deep_recursion", &p);
+        assert!(s.starts_with("<svg"));
+        assert_eq!(s.matches("<polyline").count(), 3);
+        for want in [
+            format!("stack depth: peak {}", crate::size::human(p.peak_stack())),
+            format!("memory limit {:#x}", l.memlimit),
+            "the run ended with exit code".to_string(),
+        ] {
+            assert!(s.contains(&want), "{want}");
+        }
     }
 
     #[test]

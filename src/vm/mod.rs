@@ -12,6 +12,7 @@
 //! peak stack use and a stack overflow (an `sp`-based access below `stack_bottom`).
 
 mod mem;
+pub mod profile;
 mod syscall;
 pub mod trace;
 
