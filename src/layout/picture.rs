@@ -268,6 +268,7 @@ pub fn svg(heading: &str, columns: &[(String, Vec<Band>, u64)]) -> String {
 /// and touched memory against cycles, with the high-water marks and the stack and heap sizes
 /// of the layout as limits, so a user sees what memory limit to choose.
 pub fn profile_svg(heading: &str, p: &crate::vm::profile::Profile) -> String {
+    use crate::vm::profile::Sample;
     use svg::node::element::{Line, Polyline};
     let (w, h) = (880.0f64, 360.0f64);
     let (left, top, right, bottom) = (90.0, 50.0, 300.0, 50.0);
@@ -275,7 +276,7 @@ pub fn profile_svg(heading: &str, p: &crate::vm::profile::Profile) -> String {
     let l = &p.layout;
     let stack_size = u64::from(l.stack_top.saturating_sub(l.stack_bottom));
     let heap_size = u64::from(l.heap_end.saturating_sub(l.heap_start));
-    let touched = |s: &crate::vm::profile::Sample| s.pages * 4096;
+    let touched = |s: &Sample| s.pages * 4096;
     let ymax = p
         .samples
         .iter()
@@ -293,7 +294,7 @@ pub fn profile_svg(heading: &str, p: &crate::vm::profile::Profile) -> String {
     };
     // At most ~600 points per line: every k-th sample, keeping the peaks of each stride.
     let k = p.samples.len().div_ceil(600).max(1);
-    let line = |f: &dyn Fn(&crate::vm::profile::Sample) -> u64, colour: &str| {
+    let line = |f: &dyn Fn(&Sample) -> u64, colour: &str| {
         let mut pts = vec![format!("{:.1},{:.1}", left, top + ph)];
         for chunk in p.samples.chunks(k) {
             let v = chunk.iter().map(f).max().unwrap_or(0);
@@ -393,7 +394,8 @@ pub fn profile_svg(heading: &str, p: &crate::vm::profile::Profile) -> String {
                 ));
         }
     }
-    let series: [(&str, &str, &dyn Fn(&crate::vm::profile::Sample) -> u64, u64); 3] = [
+    type Series<'a> = (&'a str, &'a str, &'a dyn Fn(&Sample) -> u64, u64);
+    let series: [Series; 3] = [
         ("stack depth", "#d6604d", &|s| s.stack_bytes, p.peak_stack()),
         ("heap used", "#b8860b", &|s| s.heap_bytes, p.peak_heap()),
         ("memory touched", "#4393c3", &touched, p.pages() * 4096),
