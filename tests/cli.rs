@@ -257,7 +257,7 @@ fn prove_then_verify_rewritten_guest() {
     let input = dir.path().join("in");
     std::fs::write(&input, "30\n").unwrap();
     let o = cli()
-        .args(["prove", "-q"])
+        .args(["prove"])
         .arg(&elf)
         .arg("--input")
         .arg(&input)

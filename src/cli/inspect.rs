@@ -3,7 +3,6 @@
 //! layout as linked), the `sp` prologue, and either where the layout is encoded (the sites a
 //! rewrite would patch) or why a rewrite cannot move it.
 
-use super::fail;
 use nexus_relink::elf::Image;
 use nexus_relink::isa::disasm;
 use nexus_relink::layout::{Bound, Layout, MemoryBase, MemoryMap};
@@ -18,27 +17,27 @@ pub struct Args {
     /// Guest ELF file.
     #[arg(value_name = "IN")]
     input_elf: PathBuf,
-    /// Print one JSON object instead: abi, abi_evidence, entry, family, family_letter, map
-    /// (family, regions, problems, notes, sp_init, sp_confirmed_by, gp), segments, rewrite (possible, refusal),
-    /// sp_init, program_id (the program identity a proof of this ELF states, or null when it
-    /// cannot be proven), memory_base (base, source; only when the base is not 0: the address
-    /// --memlimit SIZE counts from); with a rewrite model also layout, sites, ambiguities and
-    /// sites_note.
+    /// Print one JSON object instead (docs/schema/inspect.json): schema, abi, abi_evidence,
+    /// entry, family, family_letter, map (family, regions, problems, notes, sp_init,
+    /// sp_confirmed_by, gp), segments, rewrite (possible, refusal), sp_init, program_id (the
+    /// program identity a proof of this ELF states, or null when it cannot be proven),
+    /// memory_base (base, source; only when the base is not 0: the address --memlimit SIZE
+    /// counts from); with a rewrite model also layout, sites, ambiguities and sites_note.
+    /// On failure: the error object (docs/schema/error.json).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub verbosity: super::Verbosity,
 }
 
 pub fn main(a: Args) -> i32 {
     let img = match Image::read(&a.input_elf) {
         Ok(v) => v,
-        Err(e) => return fail(&e),
+        Err(e) => return super::json::fail("inspect", a.json, &e, e.exit_code()),
     };
     let map = MemoryMap::discover(&img);
     if a.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&report_json(&img, &map)).expect("serialisable")
-        );
+        super::json::emit(&report_json(&img, &map));
     } else {
         out!("{}", report_text(&img, &map));
     }
@@ -110,32 +109,92 @@ fn encodings(img: &Image, l: &Layout) -> Result<nexus_relink::sites::Sites, Stri
         .map_err(|e| e.to_string())
 }
 
-pub fn report_json(img: &Image, map: &MemoryMap) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "abi": Abi::detect(img).name(),
-        "abi_evidence": nexus_relink::layout::abi::detect(img).evidence,
-        "entry": img.entry,
-        "family": map.family,
-        "family_letter": map.family.letter().to_string(),
-        "map": map,
-        "rewrite": map.model_error().map_or(serde_json::json!({"possible": true}), |e| serde_json::json!({"possible": false, "refusal": e})),
-        "segments": segments_json(img),
-        "program_id": nexus_relink::prove::program_id(img).ok(),
-    });
+/// `inspect --json` (`nexus-relink/inspect/v1`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InspectReport {
+    /// `nexus-relink/inspect/v1`.
+    pub schema: String,
+    /// The ABI detected (nexus, linux-rv32, ...).
+    pub abi: String,
+    /// Why that ABI.
+    pub abi_evidence: Vec<String>,
+    pub entry: u32,
+    /// The layout family (stack_at_top, stack_below_program, ...).
+    pub family: serde_json::Value,
+    /// Its letter, a to f (README "Layout families").
+    pub family_letter: String,
+    /// The memory map: family, regions, problems, notes, sp_init, sp_confirmed_by, gp.
+    pub map: serde_json::Value,
+    /// Whether a rewrite can move this layout, and when not, why.
+    pub rewrite: RewritePossible,
+    /// The program headers: type, flags, offset, vaddr, filesz, memsz, align.
+    pub segments: serde_json::Value,
+    /// The program identity a proof of this ELF states; null when it cannot be proven.
+    pub program_id: Option<String>,
+    /// Where memory starts, when not at 0: {base, source}.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_base: Option<serde_json::Value>,
+    /// The `sp` set-up.
+    pub sp_init: serde_json::Value,
+    /// With a rewrite model: its layout (memlimit, image, heap and stack bounds, gp,
+    /// shared_heap_stack, sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<serde_json::Value>,
+    /// With a rewrite model: where the layout is encoded (location, kind, boundary, value,
+    /// confidence, why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<serde_json::Value>>,
+    /// With a rewrite model: places that cannot be told apart from a boundary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ambiguities: Option<serde_json::Value>,
+    /// With a rewrite model: why the sites could not be listed, or null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sites_note: Option<Option<String>>,
+}
+
+/// Whether a rewrite is possible.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RewritePossible {
+    pub possible: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+}
+
+pub fn report_json(img: &Image, map: &MemoryMap) -> InspectReport {
     let base = MemoryBase::of(img);
-    if base.base != 0 {
-        v["memory_base"] = serde_json::to_value(&base).expect("serialisable");
+    let mut r = InspectReport {
+        schema: super::json::id("inspect"),
+        abi: Abi::detect(img).name().to_string(),
+        abi_evidence: nexus_relink::layout::abi::detect(img).evidence,
+        entry: img.entry,
+        family: serde_json::json!(map.family),
+        family_letter: map.family.letter().to_string(),
+        map: serde_json::to_value(map).expect("serialisable"),
+        rewrite: RewritePossible {
+            possible: map.model_error().is_none(),
+            refusal: map.model_error().map(|e| e.to_string()),
+        },
+        segments: segments_json(img),
+        program_id: nexus_relink::prove::program_id(img).ok(),
+        memory_base: (base.base != 0).then(|| serde_json::to_value(&base).expect("serialisable")),
+        sp_init: serde_json::to_value(&map.sp_init).expect("serialisable"),
+        layout: None,
+        sites: None,
+        ambiguities: None,
+        sites_note: None,
+    };
+    if let Ok(l) = &map.model {
+        let mut m = model_json(img, l);
+        r.sp_init = m["sp_init"].take();
+        r.layout = Some(m["layout"].take());
+        r.sites = serde_json::from_value(m["sites"].take()).ok();
+        r.ambiguities = Some(m["ambiguities"].take());
+        r.sites_note = Some(m["sites_note"].as_str().map(str::to_string));
     }
-    match &map.model {
-        Ok(l) => {
-            let m = model_json(img, l);
-            for (k, x) in m.as_object().expect("object") {
-                v[k] = x.clone();
-            }
-        }
-        Err(_) => v["sp_init"] = serde_json::to_value(&map.sp_init).expect("serialisable"),
-    }
-    v
+    r
 }
 
 fn segments_json(img: &Image) -> serde_json::Value {

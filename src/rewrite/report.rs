@@ -52,13 +52,22 @@ pub fn site_line(site: &crate::sites::Site, with_new: bool) -> String {
         format!("{:#x}", site.old)
     };
     format!(
-        "  {:<28} {:<12} {:<18} {values}  [{:?}] {}",
+        "  {:<28} {:<12} {:<18} {values}  [{}] {}",
         site.location,
-        format!("{:?}", site.kind),
+        name(&site.kind),
         site.boundary,
-        site.confidence,
+        name(&site.confidence),
         site.why
     )
+}
+
+/// The name of an enum value as `--json` gives it (`hi_lo_pair`, `exact`), for the text
+/// reports: one name for a thing in both.
+pub fn name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
 }
 
 /// The human report: the layout change, every patch on a line, and with `explain` the bytes and

@@ -152,7 +152,7 @@ fn lossy<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&String::from_utf8_lossy(v))
 }
 fn hex<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&v.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    s.serialize_str(&hex::encode(v))
 }
 
 /// Outcome of one instruction that leaves the fast path.
@@ -506,6 +506,25 @@ impl Vm {
     pub fn run(mut self) -> RunResult {
         let stop = self.execute::<false>();
         self.finish(stop)
+    }
+
+    /// [`Vm::run`], calling `observe` with the cycle count every `every` cycles (for a
+    /// progress display). The run and its result are the same: the run stops at a
+    /// temporary cycle limit, which is checked before an instruction and changes nothing,
+    /// and goes on.
+    pub fn run_observed(mut self, every: u64, observe: &mut dyn FnMut(u64)) -> RunResult {
+        let max = self.cfg.max_cycles;
+        loop {
+            self.cfg.max_cycles = max.min(self.cycles.saturating_add(every.max(1)));
+            let stop = self.execute::<false>();
+            self.cfg.max_cycles = max;
+            match &stop {
+                Stop::Fault(f) if f.kind == FaultKind::CycleLimit && self.cycles < max => {
+                    observe(self.cycles)
+                }
+                _ => return self.finish(stop),
+            }
+        }
     }
 
     fn finish(&mut self, stop: Stop) -> RunResult {
