@@ -7,7 +7,7 @@ use nexus_relink::elf::Image;
 use nexus_relink::isa::disasm;
 use nexus_relink::layout::{Bound, Layout, MemoryBase, MemoryMap};
 use nexus_relink::relink::Relinker;
-use nexus_relink::size::human;
+use nexus_relink::size::{exact, human};
 use nexus_relink::vm::Abi;
 use std::path::PathBuf;
 
@@ -63,6 +63,7 @@ fn map_text(map: &MemoryMap) -> String {
     );
     for r in &map.regions {
         let size = match (r.start.value(), r.end.value()) {
+            // A column of ten: the rounded size; the exact bounds stand beside it.
             (Some(s), Some(e)) => human(e.saturating_sub(s)),
             _ => "?".into(),
         };
@@ -290,13 +291,13 @@ fn model_text(img: &Image, l: &Layout, base: u32) -> String {
             o,
             "\nrewrite model: memory limit {:#x} ({})",
             l.memlimit,
-            human(l.memlimit)
+            exact(l.memlimit)
         );
     } else {
         let _ = writeln!(
             o,
             "\nrewrite model: memory limit {} from the memory base {base:#x} (memory top {:#x})",
-            human(l.memlimit.saturating_sub(u64::from(base))),
+            exact(l.memlimit.saturating_sub(u64::from(base))),
             l.memlimit
         );
     }

@@ -265,8 +265,8 @@ fn go(a: &Args) -> Result<i32, Error> {
                 format!(" from the memory base {:#x}, top {top:#x}", base.base)
             };
             eprintln!(
-                "nexus-relink: measured peak stack {} B, peak heap {} B in {} cycles; with a {}% margin: memory limit {size:#x} ({}){from}",
-                m.peak_stack_bytes, m.peak_heap_bytes, m.cycles, a.margin, exact(size)
+                "nexus-relink: measured peak stack {}, peak heap {} in {} cycles; with a {}% margin: memory limit {size:#x} ({}){from}",
+                exact(m.peak_stack_bytes.into()), exact(m.peak_heap_bytes.into()), m.cycles, a.margin, exact(size)
             );
         }
         out!(

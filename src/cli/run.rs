@@ -166,15 +166,15 @@ pub fn main(a: Args) -> i32 {
         if !a.json && !super::quiet() {
             let secs = start.elapsed().as_secs_f64();
             eprintln!(
-                "nexus-relink: {} abi ({}), layout {}, {} cycles in {:.3} s ({:.1} M/s), peak stack {} B, peak heap {} B",
+                "nexus-relink: {} abi ({}), layout {}, {} cycles in {:.3} s ({:.1} M/s), peak stack {}, peak heap {}",
                 r.abi.name(),
                 evidence.join("; "),
                 family,
                 r.cycles,
                 secs,
                 r.cycles as f64 / secs.max(1e-9) / 1e6,
-                r.peak_stack_bytes,
-                r.peak_heap_bytes
+                nexus_relink::size::exact(r.peak_stack_bytes.into()),
+                nexus_relink::size::exact(r.peak_heap_bytes.into())
             );
         }
         Ok((r, evidence, family, fix, MemoryBase::of(&img).base))
@@ -245,9 +245,9 @@ pub fn main(a: Args) -> i32 {
                 // The hint's sizes are checked for a guest whose memory base is 0.
                 if let Some(fix) = fix.as_ref().filter(|_| base == 0) {
                     eprintln!(
-                        "nexus-relink: hint: with room the run used a {} B stack and a {} B heap; this rewrite fits it (checked): nexus-relink {} {} -o OUT",
-                        fix.peak_stack_bytes,
-                        fix.peak_heap_bytes,
+                        "nexus-relink: hint: with room the run used a {} stack and a {} heap; this rewrite fits it (checked): nexus-relink {} {} -o OUT",
+                        nexus_relink::size::exact(fix.peak_stack_bytes.into()),
+                        nexus_relink::size::exact(fix.peak_heap_bytes.into()),
                         nexus_relink::escape::path(&a.input_elf),
                         fix.args()
                     );

@@ -88,7 +88,7 @@ impl MemoryBase {
         if top > super::MAX_MEMLIMIT {
             return Err(format!(
                 "--memlimit {} from the memory base {:#x} ({}) ends at {top:#x}, above the largest memory top {:#x}: use at most --memlimit {:#x}",
-                crate::size::human(size),
+                crate::size::exact(size),
                 self.base,
                 self.source,
                 super::MAX_MEMLIMIT,

@@ -685,7 +685,7 @@ impl MemoryMap {
             "the entry code reads sp before setting it: the loader provides the stack (argc, argv, envp, auxv under {top:#x}, as Linux and qemu-user start a program)"
         ));
         let size_src = if recorded.is_some() {
-            format!("{src}: {}", crate::size::human(u64::from(size)))
+            format!("{src}: {}", crate::size::exact(u64::from(size)))
         } else {
             format!("{src}: {} MiB", LOADER_STACK_SIZE >> 20)
         };

@@ -4,7 +4,7 @@
 use crate::isa::disasm::disasm;
 use crate::layout::Layout;
 use crate::relink::Rewrite;
-use crate::size::human;
+use crate::size::exact;
 
 pub fn report_json(rw: &Rewrite) -> serde_json::Value {
     let sites: Vec<_> = rw
@@ -82,22 +82,22 @@ pub fn report_text(rw: &Rewrite, explain: bool) -> String {
             s,
             "memory limit  {:#x} ({}) -> {:#x} ({})",
             o.memlimit,
-            human(o.memlimit),
+            exact(o.memlimit),
             n.memlimit,
-            human(n.memlimit)
+            exact(n.memlimit)
         );
     } else {
         let _ = writeln!(
             s,
             "memory limit  {} -> {} from the memory base {base:#x} (memory top {:#x} -> {:#x})",
-            human(o.memlimit.saturating_sub(base)),
-            human(n.memlimit.saturating_sub(base)),
+            exact(o.memlimit.saturating_sub(base)),
+            exact(n.memlimit.saturating_sub(base)),
             o.memlimit,
             n.memlimit
         );
     }
     let range =
-        |a: u32, b: u32| format!("{a:#x}..{b:#x} ({})", human(u64::from(b.saturating_sub(a))));
+        |a: u32, b: u32| format!("{a:#x}..{b:#x} ({})", exact(u64::from(b.saturating_sub(a))));
     if o.shared {
         let _ = writeln!(
             s,
