@@ -135,3 +135,41 @@ fn run_shows_cycles_and_rate_on_a_terminal_only() {
     let t = run("-q");
     assert!(!t.contains("running:"), "-q: {t}");
 }
+
+#[test]
+fn prove_shows_the_segment_and_its_stage_on_a_terminal() {
+    if !have("script") {
+        println!("skipped: no `script` (util-linux) to give prove a terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let proof = dir.path().join("fib.proof");
+    let bin = env!("CARGO_BIN_EXE_nexus-relink");
+    // medlow_fib: 213,951 cycles, two segments of 131071; -v adds a line per segment.
+    let o = Command::new("script")
+        .current_dir(root())
+        .args(["-qec"])
+        .arg(format!(
+            "{bin} prove -v --segment-cycles 131071 fixtures/medlow_fib.elf -o {}",
+            proof.display()
+        ))
+        .arg("/dev/null")
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(proof.exists(), "{t}");
+    assert!(t.contains("segment 1 of 2: "), "{t}");
+    assert!(
+        ["trace", "commit", "quotient", "FRI/open"]
+            .iter()
+            .any(|s| t.contains(&format!("of 2: {s}"))),
+        "no stage: {t}"
+    );
+    assert!(
+        t.contains("segment 1 of 2 proven") && t.contains("segment 2 of 2 proven"),
+        "-v: {t}"
+    );
+    for wrong in ["segment 0/", "segment 3 of 2", "proving segment 3"] {
+        assert!(!t.contains(wrong), "{wrong}: {t}");
+    }
+}
