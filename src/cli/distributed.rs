@@ -99,6 +99,7 @@ pub struct JoinArgs {
 #[serde(deny_unknown_fields)]
 pub struct PlanReport {
     /// `nexus-relink/plan/v1`.
+    #[schemars(extend("const" = "nexus-relink/plan/v1"))]
     pub schema: String,
     pub segments: u64,
     pub cycles: u64,
@@ -126,6 +127,7 @@ pub struct PlannedJob {
 #[serde(deny_unknown_fields)]
 pub struct ProveSegmentReport {
     /// `nexus-relink/prove-segment/v1`.
+    #[schemars(extend("const" = "nexus-relink/prove-segment/v1"))]
     pub schema: String,
     pub index: u64,
     pub cycles: u64,
@@ -139,6 +141,7 @@ pub struct ProveSegmentReport {
 #[serde(deny_unknown_fields)]
 pub struct JoinReport {
     /// `nexus-relink/join/v1`.
+    #[schemars(extend("const" = "nexus-relink/join/v1"))]
     pub schema: String,
     /// The proof file written.
     pub proof: String,

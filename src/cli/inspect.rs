@@ -115,6 +115,7 @@ fn encodings(img: &Image, l: &Layout) -> Result<nexus_relink::sites::Sites, Stri
 #[serde(deny_unknown_fields)]
 pub struct InspectReport {
     /// `nexus-relink/inspect/v1`.
+    #[schemars(extend("const" = "nexus-relink/inspect/v1"))]
     pub schema: String,
     /// The ABI detected (nexus, linux-rv32, ...).
     pub abi: String,

@@ -46,6 +46,7 @@ pub fn text(bytes: &[u8]) -> String {
 #[serde(deny_unknown_fields)]
 pub struct ErrorReport {
     /// `nexus-relink/error/v1`.
+    #[schemars(extend("const" = "nexus-relink/error/v1"))]
     pub schema: String,
     /// The command that failed: rewrite, inspect, run, prove, verify, plan, prove-segment, join.
     pub command: String,

@@ -70,6 +70,7 @@ pub struct VerifyArgs {
 #[serde(deny_unknown_fields)]
 pub struct ProveReport {
     /// `nexus-relink/prove/v1`.
+    #[schemars(extend("const" = "nexus-relink/prove/v1"))]
     pub schema: String,
     /// The proof file written.
     pub proof: String,
@@ -88,7 +89,7 @@ pub struct ProveReport {
     pub segment_cycles: u64,
     pub segments: u64,
     /// Per segment: cycles, trace_seconds, prove_seconds, proof_bytes.
-    pub per_segment: Vec<serde_json::Value>,
+    pub per_segment: Vec<nexus_relink::prove::SegmentStats>,
     /// Rows of each table (the largest over the segments), by table name.
     pub table_rows: std::collections::BTreeMap<String, u64>,
     pub program_id: String,
@@ -103,6 +104,7 @@ pub struct ProveReport {
 #[serde(deny_unknown_fields)]
 pub struct VerifyReport {
     /// `nexus-relink/verify/v1`.
+    #[schemars(extend("const" = "nexus-relink/verify/v1"))]
     pub schema: String,
     /// Always true: a rejected proof gives the error object instead.
     pub valid: bool,
@@ -319,11 +321,7 @@ pub fn prove_main(a: ProveArgs) -> i32 {
                 max_cycles_per_segment: stats.max_cycles,
                 segment_cycles: stats.segment_cycles,
                 segments: stats.segments.len() as u64,
-                per_segment: stats
-                    .segments
-                    .iter()
-                    .map(|s| serde_json::to_value(s).expect("json"))
-                    .collect(),
+                per_segment: stats.segments.clone(),
                 table_rows: nexus_relink::prove::air::TABLE_NAMES
                     .iter()
                     .zip(&stats.heights)

@@ -118,6 +118,7 @@ fn parse_heap(s: &str) -> Result<u32, String> {
 #[serde(deny_unknown_fields)]
 pub struct RewriteReport {
     /// `nexus-relink/rewrite/v1`.
+    #[schemars(extend("const" = "nexus-relink/rewrite/v1"))]
     pub schema: String,
     /// The request: memlimit (the memory top), base, stack, heap, guard.
     pub request: serde_json::Value,

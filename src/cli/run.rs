@@ -46,6 +46,7 @@ pub struct Args {
 #[serde(deny_unknown_fields)]
 pub struct RunReport {
     /// `nexus-relink/run/v1`.
+    #[schemars(extend("const" = "nexus-relink/run/v1"))]
     pub schema: String,
     /// The ABI the run used (nexus, linux-rv32, ...).
     pub abi: String,
@@ -75,7 +76,7 @@ pub struct RunReport {
     pub peak_rss_bytes: Option<u64>,
     /// Why the run stopped, when not by an exit: kind, pc, addr, message,
     /// sufficient_memlimit.
-    pub fault: Option<serde_json::Value>,
+    pub fault: Option<nexus_relink::vm::Fault>,
     /// After a stack or heap overflow: the rewrite that makes the run fit.
     pub fix: Option<FixReport>,
 }
@@ -206,10 +207,7 @@ pub fn main(a: Args) -> i32 {
             peak_heap_bytes: r.peak_heap_bytes,
             resident_bytes: r.resident_bytes as u64,
             peak_rss_bytes: super::peak_rss(),
-            fault: r
-                .fault
-                .as_ref()
-                .map(|f| serde_json::to_value(f).expect("Fault serialises")),
+            fault: r.fault.clone(),
             fix: fix.as_ref().filter(|_| base == 0).map(|f| FixReport {
                 memlimit: f.memlimit,
                 stack: f.stack,

@@ -93,7 +93,7 @@ impl std::fmt::Display for Progress<'_> {
 }
 
 /// Timings and sizes of one segment's proof.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct SegmentStats {
     pub cycles: u64,
     pub trace_seconds: f64,

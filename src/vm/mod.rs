@@ -42,7 +42,7 @@ pub enum VmError {
 }
 
 /// Why execution stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     StackOverflow,
@@ -81,7 +81,7 @@ impl FaultKind {
 }
 
 /// A fault: what, where, and what would have helped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Fault {
     pub kind: FaultKind,
     pub pc: u32,
