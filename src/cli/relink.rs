@@ -120,23 +120,22 @@ pub struct RewriteReport {
     /// `nexus-relink/rewrite/v1`.
     #[schemars(extend("const" = "nexus-relink/rewrite/v1"))]
     pub schema: String,
-    /// The request: memlimit (the memory top), base, stack, heap, guard.
-    pub request: serde_json::Value,
-    /// The layout before: memlimit, stack_top, stack_bottom, heap_start, heap_end, image_end,
-    /// shared_heap_stack.
-    pub old: serde_json::Value,
-    /// The layout after, as `old`.
-    pub new: serde_json::Value,
+    /// The request: memlimit (the memory top), base (when not 0), stack, heap, guard.
+    pub request: nexus_relink::plan::Request,
+    /// The layout before.
+    pub old: nexus_relink::report::LayoutJson,
+    /// The layout after.
+    pub new: nexus_relink::report::LayoutJson,
     /// Each boundary that moves: its old and new value.
-    pub moves: serde_json::Value,
+    pub moves: Vec<nexus_relink::plan::Move>,
     pub notes: Vec<String>,
     pub warnings: Vec<String>,
     /// The sites were found through the relocations (`-Wl,-q`).
     pub from_relocations: bool,
     /// Every patch: location, kind, boundary, old, new, confidence, why, edits, instructions.
-    pub sites: Vec<serde_json::Value>,
+    pub sites: Vec<nexus_relink::report::SiteJson>,
     /// With `--force`: the places left unchanged.
-    pub forced_ambiguities: serde_json::Value,
+    pub forced_ambiguities: Vec<nexus_relink::sites::Ambiguity>,
     /// With `--memlimit auto`: what the run measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub measured: Option<Measured>,
@@ -162,19 +161,18 @@ impl RewriteReport {
         measured: Option<Measured>,
         output: Option<String>,
     ) -> RewriteReport {
-        let mut v = report_json(rw);
-        let mut take = |k: &str| v[k].take();
+        let r = report_json(rw);
         RewriteReport {
             schema: super::json::id("rewrite"),
-            request: take("request"),
-            old: take("old"),
-            new: take("new"),
-            moves: take("moves"),
-            notes: serde_json::from_value(take("notes")).unwrap_or_default(),
-            warnings: serde_json::from_value(take("warnings")).unwrap_or_default(),
-            from_relocations: take("from_relocations").as_bool().unwrap_or(false),
-            sites: serde_json::from_value(take("sites")).unwrap_or_default(),
-            forced_ambiguities: take("forced_ambiguities"),
+            request: r.request,
+            old: r.old,
+            new: r.new,
+            moves: r.moves,
+            notes: r.notes,
+            warnings: r.warnings,
+            from_relocations: r.from_relocations,
+            sites: r.sites,
+            forced_ambiguities: r.forced_ambiguities,
             measured,
             output,
         }

@@ -53,7 +53,7 @@ pub struct RunReport {
     /// Why that ABI ("chosen with --abi" when given).
     pub abi_evidence: Vec<String>,
     /// The layout family (stack_at_top, ...).
-    pub family: serde_json::Value,
+    pub family: nexus_relink::layout::Family,
     pub family_letter: String,
     /// The guest's exit code; null when it faulted or reached the cycle limit.
     pub exit_code: Option<i32>,
@@ -194,7 +194,7 @@ pub fn main(a: Args) -> i32 {
             schema: super::json::id("run"),
             abi: r.abi.name().to_string(),
             abi_evidence: evidence,
-            family: serde_json::json!(family),
+            family,
             family_letter: family.letter().to_string(),
             exit_code: r.exit_code,
             stdout: text(&r.stdout),

@@ -32,7 +32,7 @@ pub const UNIMP: u32 = 0xc000_1073;
 pub const CUSTOM0: u32 = 0b000_1011;
 
 /// The chosen ABI and the facts that chose it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Detection {
     pub abi: Abi,
     /// One sentence per fact, e.g. "ecall at 0x200a10 with t0 = 0xf0 (SP1 HINT_LEN)".

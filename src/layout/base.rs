@@ -26,7 +26,7 @@ pub const HIGH_BASE_MIN: u32 = 0x1000_0000;
 pub const CLUSTER_GAP: u64 = 0x100_0000;
 
 /// Where the guest's memory starts and what says so.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct MemoryBase {
     pub base: u32,
     /// What the base was read from; "default" for 0.

@@ -33,7 +33,7 @@ pub const NEXUS_MEMORY_TOP: u32 = 0x8040_0000;
 pub const LOW_FLOOR: u32 = 0x1000;
 
 /// How certain a bound is, and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "certainty", rename_all = "snake_case")]
 pub enum Bound {
     /// Stated by the file: a symbol, a section, a program header, the value the code computes.
@@ -89,7 +89,7 @@ impl Bound {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RegionKind {
     /// A loadable segment (program header).
@@ -101,7 +101,7 @@ pub enum RegionKind {
 }
 
 /// One region of the map.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Region {
     pub kind: RegionKind,
     pub name: String,
@@ -110,7 +110,7 @@ pub struct Region {
 }
 
 /// Layout families seen in real guests (GUESTS.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Family {
     /// a. The stack at the top of memory, the heap between the image and the stack (Nexus,
@@ -184,7 +184,7 @@ impl Movable {
 }
 
 /// The memory map of an executable.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MemoryMap {
     pub family: Family,
     pub regions: Vec<Region>,

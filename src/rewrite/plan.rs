@@ -9,7 +9,7 @@ use crate::size::exact;
 use serde::Serialize;
 
 /// What the user asked for.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Request {
     /// The memory top: the address where memory ends (at most [`MAX_MEMLIMIT`]). `--memlimit
     /// SIZE` asks for `base + SIZE`.
@@ -115,7 +115,7 @@ pub fn too_large(limit: u64) -> String {
 }
 
 /// A boundary the rewrite moves: every encoding of `old` becomes `new`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Move {
     pub name: &'static str,
     pub old: u32,
@@ -123,7 +123,7 @@ pub struct Move {
 }
 
 /// The layout before and after, and the boundaries that move.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Plan {
     pub request: Request,
     pub old: Layout,
