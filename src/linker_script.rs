@@ -83,18 +83,34 @@ pub fn render(r: &ScriptRequest) -> Result<String, PlanError> {
             } else {
                 String::new()
             };
+            // Besides the boundaries a rewrite reads (`_heap_start` ... `_stack_top`), the
+            // symbols picolibc's crt0 and libc take from its own picolibc.ld: `__stack` (the
+            // initial sp), the .data and .bss bounds it copies and clears (the data is linked
+            // where it runs, so the copy is onto itself), the TLS block `_set_tls` points tp at
+            // (`__tls_base`, sizes and alignment: errno is thread-local), the constructor
+            // arrays and the heap bounds its sbrk uses (`__heap_start`, `__heap_end`).
             format!(
                 "/* nexus-relink linker-script --style generic: memory limit {memlimit:#x},\n \
-                 * stack {stack:#x} bytes below {top:#x}, heap from the image end to {heap_end}. */\n\
+                 * stack {stack:#x} bytes below {top:#x}, heap from the image end to {heap_end}.\n \
+                 * Links with its own start-up code or picolibc's crt0 (--specs=picolibc.specs). */\n\
                  OUTPUT_ARCH(riscv)\nENTRY(_start)\n\
-                 PHDRS\n{{\n\ttext PT_LOAD FLAGS(5);\n\tdata PT_LOAD FLAGS(6);\n\tstack PT_GNU_STACK FLAGS(6);\n}}\n\
+                 PHDRS\n{{\n\ttext PT_LOAD FLAGS(5);\n\tdata PT_LOAD FLAGS(6);\n\ttls PT_TLS FLAGS(4);\n\tstack PT_GNU_STACK FLAGS(6);\n}}\n\
                  SECTIONS\n{{\n\
                  \t. = 0x10000;\n\
-                 \t.text : {{ KEEP(*(.text.start)) *(.text .text.*) }} :text\n\
+                 \t.text : {{ KEEP(*(.text.start)) KEEP(*(.text.init.enter)) KEEP(*(.init)) *(.text .text.*) KEEP(*(.fini)) }} :text\n\
                  \t.rodata : ALIGN(4) {{ *(.rodata .rodata.* .srodata .srodata.*) }} :text\n\
+                 \t.init_array : ALIGN(4) {{\n\
+                 \t\tPROVIDE_HIDDEN(__preinit_array_start = .); KEEP(*(.preinit_array)) PROVIDE_HIDDEN(__preinit_array_end = .);\n\
+                 \t\tPROVIDE_HIDDEN(__init_array_start = .); KEEP(*(SORT_BY_INIT_PRIORITY(.init_array.*) SORT_BY_INIT_PRIORITY(.ctors.*))) KEEP(*(.init_array .ctors)) PROVIDE_HIDDEN(__init_array_end = .);\n\
+                 \t\tPROVIDE_HIDDEN(__fini_array_start = .); KEEP(*(SORT_BY_INIT_PRIORITY(.fini_array.*) SORT_BY_INIT_PRIORITY(.dtors.*))) KEEP(*(.fini_array .dtors)) PROVIDE_HIDDEN(__fini_array_end = .);\n\
+                 \t}} :text\n\
                  \t. = ALIGN(0x1000);\n\
                  \t.data : ALIGN(4) {{ *(.data .data.*) }} :data\n\
-                 \t.sdata : ALIGN(4) {{ __global_pointer$ = . + 0x800; *(.sdata .sdata.*) }} :data\n\
+                 \t.sdata : ALIGN(4) {{ __global_pointer$ = . + 0x800; *(.sdata .sdata.* .sdata2 .sdata2.*) }} :data\n\
+                 \t.tdata : ALIGN(4) {{ *(.tdata .tdata.*) }} :data :tls\n\
+                 \t.tbss : ALIGN(4) {{ *(.tbss .tbss.* .tcommon) }} :data :tls\n\
+                 \t/* ld does not advance . over .tbss: make room for the TLS block's zeroes. */\n\
+                 \t. = ADDR(.tbss) + SIZEOF(.tbss);\n\
                  \t.sbss : ALIGN(4) {{ *(.sbss .sbss.*) }} :data\n\
                  \t.bss : ALIGN(4) {{ *(.bss .bss.* COMMON) . = ALIGN(4); }} :data\n\
                  \t_end = .;\n\
@@ -103,6 +119,24 @@ pub fn render(r: &ScriptRequest) -> Result<String, PlanError> {
                  \t.stack (NOLOAD) : {{ _stack_bottom = .; . = ABSOLUTE({top:#x}); _stack_top = .; }} :data\n\
                  \t/DISCARD/ : {{ *(.comment) *(.note .note.*) *(.eh_frame .eh_frame_hdr) }}\n\
                  }}\n\
+                 PROVIDE(__stack = _stack_top);\n\
+                 PROVIDE(__data_start = ADDR(.data));\n\
+                 PROVIDE(__data_source = ADDR(.data));\n\
+                 PROVIDE(__data_end = ADDR(.tdata) + SIZEOF(.tdata));\n\
+                 PROVIDE(__data_size = __data_end - __data_start);\n\
+                 PROVIDE(__tls_base = ADDR(.tdata));\n\
+                 PROVIDE(__tdata_source = ADDR(.tdata));\n\
+                 PROVIDE(__tdata_size = SIZEOF(.tdata));\n\
+                 PROVIDE(__tbss_offset = ADDR(.tbss) - ADDR(.tdata));\n\
+                 PROVIDE(__tbss_size = SIZEOF(.tbss));\n\
+                 PROVIDE(__tls_size = ADDR(.tbss) + SIZEOF(.tbss) - ADDR(.tdata));\n\
+                 PROVIDE(__tls_align = MAX(ALIGNOF(.tdata), ALIGNOF(.tbss)));\n\
+                 PROVIDE(__bss_start = ADDR(.tbss));\n\
+                 PROVIDE(__bss_end = _end);\n\
+                 PROVIDE(__bss_size = __bss_end - __bss_start);\n\
+                 PROVIDE(__end = _end);\n\
+                 PROVIDE(__heap_start = _heap_start);\n\
+                 PROVIDE(__heap_end = _heap_end);\n\
                  ASSERT(_stack_bottom == {bottom:#x}, \"the image and heap do not fit below the stack\")\n",
                 memlimit = r.memlimit,
                 stack = r.stack,

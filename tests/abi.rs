@@ -253,7 +253,7 @@ fn every_abi_fixture_runs_through_the_cli() {
             e.name
         );
         assert_eq!(
-            v["public_output"], e.expected_public_output_hex,
+            v["public_output_hex"], e.expected_public_output_hex,
             "{}",
             e.name
         );

@@ -257,7 +257,7 @@ fn prove_then_verify_rewritten_guest() {
     let input = dir.path().join("in");
     std::fs::write(&input, "30\n").unwrap();
     let o = cli()
-        .args(["prove", "-q"])
+        .args(["prove"])
         .arg(&elf)
         .arg("--input")
         .arg(&input)
@@ -395,4 +395,28 @@ fn prove_refuses_a_faulting_run_and_writes_nothing() {
         "{err}"
     );
     assert!(!proof.exists());
+}
+
+#[test]
+fn sizes_in_sentences_keep_their_detail() {
+    // 0x80400000 is 2052 MiB, not "2.0 GiB".
+    let o = cli()
+        .args([
+            "fixtures/medlow_fib.elf",
+            "--memlimit",
+            "0x80400000",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.contains("0x80400000 (2052 MiB)"), "{t}");
+    assert!(!t.contains("2.0 GiB"), "{t}");
+    // A run's peaks: in the largest exact unit, or with the bytes.
+    let o = cli()
+        .args(["run", "fixtures/medlow_fib.elf"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("peak stack ") && !e.contains(" B B"), "{e}");
 }

@@ -308,7 +308,10 @@ fn cli_run_of_a_broken_layout_names_the_problem_and_writes_nothing_to_stdout() {
         v["error"].as_str().unwrap().contains("read-only segment"),
         "{v}"
     );
-    assert_eq!(v["tool_exit"], 126);
+    assert_eq!(
+        (v["exit_code"].clone(), v["schema"].clone()),
+        (126.into(), "nexus-relink/error/v1".into())
+    );
     assert_eq!(out.status.code(), Some(126));
 }
 

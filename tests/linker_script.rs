@@ -134,3 +134,101 @@ fn relinked_layout_equals_rewritten_layout() {
         );
     }
 }
+
+/// A picolibc program linked with the generic script and picolibc's own crt0
+/// (`--specs=picolibc.specs --crt0=hosted`, no start-up code of ours): crt0 sets sp from `__stack`, copies
+/// .data, clears .bss and points tp at `__tls_base` (errno and `__thread` variables live
+/// there), runs the constructors, and malloc grows through sbrk up to `__heap_end`. It links,
+/// and runs in the VM with the layout the script states.
+#[test]
+fn a_picolibc_program_links_with_picolibc_crt0_and_runs() {
+    if !have("riscv64-unknown-elf-gcc") || !std::path::Path::new(PICOLIBC).exists() {
+        println!("skipped: riscv64-unknown-elf-gcc with picolibc not installed (Debian: gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("main.c");
+    std::fs::write(
+        &src,
+        r#"#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static long sys3(long n, long a, long b, long c) {
+	register long a0 __asm__("a0") = a, a1 __asm__("a1") = b, a2 __asm__("a2") = c, a7 __asm__("a7") = n;
+	__asm__ volatile("ecall" : "+r"(a0) : "r"(a1), "r"(a2), "r"(a7) : "memory");
+	return a0;
+}
+static int put(char c, FILE *f) { (void)f; sys3(64, 1, (long)&c, 1); return (unsigned char)c; }
+static FILE io = FDEV_SETUP_STREAM(put, NULL, NULL, _FDEV_SETUP_WRITE);
+FILE *const stdout = &io;
+FILE *const stderr = &io;
+void _exit(int code) { for (;;) sys3(93, code, 0, 0); }
+
+static __thread int initialised = 5;
+static __thread int zeroed;
+int data_word = 42;
+static int constructed;
+__attribute__((constructor)) static void init(void) { constructed = 1; }
+
+int main(void) {
+	char *p = malloc(1 << 20);
+	if (p) memset(p, 1, 1 << 20);
+	errno = 0;
+	strtol("99999999999999999999", 0, 10);
+	printf("tls %d %d data %d constructor %d malloc %s errno %s\n", initialised, zeroed, data_word,
+	       constructed, p ? "ok" : "null", errno == ERANGE ? "ERANGE" : "other");
+	return 3;
+}
+"#,
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_nexus-relink"))
+        .args(["linker-script", "--memlimit", "16M", "--stack", "64K"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let ld = dir.path().join("gen.ld");
+    std::fs::write(&ld, &o.stdout).unwrap();
+    let elf = dir.path().join("main.elf");
+    let o = Command::new("riscv64-unknown-elf-gcc")
+        .args([
+            "--specs=picolibc.specs",
+            // The crt0 that calls exit(main()); the default one idles in `j .` after main,
+            // which the VM reports as a self-loop fault.
+            "--crt0=hosted",
+            "-march=rv32im",
+            "-mabi=ilp32",
+            "-O2",
+            "-static",
+            "-Wl,--build-id=none",
+        ])
+        .arg("-T")
+        .arg(&ld)
+        .arg(&src)
+        .arg("-o")
+        .arg(&elf)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "link failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_nexus-relink"))
+        .args(["run", "--json"])
+        .arg(&elf)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["stdout"], "tls 5 0 data 42 constructor 1 malloc ok errno ERANGE\n",
+        "{v:#}"
+    );
+    assert_eq!(v["exit_code"], 3, "{v:#}");
+    // The layout the script states is the one the VM and a rewrite see.
+    let (_, l) = load(&elf);
+    assert_eq!((l.memlimit, l.stack_top), (16 << 20, 16 << 20));
+    assert_eq!(l.stack_top - l.stack_bottom, 64 << 10);
+}

@@ -27,7 +27,7 @@ const T0: u8 = 5;
 const S2: u8 = 18;
 
 /// The chosen ABI and the facts that chose it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Detection {
     pub abi: Abi,
     /// One sentence per fact, e.g. "ecall at 0x200a10 with t0 = 0xf0 (SP1 HINT_LEN)".

@@ -2,7 +2,7 @@
 //! `nexus-relink join STATEMENT SEG... -o PROOF`: proving a run as steps any scheduler can run
 //! (README "Distributed proving", `docs/CONTINUATIONS.md`).
 
-use super::{fail, ExecArgs};
+use super::ExecArgs;
 use nexus_relink::prove::job::{
     self, FileError, JoinError, LoadedSegment, SegmentJob, SegmentProofFile, StatementFile,
 };
@@ -44,10 +44,13 @@ pub struct PlanArgs {
     /// No zero knowledge even with --private-input.
     #[arg(long)]
     no_zk: bool,
-    /// Print the plan as one JSON object: segments, cycles, segment_cycles, program_id,
-    /// statement, and per job its index, path, cycles, estimated_peak_bytes and bytes.
+    /// Print the plan as one JSON object (docs/schema/plan.json): schema, segments, cycles,
+    /// segment_cycles, program_id, statement, and per job its index, path, cycles,
+    /// estimated_peak_bytes and bytes. On failure: the error object (docs/schema/error.json).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub verbosity: super::Verbosity,
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,9 +65,12 @@ pub struct ProveSegmentArgs {
     /// Memory the prover may use (e.g. 8G); default: what the system reports available.
     #[arg(long, value_name = "SIZE", value_parser = nexus_relink::size::parse_size, allow_negative_numbers = true)]
     prover_memory: Option<u64>,
-    /// Print the summary as one JSON object: index, cycles, proof_bytes, seconds.
+    /// Print the summary as one JSON object (docs/schema/prove-segment.json): schema, index,
+    /// cycles, proof_bytes, seconds. On failure: the error object (docs/schema/error.json).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub verbosity: super::Verbosity,
 }
 
 #[derive(clap::Args, Debug)]
@@ -79,10 +85,69 @@ pub struct JoinArgs {
     /// Where to write the proof (only when every segment and the chain verify).
     #[arg(short = 'o', long = "output", value_name = "PROOF")]
     output: PathBuf,
-    /// Print one JSON object: on success proof, segments, proof_bytes, program_id; on failure
-    /// error, missing, duplicated, invalid, foreign.
+    /// Print one JSON object: on success (docs/schema/join.json) schema, proof, segments,
+    /// proof_bytes, program_id; on failure the error object (docs/schema/error.json) with
+    /// missing, duplicated, invalid and foreign segments.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub verbosity: super::Verbosity,
+}
+
+/// `plan --json` (`nexus-relink/plan/v1`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanReport {
+    /// `nexus-relink/plan/v1`.
+    #[schemars(extend("const" = "nexus-relink/plan/v1"))]
+    pub schema: String,
+    pub segments: u64,
+    pub cycles: u64,
+    pub segment_cycles: u64,
+    pub program_id: String,
+    /// The statement file written (DIR/statement.bin).
+    pub statement: String,
+    pub jobs: Vec<PlannedJob>,
+}
+
+/// One job file `plan` wrote.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedJob {
+    pub index: u64,
+    pub path: String,
+    pub cycles: u64,
+    pub estimated_peak_bytes: u64,
+    /// The job file's size.
+    pub bytes: u64,
+}
+
+/// `prove-segment --json` (`nexus-relink/prove-segment/v1`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProveSegmentReport {
+    /// `nexus-relink/prove-segment/v1`.
+    #[schemars(extend("const" = "nexus-relink/prove-segment/v1"))]
+    pub schema: String,
+    pub index: u64,
+    pub cycles: u64,
+    pub proof_bytes: u64,
+    pub seconds: f64,
+}
+
+/// `join --json` (`nexus-relink/join/v1`); a refusal is the error object with the segments
+/// it refused (missing, duplicated, invalid, foreign).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinReport {
+    /// `nexus-relink/join/v1`.
+    #[schemars(extend("const" = "nexus-relink/join/v1"))]
+    pub schema: String,
+    /// The proof file written.
+    pub proof: String,
+    pub segments: u64,
+    pub proof_bytes: u64,
+    pub program_id: String,
 }
 
 /// What a file is, said for a refusal: this tool's own formats by their magic first.
@@ -165,13 +230,13 @@ pub fn plan_main(a: PlanArgs) -> i32 {
                 write_error = Some(e);
                 return Err(prove::ProveError::Backend(said));
             }
-            jobs.push(serde_json::json!({
-                "index": j.index,
-                "path": path.display().to_string(),
-                "cycles": j.cycles,
-                "estimated_peak_bytes": j.estimated_peak_bytes,
-                "bytes": bytes.len(),
-            }));
+            jobs.push(PlannedJob {
+                index: j.index,
+                path: path.display().to_string(),
+                cycles: j.cycles,
+                estimated_peak_bytes: j.estimated_peak_bytes,
+                bytes: bytes.len() as u64,
+            });
             Ok(())
         });
         if let Some(e) = write_error {
@@ -183,17 +248,17 @@ pub fn plan_main(a: PlanArgs) -> i32 {
         nexus_relink::relink::write_atomic(&statement, &sf.to_bytes(), None)?;
         let st = &sf.public.statement;
         if a.json {
-            let v = serde_json::json!({
-                "segments": sf.count,
-                "cycles": st.cycles,
-                "segment_cycles": sf.segment_cycles,
-                "program_id": st.program_id(),
-                "statement": statement.display().to_string(),
-                "jobs": jobs,
+            super::json::emit(&PlanReport {
+                schema: super::json::id("plan"),
+                segments: sf.count,
+                cycles: st.cycles,
+                segment_cycles: sf.segment_cycles,
+                program_id: st.program_id(),
+                statement: statement.display().to_string(),
+                jobs,
             });
-            outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
-        } else {
-            let total: u64 = jobs.iter().filter_map(|j| j["bytes"].as_u64()).sum();
+        } else if !super::quiet() {
+            let total: u64 = jobs.iter().map(|j| j.bytes).sum();
             eprintln!(
                 "nexus-relink: planned {} cycles as {} segment{} of {} cycles: wrote {} and {} job{} ({} bytes); prove each with `nexus-relink prove-segment JOB -o SEG`, then `nexus-relink join {} SEG... -o PROOF`",
                 st.cycles,
@@ -211,7 +276,10 @@ pub fn plan_main(a: PlanArgs) -> i32 {
     };
     match go() {
         Ok(()) => 0,
-        Err(e) => fail(&e.about(&a.input_elf)),
+        Err(e) => {
+            let e = e.about(&a.input_elf);
+            super::json::fail("plan", a.json, &e, e.exit_code())
+        }
     }
 }
 
@@ -232,14 +300,14 @@ pub fn prove_segment_main(a: ProveSegmentArgs) -> i32 {
         nexus_relink::relink::write_atomic(&a.output, &out, None)?;
         let secs = start.elapsed().as_secs_f64();
         if a.json {
-            let v = serde_json::json!({
-                "index": j.index,
-                "cycles": j.cycles,
-                "proof_bytes": out.len(),
-                "seconds": secs,
+            super::json::emit(&ProveSegmentReport {
+                schema: super::json::id("prove-segment"),
+                index: j.index,
+                cycles: j.cycles,
+                proof_bytes: out.len() as u64,
+                seconds: secs,
             });
-            outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
-        } else {
+        } else if !super::quiet() {
             eprintln!(
                 "nexus-relink: proved segment {} of {} ({} cycles) in {secs:.2} s, {} bytes; wrote {}",
                 j.index,
@@ -253,16 +321,11 @@ pub fn prove_segment_main(a: ProveSegmentArgs) -> i32 {
     };
     match go() {
         Ok(()) => 0,
-        Err(e) => fail(&e),
+        Err(e) => super::json::fail("prove-segment", a.json, &e, e.exit_code()),
     }
 }
 
 pub fn join_main(a: JoinArgs) -> i32 {
-    let fail_json = |e: &JoinError| {
-        if a.json {
-            outln!("{}", serde_json::to_string_pretty(e).expect("json"));
-        }
-    };
     let go = || -> Result<Result<(prove::ProofFile, usize), JoinError>, Error> {
         let bytes = read_kind(
             &a.statement,
@@ -295,14 +358,14 @@ pub fn join_main(a: JoinArgs) -> i32 {
         Ok(Ok((pf, n))) => {
             let st = &pf.public.statement;
             if a.json {
-                let v = serde_json::json!({
-                    "proof": a.output.display().to_string(),
-                    "segments": pf.segments.len(),
-                    "proof_bytes": n,
-                    "program_id": st.program_id(),
+                super::json::emit(&JoinReport {
+                    schema: super::json::id("join"),
+                    proof: a.output.display().to_string(),
+                    segments: pf.segments.len() as u64,
+                    proof_bytes: n as u64,
+                    program_id: st.program_id(),
                 });
-                outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
-            } else {
+            } else if !super::quiet() {
                 eprintln!(
                     "nexus-relink: joined and verified {} segment{} ({} cycles, program identity {}), proof {n} bytes; wrote {}",
                     pf.segments.len(),
@@ -315,7 +378,22 @@ pub fn join_main(a: JoinArgs) -> i32 {
             0
         }
         Ok(Err(e)) => {
-            fail_json(&e);
+            if a.json {
+                let JoinError {
+                    error,
+                    missing,
+                    duplicated,
+                    invalid,
+                    foreign,
+                } = e.clone();
+                super::json::emit(&super::json::ErrorReport {
+                    missing: Some(missing),
+                    duplicated: Some(duplicated),
+                    invalid: Some(invalid),
+                    foreign: Some(foreign),
+                    ..super::json::ErrorReport::message("join", error, 1)
+                });
+            }
             eprintln!(
                 "nexus-relink: error: {}: {}; nothing written",
                 escape::path(&a.statement),
@@ -323,12 +401,6 @@ pub fn join_main(a: JoinArgs) -> i32 {
             );
             1
         }
-        Err(e) => {
-            fail_json(&JoinError {
-                error: e.to_string(),
-                ..JoinError::default()
-            });
-            fail(&e)
-        }
+        Err(e) => super::json::fail("join", a.json, &e, e.exit_code()),
     }
 }

@@ -3,12 +3,11 @@
 //! layout as linked), the `sp` prologue, and either where the layout is encoded (the sites a
 //! rewrite would patch) or why a rewrite cannot move it.
 
-use super::fail;
 use nexus_relink::elf::Image;
 use nexus_relink::isa::disasm;
 use nexus_relink::layout::{Bound, Layout, MemoryBase, MemoryMap};
 use nexus_relink::relink::Relinker;
-use nexus_relink::size::human;
+use nexus_relink::size::{exact, human};
 use nexus_relink::vm::Abi;
 use std::path::PathBuf;
 
@@ -18,27 +17,27 @@ pub struct Args {
     /// Guest ELF file.
     #[arg(value_name = "IN")]
     input_elf: PathBuf,
-    /// Print one JSON object instead: abi, abi_evidence, entry, family, family_letter, map
-    /// (family, regions, problems, notes, sp_init, sp_confirmed_by, gp), segments, rewrite (possible, refusal),
-    /// sp_init, program_id (the program identity a proof of this ELF states, or null when it
-    /// cannot be proven), memory_base (base, source; only when the base is not 0: the address
-    /// --memlimit SIZE counts from); with a rewrite model also layout, sites, ambiguities and
-    /// sites_note.
+    /// Print one JSON object instead (docs/schema/inspect.json): schema, abi, abi_evidence,
+    /// entry, family, family_letter, map (family, regions, problems, notes, sp_init,
+    /// sp_confirmed_by, gp), segments, rewrite (possible, refusal), sp_init, program_id (the
+    /// program identity a proof of this ELF states, or null when it cannot be proven),
+    /// memory_base (base, source; only when the base is not 0: the address --memlimit SIZE
+    /// counts from); with a rewrite model also layout, sites, ambiguities and sites_note.
+    /// On failure: the error object (docs/schema/error.json).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub verbosity: super::Verbosity,
 }
 
 pub fn main(a: Args) -> i32 {
     let img = match Image::read(&a.input_elf) {
         Ok(v) => v,
-        Err(e) => return fail(&e),
+        Err(e) => return super::json::fail("inspect", a.json, &e, e.exit_code()),
     };
     let map = MemoryMap::discover(&img);
     if a.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&report_json(&img, &map)).expect("serialisable")
-        );
+        super::json::emit(&report_json(&img, &map));
     } else {
         out!("{}", report_text(&img, &map));
     }
@@ -64,6 +63,7 @@ fn map_text(map: &MemoryMap) -> String {
     );
     for r in &map.regions {
         let size = match (r.start.value(), r.end.value()) {
+            // A column of ten: the rounded size; the exact bounds stand beside it.
             (Some(s), Some(e)) => human(e.saturating_sub(s)),
             _ => "?".into(),
         };
@@ -110,76 +110,197 @@ fn encodings(img: &Image, l: &Layout) -> Result<nexus_relink::sites::Sites, Stri
         .map_err(|e| e.to_string())
 }
 
-pub fn report_json(img: &Image, map: &MemoryMap) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "abi": Abi::detect(img).name(),
-        "abi_evidence": nexus_relink::abi::detect(img).evidence,
-        "entry": img.entry,
-        "family": map.family,
-        "family_letter": map.family.letter().to_string(),
-        "map": map,
-        "rewrite": map.model_error().map_or(serde_json::json!({"possible": true}), |e| serde_json::json!({"possible": false, "refusal": e})),
-        "segments": segments_json(img),
-        "program_id": nexus_relink::prove::program_id(img).ok(),
-    });
-    let base = MemoryBase::of(img);
-    if base.base != 0 {
-        v["memory_base"] = serde_json::to_value(&base).expect("serialisable");
-    }
-    match &map.model {
-        Ok(l) => {
-            let m = model_json(img, l);
-            for (k, x) in m.as_object().expect("object") {
-                v[k] = x.clone();
-            }
-        }
-        Err(_) => v["sp_init"] = serde_json::to_value(&map.sp_init).expect("serialisable"),
-    }
-    v
+/// `inspect --json` (`nexus-relink/inspect/v1`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InspectReport {
+    /// `nexus-relink/inspect/v1`.
+    #[schemars(extend("const" = "nexus-relink/inspect/v1"))]
+    pub schema: String,
+    /// The ABI detected (nexus, linux-rv32, ...).
+    pub abi: String,
+    /// Why that ABI.
+    pub abi_evidence: Vec<String>,
+    pub entry: u32,
+    /// The layout family (stack_at_top, stack_below_program, ...).
+    pub family: nexus_relink::layout::Family,
+    /// Its letter, a to f (README "Layout families").
+    pub family_letter: String,
+    /// The memory map: family, regions, problems, notes, sp_init, sp_confirmed_by, gp.
+    pub map: MemoryMap,
+    /// Whether a rewrite can move this layout, and when not, why.
+    pub rewrite: RewritePossible,
+    /// The program headers: type, flags, offset, vaddr, filesz, memsz, align.
+    pub segments: Vec<SegmentJson>,
+    /// The program identity a proof of this ELF states; null when it cannot be proven.
+    pub program_id: Option<String>,
+    /// Where memory starts, when not at 0: {base, source}.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_base: Option<MemoryBase>,
+    /// The `sp` set-up.
+    pub sp_init: nexus_relink::layout::SpInit,
+    /// With a rewrite model: its layout (memlimit, image, heap and stack bounds, gp,
+    /// shared_heap_stack, sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<LayoutJson>,
+    /// With a rewrite model: where the layout is encoded (location, kind, boundary, value,
+    /// confidence, why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<SiteJson>>,
+    /// With a rewrite model: places that cannot be told apart from a boundary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ambiguities: Option<Vec<nexus_relink::sites::Ambiguity>>,
+    /// With a rewrite model: why the sites could not be listed, or null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sites_note: Option<Option<String>>,
 }
 
-fn segments_json(img: &Image) -> serde_json::Value {
+/// A program header.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentJson {
+    /// p_type (1 PT_LOAD, ...).
+    #[serde(rename = "type")]
+    pub p_type: u32,
+    pub flags: u32,
+    pub offset: u32,
+    pub vaddr: u32,
+    pub filesz: u32,
+    pub memsz: u32,
+    pub align: u32,
+}
+
+/// The rewrite model's layout.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutJson {
+    /// The memory top.
+    pub memlimit: u64,
+    pub image_start: u32,
+    pub image_end: u32,
+    pub heap_start: u32,
+    pub heap_end: u32,
+    pub stack_bottom: u32,
+    pub stack_top: u32,
+    pub gp: Option<u32>,
+    pub shared_heap_stack: bool,
+    /// Where each boundary was read from.
+    pub sources: Vec<SourceJson>,
+}
+
+/// Where a boundary was read from.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceJson {
+    pub field: String,
+    pub source: String,
+}
+
+/// A place that encodes the layout.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteJson {
+    pub location: String,
+    pub kind: nexus_relink::sites::SiteKind,
+    pub boundary: String,
+    /// The value it holds now.
+    pub value: u32,
+    pub confidence: nexus_relink::sites::Confidence,
+    pub why: String,
+}
+
+/// Whether a rewrite is possible.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RewritePossible {
+    pub possible: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+}
+
+pub fn report_json(img: &Image, map: &MemoryMap) -> InspectReport {
+    let base = MemoryBase::of(img);
+    let mut r = InspectReport {
+        schema: super::json::id("inspect"),
+        abi: Abi::detect(img).name().to_string(),
+        abi_evidence: nexus_relink::abi::detect(img).evidence,
+        entry: img.entry,
+        family: map.family,
+        family_letter: map.family.letter().to_string(),
+        map: map.clone(),
+        rewrite: RewritePossible {
+            possible: map.model_error().is_none(),
+            refusal: map.model_error().map(|e| e.to_string()),
+        },
+        segments: segments_json(img),
+        program_id: nexus_relink::prove::program_id(img).ok(),
+        memory_base: (base.base != 0).then(|| base.clone()),
+        sp_init: map.sp_init.clone(),
+        layout: None,
+        sites: None,
+        ambiguities: None,
+        sites_note: None,
+    };
+    if let Ok(l) = &map.model {
+        let (sites, ambiguities, note) = match encodings(img, l) {
+            Ok(s) => (
+                s.sites
+                    .iter()
+                    .map(|x| SiteJson {
+                        location: x.location.clone(),
+                        kind: x.kind,
+                        boundary: x.boundary.clone(),
+                        value: x.old,
+                        confidence: x.confidence,
+                        why: x.why.clone(),
+                    })
+                    .collect(),
+                s.ambiguities,
+                None,
+            ),
+            Err(e) => (Vec::new(), Vec::new(), Some(e)),
+        };
+        r.sp_init = l.sp_init.clone();
+        r.layout = Some(LayoutJson {
+            memlimit: l.memlimit,
+            image_start: l.image_start,
+            image_end: l.image_end,
+            heap_start: l.heap_start,
+            heap_end: l.heap_end,
+            stack_bottom: l.stack_bottom,
+            stack_top: l.stack_top,
+            gp: l.gp,
+            shared_heap_stack: l.shared,
+            sources: l
+                .sources
+                .iter()
+                .map(|(k, v)| SourceJson {
+                    field: k.clone(),
+                    source: v.clone(),
+                })
+                .collect(),
+        });
+        r.sites = Some(sites);
+        r.ambiguities = Some(ambiguities);
+        r.sites_note = Some(note);
+    }
+    r
+}
+
+fn segments_json(img: &Image) -> Vec<SegmentJson> {
     img.segments
         .iter()
-        .map(|s| {
-            serde_json::json!({
-                "type": s.p_type, "flags": s.flags, "offset": s.offset, "vaddr": s.vaddr,
-                "filesz": s.filesz, "memsz": s.memsz, "align": s.align,
-            })
+        .map(|s| SegmentJson {
+            p_type: s.p_type,
+            flags: s.flags,
+            offset: s.offset,
+            vaddr: s.vaddr,
+            filesz: s.filesz,
+            memsz: s.memsz,
+            align: s.align,
         })
         .collect()
-}
-
-fn model_json(img: &Image, l: &Layout) -> serde_json::Value {
-    let (sites, ambiguities, note) = match encodings(img, l) {
-        Ok(s) => (
-            s.sites
-                .iter()
-                .map(|x| serde_json::json!({"location": x.location, "kind": x.kind, "boundary": x.boundary, "value": x.old, "confidence": x.confidence, "why": x.why}))
-                .collect::<Vec<_>>(),
-            s.ambiguities,
-            None,
-        ),
-        Err(e) => (Vec::new(), Vec::new(), Some(e)),
-    };
-    serde_json::json!({
-        "sites": sites,
-        "ambiguities": ambiguities,
-        "sites_note": note,
-        "layout": {
-            "memlimit": l.memlimit,
-            "image_start": l.image_start,
-            "image_end": l.image_end,
-            "heap_start": l.heap_start,
-            "heap_end": l.heap_end,
-            "stack_bottom": l.stack_bottom,
-            "stack_top": l.stack_top,
-            "gp": l.gp,
-            "shared_heap_stack": l.shared,
-            "sources": l.sources.iter().map(|(k, v)| serde_json::json!({"field": k, "source": v})).collect::<Vec<_>>(),
-        },
-        "sp_init": l.sp_init,
-    })
 }
 
 pub fn report_text(img: &Image, map: &MemoryMap) -> String {
@@ -231,13 +352,13 @@ fn model_text(img: &Image, l: &Layout, base: u32) -> String {
             o,
             "\nrewrite model: memory limit {:#x} ({})",
             l.memlimit,
-            human(l.memlimit)
+            exact(l.memlimit)
         );
     } else {
         let _ = writeln!(
             o,
             "\nrewrite model: memory limit {} from the memory base {base:#x} (memory top {:#x})",
-            human(l.memlimit.saturating_sub(u64::from(base))),
+            exact(l.memlimit.saturating_sub(u64::from(base))),
             l.memlimit
         );
     }

@@ -20,6 +20,7 @@ mod distributed;
 mod docs;
 mod fix;
 mod inspect;
+mod json;
 mod prove;
 mod relink;
 mod run;
@@ -105,6 +106,47 @@ pub const EXIT_HELP: &str = "Exit codes:
   126    the guest cannot be started: the VM refuses its layout or segments
   127    the guest faulted: illegal or custom instruction, memory fault, unsupported system
          call, unknown system-call convention";
+
+/// `-q` and `-v`, on every command.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct Verbosity {
+    /// Quiet: no progress display and no summary or notes on stderr (errors and warnings stay;
+    /// the result on stdout is unchanged).
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Verbose: more detail where there is more to say: the rewrite shows each patch's bytes
+    /// and instructions (as --explain), run the layout it ran under, prove a line per segment.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Verbosity {
+    /// Make these the process's (one command per process).
+    fn set(self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        QUIET.store(self.quiet, Relaxed);
+        VERBOSE.store(self.verbose, Relaxed);
+    }
+}
+
+/// `-q` was given: no progress, no summary on stderr.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `-v` was given.
+pub fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A progress display may be drawn: not quiet, and stderr is a terminal.
+pub fn show_progress() -> bool {
+    use std::io::IsTerminal;
+    !quiet() && std::io::stderr().is_terminal()
+}
 
 /// Options shared by the commands that execute a guest.
 #[derive(clap::Args, Debug, Clone)]
@@ -336,9 +378,22 @@ pub fn main() -> i32 {
     } else {
         1
     };
+    // With --json a command-line error is the error object too (the rewrite's when no
+    // subcommand is named).
+    let json = args.iter().any(|a| a == "--json");
+    let usage_error = |msg: String| {
+        if json {
+            json::emit(&json::ErrorReport::message(
+                sub.unwrap_or("rewrite"),
+                msg.clone(),
+                usage_code,
+            ));
+        }
+        eprintln!("nexus-relink: error: {msg}");
+        usage_code
+    };
     if let Some(e) = mistyped_subcommand(&args) {
-        eprintln!("nexus-relink: error: {}", one_line(&e, &command));
-        return usage_code;
+        return usage_error(one_line(&e, &command));
     }
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
@@ -347,27 +402,51 @@ pub fn main() -> i32 {
             let _ = e.print();
             return 0;
         }
-        Err(e) => {
-            eprintln!("nexus-relink: error: {}", one_line(&e, &command));
-            return usage_code;
-        }
+        Err(e) => return usage_error(one_line(&e, &command)),
     };
     match cli.command {
-        Some(Command::Inspect(a)) => inspect::main(a),
-        Some(Command::Run(a)) => run::main(a),
-        Some(Command::LinkerScript(a)) => script::main(a),
-        Some(Command::Prove(a)) => prove::prove_main(a),
-        Some(Command::Verify(a)) => prove::verify_main(a),
-        Some(Command::Plan(a)) => distributed::plan_main(a),
-        Some(Command::ProveSegment(a)) => distributed::prove_segment_main(a),
-        Some(Command::Join(a)) => distributed::join_main(a),
+        Some(Command::Inspect(a)) => {
+            a.verbosity.set();
+            inspect::main(a)
+        }
+        Some(Command::Run(a)) => {
+            a.verbosity.set();
+            run::main(a)
+        }
+        Some(Command::LinkerScript(a)) => {
+            a.verbosity.set();
+            script::main(a)
+        }
+        Some(Command::Prove(a)) => {
+            a.verbosity.set();
+            prove::prove_main(a)
+        }
+        Some(Command::Verify(a)) => {
+            a.verbosity.set();
+            prove::verify_main(a)
+        }
+        Some(Command::Plan(a)) => {
+            a.verbosity.set();
+            distributed::plan_main(a)
+        }
+        Some(Command::ProveSegment(a)) => {
+            a.verbosity.set();
+            distributed::prove_segment_main(a)
+        }
+        Some(Command::Join(a)) => {
+            a.verbosity.set();
+            distributed::join_main(a)
+        }
         Some(Command::Completions(a)) => docs::completions_main(a),
         Some(Command::Man(a)) => docs::man_main(a),
         None if cli.relink.input_elf.is_none() => {
             let _ = <Cli as clap::CommandFactory>::command().print_help();
             1
         }
-        None => relink::main(cli.relink),
+        None => {
+            cli.relink.verbosity.set();
+            relink::main(cli.relink)
+        }
     }
 }
 
@@ -387,9 +466,9 @@ mod tests {
     fn clap_errors_become_one_line_without_tips() {
         let m = parse_error(&["nexus-relink", "prove", "x.elf"]);
         assert!(!m.contains('\n') && m.contains("missing --output"), "{m}");
-        let m = parse_error(&["nexus-relink", "x.elf", "-q"]);
+        let m = parse_error(&["nexus-relink", "x.elf", "-Z"]);
         assert!(
-            !m.contains('\n') && !m.contains("tip") && m.contains("'-q'"),
+            !m.contains('\n') && !m.contains("tip") && m.contains("'-Z'"),
             "{m}"
         );
     }

@@ -1,6 +1,6 @@
 //! `nexus-relink prove IN -o PROOF` and `nexus-relink verify PROOF [--elf IN]`.
 
-use super::{fail, peak_rss, ExecArgs};
+use super::{peak_rss, ExecArgs};
 use nexus_relink::prove::{self, ProofFile, Statement};
 use nexus_relink::{elf::Image, Error};
 use std::path::PathBuf;
@@ -40,12 +40,12 @@ pub struct ProveArgs {
     /// not hide the private input).
     #[arg(long)]
     no_zk: bool,
-    /// Print the summary as one JSON object.
+    /// Print the summary as one JSON object (docs/schema/prove.json); on failure the error
+    /// object (docs/schema/error.json).
     #[arg(long)]
     json: bool,
-    /// No progress display.
-    #[arg(long, short = 'q')]
-    quiet: bool,
+    #[command(flatten)]
+    pub verbosity: super::Verbosity,
 }
 
 #[derive(clap::Args, Debug)]
@@ -57,9 +57,149 @@ pub struct VerifyArgs {
     /// (memory limit, stack and heap) must be the ones the proof states.
     #[arg(long, value_name = "IN")]
     elf: Option<PathBuf>,
-    /// Print the verified statement as one JSON object.
+    /// Print the verified statement as one JSON object (docs/schema/verify.json); on a
+    /// rejection or failure the error object (docs/schema/error.json).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub verbosity: super::Verbosity,
+}
+
+/// `prove --json` (`nexus-relink/prove/v1`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProveReport {
+    /// `nexus-relink/prove/v1`.
+    #[schemars(extend("const" = "nexus-relink/prove/v1"))]
+    pub schema: String,
+    /// The proof file written.
+    pub proof: String,
+    pub cycles: u64,
+    /// Wall time of the whole command.
+    pub seconds: f64,
+    /// Time in the STARK prover (all segments).
+    pub prove_seconds: f64,
+    /// Cycles per second / 1000, over `seconds`.
+    pub khz: f64,
+    pub proof_bytes: u64,
+    pub peak_rss_bytes: u64,
+    pub estimated_peak_bytes: u64,
+    pub memory_budget_bytes: u64,
+    pub max_cycles_per_segment: u64,
+    pub segment_cycles: u64,
+    pub segments: u64,
+    /// Per segment: cycles, trace_seconds, prove_seconds, proof_bytes.
+    pub per_segment: Vec<nexus_relink::prove::SegmentStats>,
+    /// Rows of each table (the largest over the segments), by table name.
+    pub table_rows: std::collections::BTreeMap<String, u64>,
+    pub program_id: String,
+    /// The memory top the proof states.
+    pub memlimit: u64,
+    pub exit_code: i32,
+    pub zk: bool,
+}
+
+/// `verify --json` (`nexus-relink/verify/v1`): the verified statement.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyReport {
+    /// `nexus-relink/verify/v1`.
+    #[schemars(extend("const" = "nexus-relink/verify/v1"))]
+    pub schema: String,
+    /// Always true: a rejected proof gives the error object instead.
+    pub valid: bool,
+    pub program_id: String,
+    pub segments: u64,
+    /// The ABI (nexus, linux-rv32, ...).
+    pub abi: String,
+    /// SHA-256 of the loaded image, hex.
+    pub image_digest: String,
+    pub entry: u32,
+    /// The memory top.
+    pub memlimit: u64,
+    pub image_start: u32,
+    pub image_end: u32,
+    pub stack_bottom: u32,
+    pub stack_top: u32,
+    pub heap_start: u32,
+    pub heap_end: u32,
+    pub shared: bool,
+    pub brk: u32,
+    pub initial_sp: u32,
+    /// The two allowed address ranges [start, end).
+    pub regions: [(u64, u64); 2],
+    pub tohost: Option<u32>,
+    pub zk: bool,
+    pub cycles: u64,
+    pub exit_code: i32,
+    pub public_input_hex: String,
+    /// The proven standard output as text (invalid UTF-8 replaced).
+    pub stdout: String,
+    pub stdout_hex: String,
+    /// The proven standard error as text (invalid UTF-8 replaced).
+    pub stderr: String,
+    pub stderr_hex: String,
+    pub public_output_hex: String,
+}
+
+impl VerifyReport {
+    fn new(st: &Statement, segments: usize) -> VerifyReport {
+        use super::json::{hex, text};
+        VerifyReport {
+            schema: super::json::id("verify"),
+            valid: true,
+            program_id: st.program_id(),
+            segments: segments as u64,
+            abi: st.abi.name().to_string(),
+            image_digest: st.image_digest.clone(),
+            entry: st.entry,
+            memlimit: st.memlimit,
+            image_start: st.image_start,
+            image_end: st.image_end,
+            stack_bottom: st.stack_bottom,
+            stack_top: st.stack_top,
+            heap_start: st.heap_start,
+            heap_end: st.heap_end,
+            shared: st.shared,
+            brk: st.brk,
+            initial_sp: st.initial_sp,
+            regions: st.regions,
+            tohost: st.tohost,
+            zk: st.zk,
+            cycles: st.cycles,
+            exit_code: st.exit_code,
+            public_input_hex: hex(&st.public_input),
+            stdout: text(&st.stdout),
+            stdout_hex: hex(&st.stdout),
+            stderr: text(&st.stderr),
+            stderr_hex: hex(&st.stderr),
+            public_output_hex: hex(&st.public_output),
+        }
+    }
+}
+
+/// The bar over the segments: `[00:00:12] ████░░ segment 2 of 4: quotient (eta 25s)`. The
+/// stage is read at each redraw ([`prove::stage::current`]).
+fn segment_style() -> indicatif::ProgressStyle {
+    use indicatif::ProgressState;
+    use std::fmt::Write;
+    indicatif::ProgressStyle::with_template(
+        "[{elapsed_precise}] {bar:30} segment {segment}: {stage}{left} {msg}",
+    )
+    .expect("valid template")
+    .with_key("segment", |s: &ProgressState, w: &mut dyn Write| {
+        let len = s.len().unwrap_or(0);
+        let _ = write!(w, "{} of {len}", (s.pos() + 1).min(len));
+    })
+    .with_key("stage", |_: &ProgressState, w: &mut dyn Write| {
+        let _ = w.write_str(prove::stage::current().map_or("", |s| s.name()));
+    })
+    .with_key("left", |s: &ProgressState, w: &mut dyn Write| {
+        // No estimate before a segment is done: it would say 0 s for the whole first one.
+        if s.pos() > 0 {
+            let _ = write!(w, " (eta {}s)", s.eta().as_secs());
+        }
+    })
 }
 
 /// A cycle count: a number, or with K/M/G (powers of two), at least 1.
@@ -82,7 +222,7 @@ pub(super) fn parse_cycles(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
-use nexus_relink::prove::statement::hex;
+use super::json::hex;
 
 pub fn prove_main(a: ProveArgs) -> i32 {
     let go = || -> Result<(), Error> {
@@ -101,7 +241,7 @@ pub fn prove_main(a: ProveArgs) -> i32 {
         let layout = nexus_relink::layout::MemoryMap::discover(&img).prove_layout()?;
         let cfg = a.exec.config()?;
         let n = a.segment_cycles;
-        if n.is_power_of_two() && n >= 1024 && !a.quiet && !a.json {
+        if n.is_power_of_two() && n >= 1024 && !super::quiet() && !a.json {
             eprintln!(
                 "nexus-relink: note: a segment of {n} cycles has a CPU table of 2^{} rows (one padding row follows the last cycle); --segment-cycles {} fills 2^{} rows in half the time and memory",
                 n.trailing_zeros() + 1,
@@ -109,7 +249,7 @@ pub fn prove_main(a: ProveArgs) -> i32 {
                 n.trailing_zeros()
             );
         }
-        let bar = if a.quiet || a.json {
+        let bar = if !super::show_progress() || a.json {
             indicatif::ProgressBar::hidden()
         } else {
             let b = indicatif::ProgressBar::new_spinner();
@@ -121,19 +261,28 @@ pub fn prove_main(a: ProveArgs) -> i32 {
             b
         };
         let hidden = bar.is_hidden();
-        // Over the segments: a bar with the count and an estimate of the time left.
+        if !hidden {
+            // The stages inside Plonky3's prover (quotient, FRI/open).
+            prove::stage::watch();
+        }
+        // Over the segments: a bar with the segment being proven, its stage, and once one
+        // segment is done an estimate of the time left.
+        let started = std::time::Instant::now();
         let on_segments = |done: usize, total: usize| {
+            if super::verbose() && done > 0 && !a.json {
+                bar.suspend(|| {
+                    eprintln!(
+                        "nexus-relink: segment {done} of {total} proven ({:.1} s in all)",
+                        started.elapsed().as_secs_f64()
+                    )
+                });
+            }
             if hidden {
                 return;
             }
             if bar.length() != Some(total as u64) {
                 bar.set_length(total as u64);
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "[{elapsed_precise}] {bar:30} segment {pos}/{len} (eta {eta}) {msg}",
-                    )
-                    .expect("valid template"),
-                );
+                bar.set_style(segment_style());
                 bar.set_message("");
             }
             bar.set_position(done as u64);
@@ -158,29 +307,32 @@ pub fn prove_main(a: ProveArgs) -> i32 {
         let khz = stats.cycles as f64 / secs.max(1e-9) / 1e3;
         let peak = peak_rss().unwrap_or(0);
         if a.json {
-            let v = serde_json::json!({
-                "proof": a.output.display().to_string(),
-                "cycles": stats.cycles,
-                "seconds": secs,
-                "prove_seconds": stats.prove_seconds,
-                "khz": khz,
-                "proof_bytes": bytes.len(),
-                "peak_rss_bytes": peak,
-                "estimated_peak_bytes": stats.estimated_peak_bytes,
-                "memory_budget_bytes": stats.memory_budget,
-                "max_cycles_per_segment": stats.max_cycles,
-                "segment_cycles": stats.segment_cycles,
-                "segments": stats.segments.len(),
-                "per_segment": stats.segments,
-                "table_rows": nexus_relink::prove::air::TABLE_NAMES.iter().zip(&stats.heights)
-                    .map(|(n, h)| (n.to_string(), serde_json::json!(h))).collect::<serde_json::Map<_, _>>(),
-                "program_id": st.program_id(),
-                "memlimit": st.memlimit,
-                "exit_code": st.exit_code,
-                "zk": st.zk,
+            super::json::emit(&ProveReport {
+                schema: super::json::id("prove"),
+                proof: a.output.display().to_string(),
+                cycles: stats.cycles,
+                seconds: secs,
+                prove_seconds: stats.prove_seconds,
+                khz,
+                proof_bytes: bytes.len() as u64,
+                peak_rss_bytes: peak,
+                estimated_peak_bytes: stats.estimated_peak_bytes,
+                memory_budget_bytes: stats.memory_budget,
+                max_cycles_per_segment: stats.max_cycles,
+                segment_cycles: stats.segment_cycles,
+                segments: stats.segments.len() as u64,
+                per_segment: stats.segments.clone(),
+                table_rows: nexus_relink::prove::air::TABLE_NAMES
+                    .iter()
+                    .zip(&stats.heights)
+                    .map(|(n, h)| (n.to_string(), *h as u64))
+                    .collect(),
+                program_id: st.program_id(),
+                memlimit: st.memlimit,
+                exit_code: st.exit_code,
+                zk: st.zk,
             });
-            outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
-        } else {
+        } else if !super::quiet() {
             eprintln!(
                 "nexus-relink: proved {} cycles in {} segment{} in {:.2} s ({:.1} kHz; trace {:.2} s, STARK {:.2} s), proof {} bytes, peak memory {:.0} MiB, zero-knowledge: {}",
                 stats.cycles,
@@ -208,7 +360,10 @@ pub fn prove_main(a: ProveArgs) -> i32 {
     match go() {
         Ok(()) => 0,
         // Whatever went wrong after the input was read is said of it.
-        Err(e) => fail(&e.about(&a.input_elf)),
+        Err(e) => {
+            let e = e.about(&a.input_elf);
+            super::json::fail("prove", a.json, &e, e.exit_code())
+        }
     }
 }
 
@@ -339,22 +494,16 @@ pub fn verify_main(a: VerifyArgs) -> i32 {
     match go() {
         Ok((st, segments, secs)) => {
             if a.json {
-                let mut v = serde_json::to_value(&st).expect("json");
-                for k in ["public_input", "stdout", "stderr", "public_output"] {
-                    let b: Vec<u8> = serde_json::from_value(v[k].clone()).unwrap_or_default();
-                    v[k] = serde_json::json!(hex(&b));
-                }
-                v["valid"] = serde_json::json!(true);
-                v["program_id"] = serde_json::json!(st.program_id());
-                v["segments"] = serde_json::json!(segments);
-                outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
+                super::json::emit(&VerifyReport::new(&st, segments));
             } else {
-                print_statement(&st, segments, secs, a.elf.is_some());
+                if !super::quiet() {
+                    print_statement(&st, segments, secs, a.elf.is_some());
+                }
                 use std::io::Write;
                 let _ = std::io::stdout().lock().write_all(&st.stdout);
             }
             0
         }
-        Err(e) => super::report(&e, code(&e)),
+        Err(e) => super::json::fail("verify", a.json, &e, code(&e)),
     }
 }

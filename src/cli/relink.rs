@@ -1,12 +1,12 @@
 //! The main job: `nexus-relink IN --memlimit SIZE -o OUT`.
 
-use super::{fail, parse_u32_size, ExecArgs};
+use super::{parse_u32_size, ExecArgs};
 use nexus_relink::elf::Image;
 use nexus_relink::layout::{Layout, MemoryBase};
 use nexus_relink::plan::check_region;
 use nexus_relink::relink::{write_atomic, Relinker};
 use nexus_relink::report::{report_json, report_text};
-use nexus_relink::size::{human, parse_memlimit};
+use nexus_relink::size::{exact, parse_memlimit};
 use nexus_relink::vm::Vm;
 use nexus_relink::Error;
 use std::path::{Path, PathBuf};
@@ -55,7 +55,8 @@ pub struct Args {
     /// List every patch (location, kind, old → new, why) with the instructions before/after.
     #[arg(long)]
     pub explain: bool,
-    /// Print the report as one JSON object.
+    /// Print the report as one JSON object (docs/schema/rewrite.json); on failure the error
+    /// object (docs/schema/error.json).
     #[arg(long)]
     pub json: bool,
     /// Rewrite even when some occurrences of an old boundary value cannot be explained (they
@@ -67,6 +68,8 @@ pub struct Args {
     pub in_place: bool,
     #[command(flatten)]
     pub exec: ExecArgs,
+    #[command(flatten)]
+    pub verbosity: super::Verbosity,
 }
 
 /// `--memlimit`: a size from the memory base or `auto`; `--memtop`: an absolute top.
@@ -109,14 +112,84 @@ fn parse_heap(s: &str) -> Result<u32, String> {
     parse_region("heap", s)
 }
 
+/// `--json` of a rewrite (`nexus-relink/rewrite/v1`): the plan, every patch and where the
+/// output went.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteReport {
+    /// `nexus-relink/rewrite/v1`.
+    #[schemars(extend("const" = "nexus-relink/rewrite/v1"))]
+    pub schema: String,
+    /// The request: memlimit (the memory top), base (when not 0), stack, heap, guard.
+    pub request: nexus_relink::plan::Request,
+    /// The layout before.
+    pub old: nexus_relink::report::LayoutJson,
+    /// The layout after.
+    pub new: nexus_relink::report::LayoutJson,
+    /// Each boundary that moves: its old and new value.
+    pub moves: Vec<nexus_relink::plan::Move>,
+    pub notes: Vec<String>,
+    pub warnings: Vec<String>,
+    /// The sites were found through the relocations (`-Wl,-q`).
+    pub from_relocations: bool,
+    /// Every patch: location, kind, boundary, old, new, confidence, why, edits, instructions.
+    pub sites: Vec<nexus_relink::report::SiteJson>,
+    /// With `--force`: the places left unchanged.
+    pub forced_ambiguities: Vec<nexus_relink::sites::Ambiguity>,
+    /// With `--memlimit auto`: what the run measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured: Option<Measured>,
+    /// The file written, or null (`--dry-run`).
+    pub output: Option<String>,
+}
+
+/// What `--memlimit auto` measured.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Measured {
+    pub peak_stack_bytes: u32,
+    pub peak_heap_bytes: u32,
+    pub cycles: u64,
+    pub margin_percent: u32,
+    /// The limit chosen, from the memory base.
+    pub memlimit: u64,
+}
+
+impl RewriteReport {
+    fn new(
+        rw: &nexus_relink::relink::Rewrite,
+        measured: Option<Measured>,
+        output: Option<String>,
+    ) -> RewriteReport {
+        let r = report_json(rw);
+        RewriteReport {
+            schema: super::json::id("rewrite"),
+            request: r.request,
+            old: r.old,
+            new: r.new,
+            moves: r.moves,
+            notes: r.notes,
+            warnings: r.warnings,
+            from_relocations: r.from_relocations,
+            sites: r.sites,
+            forced_ambiguities: r.forced_ambiguities,
+            measured,
+            output,
+        }
+    }
+}
+
 pub fn main(a: Args) -> i32 {
     match go(&a) {
         Ok(code) => code,
         // Whatever went wrong after the input was read is said of it.
-        Err(e) => match &a.input_elf {
-            Some(input) => fail(&e.about(input)),
-            None => fail(&e),
-        },
+        Err(e) => {
+            let e = match &a.input_elf {
+                Some(input) => e.about(input),
+                None => e,
+            };
+            super::json::fail("rewrite", a.json, &e, e.exit_code())
+        }
     }
 }
 
@@ -176,20 +249,13 @@ fn go(a: &Args) -> Result<i32, Error> {
         write_atomic(o, &rw.bytes, Some(input))?;
     }
     if a.json {
-        let mut v = report_json(&rw);
-        if let Some(m) = measured {
-            v["measured"] = m;
-        }
-        v["output"] = serde_json::json!(output
+        let written = output
             .as_ref()
             .filter(|_| !a.dry_run)
-            .map(|p| p.display().to_string()));
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&v).expect("serialisable")
-        );
+            .map(|p| p.display().to_string());
+        super::json::emit(&RewriteReport::new(&rw, measured, written));
     } else {
-        if let Some(m) = &measured {
+        if let Some(m) = measured.as_ref().filter(|_| !super::quiet()) {
             let top = rw.plan.request.memlimit;
             let size = top - u64::from(base.base);
             let from = if base.base == 0 {
@@ -198,11 +264,14 @@ fn go(a: &Args) -> Result<i32, Error> {
                 format!(" from the memory base {:#x}, top {top:#x}", base.base)
             };
             eprintln!(
-                "nexus-relink: measured peak stack {} B, peak heap {} B in {} cycles; with a {}% margin: memory limit {size:#x} ({}){from}",
-                m["peak_stack_bytes"], m["peak_heap_bytes"], m["cycles"], a.margin, human(size)
+                "nexus-relink: measured peak stack {}, peak heap {} in {} cycles; with a {}% margin: memory limit {size:#x} ({}){from}",
+                exact(m.peak_stack_bytes.into()), exact(m.peak_heap_bytes.into()), m.cycles, a.margin, exact(size)
             );
         }
-        out!("{}", report_text(&rw, a.explain || a.dry_run));
+        out!(
+            "{}",
+            report_text(&rw, a.explain || a.dry_run || super::verbose())
+        );
         match (&output, a.dry_run) {
             (_, true) => outln!("dry run: nothing written"),
             (Some(o), false) => outln!("wrote {}", nexus_relink::escape::path(o)),
@@ -248,7 +317,7 @@ fn auto_limit(
     img: &Image,
     a: &Args,
     base: &MemoryBase,
-) -> Result<(nexus_relink::plan::Request, serde_json::Value), Error> {
+) -> Result<(nexus_relink::plan::Request, Measured), Error> {
     let layout = Layout::discover(img)?;
     let family = nexus_relink::layout::MemoryMap::discover(img).family;
     if matches!(family.letter(), 'b' | 'c' | 'e') {
@@ -289,8 +358,8 @@ fn auto_limit(
         let b = u64::from(base.base);
         return Err(Error::Usage(format!(
             "--memlimit auto: the run used a {} stack and a {} heap (up to {:#x}); with a {}% margin that needs a memory limit of {:#x}, above the largest, {:#x}: give --memlimit (and --heap) yourself, or a smaller --margin",
-            human(u64::from(r.peak_stack_bytes)),
-            human(u64::from(r.peak_heap_bytes)),
+            exact(u64::from(r.peak_stack_bytes)),
+            exact(u64::from(r.peak_heap_bytes)),
             u64::from(layout.heap_start) + u64::from(r.peak_heap_bytes),
             a.margin,
             memlimit - b,
@@ -304,12 +373,12 @@ fn auto_limit(
         heap: None,
         guard: a.guard,
     };
-    let m = serde_json::json!({
-        "peak_stack_bytes": r.peak_stack_bytes,
-        "peak_heap_bytes": r.peak_heap_bytes,
-        "cycles": r.cycles,
-        "margin_percent": a.margin,
-        "memlimit": memlimit - u64::from(base.base),
-    });
+    let m = Measured {
+        peak_stack_bytes: r.peak_stack_bytes,
+        peak_heap_bytes: r.peak_heap_bytes,
+        cycles: r.cycles,
+        margin_percent: a.margin,
+        memlimit: memlimit - u64::from(base.base),
+    };
     Ok((req, m))
 }

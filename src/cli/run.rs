@@ -29,12 +29,77 @@ pub struct Args {
     input_elf: PathBuf,
     #[command(flatten)]
     exec: ExecArgs,
-    /// Print one JSON object instead: abi, abi_evidence, family, family_letter, exit_code,
-    /// stdout, stderr, public_output, cycles, peak_stack_bytes, peak_heap_bytes, resident_bytes,
-    /// peak_rss_bytes, fault, fix (after a stack or heap overflow: the rewrite that makes the
-    /// run fit, {memlimit, stack, heap, peak_stack_bytes, peak_heap_bytes, args}, else null).
+    /// Print one JSON object instead (docs/schema/run.json): schema, abi, abi_evidence, family,
+    /// family_letter, exit_code, stdout, stdout_hex, stderr, stderr_hex, public_output_hex,
+    /// cycles, peak_stack_bytes, peak_heap_bytes, resident_bytes, peak_rss_bytes, fault, fix
+    /// (after a stack or heap overflow: the rewrite that makes the run fit, {memlimit, stack,
+    /// heap, peak_stack_bytes, peak_heap_bytes, args}, else null). On a failure before the
+    /// guest runs: {schema, command, error, details, exit_code} (docs/schema/error.json).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub verbosity: super::Verbosity,
+}
+
+/// `run --json` (`nexus-relink/run/v1`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunReport {
+    /// `nexus-relink/run/v1`.
+    #[schemars(extend("const" = "nexus-relink/run/v1"))]
+    pub schema: String,
+    /// The ABI the run used (nexus, linux-rv32, ...).
+    pub abi: String,
+    /// Why that ABI ("chosen with --abi" when given).
+    pub abi_evidence: Vec<String>,
+    /// The layout family (stack_at_top, ...).
+    pub family: nexus_relink::layout::Family,
+    pub family_letter: String,
+    /// The guest's exit code; null when it faulted or reached the cycle limit.
+    pub exit_code: Option<i32>,
+    /// The guest's standard output as text (invalid UTF-8 replaced).
+    pub stdout: String,
+    /// The guest's standard output, exactly.
+    pub stdout_hex: String,
+    /// The guest's standard error as text (invalid UTF-8 replaced).
+    pub stderr: String,
+    /// The guest's standard error, exactly.
+    pub stderr_hex: String,
+    /// Nexus public output (after the exit-code word).
+    pub public_output_hex: String,
+    pub cycles: u64,
+    pub peak_stack_bytes: u32,
+    pub peak_heap_bytes: u32,
+    /// Bytes of guest memory the VM allocated.
+    pub resident_bytes: u64,
+    /// This process's peak resident memory (Linux VmHWM).
+    pub peak_rss_bytes: Option<u64>,
+    /// Why the run stopped, when not by an exit: kind, pc, addr, message,
+    /// sufficient_memlimit.
+    pub fault: Option<nexus_relink::vm::Fault>,
+    /// After a stack or heap overflow: the rewrite that makes the run fit.
+    pub fix: Option<FixReport>,
+}
+
+/// The rewrite `run` suggests after an overflow.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixReport {
+    pub memlimit: u64,
+    pub stack: Option<u32>,
+    pub heap: Option<u32>,
+    pub peak_stack_bytes: u32,
+    pub peak_heap_bytes: u32,
+    /// The options as typed: `--memlimit 4M --stack 80K`.
+    pub args: String,
+}
+
+/// The progress line of a long run: `running: 1234567890 cycles, 12.3 s, 100.4 M/s`.
+fn progress_line(cycles: u64, secs: f64) -> String {
+    format!(
+        "running: {cycles} cycles, {secs:.1} s, {:.1} M/s",
+        cycles as f64 / secs.max(1e-9) / 1e6
+    )
 }
 
 /// The exit code of a failure before the guest ran.
@@ -76,20 +141,41 @@ pub fn main(a: Args) -> i32 {
         let family = map.family;
         let layout = map.run?;
         let start = std::time::Instant::now();
-        let r = Vm::new(&img, &layout, cfg.clone())?.run();
+        let vm = Vm::new(&img, &layout, cfg.clone())?;
+        let r = if super::show_progress() && !a.json {
+            // On a terminal, after a second: the cycles so far and the rate, on one line
+            // that disappears when the run ends.
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            let r = vm.run_observed(1 << 24, &mut |cycles| {
+                let secs = start.elapsed().as_secs_f64();
+                if secs < 1.0 {
+                    return;
+                }
+                if bar.is_hidden() {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                }
+                bar.set_message(progress_line(cycles, secs));
+                bar.tick();
+            });
+            bar.finish_and_clear();
+            r
+        } else {
+            vm.run()
+        };
         let fix = super::fix::overflow_fix(&img, &layout, &cfg, &r);
-        if !a.json {
+        if !a.json && !super::quiet() {
             let secs = start.elapsed().as_secs_f64();
             eprintln!(
-                "nexus-relink: {} abi ({}), layout {}, {} cycles in {:.3} s ({:.1} M/s), peak stack {} B, peak heap {} B",
+                "nexus-relink: {} abi ({}), layout {}, {} cycles in {:.3} s ({:.1} M/s), peak stack {}, peak heap {}",
                 r.abi.name(),
                 evidence.join("; "),
                 family,
                 r.cycles,
                 secs,
                 r.cycles as f64 / secs.max(1e-9) / 1e6,
-                r.peak_stack_bytes,
-                r.peak_heap_bytes
+                nexus_relink::size::exact(r.peak_stack_bytes.into()),
+                nexus_relink::size::exact(r.peak_heap_bytes.into())
             );
         }
         Ok((r, evidence, family, fix, MemoryBase::of(&img).base))
@@ -98,32 +184,39 @@ pub fn main(a: Args) -> i32 {
         Ok(r) => r,
         Err(e) => {
             let e = e.about(&a.input_elf);
-            super::fail(&e);
-            if a.json {
-                // A script reading --json gets the refusal too, not only an exit code.
-                outln!(
-                    "{}",
-                    serde_json::json!({"error": e.to_string(), "exit_code": null, "fault": null, "tool_exit": code_of(&e)})
-                );
-            }
-            return code_of(&e);
+            // A script reading --json gets the refusal too, not only an exit code.
+            return super::json::fail("run", a.json, &e, code_of(&e));
         }
     };
     if a.json {
-        let mut v = serde_json::to_value(&r).expect("RunResult serialises");
-        v["abi_evidence"] = serde_json::json!(evidence);
-        v["family"] = serde_json::json!(family);
-        v["family_letter"] = serde_json::json!(family.letter().to_string());
-        v["peak_rss_bytes"] = serde_json::json!(super::peak_rss());
-        v["fix"] = serde_json::json!(fix.as_ref().filter(|_| base == 0).map(|f| {
-            let mut j = serde_json::to_value(f).expect("Fix serialises");
-            j["args"] = serde_json::json!(f.args());
-            j
-        }));
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&v).expect("RunResult serialises")
-        );
+        use super::json::{hex, text};
+        super::json::emit(&RunReport {
+            schema: super::json::id("run"),
+            abi: r.abi.name().to_string(),
+            abi_evidence: evidence,
+            family,
+            family_letter: family.letter().to_string(),
+            exit_code: r.exit_code,
+            stdout: text(&r.stdout),
+            stdout_hex: hex(&r.stdout),
+            stderr: text(&r.stderr),
+            stderr_hex: hex(&r.stderr),
+            public_output_hex: hex(&r.public_output),
+            cycles: r.cycles,
+            peak_stack_bytes: r.peak_stack_bytes,
+            peak_heap_bytes: r.peak_heap_bytes,
+            resident_bytes: r.resident_bytes as u64,
+            peak_rss_bytes: super::peak_rss(),
+            fault: r.fault.clone(),
+            fix: fix.as_ref().filter(|_| base == 0).map(|f| FixReport {
+                memlimit: f.memlimit,
+                stack: f.stack,
+                heap: f.heap,
+                peak_stack_bytes: f.peak_stack_bytes,
+                peak_heap_bytes: f.peak_heap_bytes,
+                args: f.args(),
+            }),
+        });
     } else {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(&r.stdout);
@@ -132,10 +225,7 @@ pub fn main(a: Args) -> i32 {
         if !r.public_output.is_empty() {
             eprintln!(
                 "nexus-relink: public output: {}",
-                r.public_output
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
+                super::json::hex(&r.public_output)
             );
         }
     }
@@ -153,9 +243,9 @@ pub fn main(a: Args) -> i32 {
                 // The hint's sizes are checked for a guest whose memory base is 0.
                 if let Some(fix) = fix.as_ref().filter(|_| base == 0) {
                     eprintln!(
-                        "nexus-relink: hint: with room the run used a {} B stack and a {} B heap; this rewrite fits it (checked): nexus-relink {} {} -o OUT",
-                        fix.peak_stack_bytes,
-                        fix.peak_heap_bytes,
+                        "nexus-relink: hint: with room the run used a {} stack and a {} heap; this rewrite fits it (checked): nexus-relink {} {} -o OUT",
+                        nexus_relink::size::exact(fix.peak_stack_bytes.into()),
+                        nexus_relink::size::exact(fix.peak_heap_bytes.into()),
                         nexus_relink::escape::path(&a.input_elf),
                         fix.args()
                     );

@@ -25,6 +25,8 @@ pub struct Args {
     guard: Option<u32>,
     #[arg(long, value_enum, default_value = "generic")]
     style: Style,
+    #[command(flatten)]
+    pub verbosity: super::Verbosity,
 }
 
 pub fn main(a: Args) -> i32 {

@@ -101,6 +101,8 @@ impl std::fmt::Display for FileKind {
                 format: Some(name), ..
             } => write!(f, "{} {name}", article(name)),
             FileKind::Data { head, .. } => {
+                // Spaced bytes, as `xxd`/`od` show a file's start (not `hex::encode`'s one run
+                // of digits): read against the ELF magic beside it.
                 let hex: Vec<String> = head.iter().map(|b| format!("{b:02x}")).collect();
                 write!(
                     f,

@@ -26,7 +26,7 @@ pub const HIGH_BASE_MIN: u32 = 0x1000_0000;
 pub const CLUSTER_GAP: u64 = 0x100_0000;
 
 /// Where the guest's memory starts and what says so.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct MemoryBase {
     pub base: u32,
     /// What the base was read from; "default" for 0.
@@ -88,7 +88,7 @@ impl MemoryBase {
         if top > super::MAX_MEMLIMIT {
             return Err(format!(
                 "--memlimit {} from the memory base {:#x} ({}) ends at {top:#x}, above the largest memory top {:#x}: use at most --memlimit {:#x}",
-                crate::size::human(size),
+                crate::size::exact(size),
                 self.base,
                 self.source,
                 super::MAX_MEMLIMIT,

@@ -33,7 +33,7 @@ pub const NEXUS_MEMORY_TOP: u32 = 0x8040_0000;
 pub const LOW_FLOOR: u32 = 0x1000;
 
 /// How certain a bound is, and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "certainty", rename_all = "snake_case")]
 pub enum Bound {
     /// Stated by the file: a symbol, a section, a program header, the value the code computes.
@@ -89,7 +89,7 @@ impl Bound {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RegionKind {
     /// A loadable segment (program header).
@@ -101,7 +101,7 @@ pub enum RegionKind {
 }
 
 /// One region of the map.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Region {
     pub kind: RegionKind,
     pub name: String,
@@ -110,7 +110,7 @@ pub struct Region {
 }
 
 /// Layout families seen in real guests (GUESTS.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Family {
     /// a. The stack at the top of memory, the heap between the image and the stack (Nexus,
@@ -187,7 +187,7 @@ impl Movable {
 }
 
 /// The memory map of an executable.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MemoryMap {
     pub family: Family,
     pub regions: Vec<Region>,
@@ -722,7 +722,7 @@ impl MemoryMap {
             "the entry code reads sp before setting it: the loader provides the stack (argc, argv, envp, auxv under {top:#x}, as Linux and qemu-user start a program)"
         ));
         let size_src = if recorded.is_some() {
-            format!("{src}: {}", crate::size::human(u64::from(size)))
+            format!("{src}: {}", crate::size::exact(u64::from(size)))
         } else {
             format!("{src}: {} MiB", LOADER_STACK_SIZE >> 20)
         };

@@ -68,7 +68,7 @@ pub enum LayoutError {
 }
 
 /// How the entry code sets `sp`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SpKind {
     /// `auipc sp, hi` + `addi sp, sp, lo` (`la`/`lla` under medany).
@@ -109,7 +109,7 @@ impl SpKind {
 }
 
 /// The `sp` set-up found at the entry point.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SpInit {
     pub kind: SpKind,
     /// The value sp holds after the prologue (after any `andi` alignment), when constant.
@@ -127,14 +127,14 @@ pub struct SpInit {
 }
 
 /// Where a layout value came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Sourced {
     pub value: u32,
     pub source: String,
 }
 
 /// The memory layout of a guest (ARCHITECTURE.md, "Memory model").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Layout {
     /// Size of the guest memory: addresses `[0, memlimit)` exist. At most 4 GiB.
     pub memlimit: u64,

@@ -20,6 +20,7 @@ pub mod job;
 pub mod proof_file;
 pub mod prover;
 pub mod segment;
+pub mod stage;
 pub mod statement;
 pub mod tables;
 pub mod verifier;

@@ -78,6 +78,13 @@ impl std::fmt::Display for Progress<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Progress::Stage(s) => f.write_str(s),
+            Progress::Segments { done, total } if done >= total => {
+                write!(
+                    f,
+                    "proved {total} segment{}",
+                    if *total == 1 { "" } else { "s" }
+                )
+            }
             Progress::Segments { done, total } => {
                 write!(f, "proving segment {} of {total}", done + 1)
             }
@@ -86,7 +93,7 @@ impl std::fmt::Display for Progress<'_> {
 }
 
 /// Timings and sizes of one segment's proof.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct SegmentStats {
     pub cycles: u64,
     pub trace_seconds: f64,
@@ -559,6 +566,7 @@ pub fn prove_piece(
     budget: u64,
 ) -> Result<Piece, ProveError> {
     let t1 = std::time::Instant::now();
+    super::stage::set(super::stage::Stage::Trace);
     let w = witness::build_segment(public, pt, start, memory, t)?;
     let heights: Vec<usize> = w.traces.iter().map(|t| t.height()).collect();
     let need = budget::estimate_peak_bytes(&w.tables, &heights, public.statement.zk);
@@ -566,6 +574,7 @@ pub fn prove_piece(
         return Err(ProveError::OutOfMemory { need, budget });
     }
     let t2 = std::time::Instant::now();
+    super::stage::set(super::stage::Stage::Commit);
     let proof = prove_segment(
         public,
         statement_digest,

@@ -5,11 +5,11 @@
 //! is given, and an optional guard gap separates them.
 
 use crate::layout::{Family, Layout, Movable, MAX_MEMLIMIT};
-use crate::size::human;
+use crate::size::exact;
 use serde::Serialize;
 
 /// What the user asked for.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Request {
     /// The memory top: the address where memory ends (at most [`MAX_MEMLIMIT`]). `--memlimit
     /// SIZE` asks for `base + SIZE`.
@@ -40,9 +40,9 @@ pub enum PlanError {
     },
     #[error("{}", too_large(*.0))]
     TooLarge(u64),
-    #[error("--{what} {}: {}", human(u64::from(*value)), region_rule(what, *value))]
+    #[error("--{what} {}: {}", exact(u64::from(*value)), region_rule(what, *value))]
     RegionTooSmall { what: &'static str, value: u32 },
-    #[error("--guard {}: the guard must be a multiple of {MIN_REGION} bytes, so that the heap end below it stays 16-byte aligned like the stack bottom: use {} or {}", human(u64::from(*.0)), .0 / MIN_REGION * MIN_REGION, .0.div_ceil(MIN_REGION) * MIN_REGION)]
+    #[error("--guard {}: the guard must be a multiple of {MIN_REGION} bytes, so that the heap end below it stays 16-byte aligned like the stack bottom: use {} or {}", exact(u64::from(*.0)), .0 / MIN_REGION * MIN_REGION, .0.div_ceil(MIN_REGION) * MIN_REGION)]
     GuardAlign(u32),
     #[error("--stack/--heap/--guard need a layout with a stack/heap boundary, but this guest's heap and stack share one region (no _heap_end/_stack_bottom symbols or .heap/.stack sections); only the memory limit can change")]
     SharedRegion,
@@ -95,13 +95,13 @@ fn region_rule(what: &str, value: u32) -> String {
 
 fn too_small(requested: u64, base: u32, image_end: u32, what: &str, min: u64) -> String {
     if base == 0 {
-        return format!("memory limit {} is too small: the image ends at {image_end:#x} and needs {what}; the smallest limit that works is {} ({min:#x})", human(requested), human(min));
+        return format!("memory limit {} is too small: the image ends at {image_end:#x} and needs {what}; the smallest limit that works is {} ({min:#x})", exact(requested), exact(min));
     }
     let b = u64::from(base);
     format!(
         "memory limit {} from the memory base {base:#x} (top {requested:#x}) is too small: the image ends at {image_end:#x} and needs {what}; the smallest limit that works is {} (--memlimit {:#x}, memory top {min:#x})",
-        human(requested.saturating_sub(b)),
-        human(min.saturating_sub(b)),
+        exact(requested.saturating_sub(b)),
+        exact(min.saturating_sub(b)),
         min.saturating_sub(b)
     )
 }
@@ -110,12 +110,12 @@ fn too_small(requested: u64, base: u32, image_end: u32, what: &str, min: u64) ->
 pub fn too_large(limit: u64) -> String {
     format!(
         "memory limit {limit:#x} ({}) does not fit: the last page of the 32-bit address space is not guest memory, so the largest memory limit is {MAX_MEMLIMIT:#x} (4 GiB - 4 KiB)",
-        human(limit)
+        exact(limit)
     )
 }
 
 /// A boundary the rewrite moves: every encoding of `old` becomes `new`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Move {
     pub name: &'static str,
     pub old: u32,
@@ -123,7 +123,7 @@ pub struct Move {
 }
 
 /// The layout before and after, and the boundaries that move.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Plan {
     pub request: Request,
     pub old: Layout,
@@ -173,7 +173,7 @@ pub fn region_warnings(l: &Layout) -> Vec<String> {
         .map(|(what, a, b, fix)| {
             format!(
                 "the {what} {a:#x}..{b:#x} is {}, over 2 GiB: allocators that keep sizes or pointer differences in a signed 32-bit integer (sbrk(int), picolibc's malloc) fail in it; use {fix} if the guest's allocator is one of them",
-                human(u64::from(b - a))
+                exact(u64::from(b - a))
             )
         })
         .collect()
@@ -274,9 +274,9 @@ impl Plan {
                     need.max(u64::from(heap_start) + u64::from(stack)),
                     format!(
                         "a {} heap, a {} guard and a {} stack",
-                        human(heap_min.into()),
-                        human(guard.into()),
-                        human(stack.into())
+                        exact(heap_min.into()),
+                        exact(guard.into()),
+                        exact(stack.into())
                     ),
                 ));
             }
@@ -284,8 +284,8 @@ impl Plan {
             if new.stack_top - new.stack_bottom != stack {
                 notes.push(format!(
                     "the stack bottom is aligned down to {} (the stack's own PT_LOAD): the stack grows to {}",
-                    human(stack_align.into()),
-                    human((new.stack_top - new.stack_bottom).into())
+                    exact(stack_align.into()),
+                    exact((new.stack_top - new.stack_bottom).into())
                 ));
             }
             if u64::from(new.stack_bottom) < need - u64::from(stack) {
@@ -293,8 +293,8 @@ impl Plan {
                     need + u64::from(stack_align),
                     format!(
                         "a {} stack aligned to {}",
-                        human(stack.into()),
-                        human(stack_align.into())
+                        exact(stack.into()),
+                        exact(stack_align.into())
                     ),
                 ));
             }
@@ -305,8 +305,8 @@ impl Plan {
             if new.heap_end < old.heap_end {
                 notes.push(format!(
                     "the heap shrinks from {} to {}",
-                    human(old.heap_size().into()),
-                    human(new.heap_size().into())
+                    exact(old.heap_size().into()),
+                    exact(new.heap_size().into())
                 ));
             }
         }
@@ -512,7 +512,7 @@ impl Plan {
                         old,
                         st,
                         16,
-                        format!("a {} stack", human(s.into())),
+                        format!("a {} stack", exact(s.into())),
                     ));
                 }
                 new.stack_top = st as u32;
@@ -540,7 +540,7 @@ impl Plan {
                 16,
                 format!(
                     "a {} stack below the heap, which starts at {:#x}",
-                    human((new.stack_top - new.stack_bottom).into()),
+                    exact((new.stack_top - new.stack_bottom).into()),
                     new.heap_start
                 ),
             ));
@@ -550,8 +550,8 @@ impl Plan {
         if new.heap_end < old.heap_end {
             notes.push(format!(
                 "the heap shrinks from {} to {}",
-                human(old.heap_size().into()),
-                human(new.heap_size().into())
+                exact(old.heap_size().into()),
+                exact(new.heap_size().into())
             ));
         }
         Ok(Self::finish(family, old, req, new, notes, m))
@@ -572,7 +572,7 @@ impl Plan {
                 family: family.to_string(),
                 why: format!(
                     "the loader's initial stack (argc, argv, envp, auxv) needs at least {}",
-                    human(LOADER_STACK_MIN.into())
+                    exact(LOADER_STACK_MIN.into())
                 ),
             });
         }
@@ -591,7 +591,7 @@ impl Plan {
                 old,
                 floor + u64::from(stack) - 1,
                 16,
-                format!("the loader's {} stack above it", human(stack.into())),
+                format!("the loader's {} stack above it", exact(stack.into())),
             ));
         }
         if let Some(ix) = m.gnu_stack {

@@ -4,43 +4,100 @@
 use crate::isa::disasm::disasm;
 use crate::layout::Layout;
 use crate::relink::Rewrite;
-use crate::size::human;
+use crate::size::exact;
 
-pub fn report_json(rw: &Rewrite) -> serde_json::Value {
-    let sites: Vec<_> = rw
+/// The JSON report of a rewrite (`--json` adds `schema`, `measured` and `output`).
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct RewriteJson {
+    pub request: crate::plan::Request,
+    /// The layout before.
+    pub old: LayoutJson,
+    /// The layout after.
+    pub new: LayoutJson,
+    /// Each boundary that moves.
+    pub moves: Vec<crate::plan::Move>,
+    pub notes: Vec<String>,
+    pub warnings: Vec<String>,
+    /// The sites were found through the relocations (`-Wl,-q`).
+    pub from_relocations: bool,
+    /// Every patch, with the instructions it changes.
+    pub sites: Vec<SiteJson>,
+    /// With `--force`: the places left unchanged.
+    pub forced_ambiguities: Vec<crate::sites::Ambiguity>,
+}
+
+/// A layout's boundaries in a report.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct LayoutJson {
+    /// The memory top.
+    pub memlimit: u64,
+    pub stack_top: u32,
+    pub stack_bottom: u32,
+    pub heap_start: u32,
+    pub heap_end: u32,
+    pub image_end: u32,
+    pub shared_heap_stack: bool,
+}
+
+/// A patched site and the instructions it changes.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct SiteJson {
+    #[serde(flatten)]
+    pub site: crate::sites::Site,
+    pub instructions: Vec<InstructionJson>,
+}
+
+/// One instruction a site changes, disassembled.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct InstructionJson {
+    pub addr: u32,
+    pub before: String,
+    pub after: String,
+}
+
+pub fn report_json(rw: &Rewrite) -> RewriteJson {
+    let sites = rw
         .sites
         .sites
         .iter()
-        .map(|s| {
-            let mut v = serde_json::to_value(s).expect("serialisable");
-            let insts: Vec<_> = s
+        .map(|s| SiteJson {
+            site: s.clone(),
+            instructions: s
                 .edits
                 .iter()
-                .filter_map(|e| e.inst.map(|(pc, b, n)| serde_json::json!({"addr": pc, "before": disasm(&b, pc), "after": disasm(&n, pc)})))
-                .collect();
-            v["instructions"] = serde_json::json!(insts);
-            v
+                .filter_map(|e| {
+                    e.inst.map(|(pc, b, n)| InstructionJson {
+                        addr: pc,
+                        before: disasm(&b, pc),
+                        after: disasm(&n, pc),
+                    })
+                })
+                .collect(),
         })
         .collect();
-    serde_json::json!({
-        "request": rw.plan.request,
-        "old": layout_json(&rw.plan.old),
-        "new": layout_json(&rw.plan.new),
-        "moves": rw.plan.moves,
-        "notes": rw.plan.notes,
-        "warnings": rw.warnings,
-        "from_relocations": rw.sites.from_relocations,
-        "sites": sites,
-        "forced_ambiguities": rw.forced,
-    })
+    RewriteJson {
+        request: rw.plan.request.clone(),
+        old: layout_json(&rw.plan.old),
+        new: layout_json(&rw.plan.new),
+        moves: rw.plan.moves.clone(),
+        notes: rw.plan.notes.clone(),
+        warnings: rw.warnings.clone(),
+        from_relocations: rw.sites.from_relocations,
+        sites,
+        forced_ambiguities: rw.forced.clone(),
+    }
 }
 
-fn layout_json(l: &Layout) -> serde_json::Value {
-    serde_json::json!({
-        "memlimit": l.memlimit, "stack_top": l.stack_top, "stack_bottom": l.stack_bottom,
-        "heap_start": l.heap_start, "heap_end": l.heap_end, "image_end": l.image_end,
-        "shared_heap_stack": l.shared,
-    })
+fn layout_json(l: &Layout) -> LayoutJson {
+    LayoutJson {
+        memlimit: l.memlimit,
+        stack_top: l.stack_top,
+        stack_bottom: l.stack_bottom,
+        heap_start: l.heap_start,
+        heap_end: l.heap_end,
+        image_end: l.image_end,
+        shared_heap_stack: l.shared,
+    }
 }
 
 /// One site on a line: location, kind, boundary, old value (`-> new` when `with_new`),
@@ -52,13 +109,22 @@ pub fn site_line(site: &crate::sites::Site, with_new: bool) -> String {
         format!("{:#x}", site.old)
     };
     format!(
-        "  {:<28} {:<12} {:<18} {values}  [{:?}] {}",
+        "  {:<28} {:<12} {:<18} {values}  [{}] {}",
         site.location,
-        format!("{:?}", site.kind),
+        name(&site.kind),
         site.boundary,
-        site.confidence,
+        name(&site.confidence),
         site.why
     )
+}
+
+/// The name of an enum value as `--json` gives it (`hi_lo_pair`, `exact`), for the text
+/// reports: one name for a thing in both.
+pub fn name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
 }
 
 /// The human report: the layout change, every patch on a line, and with `explain` the bytes and
@@ -73,22 +139,22 @@ pub fn report_text(rw: &Rewrite, explain: bool) -> String {
             s,
             "memory limit  {:#x} ({}) -> {:#x} ({})",
             o.memlimit,
-            human(o.memlimit),
+            exact(o.memlimit),
             n.memlimit,
-            human(n.memlimit)
+            exact(n.memlimit)
         );
     } else {
         let _ = writeln!(
             s,
             "memory limit  {} -> {} from the memory base {base:#x} (memory top {:#x} -> {:#x})",
-            human(o.memlimit.saturating_sub(base)),
-            human(n.memlimit.saturating_sub(base)),
+            exact(o.memlimit.saturating_sub(base)),
+            exact(n.memlimit.saturating_sub(base)),
             o.memlimit,
             n.memlimit
         );
     }
     let range =
-        |a: u32, b: u32| format!("{a:#x}..{b:#x} ({})", human(u64::from(b.saturating_sub(a))));
+        |a: u32, b: u32| format!("{a:#x}..{b:#x} ({})", exact(u64::from(b.saturating_sub(a))));
     if o.shared {
         let _ = writeln!(
             s,

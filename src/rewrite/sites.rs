@@ -29,7 +29,7 @@ pub mod rel {
     pub const GPREL_S: u32 = 48;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     /// Named by a relocation, or the `sp` prologue itself.
@@ -41,7 +41,7 @@ pub enum Confidence {
 }
 
 /// What kind of encoding a site is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SiteKind {
     /// `lui`/`auipc` + `addi`/load/store: two instructions patched together.
@@ -62,7 +62,7 @@ pub enum SiteKind {
 }
 
 /// One byte-range edit of the file: at `offset`, `old` becomes `new`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Edit {
     pub offset: usize,
     pub old: u32,
@@ -75,7 +75,7 @@ pub struct Edit {
 }
 
 /// A place that encodes an old boundary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Site {
     pub kind: SiteKind,
     /// Address (code, data) or a description (`symbol _stack_top`, `section .stack sh_size`).
@@ -91,7 +91,7 @@ pub struct Site {
 }
 
 /// An occurrence of an old boundary value the rewriter cannot explain, or cannot patch.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Ambiguity {
     pub location: String,
     pub value: u32,
@@ -100,7 +100,7 @@ pub struct Ambiguity {
     pub fatal: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Sites {
     pub sites: Vec<Site>,
     pub ambiguities: Vec<Ambiguity>,

@@ -43,7 +43,7 @@ pub enum VmError {
 }
 
 /// Why execution stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     StackOverflow,
@@ -82,7 +82,7 @@ impl FaultKind {
 }
 
 /// A fault: what, where, and what would have helped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Fault {
     pub kind: FaultKind,
     pub pc: u32,
@@ -153,7 +153,7 @@ fn lossy<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&String::from_utf8_lossy(v))
 }
 fn hex<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&v.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    s.serialize_str(&hex::encode(v))
 }
 
 /// Outcome of one instruction that leaves the fast path.
@@ -485,6 +485,25 @@ impl Vm {
     pub fn run(mut self) -> RunResult {
         let stop = self.execute::<false>();
         self.finish(stop)
+    }
+
+    /// [`Vm::run`], calling `observe` with the cycle count every `every` cycles (for a
+    /// progress display). The run and its result are the same: the run stops at a
+    /// temporary cycle limit, which is checked before an instruction and changes nothing,
+    /// and goes on.
+    pub fn run_observed(mut self, every: u64, observe: &mut dyn FnMut(u64)) -> RunResult {
+        let max = self.cfg.max_cycles;
+        loop {
+            self.cfg.max_cycles = max.min(self.cycles.saturating_add(every.max(1)));
+            let stop = self.execute::<false>();
+            self.cfg.max_cycles = max;
+            match &stop {
+                Stop::Fault(f) if f.kind == FaultKind::CycleLimit && self.cycles < max => {
+                    observe(self.cycles)
+                }
+                _ => return self.finish(stop),
+            }
+        }
     }
 
     fn finish(&mut self, stop: Stop) -> RunResult {
