@@ -132,6 +132,9 @@ pub struct VerifyReport {
     pub zk: bool,
     pub cycles: u64,
     pub exit_code: i32,
+    /// The run ended with the HTIF exit (a `sw` of `(exit_code << 1) | 1` to `tohost`), not an
+    /// exit system call.
+    pub htif_exit: bool,
     pub public_input_hex: String,
     /// The proven standard output as text (invalid UTF-8 replaced).
     pub stdout: String,
@@ -168,6 +171,7 @@ impl VerifyReport {
             zk: st.zk,
             cycles: st.cycles,
             exit_code: st.exit_code,
+            htif_exit: st.htif_exit,
             public_input_hex: hex(&st.public_input),
             stdout: text(&st.stdout),
             stdout_hex: hex(&st.stdout),
