@@ -26,6 +26,11 @@ pub struct Args {
     /// On failure: the error object (docs/schema/error.json).
     #[arg(long)]
     json: bool,
+    /// Also draw the memory map as an SVG picture at OUT: the segments, heap, guard gap, stack
+    /// and the rest up to the memory limit, with their addresses and sizes (the layout `run`
+    /// uses; the segments alone when the guest cannot start).
+    #[arg(long, value_name = "OUT")]
+    svg: Option<PathBuf>,
     #[command(flatten)]
     pub verbosity: super::Verbosity,
 }
@@ -36,6 +41,19 @@ pub fn main(a: Args) -> i32 {
         Err(e) => return super::json::fail("inspect", a.json, &e, e.exit_code()),
     };
     let map = MemoryMap::discover(&img);
+    if let Some(out) = &a.svg {
+        let layout = map.run.as_ref().or(map.model.as_ref()).ok();
+        let bands = nexus_relink::layout::picture::bands(&img, layout);
+        let title = nexus_relink::escape::path(&a.input_elf);
+        let limit = layout.map_or_else(|| bands.last().map_or(0, |b| b.end), |l| l.memlimit);
+        let svg = nexus_relink::layout::picture::svg(
+            &format!("{title}: memory map ({})", map.family),
+            &[("layout".to_string(), bands, limit)],
+        );
+        if let Err(e) = nexus_relink::output::write_atomic(out, svg.as_bytes(), None) {
+            return super::json::fail("inspect", a.json, &e, e.exit_code());
+        }
+    }
     if a.json {
         super::json::emit(&report_json(&img, &map));
     } else {

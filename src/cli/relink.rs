@@ -66,6 +66,10 @@ pub struct Args {
     /// Allow the output to be the input file (replaced atomically).
     #[arg(long)]
     pub in_place: bool,
+    /// Also draw the memory map before and after the rewrite as an SVG picture at this path
+    /// (side by side: segments, heap, guard gap, stack, the limit, with addresses and sizes).
+    #[arg(long, value_name = "SVG")]
+    pub svg: Option<PathBuf>,
     #[command(flatten)]
     pub exec: ExecArgs,
     #[command(flatten)]
@@ -224,6 +228,9 @@ fn go(a: &Args) -> Result<i32, Error> {
             )));
         }
     }
+    if let Some(p) = &a.svg {
+        nexus_relink::output::check_output(p)?;
+    }
     let img = Image::read(input)?;
     let mut relinker = Relinker::default().force(a.force);
     relinker.request.stack = a.stack;
@@ -244,6 +251,9 @@ fn go(a: &Args) -> Result<i32, Error> {
     let rw = relinker.rewrite(&img)?;
     if measured.is_some() {
         confirm_auto(&img, &rw.bytes, a)?;
+    }
+    if let Some(p) = &a.svg {
+        write_atomic(p, before_after_svg(&img, &rw, input)?.as_bytes(), None)?;
     }
     if let Some(o) = output.as_ref().filter(|_| !a.dry_run) {
         write_atomic(o, &rw.bytes, Some(input))?;
@@ -267,6 +277,9 @@ fn go(a: &Args) -> Result<i32, Error> {
                 "nexus-relink: measured peak stack {}, peak heap {} in {} cycles; with a {}% margin: memory limit {size:#x} ({}){from}",
                 exact(m.peak_stack_bytes.into()), exact(m.peak_heap_bytes.into()), m.cycles, a.margin, exact(size)
             );
+            for line in shrink_report(&rw.plan.old, &rw.plan.new) {
+                eprintln!("nexus-relink: {line}");
+            }
         }
         out!(
             "{}",
@@ -279,6 +292,79 @@ fn go(a: &Args) -> Result<i32, Error> {
         }
     }
     Ok(0)
+}
+
+/// `--memlimit auto`: what it shrank (or grew), region by region, and a warning where a
+/// region shrinks by more than 4×: the measured run's needs are all it keeps, so another
+/// input may need more.
+fn shrink_report(old: &Layout, new: &Layout) -> Vec<String> {
+    let mut out = Vec::new();
+    let regions: [(&str, u32, u32, &str); 2] = if old.shared {
+        [
+            (
+                "heap and stack",
+                old.stack_top.saturating_sub(old.heap_start),
+                new.stack_top.saturating_sub(new.heap_start),
+                "--memlimit SIZE",
+            ),
+            ("", 0, 0, ""),
+        ]
+    } else {
+        [
+            ("stack", old.stack_size(), new.stack_size(), "--stack SIZE"),
+            ("heap", old.heap_size(), new.heap_size(), "--heap SIZE"),
+        ]
+    };
+    for (name, was, now, knob) in regions {
+        if name.is_empty() || was == now {
+            continue;
+        }
+        out.push(format!(
+            "--memlimit auto: {name} {} -> {}",
+            exact(was.into()),
+            exact(now.into())
+        ));
+        if u64::from(now) * 4 < u64::from(was) {
+            out.push(format!(
+                "warning: the {name} shrank {:.0}x, to what this run used plus the margin; a run with other input may need more: give {knob} to keep room",
+                f64::from(was) / f64::from(now.max(1))
+            ));
+        }
+    }
+    out
+}
+
+/// `--svg`: the layouts before and after, side by side.
+fn before_after_svg(
+    img: &Image,
+    rw: &nexus_relink::relink::Rewrite,
+    input: &Path,
+) -> Result<String, Error> {
+    use nexus_relink::layout::picture;
+    let new = Image::parse(rw.bytes.clone())?;
+    let after = nexus_relink::layout::MemoryMap::discover(&new);
+    let after_l = after.run.as_ref().unwrap_or(&rw.plan.new);
+    let before_map = nexus_relink::layout::MemoryMap::discover(img);
+    let before_l = before_map.run.as_ref().unwrap_or(&rw.plan.old);
+    Ok(picture::svg(
+        &format!(
+            "{}: --memlimit {:#x}",
+            nexus_relink::escape::path(input),
+            rw.plan.request.memlimit
+        ),
+        &[
+            (
+                "before".to_string(),
+                picture::bands(img, Some(before_l)),
+                before_l.memlimit,
+            ),
+            (
+                "after".to_string(),
+                picture::bands(&new, Some(after_l)),
+                after_l.memlimit,
+            ),
+        ],
+    ))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

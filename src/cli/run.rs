@@ -37,6 +37,12 @@ pub struct Args {
     /// guest runs: {schema, command, error, details, exit_code} (docs/schema/error.json).
     #[arg(long)]
     json: bool,
+    /// Plot the run's memory use as an SVG picture at OUT: stack depth, heap use and touched
+    /// memory over the cycles, with their peaks and the layout's stack and heap sizes, to
+    /// choose a memory limit. The guest runs traced (as `prove` runs it), several times slower
+    /// than a plain run; faults and exit codes are the same.
+    #[arg(long, value_name = "OUT")]
+    profile: Option<PathBuf>,
     #[command(flatten)]
     pub verbosity: super::Verbosity,
 }
@@ -141,8 +147,23 @@ pub fn main(a: Args) -> i32 {
         let family = map.family;
         let layout = map.run?;
         let start = std::time::Instant::now();
+        if let Some(out) = &a.profile {
+            nexus_relink::output::check_output(out)?;
+        }
         let vm = Vm::new(&img, &layout, cfg.clone())?;
-        let r = if super::show_progress() && !a.json {
+        let r = if let Some(out) = &a.profile {
+            // Samples every 2^14 cycles; the plot keeps each stride's peaks.
+            let p = nexus_relink::vm::profile::profile(vm, 1 << 14);
+            let svg = nexus_relink::layout::picture::profile_svg(
+                &format!(
+                    "{}: memory over the run",
+                    nexus_relink::escape::path(&a.input_elf)
+                ),
+                &p,
+            );
+            nexus_relink::output::write_atomic(out, svg.as_bytes(), None)?;
+            p.result
+        } else if super::show_progress() && !a.json {
             // On a terminal, after a second: the cycles so far and the rate, on one line
             // that disappears when the run ends.
             let bar = indicatif::ProgressBar::new_spinner();

@@ -53,8 +53,8 @@ pub struct Band {
 
 /// The regions of `l` over the image `img`: each loaded segment (code, or data), the heap,
 /// the guard gap, the stack (or the shared heap/stack region) and the memory above the stack
-/// top up to the limit, in address order.
-pub fn bands(img: &Image, l: &Layout) -> Vec<Band> {
+/// top up to the limit, in address order; the segments alone without a layout.
+pub fn bands(img: &Image, l: Option<&Layout>) -> Vec<Band> {
     let mut out: Vec<Band> = img
         .loads()
         .filter(|s| s.memsz > 0)
@@ -75,6 +75,11 @@ pub fn bands(img: &Image, l: &Layout) -> Vec<Band> {
             },
         })
         .collect();
+    let Some(l) = l else {
+        // No layout (a map that cannot start): the segments alone.
+        out.sort_by_key(|b| (b.start, b.end));
+        return out;
+    };
     let mut add = |name: &str, start: u64, end: u64, kind: BandKind| {
         if end > start {
             out.push(Band {
@@ -435,7 +440,7 @@ mod tests {
     fn bands_cover_heap_stack_and_the_rest_in_address_order() {
         let img = Image::parse(std::fs::read("fixtures/c_bump.elf").unwrap()).unwrap();
         let l = crate::layout::MemoryMap::discover(&img).run.unwrap();
-        let b = bands(&img, &l);
+        let b = bands(&img, Some(&l));
         let names: Vec<&str> = b.iter().map(|b| b.name.as_str()).collect();
         assert!(
             names.contains(&"heap") && names.contains(&"stack"),
