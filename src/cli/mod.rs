@@ -193,7 +193,9 @@ impl ExecArgs {
     }
 }
 
-/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
+/// Peak resident memory of this process (Linux `VmHWM`), in bytes. One line of
+/// `/proc/self/status`: no crate reads the high-water mark more directly (`getrusage`'s
+/// `ru_maxrss` is the same number in KiB, and rustix does not expose it).
 pub fn peak_rss() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;

@@ -78,6 +78,11 @@ pub fn max_cycles_for(budget: u64, zk: bool) -> u64 {
 /// Memory this process may use: `MemAvailable` from `/proc/meminfo`, lowered by a cgroup v2
 /// limit when there is one and by the process's address-space limit (`ulimit -v`,
 /// `RLIMIT_AS`; [`address_space_left`]). `None` where none can be read.
+///
+/// Hand-written on purpose: these are three small reads of kernel files and one `getrlimit`
+/// (through rustix), and the budget needs all three together. `sysinfo` reads the first two
+/// (`available_memory`, `cgroup_limits`) but not `RLIMIT_AS`, and brings a process, disk and
+/// network scanner along for two numbers.
 pub fn available_memory() -> Option<u64> {
     let physical = physical_memory();
     match (physical, address_space_left()) {
