@@ -149,6 +149,31 @@ const LABEL_W: u32 = 330;
 const MIN_H: f64 = 46.0;
 const SCALE_H: f64 = 420.0;
 
+/// A blank page with its heading: the start of every picture here.
+fn page(heading: &str, w: f64, h: f64) -> Document {
+    Document::new()
+        .set("xmlns", "http://www.w3.org/2000/svg")
+        .set("viewBox", (0, 0, w, h))
+        .set("width", w)
+        .set("height", h)
+        .set("font-family", "monospace")
+        .set("font-size", 12)
+        .add(
+            Rectangle::new()
+                .set("width", w)
+                .set("height", h)
+                .set("fill", "white"),
+        )
+        .add(
+            TextEl::new("")
+                .set("x", 10)
+                .set("y", 20)
+                .set("font-size", 14)
+                .set("font-weight", "bold")
+                .add(Text::new(heading)),
+        )
+}
+
 /// An SVG document with one column per `(title, bands)`, side by side, and the memory limit
 /// of each on top.
 pub fn svg(heading: &str, columns: &[(String, Vec<Band>, u64)]) -> String {
@@ -169,27 +194,7 @@ pub fn svg(heading: &str, columns: &[(String, Vec<Band>, u64)]) -> String {
         .fold(0.0, f64::max);
     let width = 20 + columns.len() as u32 * (COL_W + LABEL_W);
     let height = col_h as u32 + 110;
-    let mut doc = Document::new()
-        .set("xmlns", "http://www.w3.org/2000/svg")
-        .set("viewBox", (0, 0, width, height))
-        .set("width", width)
-        .set("height", height)
-        .set("font-family", "monospace")
-        .set("font-size", 12)
-        .add(
-            Rectangle::new()
-                .set("width", width)
-                .set("height", height)
-                .set("fill", "white"),
-        )
-        .add(
-            TextEl::new("")
-                .set("x", 10)
-                .set("y", 20)
-                .set("font-size", 14)
-                .set("font-weight", "bold")
-                .add(Text::new(heading)),
-        );
+    let mut doc = page(heading, f64::from(width), f64::from(height));
     for (c, (title, bands, memlimit)) in columns.iter().enumerate() {
         let x0 = 10 + c as u32 * (COL_W + LABEL_W);
         let mut g = Group::new().set("class", "column");
@@ -319,27 +324,7 @@ pub fn profile_svg(heading: &str, p: &crate::vm::profile::Profile) -> String {
             .set("fill", colour)
             .add(Text::new(text))
     };
-    let mut doc = Document::new()
-        .set("xmlns", "http://www.w3.org/2000/svg")
-        .set("viewBox", (0, 0, w, h))
-        .set("width", w)
-        .set("height", h)
-        .set("font-family", "monospace")
-        .set("font-size", 12)
-        .add(
-            Rectangle::new()
-                .set("width", w)
-                .set("height", h)
-                .set("fill", "white"),
-        )
-        .add(
-            TextEl::new("")
-                .set("x", 10)
-                .set("y", 20)
-                .set("font-size", 14)
-                .set("font-weight", "bold")
-                .add(Text::new(heading)),
-        )
+    let mut doc = page(heading, w, h)
         .add(
             Rectangle::new()
                 .set("x", left)
