@@ -77,6 +77,12 @@ fn cases() -> Vec<(PathBuf, Want)> {
         // Runs that end with a store to `tohost`, or store into their own code.
         (isa("p_env_htif_pass"), Refused("tohost")),
         (isa("p_env_pass"), Refused("self-modifying code")),
+        // Code the run executes outside the ELF's executable sections (in .data of an RWX
+        // segment): not in the statement's code ranges.
+        (
+            layout("data_code"),
+            Refused("not an instruction of the ELF's code"),
+        ),
     ]
 }
 
