@@ -837,3 +837,31 @@ fn an_entry_without_code_is_named_instead_of_decoding_zeros() {
         map.problems
     );
 }
+
+/// Code words in an executable segment outside its executable sections (in .data of an RWX
+/// segment, and copied into its zero-filled .bss tail after `fence.i`) are decoded when
+/// executed, as qemu-riscv32 runs them (issue 19 item 4).
+#[test]
+fn code_in_the_data_of_an_executable_segment_runs() {
+    let img = image("data_code");
+    let layout = MemoryMap::discover(&img).run.unwrap();
+    let res = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+    assert_eq!(res.fault, None);
+    assert_eq!(res.exit_code, Some(42));
+}
+
+/// A word outside every executable segment still faults, with a reason.
+#[test]
+fn code_in_a_segment_that_is_not_executable_faults_with_a_reason() {
+    let img = image("data_code_nx");
+    let layout = MemoryMap::discover(&img).run.unwrap();
+    let res = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+    let f = res.fault.expect("a fault");
+    assert_eq!(f.kind, nexus_relink::vm::FaultKind::IllegalInstruction);
+    assert_eq!(f.pc, 0x11000);
+    assert!(
+        f.message.contains("outside the executable segments") && !f.message.ends_with(": "),
+        "{}",
+        f.message
+    );
+}

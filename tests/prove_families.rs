@@ -78,6 +78,12 @@ fn cases() -> Vec<(PathBuf, Want)> {
         (isa("p_env_htif_pass"), Refused("self-modifying code")),
         (isa("p_env_htif_nosmc_pass"), Proves(0)),
         (isa("p_env_pass"), Refused("self-modifying code")),
+        // Code the run executes outside the ELF's executable sections (in .data of an RWX
+        // segment): not in the statement's code ranges.
+        (
+            layout("data_code"),
+            Refused("not an instruction of the ELF's code"),
+        ),
     ]
 }
 

@@ -171,6 +171,9 @@ pub struct Vm {
     code_base: u32,
     code: Vec<Option<Inst>>,
     code_end: u32,
+    /// The executable segments `[vaddr, vaddr + memsz)`: a word there that is not predecoded
+    /// (not in an executable section, or in the zero-filled tail) is decoded when executed.
+    exec: Vec<(u64, u64)>,
     mem: Memory,
     layout: Layout,
     abi: Abi,
@@ -355,6 +358,10 @@ impl Vm {
             code_base,
             code,
             code_end,
+            exec: exec
+                .iter()
+                .map(|s| (u64::from(s.vaddr), u64::from(s.vaddr) + u64::from(s.memsz)))
+                .collect(),
             mem,
             stack_low: layout.stack_top,
             heap_high: layout.heap_start,
@@ -629,38 +636,10 @@ impl Vm {
             let idx = self.pc.wrapping_sub(self.code_base) / 4;
             let inst = match self.code.get(idx as usize) {
                 Some(Some(i)) if self.pc & 3 == 0 => *i,
-                Some(None) => {
-                    let word = self.mem.load(self.pc, 4).unwrap_or(0);
-                    if word & 0x7f == crate::abi::CUSTOM0 {
-                        return self.custom0(word);
-                    }
-                    let why = isa::decode(word)
-                        .err()
-                        .map(|e| e.to_string())
-                        .unwrap_or_default();
-                    return self.fault(
-                        FaultKind::IllegalInstruction,
-                        Some(self.pc),
-                        format!("word {word:#010x} cannot be executed: {why}"),
-                    );
-                }
-                _ if self.pc & 3 != 0 => {
-                    return self.fault(
-                        FaultKind::Misaligned,
-                        Some(self.pc),
-                        "instruction address not 4-byte aligned".into(),
-                    )
-                }
-                _ => {
-                    return self.fault(
-                        FaultKind::IllegalInstruction,
-                        Some(self.pc),
-                        format!(
-                            "pc is outside the executable segments {:#x}..{:#x}",
-                            self.code_base, self.code_end
-                        ),
-                    )
-                }
+                _ => match self.fetch_uncached() {
+                    Ok(i) => i,
+                    Err(stop) => return stop,
+                },
             };
             self.cycles += 1;
             if TRACE {
@@ -1081,6 +1060,63 @@ impl Vm {
 const CSR_MEPC: usize = 0x341;
 
 impl Vm {
+    /// The instruction at `pc` when the predecoded cache does not hold it: a word of an
+    /// executable segment outside its executable sections (code placed in an RWX segment's
+    /// data, as a user-mode build of riscv-tests' fence_i has) or in its zero-filled tail is
+    /// decoded from memory now (and cached when the cache covers it; a store there decodes it
+    /// again, see [`Vm::redecode`]). Anything else is the fault, with its reason.
+    #[cold]
+    #[inline(never)]
+    fn fetch_uncached(&mut self) -> Result<Inst, Stop> {
+        let pc = self.pc;
+        let idx = (pc.wrapping_sub(self.code_base) / 4) as usize;
+        let cached = idx < self.code.len();
+        if pc & 3 != 0 {
+            return Err(self.fault(
+                FaultKind::Misaligned,
+                Some(pc),
+                "instruction address not 4-byte aligned".into(),
+            ));
+        }
+        let executable = self
+            .exec
+            .iter()
+            .any(|&(s, e)| s <= u64::from(pc) && u64::from(pc) + 4 <= e);
+        if !cached && !executable {
+            return Err(self.fault(
+                FaultKind::IllegalInstruction,
+                Some(pc),
+                format!(
+                    "pc is outside the executable segments {:#x}..{:#x}",
+                    self.code_base, self.code_end
+                ),
+            ));
+        }
+        let word = self.mem.load(pc, 4).unwrap_or(0);
+        let why = match isa::decode(word) {
+            // A custom-0 word that is not OpenVM's `terminate` (which decodes): named.
+            Err(_) if executable && word & 0x7f == crate::abi::CUSTOM0 => {
+                return Err(self.custom0(word));
+            }
+            Ok(_) if !executable => {
+                "it lies between the executable segments, in memory that is not executable"
+                    .to_string()
+            }
+            Ok(inst) => {
+                if cached {
+                    self.code[idx] = Some(inst);
+                }
+                return Ok(inst);
+            }
+            Err(e) => e.to_string(),
+        };
+        Err(self.fault(
+            FaultKind::IllegalInstruction,
+            Some(pc),
+            format!("word {word:#010x} cannot be executed: {why}"),
+        ))
+    }
+
     /// A store into code: decode the changed words again, so the predecoded cache always
     /// equals memory (self-modifying code, and data placed in an executable segment, as the
     /// RISC-V ISA tests do).
@@ -1091,8 +1127,14 @@ impl Vm {
         for w in [first, last] {
             let idx = (w.wrapping_sub(self.code_base) / 4) as usize;
             if idx < self.code.len() {
+                // Only words of an executable segment are code (the cache may span a gap
+                // between two executable segments); the others stay undecoded.
+                let exec = self
+                    .exec
+                    .iter()
+                    .any(|&(s, e)| s <= u64::from(w) && u64::from(w) + 4 <= e);
                 let word = self.mem.load(w, 4).unwrap_or(0);
-                self.code[idx] = isa::decode(word).ok();
+                self.code[idx] = if exec { isa::decode(word).ok() } else { None };
             }
         }
     }
