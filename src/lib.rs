@@ -15,7 +15,7 @@
 //!    such ELF (regions whose bounds are known, inferred or unknown, with their sources, and
 //!    the layout family); [`layout::Layout::discover`] is the model a rewrite can move (stack
 //!    top, stack bottom, heap bounds, memory limit, the `sp` set-up in `_start`).
-//!    [`abi::detect`] tells the system-call convention from the code.
+//!    [`abi::detect()`] tells the system-call convention from the code.
 //! 3. **Rewrite** ([`rewrite`], also under [`relink`], [`plan`], [`sites`], [`report`]):
 //!    [`relink::Relinker`] plans the new layout for a memory limit ([`plan`]), finds every
 //!    place that encodes the old one ([`sites`]: the `sp` prologue, `lui`/`auipc`

@@ -1,5 +1,5 @@
 //! Guest ABIs, in one place: how `ecall` (and a few halting instructions) talk to the host,
-//! their numbers and names, and [`detect`] (which one a guest uses, read from its code). The
+//! their numbers and names, and [`detect()`] (which one a guest uses, read from its code). The
 //! VM's handlers (`vm::syscall`), the layout discovery and the proof's replay
 //! (`prove::statement`) all read them from here. README, "ABIs", describes each.
 //!
