@@ -106,6 +106,16 @@ impl Abi {
         )
     }
 
+    /// The convention this ABI numbers its `ecall`s by: `nexus-mixed` calls as Nexus 0.3 does
+    /// (its difference is the `unimp` halt); every other ABI is its own.
+    pub fn call_numbering(self) -> Abi {
+        if self == Abi::NexusMixed {
+            Abi::Nexus
+        } else {
+            self
+        }
+    }
+
     /// Nexus 0.3's system-call numbers (a7 = 0x200 write, 0x201 exit, 0x400 private input,
     /// ...), tapes and memory map: `nexus`, and the late-2024 runtime that halts with `unimp`.
     pub fn nexus_calls(self) -> bool {

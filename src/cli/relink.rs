@@ -299,24 +299,21 @@ fn go(a: &Args) -> Result<i32, Error> {
 /// input may need more.
 fn shrink_report(old: &Layout, new: &Layout) -> Vec<String> {
     let mut out = Vec::new();
-    let regions: [(&str, u32, u32, &str); 2] = if old.shared {
-        [
-            (
-                "heap and stack",
-                old.stack_top.saturating_sub(old.heap_start),
-                new.stack_top.saturating_sub(new.heap_start),
-                "--memlimit SIZE",
-            ),
-            ("", 0, 0, ""),
-        ]
+    let regions: Vec<(&str, u32, u32, &str)> = if old.shared {
+        vec![(
+            "heap and stack",
+            old.stack_top.saturating_sub(old.heap_start),
+            new.stack_top.saturating_sub(new.heap_start),
+            "--memlimit SIZE",
+        )]
     } else {
-        [
+        vec![
             ("stack", old.stack_size(), new.stack_size(), "--stack SIZE"),
             ("heap", old.heap_size(), new.heap_size(), "--heap SIZE"),
         ]
     };
     for (name, was, now, knob) in regions {
-        if name.is_empty() || was == now {
+        if was == now {
             continue;
         }
         out.push(format!(

@@ -370,11 +370,7 @@ pub use crate::abi::is_legacy_halt;
 pub fn ecall_writes(abi: Abi, n: u32) -> Option<u8> {
     use crate::abi::SP1_HINT_LEN;
     // The late-2024 Nexus runtime numbers its calls as 0.3 does.
-    let abi = if abi == Abi::NexusMixed {
-        Abi::Nexus
-    } else {
-        abi
-    };
+    let abi = abi.call_numbering();
     match (abi, n) {
         (Abi::Nexus, 0x201) | (Abi::LinuxRv32, 93 | 94) => None,
         (Abi::Nexus, 0x402) => Some(2),
@@ -572,11 +568,7 @@ pub fn replay(p: &Public) -> Result<(), String> {
                     }
                 };
                 // The late-2024 Nexus runtime numbers its calls as 0.3 does.
-                let abi_calls = if st.abi == Abi::NexusMixed {
-                    Abi::Nexus
-                } else {
-                    st.abi
-                };
+                let abi_calls = st.abi.call_numbering();
                 match (abi_calls, a7) {
                     (Abi::LinuxRv32, 93 | 94) | (Abi::Nexus, 0x201) => {
                         expect(e.write.is_none() && none(e))?;
