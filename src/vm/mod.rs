@@ -11,6 +11,7 @@
 //! sufficed (see [`Fault`]). Stack accesses are those whose base register is `sp`: they define the
 //! peak stack use and a stack overflow (an `sp`-based access below `stack_bottom`).
 
+mod block;
 mod mem;
 pub mod profile;
 mod syscall;
@@ -170,6 +171,8 @@ pub struct Vm {
     pc: u32,
     code_base: u32,
     code: Vec<Option<Inst>>,
+    /// The basic blocks built over `code` ([`block`]).
+    blocks: block::Blocks,
     code_end: u32,
     /// The executable segments `[vaddr, vaddr + memsz)`: a word there that is not predecoded
     /// (not in an executable section, or in the zero-filled tail) is decoded when executed.
@@ -356,6 +359,7 @@ impl Vm {
             regs,
             pc: img.entry,
             code_base,
+            blocks: block::Blocks::new(code.len()),
             code,
             code_end,
             exec: exec
@@ -650,132 +654,6 @@ impl Vm {
                 return stop;
             }
         }
-    }
-
-    /// The untraced fast path: executes instructions while each is one of the common kinds
-    /// (ALU, M, `lui`/`auipc`, jumps and branches to aligned targets, loads and stores inside
-    /// an allocated page of a region) and needs none of the bookkeeping of [`Vm::step`]: a
-    /// new lowest `sp`-based access, a new highest heap store, a store to `tohost` or into
-    /// code. It returns, with `pc` and `cycles` written back, *before* the first instruction
-    /// that is not such (or at the cycle limit), having changed nothing for it: that one is
-    /// executed by `step`, with every check and the exact fault. The results are the same as
-    /// `step`'s; the checks skipped are those that cannot fire (an aligned `pc + 4`, an access
-    /// inside a page that [`Memory`] holds only when it is wholly allowed).
-    #[inline(never)]
-    fn fast_run(&mut self) {
-        let limit = self.cfg.max_cycles;
-        let (mut pc, mut cycles) = (self.pc, self.cycles);
-        let code_base = self.code_base;
-        let code_len = self.code_end - self.code_base;
-        let (image_end, heap_end) = (self.layout.image_end, self.layout.heap_end);
-        let tohost = self.tohost;
-        let code = &self.code[..];
-        let regs = &mut self.regs;
-        let mem = &mut self.mem;
-        while cycles < limit {
-            if pc & 3 != 0 {
-                break;
-            }
-            let Some(Some(i)) = code.get((pc.wrapping_sub(code_base) / 4) as usize) else {
-                break;
-            };
-            let i = *i;
-            // Register numbers are < 32 by decoding; the mask only lets the compiler see it.
-            let a = regs[usize::from(i.rs1 & 31)];
-            let b = regs[usize::from(i.rs2 & 31)];
-            let imm = i.imm as u32;
-            let v: u32 = match i.op {
-                Op::Lui => imm,
-                Op::Auipc => pc.wrapping_add(imm),
-                Op::Jal => {
-                    let next = pc.wrapping_add(imm);
-                    if (imm == 0 && i.rd == 0) || next & 3 != 0 {
-                        break;
-                    }
-                    let link = pc.wrapping_add(4);
-                    regs[usize::from(i.rd & 31)] = link;
-                    regs[0] = 0;
-                    pc = next;
-                    cycles += 1;
-                    continue;
-                }
-                Op::Jalr => {
-                    let next = a.wrapping_add(imm) & !1;
-                    if next & 3 != 0 {
-                        break;
-                    }
-                    regs[usize::from(i.rd & 31)] = pc.wrapping_add(4);
-                    regs[0] = 0;
-                    pc = next;
-                    cycles += 1;
-                    continue;
-                }
-                Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
-                    let taken = match i.op {
-                        Op::Beq => a == b,
-                        Op::Bne => a != b,
-                        Op::Blt => (a as i32) < (b as i32),
-                        Op::Bge => (a as i32) >= (b as i32),
-                        Op::Bltu => a < b,
-                        _ => a >= b,
-                    };
-                    if taken {
-                        let next = pc.wrapping_add(imm);
-                        if next & 3 != 0 {
-                            break;
-                        }
-                        pc = next;
-                    } else {
-                        pc = pc.wrapping_add(4);
-                    }
-                    cycles += 1;
-                    continue;
-                }
-                Op::Lb | Op::Lh | Op::Lw | Op::Lbu | Op::Lhu => {
-                    let addr = a.wrapping_add(imm);
-                    if i.rs1 == reg::SP && addr < self.stack_low && addr >= image_end {
-                        break;
-                    }
-                    let len = width(i.op);
-                    let Some(x) = mem.try_load(addr, len) else {
-                        break;
-                    };
-                    extend(i.op, x)
-                }
-                Op::Sb | Op::Sh | Op::Sw => {
-                    let addr = a.wrapping_add(imm);
-                    let len = width(i.op);
-                    if i.rs1 == reg::SP {
-                        if addr < self.stack_low && addr >= image_end {
-                            break;
-                        }
-                    } else if addr >= self.heap_high && addr < heap_end.min(regs[reg::SP as usize])
-                    {
-                        break;
-                    }
-                    if addr == tohost
-                        || addr.wrapping_sub(code_base) < code_len
-                        || addr.wrapping_add(len - 1).wrapping_sub(code_base) < code_len
-                        || !mem.try_store(addr, len, b)
-                    {
-                        break;
-                    }
-                    pc = pc.wrapping_add(4);
-                    cycles += 1;
-                    continue;
-                }
-                op => match alu(op, a, b, imm) {
-                    Some(v) => v,
-                    None => break,
-                },
-            };
-            regs[usize::from(i.rd & 31)] = v;
-            regs[0] = 0;
-            pc = pc.wrapping_add(4);
-            cycles += 1;
-        }
-        self.pc = pc;
-        self.cycles = cycles;
     }
 
     /// One step recording its [`TraceRow`]. The exit `ecall` is recorded too; a faulting
@@ -1105,6 +983,7 @@ impl Vm {
             Ok(inst) => {
                 if cached {
                     self.code[idx] = Some(inst);
+                    self.blocks.code_changed(idx);
                 }
                 return Ok(inst);
             }
@@ -1135,6 +1014,7 @@ impl Vm {
                     .any(|&(s, e)| s <= u64::from(w) && u64::from(w) + 4 <= e);
                 let word = self.mem.load(w, 4).unwrap_or(0);
                 self.code[idx] = if exec { isa::decode(word).ok() } else { None };
+                self.blocks.code_changed(idx);
             }
         }
     }

@@ -1686,3 +1686,53 @@ fn t0_conventions_are_told_apart_by_their_calls() {
     a.imm(Op::Addi, T0, 0, 0xf0).sys(93);
     assert_eq!(detected(&a).abi, Abi::LinuxRv32);
 }
+
+/// The block engine ([`Vm::fast_run`], used by `run`) and the single-step path (used by the
+/// tracer) are one machine: on every fixture guest, cut at cycle limits around block sizes and
+/// at the end, both stop at the same cycle with the same result, fault and output.
+#[test]
+fn blocks_and_single_steps_agree_to_the_instruction() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut files = Vec::new();
+    for dir in [root.clone(), root.join("layout"), root.join("abi")] {
+        for e in std::fs::read_dir(&dir).expect("fixtures") {
+            let p = e.expect("entry").path();
+            if p.extension().is_some_and(|x| x == "elf") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut compared = 0;
+    for path in &files {
+        let Ok(img) = crate::elf::Image::read(path) else {
+            continue;
+        };
+        let Ok(layout) = crate::layout::Layout::discover(&img) else {
+            continue;
+        };
+        for max_cycles in [
+            1, 2, 3, 5, 17, 100, 255, 256, 257, 1000, 4099, 65_536, 300_000,
+        ] {
+            let cfg = RunConfig {
+                max_cycles,
+                ..RunConfig::default()
+            };
+            let Ok(vm) = Vm::new(&img, &layout, cfg.clone()) else {
+                continue;
+            };
+            let fast = vm.run();
+            let (slow, _) = Vm::new(&img, &layout, cfg).unwrap().run_traced();
+            let what = format!("{} at max_cycles {max_cycles}", path.display());
+            assert_eq!(fast.cycles, slow.cycles, "{what}");
+            assert_eq!(fast.exit_code, slow.exit_code, "{what}");
+            assert_eq!(fast.fault, slow.fault, "{what}");
+            assert_eq!(fast.stdout, slow.stdout, "{what}");
+            assert_eq!(fast.public_output, slow.public_output, "{what}");
+            assert_eq!(fast.peak_stack_bytes, slow.peak_stack_bytes, "{what}");
+            assert_eq!(fast.peak_heap_bytes, slow.peak_heap_bytes, "{what}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 200, "only {compared} runs compared");
+}
