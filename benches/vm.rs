@@ -4,7 +4,8 @@
 //!   `fixtures/bench/` (the untraced run of `run`, and of `prove`'s first pass, which is
 //!   `run_to_end`);
 //! - `traced/*`: the segment tracer `prove` uses (`trace_segments` + `next_segment`), over the
-//!   first 8 segments of `DEFAULT_SEGMENT_CYCLES` instructions of `bench_compute` and `bench_sort`.
+//!   first 8 segments of `DEFAULT_SEGMENT_CYCLES` instructions of `bench_compute` and
+//!   `bench_sort`; `*_recycled` hands each piece's buffers back (`SegmentedTrace::recycle`).
 //!
 //! ```text
 //! cargo bench --bench vm -- --measurement-time 5
@@ -65,22 +66,34 @@ fn traced(c: &mut Criterion) {
     for name in ["bench/bench_compute", "bench/bench_sort"] {
         let (img, layout) = load(name);
         g.throughput(Throughput::Elements(SEGMENT * SEGMENTS));
-        let id = name.trim_start_matches("bench/");
-        g.bench_function(id, |b| {
-            b.iter(|| {
-                let mut run = Vm::new(&img, &layout, RunConfig::default())
-                    .unwrap()
-                    .trace_segments();
-                let mut rows = 0;
-                for _ in 0..SEGMENTS {
-                    let t = run.next_segment(SEGMENT).expect("a segment");
-                    rows += t.rows.len();
-                    black_box(&t);
-                }
-                assert_eq!(rows as u64, SEGMENT * SEGMENTS);
-                rows
-            })
-        });
+        // As `prove` uses it (each piece in new buffers), and handing each piece back
+        // (`recycle`, as `run --profile` does): the difference is the page faults of 40 MiB
+        // of new rows per piece.
+        for recycle in [false, true] {
+            let id = format!(
+                "{}{}",
+                name.trim_start_matches("bench/"),
+                if recycle { "_recycled" } else { "" }
+            );
+            g.bench_function(&id, |b| {
+                b.iter(|| {
+                    let mut run = Vm::new(&img, &layout, RunConfig::default())
+                        .unwrap()
+                        .trace_segments();
+                    let mut rows = 0;
+                    for _ in 0..SEGMENTS {
+                        let t = run.next_segment(SEGMENT).expect("a segment");
+                        rows += t.rows.len();
+                        black_box(&t);
+                        if recycle {
+                            run.recycle(t);
+                        }
+                    }
+                    assert_eq!(rows as u64, SEGMENT * SEGMENTS);
+                    rows
+                })
+            });
+        }
     }
     g.finish();
 }

@@ -282,7 +282,7 @@ pub struct PlannedSegment<'a> {
     pub memory: &'a BTreeMap<u32, [u8; 4]>,
     /// The segment's system calls (run clocks).
     pub events: &'a [Event],
-    pub trace: Trace,
+    pub trace: &'a Trace,
 }
 
 /// What [`plan_run`] found: the statement file, the memory budget and the longest segment it
@@ -389,8 +389,10 @@ pub fn plan_run(
             start: &start,
             memory: &memory,
             events: &public.events[known..],
-            trace: t,
+            trace: &t,
         })?;
+        // The next piece records into this one's buffers (no 40 MiB of new pages each time).
+        run.recycle(t);
         for (addr, width, value) in writes {
             if width == 4 && addr % 4 == 0 {
                 memory.insert(addr / 4, value.to_le_bytes());
@@ -463,7 +465,7 @@ pub fn plan(
 ) -> Result<PlanSummary, ProveError> {
     let run_cfg = cfg.clone();
     plan_run(img, layout, cfg, opts, progress, &mut |s| {
-        let t = &s.trace;
+        let t = s.trace;
         let memory = if s.start.index == 0 {
             Vec::new()
         } else {

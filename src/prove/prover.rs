@@ -476,7 +476,7 @@ pub fn prove_with(
             s.count,
             s.start,
             s.memory,
-            &s.trace,
+            s.trace,
             budget,
         )?;
         let mut seg_stats = piece.stats;

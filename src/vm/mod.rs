@@ -206,6 +206,9 @@ pub struct Vm {
     /// SP1 hint stream (frames of `--input`, then what the guest writes to the hint fd).
     hints: std::collections::VecDeque<Vec<u8>>,
     hints_read: usize,
+    /// Tests only: run every instruction on the checked path ([`Vm::step`]), the reference
+    /// the fast paths are compared with.
+    single_step: bool,
     /// linux-rv32: the first ecall answered with -ENOSYS `(pc, a7, t0)`, named in a later fault.
     enosys: Option<(u32, u32, u32)>,
 }
@@ -388,6 +391,7 @@ impl Vm {
             hints,
             hints_read: 0,
             enosys: None,
+            single_step: false,
         })
     }
 
@@ -626,9 +630,13 @@ impl Vm {
 
     fn execute<const TRACE: bool>(&mut self) -> Stop {
         loop {
-            if !TRACE {
-                // The common instructions; it returns before the first one that needs the
-                // checked path below (or at the cycle limit), having changed nothing for it.
+            // The common instructions; each returns before the first one that needs the
+            // checked path below (or near the cycle limit, or at the pause), having changed
+            // nothing for it.
+            if self.single_step {
+            } else if TRACE {
+                self.fast_traced();
+            } else {
                 self.fast_run();
             }
             if self.cycles >= self.cfg.max_cycles {

@@ -81,6 +81,7 @@ pub fn profile(vm: Vm, every: u64) -> Profile {
             heap_bytes: heap_high.map_or(0, |h| h - u64::from(layout.heap_start)),
             pages: pages.len() as u64,
         });
+        seg.recycle(t);
     }
     let result = seg.result().cloned().expect("the run ended");
     Profile {

@@ -1687,11 +1687,13 @@ fn t0_conventions_are_told_apart_by_their_calls() {
     assert_eq!(detected(&a).abi, Abi::LinuxRv32);
 }
 
-/// The block engine ([`Vm::fast_run`], used by `run`) and the single-step path (used by the
-/// tracer) are one machine: on every fixture guest, cut at cycle limits around block sizes and
-/// at the end, both stop at the same cycle with the same result, fault and output.
+/// The fast paths are the checked path, instruction for instruction: on every fixture guest,
+/// cut at cycle limits around block sizes and at the end, the block engine ([`Vm::fast_run`],
+/// used by `run`) stops at the same cycle with the same result, fault and output as a run
+/// that takes every instruction on [`Vm::step`], and the traced fast path
+/// ([`Vm::fast_traced`], used by `prove`) records the same rows and accesses.
 #[test]
-fn blocks_and_single_steps_agree_to_the_instruction() {
+fn fast_paths_and_single_steps_agree_to_the_instruction() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut files = Vec::new();
     for dir in [root.clone(), root.join("layout"), root.join("abi")] {
@@ -1721,16 +1723,31 @@ fn blocks_and_single_steps_agree_to_the_instruction() {
             let Ok(vm) = Vm::new(&img, &layout, cfg.clone()) else {
                 continue;
             };
-            let fast = vm.run();
-            let (slow, _) = Vm::new(&img, &layout, cfg).unwrap().run_traced();
+            let stepped = |traced: bool| {
+                let mut vm = Vm::new(&img, &layout, cfg.clone()).unwrap();
+                vm.single_step = true;
+                if traced {
+                    vm.run_traced()
+                } else {
+                    (vm.run(), Trace::default())
+                }
+            };
             let what = format!("{} at max_cycles {max_cycles}", path.display());
-            assert_eq!(fast.cycles, slow.cycles, "{what}");
-            assert_eq!(fast.exit_code, slow.exit_code, "{what}");
-            assert_eq!(fast.fault, slow.fault, "{what}");
-            assert_eq!(fast.stdout, slow.stdout, "{what}");
-            assert_eq!(fast.public_output, slow.public_output, "{what}");
-            assert_eq!(fast.peak_stack_bytes, slow.peak_stack_bytes, "{what}");
-            assert_eq!(fast.peak_heap_bytes, slow.peak_heap_bytes, "{what}");
+            let fast = vm.run();
+            let (slow, _) = stepped(false);
+            let (traced, trace) = Vm::new(&img, &layout, cfg.clone()).unwrap().run_traced();
+            let (slow_traced, slow_trace) = stepped(true);
+            for (x, y) in [(&fast, &slow), (&traced, &slow_traced), (&fast, &traced)] {
+                assert_eq!(x.cycles, y.cycles, "{what}");
+                assert_eq!(x.exit_code, y.exit_code, "{what}");
+                assert_eq!(x.fault, y.fault, "{what}");
+                assert_eq!(x.stdout, y.stdout, "{what}");
+                assert_eq!(x.public_output, y.public_output, "{what}");
+                assert_eq!(x.peak_stack_bytes, y.peak_stack_bytes, "{what}");
+                assert_eq!(x.peak_heap_bytes, y.peak_heap_bytes, "{what}");
+            }
+            assert_eq!(trace.rows, slow_trace.rows, "{what}");
+            assert_eq!(trace.mem, slow_trace.mem, "{what}");
             compared += 1;
         }
     }

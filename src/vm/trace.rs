@@ -10,8 +10,8 @@
 //! the previous one said it would go. The execution fast path ([`Vm::run`]) is compiled without
 //! any of this (`step::<false>`).
 
-use super::{RunResult, Vm};
-use crate::isa::Inst;
+use super::{alu, extend, width, RunResult, Vm};
+use crate::isa::{reg, Inst, Op};
 use std::collections::HashMap;
 
 /// One memory access.
@@ -97,6 +97,7 @@ impl Vm {
         let init = std::mem::take(&mut self.init_regions);
         SegmentedTrace {
             vm: self,
+            spare: None,
             init,
             result: None,
             first: true,
@@ -117,9 +118,162 @@ impl Vm {
     }
 }
 
+impl Vm {
+    /// The traced fast path: executes instructions one at a time, recording each row and
+    /// access exactly as [`Vm::step`] under tracing does, while each is one of the common
+    /// kinds of the untraced fast path (ALU, M, `lui`/`auipc`, jumps and branches to aligned
+    /// targets other than `j .`, loads and stores inside an allocated page of a region that
+    /// need no bookkeeping: not a new lowest `sp`-based access, not a new highest heap store,
+    /// not a store to `tohost` or into code). It returns, with `pc` and `cycles` written back,
+    /// *before* the first instruction that is not such, or at the pause or the cycle limit,
+    /// having recorded nothing for it: that one is executed by the checked path.
+    #[inline(never)]
+    pub(super) fn fast_traced(&mut self) {
+        let limit = self.cfg.max_cycles.min(self.pause);
+        let (mut pc, mut cycles) = (self.pc, self.cycles);
+        let code_base = self.code_base;
+        let code_len = self.code_end - self.code_base;
+        let (image_end, heap_end) = (self.layout.image_end, self.layout.heap_end);
+        let (stack_low, heap_high, tohost) = (self.stack_low, self.heap_high, self.tohost);
+        let code = &self.code[..];
+        let regs = &mut self.regs;
+        let mem = &mut self.mem;
+        let Some(trace) = self.trace.as_deref_mut() else {
+            return;
+        };
+        let (rows, accesses) = (&mut trace.rows, &mut trace.mem);
+        while cycles < limit {
+            if pc & 3 != 0 {
+                break;
+            }
+            let Some(Some(i)) = code.get((pc.wrapping_sub(code_base) / 4) as usize) else {
+                break;
+            };
+            let i = *i;
+            // Register numbers are < 32 by decoding; the mask only lets the compiler see it.
+            let a = regs[usize::from(i.rs1 & 31)];
+            let b = regs[usize::from(i.rs2 & 31)];
+            let imm = i.imm as u32;
+            let mem_start = accesses.len() as u32;
+            let mut next = pc.wrapping_add(4);
+            let v: Option<u32> = match i.op {
+                Op::Lui => Some(imm),
+                Op::Auipc => Some(pc.wrapping_add(imm)),
+                Op::Jal => {
+                    next = pc.wrapping_add(imm);
+                    if (imm == 0 && i.rd == 0) || next & 3 != 0 {
+                        break;
+                    }
+                    Some(pc.wrapping_add(4))
+                }
+                Op::Jalr => {
+                    next = a.wrapping_add(imm) & !1;
+                    if next & 3 != 0 {
+                        break;
+                    }
+                    Some(pc.wrapping_add(4))
+                }
+                Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
+                    let taken = match i.op {
+                        Op::Beq => a == b,
+                        Op::Bne => a != b,
+                        Op::Blt => (a as i32) < (b as i32),
+                        Op::Bge => (a as i32) >= (b as i32),
+                        Op::Bltu => a < b,
+                        _ => a >= b,
+                    };
+                    if taken {
+                        next = pc.wrapping_add(imm);
+                        if next & 3 != 0 {
+                            break;
+                        }
+                    }
+                    None
+                }
+                Op::Lb | Op::Lh | Op::Lw | Op::Lbu | Op::Lhu => {
+                    let addr = a.wrapping_add(imm);
+                    if i.rs1 == reg::SP && addr < stack_low && addr >= image_end {
+                        break;
+                    }
+                    let len = width(i.op);
+                    let Some(x) = mem.try_load(addr, len) else {
+                        break;
+                    };
+                    accesses.push(MemAccess {
+                        addr,
+                        width: len as u8,
+                        write: false,
+                        value: x,
+                    });
+                    Some(extend(i.op, x))
+                }
+                Op::Sb | Op::Sh | Op::Sw => {
+                    let addr = a.wrapping_add(imm);
+                    let len = width(i.op);
+                    let watched = if i.rs1 == reg::SP {
+                        addr < stack_low && addr >= image_end
+                    } else {
+                        addr >= heap_high && addr < heap_end.min(regs[reg::SP as usize])
+                    };
+                    if watched
+                        || addr == tohost
+                        || addr.wrapping_sub(code_base) < code_len
+                        || addr.wrapping_add(len - 1).wrapping_sub(code_base) < code_len
+                        || !mem.try_store(addr, len, b)
+                    {
+                        break;
+                    }
+                    accesses.push(MemAccess {
+                        addr,
+                        width: len as u8,
+                        write: true,
+                        value: if len == 4 {
+                            b
+                        } else {
+                            b & ((1 << (8 * len)) - 1)
+                        },
+                    });
+                    None
+                }
+                op => match alu(op, a, b, imm) {
+                    Some(v) => Some(v),
+                    None => break,
+                },
+            };
+            let rd = match v {
+                Some(v) => {
+                    regs[usize::from(i.rd & 31)] = v;
+                    regs[0] = 0;
+                    i.rd
+                }
+                None => 0,
+            };
+            rows.push(TraceRow {
+                pc,
+                inst: i,
+                rs1_val: a,
+                rs2_val: b,
+                rd,
+                rd_val: regs[usize::from(rd & 31)],
+                next_pc: next,
+                mem_start,
+                mem_len: accesses.len() as u32 - mem_start,
+            });
+            pc = next;
+            cycles += 1;
+        }
+        self.pc = pc;
+        self.cycles = cycles;
+    }
+}
+
 /// A traced run, executed a piece at a time ([`Vm::trace_segments`]).
 pub struct SegmentedTrace {
     vm: Vm,
+    /// The buffers of a trace handed back ([`SegmentedTrace::recycle`]), reused by the next
+    /// piece: a piece of 2^20 rows holds 40 MiB, which a fresh allocation pays for in page
+    /// faults.
+    spare: Option<(Vec<TraceRow>, Vec<MemAccess>)>,
     init: Vec<(u32, Vec<u8>)>,
     result: Option<RunResult>,
     first: bool,
@@ -140,14 +294,16 @@ impl SegmentedTrace {
             return None;
         }
         let vm = &mut self.vm;
+        let (rows, mem) = self.spare.take().unwrap_or_default();
         vm.trace = Some(Box::new(Trace {
+            rows,
+            mem,
             entry: vm.pc,
             init: if self.first {
                 self.init.clone()
             } else {
                 Vec::new()
             },
-            ..Trace::default()
         }));
         self.first = false;
         vm.pause = vm.cycles.saturating_add(max.max(1));
@@ -169,6 +325,14 @@ impl SegmentedTrace {
             return None;
         }
         Some(trace)
+    }
+
+    /// Hand back a piece's trace once it is used: the next piece records into its buffers
+    /// (emptied first) instead of new ones.
+    pub fn recycle(&mut self, mut trace: Trace) {
+        trace.rows.clear();
+        trace.mem.clear();
+        self.spare = Some((trace.rows, trace.mem));
     }
 
     /// How the run ended, once it has.
