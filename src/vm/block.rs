@@ -28,8 +28,12 @@ use crate::isa::{reg, Inst, Op};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 enum K {
-    /// `rd = imm` (`lui`, and `auipc` with its pc added at build time).
+    /// `rd = imm` (`lui`, and `auipc` with its pc added at build time; also `lui` followed
+    /// by `addi` of the same register, fused).
     Li,
+    /// `rd = (rs1 << imm) + rs2`: `slli t, a, k` followed by `add t, t, b` (fused; `t` is
+    /// written once, with the second result, as the pair leaves it).
+    ShAdd,
     Addi,
     Slti,
     Sltiu,
@@ -173,8 +177,15 @@ impl Blocks {
             let Some(i) = code[k] else { break };
             let pc = code_base.wrapping_add(4 * k as u32);
             if let Some(op) = straight(i, pc) {
-                self.ops.push(op);
-                self.op_pc.push(pc);
+                match self.ops[first..].last().and_then(|prev| fuse(prev, &op)) {
+                    // The pair is one operation at the first one's pc (neither can leave the
+                    // block, so no exit lands between them).
+                    Some(fused) => *self.ops.last_mut().expect("a previous op") = fused,
+                    None => {
+                        self.ops.push(op);
+                        self.op_pc.push(pc);
+                    }
+                }
                 self.held[k] = true;
                 k += 1;
                 continue;
@@ -185,7 +196,8 @@ impl Blocks {
             }
             break;
         }
-        let body = self.ops.len() - first;
+        // Instructions of the body (a fused pair is one operation but two instructions).
+        let body = k - idx;
         if body == 0 && term.is_none() {
             self.at[idx] = NONE;
             return NONE;
@@ -280,6 +292,26 @@ fn straight(i: Inst, pc: u32) -> Option<BOp> {
         _ => return None,
     };
     Some(bop(k, dest(i.rd), i.rs1, i.rs2, imm))
+}
+
+/// Two consecutive operations as one, when the first's result is only an input of the second,
+/// which overwrites it: `lui r; addi r, r` (a constant) and `slli t, a, k; add t, t, b` (an
+/// index scaled and added, the commonest address computation).
+fn fuse(prev: &BOp, op: &BOp) -> Option<BOp> {
+    let r = prev.rd;
+    if r == SINK || op.rd != r {
+        return None;
+    }
+    match (prev.k, op.k) {
+        (K::Li, K::Addi) if op.rs1 == r => Some(bop(K::Li, r, 0, 0, prev.imm.wrapping_add(op.imm))),
+        (K::Slli, K::Add) if op.rs1 == r && op.rs2 != r => {
+            Some(bop(K::ShAdd, r, prev.rs1, op.rs2, prev.imm & 31))
+        }
+        (K::Slli, K::Add) if op.rs2 == r && op.rs1 != r => {
+            Some(bop(K::ShAdd, r, prev.rs1, op.rs1, prev.imm & 31))
+        }
+        _ => None,
+    }
 }
 
 /// `i` at `pc` as a block terminator, if it is a jump or branch the fast path can take: a
@@ -411,6 +443,7 @@ fn chain(
         let imm = o.imm;
         let x = match o.k {
             K::Li => imm,
+            K::ShAdd => (a << imm).wrapping_add(v),
             K::Addi => a.wrapping_add(imm),
             K::Slti => ((a as i32) < (imm as i32)) as u32,
             K::Sltiu => (a < imm) as u32,

@@ -1753,3 +1753,48 @@ fn fast_paths_and_single_steps_agree_to_the_instruction() {
     }
     assert!(compared > 200, "only {compared} runs compared");
 }
+
+/// Fused pairs of the block engine (`slli`+`add`, `lui`+`addi`) leave every register as the
+/// two instructions do, in each operand order, and pairs that must not fuse (the shifted
+/// register read twice, another destination) are not.
+#[test]
+fn fused_pairs_compute_what_the_two_instructions_do() {
+    // (setup, pair, expected a0 = A2 + (T2 << 16) after the pair)
+    let cases: [(&str, fn(&mut Asm)); 6] = [
+        ("slli t, a, k; add t, t, b", |a| {
+            a.imm(Op::Slli, T2, A0, 2).r(Op::Add, T2, T2, A1);
+        }),
+        ("slli t, a, k; add t, b, t", |a| {
+            a.imm(Op::Slli, T2, A0, 2).r(Op::Add, T2, A1, T2);
+        }),
+        ("slli t, t, k; add t, t, b", |a| {
+            a.mv(T2, A0).imm(Op::Slli, T2, T2, 3).r(Op::Add, T2, T2, A1);
+        }),
+        ("slli t, a, k; add t, t, t (not fused)", |a| {
+            a.imm(Op::Slli, T2, A0, 2).r(Op::Add, T2, T2, T2);
+        }),
+        ("slli t, a, k; add u, t, b (not fused)", |a| {
+            a.imm(Op::Slli, T2, A0, 2).r(Op::Add, A2, T2, A1);
+        }),
+        ("lui r; addi r, r (fused) then a read of r", |a| {
+            a.li(T2, 0x1234_5678).r(Op::Add, A2, T2, A1);
+        }),
+    ];
+    let expected = [
+        (0, 5 * 4 + 100),
+        (0, 5 * 4 + 100),
+        (0, (5 << 3) + 100),
+        (0, (5 * 4) * 2),
+        (5 * 4 + 100, 5 * 4),
+        (0x1234_5678u32.wrapping_add(100), 0x1234_5678),
+    ];
+    for ((what, pair), (a2, t2)) in cases.into_iter().zip(expected) {
+        let mut a = Asm::new();
+        a.li(A0, 5).li(A1, 100).li(A2, 0).li(T2, 0);
+        pair(&mut a);
+        // a0 = a2 + (t2 << 16), then exit
+        a.imm(Op::Slli, A0, T2, 16).r(Op::Add, A0, A0, A2).exit();
+        let want = (t2 as u32).wrapping_shl(16).wrapping_add(a2 as u32);
+        assert_eq!(exit_value(&a), want, "{what}");
+    }
+}
