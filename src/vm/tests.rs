@@ -1760,7 +1760,8 @@ fn fast_paths_and_single_steps_agree_to_the_instruction() {
 #[test]
 fn fused_pairs_compute_what_the_two_instructions_do() {
     // (setup, pair, expected a0 = A2 + (T2 << 16) after the pair)
-    let cases: [(&str, fn(&mut Asm)); 6] = [
+    type Pair = fn(&mut Asm);
+    let cases: [(&str, Pair); 6] = [
         ("slli t, a, k; add t, t, b", |a| {
             a.imm(Op::Slli, T2, A0, 2).r(Op::Add, T2, T2, A1);
         }),
@@ -1780,7 +1781,7 @@ fn fused_pairs_compute_what_the_two_instructions_do() {
             a.li(T2, 0x1234_5678).r(Op::Add, A2, T2, A1);
         }),
     ];
-    let expected = [
+    let expected: [(u32, u32); 6] = [
         (0, 5 * 4 + 100),
         (0, 5 * 4 + 100),
         (0, (5 << 3) + 100),
@@ -1794,7 +1795,7 @@ fn fused_pairs_compute_what_the_two_instructions_do() {
         pair(&mut a);
         // a0 = a2 + (t2 << 16), then exit
         a.imm(Op::Slli, A0, T2, 16).r(Op::Add, A0, A0, A2).exit();
-        let want = (t2 as u32).wrapping_shl(16).wrapping_add(a2 as u32);
+        let want = t2.wrapping_shl(16).wrapping_add(a2);
         assert_eq!(exit_value(&a), want, "{what}");
     }
 }
