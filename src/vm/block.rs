@@ -351,6 +351,9 @@ struct Env {
     code_len: u32,
     image_end: u32,
     heap_end: u32,
+    stack_bottom: u32,
+    memlimit: u64,
+    /// [`Vm::stack_low`] and [`Vm::heap_high`], kept up to date here and written back.
     stack_low: u32,
     heap_high: u32,
     tohost: u32,
@@ -364,7 +367,7 @@ struct Env {
 #[inline(never)]
 fn chain(
     blocks: &Blocks,
-    env: &Env,
+    env: &mut Env,
     r: &mut [u32; 256],
     mem: &mut super::mem::Memory,
     mut ip: usize,
@@ -397,33 +400,49 @@ fn chain(
             continue;
         }};
     }
+    // The bookkeeping of an `sp`-based access below the lowest so far ([`Vm::note_stack`]),
+    // done here when it cannot fault (inside the stack region): false when it would.
+    macro_rules! stack_ok {
+        ($addr:expr) => {{
+            let addr = $addr;
+            if addr < env.stack_low && addr >= env.image_end {
+                if addr < env.stack_bottom || u64::from(addr) >= env.memlimit {
+                    false
+                } else {
+                    env.stack_low = addr;
+                    true
+                }
+            } else {
+                true
+            }
+        }};
+    }
     // A `len`-byte load at `rs1 + imm` (zero-extended), unless it needs the checked path.
     macro_rules! load {
         ($o:ident, $len:literal) => {{
-            let addr = r[usize::from(ops[ip].rs1)].wrapping_add(ops[ip].imm);
-            let watched = ops[ip].rs1 == reg::SP && addr < env.stack_low && addr >= env.image_end;
+            let addr = r[usize::from($o.rs1)].wrapping_add($o.imm);
             match mem.try_load(addr, $len) {
-                Some(x) if !watched => x,
+                Some(x) if $o.rs1 != reg::SP || stack_ok!(addr) => x,
                 _ => bail!(),
             }
         }};
     }
-    // A `len`-byte store of `rs2` at `rs1 + imm`, unless it needs the checked path.
+    // A `len`-byte store of `rs2` at `rs1 + imm`, unless it needs the checked path; a store
+    // above the highest heap byte so far raises it, as [`Vm::step`] does.
     macro_rules! store {
         ($o:ident, $len:literal) => {{
             let addr = r[usize::from($o.rs1)].wrapping_add($o.imm);
-            let watched = if $o.rs1 == reg::SP {
-                addr < env.stack_low && addr >= env.image_end
-            } else {
-                addr >= env.heap_high && addr < env.heap_end.min(r[reg::SP as usize])
-            };
-            if watched
+            let sp = $o.rs1 == reg::SP;
+            if (sp && !stack_ok!(addr))
                 || addr == env.tohost
                 || addr.wrapping_sub(env.code_base) < env.code_len
                 || addr.wrapping_add($len - 1).wrapping_sub(env.code_base) < env.code_len
                 || !mem.try_store(addr, $len, r[usize::from($o.rs2)])
             {
                 bail!();
+            }
+            if !sp && addr >= env.heap_high && addr < env.heap_end.min(r[reg::SP as usize]) {
+                env.heap_high = addr + $len;
             }
             ip += 1;
             continue;
@@ -532,9 +551,10 @@ fn chain(
 
 impl Vm {
     /// The untraced fast path: executes chained blocks (see the module documentation) while
-    /// every instruction is common and needs none of the bookkeeping of [`Vm::step`]: a new
-    /// lowest `sp`-based access, a new highest heap store, a store to `tohost` or into code, an
-    /// access outside an allocated page of a region, a misaligned `jalr` target. It returns,
+    /// every instruction is common and cannot fault: not an `sp`-based access below the stack
+    /// bottom, a store to `tohost` or into code, an access outside an allocated page of a
+    /// region, a misaligned `jalr` target (a new lowest `sp`-based access and a new highest
+    /// heap store are recorded here, as [`Vm::step`] records them). It returns,
     /// with `pc`, `cycles` and the registers written back, *before* the first instruction that
     /// is not such (or when fewer than [`MAX_CYCLES`] cycles are left), having changed nothing
     /// for it: that one is executed by `step`, with every check and the exact fault. The
@@ -550,19 +570,23 @@ impl Vm {
         if self.cycles > soft {
             return;
         }
-        let env = Env {
+        let mut env = Env {
             code_base: self.code_base,
             code_len: self.code_end - self.code_base,
             image_end: self.layout.image_end,
             heap_end: self.layout.heap_end,
+            stack_bottom: self.layout.stack_bottom,
+            memlimit: self.layout.memlimit,
             stack_low: self.stack_low,
             heap_high: self.heap_high,
             tohost: self.tohost,
             soft,
         };
         // x0..x31, the sink (32), and unused entries: any `u8` register number is a valid
-        // index, so no access needs a bounds check.
-        let mut r = [0u32; 256];
+        // index, so no access needs a bounds check. Kept between calls (only x0..x31 are
+        // copied in and out; nothing reads the others), as a guest that leaves the fast path
+        // often (a growing heap, system calls) enters it as often.
+        let r = &mut *self.fast_regs;
         r[..32].copy_from_slice(&self.regs);
         let (mut pc, mut cycles) = (self.pc, self.cycles);
         let code = &self.code[..];
@@ -581,14 +605,7 @@ impl Vm {
                     t.link = id;
                 }
             }
-            match chain(
-                blocks,
-                &env,
-                &mut r,
-                &mut self.mem,
-                id as usize,
-                &mut cycles,
-            ) {
+            match chain(blocks, &mut env, r, &mut self.mem, id as usize, &mut cycles) {
                 Exit::Before(ip) => {
                     pc = blocks.op_pc[ip as usize];
                     break;
@@ -600,6 +617,8 @@ impl Vm {
             }
         }
         self.regs.copy_from_slice(&r[..32]);
+        self.stack_low = env.stack_low;
+        self.heap_high = env.heap_high;
         self.pc = pc;
         self.cycles = cycles;
     }

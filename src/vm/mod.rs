@@ -173,6 +173,9 @@ pub struct Vm {
     code: Vec<Option<Inst>>,
     /// The basic blocks built over `code` ([`block`]).
     blocks: block::Blocks,
+    /// The register array of the block engine ([`Vm::fast_run`]): x0..x31 are valid only
+    /// during a call, 32 is the sink of writes to x0, the rest unused.
+    fast_regs: Box<[u32; 256]>,
     code_end: u32,
     /// The executable segments `[vaddr, vaddr + memsz)`: a word there that is not predecoded
     /// (not in an executable section, or in the zero-filled tail) is decoded when executed.
@@ -363,6 +366,7 @@ impl Vm {
             pc: img.entry,
             code_base,
             blocks: block::Blocks::new(code.len()),
+            fast_regs: Box::new([0; 256]),
             code,
             code_end,
             exec: exec

@@ -122,9 +122,9 @@ impl Vm {
     /// The traced fast path: executes instructions one at a time, recording each row and
     /// access exactly as [`Vm::step`] under tracing does, while each is one of the common
     /// kinds of the untraced fast path (ALU, M, `lui`/`auipc`, jumps and branches to aligned
-    /// targets other than `j .`, loads and stores inside an allocated page of a region that
-    /// need no bookkeeping: not a new lowest `sp`-based access, not a new highest heap store,
-    /// not a store to `tohost` or into code). It returns, with `pc` and `cycles` written back,
+    /// targets other than `j .`, loads and stores inside an allocated page of a region, not an
+    /// `sp`-based access below the stack bottom, not a store to `tohost` or into code; a new
+    /// lowest `sp`-based access and a new highest heap store are recorded as `step` does). It returns, with `pc` and `cycles` written back,
     /// *before* the first instruction that is not such, or at the pause or the cycle limit,
     /// having recorded nothing for it: that one is executed by the checked path.
     #[inline(never)]
@@ -134,7 +134,19 @@ impl Vm {
         let code_base = self.code_base;
         let code_len = self.code_end - self.code_base;
         let (image_end, heap_end) = (self.layout.image_end, self.layout.heap_end);
-        let (stack_low, heap_high, tohost) = (self.stack_low, self.heap_high, self.tohost);
+        let (mut stack_low, mut heap_high, tohost) = (self.stack_low, self.heap_high, self.tohost);
+        let (stack_bottom, memlimit) = (self.layout.stack_bottom, self.layout.memlimit);
+        // The bookkeeping of an `sp`-based access below the lowest so far ([`Vm::note_stack`]),
+        // done here when it cannot fault (inside the stack region): false when it would.
+        let stack_ok = |stack_low: &mut u32, addr: u32| {
+            if addr < *stack_low && addr >= image_end {
+                if addr < stack_bottom || u64::from(addr) >= memlimit {
+                    return false;
+                }
+                *stack_low = addr;
+            }
+            true
+        };
         let code = &self.code[..];
         let regs = &mut self.regs;
         let mem = &mut self.mem;
@@ -192,13 +204,13 @@ impl Vm {
                 }
                 Op::Lb | Op::Lh | Op::Lw | Op::Lbu | Op::Lhu => {
                     let addr = a.wrapping_add(imm);
-                    if i.rs1 == reg::SP && addr < stack_low && addr >= image_end {
-                        break;
-                    }
                     let len = width(i.op);
                     let Some(x) = mem.try_load(addr, len) else {
                         break;
                     };
+                    if i.rs1 == reg::SP && !stack_ok(&mut stack_low, addr) {
+                        break;
+                    }
                     accesses.push(MemAccess {
                         addr,
                         width: len as u8,
@@ -210,18 +222,17 @@ impl Vm {
                 Op::Sb | Op::Sh | Op::Sw => {
                     let addr = a.wrapping_add(imm);
                     let len = width(i.op);
-                    let watched = if i.rs1 == reg::SP {
-                        addr < stack_low && addr >= image_end
-                    } else {
-                        addr >= heap_high && addr < heap_end.min(regs[reg::SP as usize])
-                    };
-                    if watched
+                    let sp = i.rs1 == reg::SP;
+                    if (sp && !stack_ok(&mut stack_low, addr))
                         || addr == tohost
                         || addr.wrapping_sub(code_base) < code_len
                         || addr.wrapping_add(len - 1).wrapping_sub(code_base) < code_len
                         || !mem.try_store(addr, len, b)
                     {
                         break;
+                    }
+                    if !sp && addr >= heap_high && addr < heap_end.min(regs[reg::SP as usize]) {
+                        heap_high = addr + len;
                     }
                     accesses.push(MemAccess {
                         addr,
@@ -262,6 +273,8 @@ impl Vm {
             pc = next;
             cycles += 1;
         }
+        self.stack_low = stack_low;
+        self.heap_high = heap_high;
         self.pc = pc;
         self.cycles = cycles;
     }
