@@ -513,6 +513,64 @@ fn d_an_htif_exit_states_the_word_stored() {
     assert!(why.contains("before the HTIF exit"), "{why}");
 }
 
+/// D''. The HTIF exit is a store to `tohost` itself. A modified prover ends the run at a `sw`
+/// of an exit word to the word after `tohost` (an ordinary store, after which the real run goes
+/// on to store to `tohost`), with the `halt` flag set on it, and states that HTIF exit: the
+/// statement (with the real `tohost`) passes the replay and the STARK rejects it (the `halt`
+/// row's address must be the public `tohost` word). Mutation-checked: with that constraint
+/// deleted from the CPU AIR, the forged proof verifies.
+#[test]
+fn d_an_htif_exit_is_a_store_to_tohost() {
+    let tohost = 0x2_0000;
+    let mut a = Asm(Vec::new());
+    a.li(5, 5);
+    a.li(7, tohost + 4);
+    a.i(Inst::new(Op::Sw, 0, 7, 5, 0)); // the word after tohost = 5: no exit
+    a.li(6, tohost);
+    a.i(Inst::new(Op::Sw, 0, 6, 5, 0)); // tohost = 5: exit 2
+    let img = Image::parse(guest::elf(
+        &SHAPE,
+        &a.0,
+        &[("tohost".to_string(), tohost, 8)],
+    ))
+    .unwrap();
+    let layout = nexus_relink::layout::MemoryMap::discover(&img)
+        .prove_layout()
+        .unwrap();
+    let (public, trace) = prove::trace_run(&img, &layout, RunConfig::default()).unwrap();
+    assert_eq!(
+        (public.statement.exit_code, public.statement.htif_exit),
+        (2, true)
+    );
+    // The run cut after the first store, stated as ending there with the HTIF exit.
+    let cut = trace
+        .rows
+        .iter()
+        .position(|r| r.inst.op == Op::Sw)
+        .expect("a store")
+        + 1;
+    let mut t = trace.clone();
+    t.rows.truncate(cut);
+    let last = t.rows[cut - 1];
+    t.mem.truncate((last.mem_start + last.mem_len) as usize);
+    let mut forged = public.clone();
+    forged.statement.cycles = cut as u64;
+    prove::statement::replay(&forged).expect("the forged statement is consistent");
+    // The forger's witness builder takes the last row's store for the exit.
+    let (tables, traces) = witness::build_unchecked(&forged, &t).unwrap();
+    let cpu = &traces[0];
+    let cols = CpuCols::new();
+    assert_eq!(
+        cpu.get(cut - 1, cols.halt).unwrap(),
+        Val::ONE,
+        "the forged last row halts"
+    );
+    let pf = prove::prove_traces(forged, &tables, &traces).unwrap();
+    let back = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+    let why = prove::verify(&back, None).expect_err("an HTIF exit stored to another word");
+    assert!(why.to_string().contains("STARK"), "{why}");
+}
+
 /// E. Nexus private input: `ecall 0x400` returns one byte, or `u32::MAX` once the input is
 /// used up, and from then on. A forged value outside that set, or a byte after the end, is
 /// rejected.

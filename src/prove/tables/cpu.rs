@@ -711,8 +711,10 @@ impl CpuTrace {
             let st_ = &p.statement;
             let htif = st_.htif_exit
                 && s == sel::SW
-                && st_.tohost.is_some_and(|t| t >> 2 == d >> 2)
-                // A forger (unchecked) takes any such store for the exit.
+                // A forger (unchecked) may take the last row's store for the exit, whatever
+                // its address (soundness::d_an_htif_exit_is_a_store_to_tohost)…
+                && (st_.tohost.is_some_and(|t| t >> 2 == d >> 2) || (!checked && i + 1 == n))
+                // …and any such store, whatever the word.
                 && (!checked || b == ((st_.exit_code as u32) << 1 | 1));
             if htif {
                 // The HTIF exit: no memory access (`tohost` stays as it was); the word stored
