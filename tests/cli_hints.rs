@@ -130,3 +130,33 @@ fn a_run_that_does_not_overflow_has_no_fix() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["fix"], serde_json::Value::Null);
 }
+
+/// A guest whose memory starts at 0x20000000 (`layout/high_split`, heap and stack apart;
+/// `--memlimit` counts from there): the hint gives
+/// the size from the memory base, and following it once makes the run pass.
+#[test]
+fn a_hint_for_a_guest_with_a_high_memory_base_counts_from_the_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("high_small.elf").display().to_string();
+    let src = fixture("layout/high_split.elf");
+    // Its recursion peaks near 16 KB of stack: 4 KiB overflow.
+    let (code, _, err) = nexus(&[&src, "--memlimit", "16M", "--stack", "4K", "-o", &small]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = nexus(&["run", &small]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("stack overflow"), "{err}");
+    let opts = hinted_options(&err, &small);
+    assert_eq!(opts, ["--memlimit", "16M", "--stack", "16K"], "{err}");
+    let fixed = dir.path().join("high_fixed.elf").display().to_string();
+    let mut args: Vec<&str> = vec![&small];
+    args.extend(opts.iter().map(String::as_str));
+    args.extend(["-o", &fixed]);
+    let (code, _, err) = nexus(&args);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = nexus(&["run", &fixed]);
+    let (want_code, want, _) = nexus(&["run", &src]);
+    assert_eq!((code, &out), (want_code, &want), "{err}");
+    let (_, out, _) = nexus(&["run", &small, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["fix"]["args"], "--memlimit 16M --stack 16K");
+}

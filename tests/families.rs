@@ -187,6 +187,14 @@ fn cases() -> Vec<Case> {
             run: Run::Exit(11),
             rewrite: Rewrite::Same,
         },
+        // The same memory map with heap and stack apart (symbols _heap_end, _stack_bottom).
+        Case {
+            name: "high_split",
+            family: StackAtTop,
+            stack_top: Some(0x2004_0000),
+            run: Run::Exit(11),
+            rewrite: Rewrite::Same,
+        },
     ]
 }
 

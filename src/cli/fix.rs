@@ -28,9 +28,13 @@ pub struct Fix {
 }
 
 impl Fix {
-    /// The options, as a user types them: `--memlimit 4M --stack 80K`.
-    pub fn args(&self) -> String {
-        let mut s = format!("--memlimit {}", size::arg(self.memlimit));
+    /// The options, as a user types them: `--memlimit 4M --stack 80K`. `memlimit` is the
+    /// memory's top; `--memlimit` counts from the guest's memory base (`base`).
+    pub fn args(&self, base: u32) -> String {
+        let mut s = format!(
+            "--memlimit {}",
+            size::arg(self.memlimit.saturating_sub(u64::from(base)))
+        );
         if let Some(v) = self.stack {
             s.push_str(&format!(" --stack {}", size::arg(v.into())));
         }

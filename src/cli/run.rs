@@ -91,6 +91,8 @@ pub struct RunReport {
 #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FixReport {
+    /// The memory's top (for a guest whose memory base is not 0, `args` gives
+    /// `--memlimit` as the size from that base).
     pub memlimit: u64,
     pub stack: Option<u32>,
     pub heap: Option<u32>,
@@ -229,13 +231,13 @@ pub fn main(a: Args) -> i32 {
             resident_bytes: r.resident_bytes as u64,
             peak_rss_bytes: super::peak_rss(),
             fault: r.fault.clone(),
-            fix: fix.as_ref().filter(|_| base == 0).map(|f| FixReport {
+            fix: fix.as_ref().map(|f| FixReport {
                 memlimit: f.memlimit,
                 stack: f.stack,
                 heap: f.heap,
                 peak_stack_bytes: f.peak_stack_bytes,
                 peak_heap_bytes: f.peak_heap_bytes,
-                args: f.args(),
+                args: f.args(base),
             }),
         });
     } else {
@@ -261,14 +263,15 @@ pub fn main(a: Args) -> i32 {
                         top.saturating_sub(u64::from(base))
                     );
                 }
-                // The hint's sizes are checked for a guest whose memory base is 0.
-                if let Some(fix) = fix.as_ref().filter(|_| base == 0) {
+                // The hint's sizes are checked (the rewrite and a run of it); `--memlimit`
+                // counts from the memory base.
+                if let Some(fix) = fix.as_ref() {
                     eprintln!(
                         "nexus-relink: hint: with room the run used a {} stack and a {} heap; this rewrite fits it (checked): nexus-relink {} {} -o OUT",
                         nexus_relink::size::exact(fix.peak_stack_bytes.into()),
                         nexus_relink::size::exact(fix.peak_heap_bytes.into()),
                         nexus_relink::escape::path(&a.input_elf),
-                        fix.args()
+                        fix.args(base)
                     );
                 }
             }
