@@ -460,6 +460,8 @@ fn chain(
         let a = r[usize::from(o.rs1)];
         let v = r[usize::from(o.rs2)];
         let imm = o.imm;
+        // The ALU arms repeat `super::alu` and the branch arms `super::branch_taken` on purpose:
+        // one match on the operation, without a second dispatch on an `Op`.
         let x = match o.k {
             K::Li => imm,
             K::ShAdd => (a << imm).wrapping_add(v),

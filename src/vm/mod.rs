@@ -742,14 +742,7 @@ impl Vm {
                 self.pc.wrapping_add(4)
             }
             Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
-                let taken = match i.op {
-                    Op::Beq => a == b,
-                    Op::Bne => a != b,
-                    Op::Blt => (a as i32) < (b as i32),
-                    Op::Bge => (a as i32) >= (b as i32),
-                    Op::Bltu => a < b,
-                    _ => a >= b,
-                };
+                let taken = branch_taken(i.op, a, b);
                 if taken {
                     next = self.pc.wrapping_add(imm);
                     if next & 3 != 0 {
@@ -1114,6 +1107,19 @@ fn alu(op: Op, a: u32, b: u32, imm: u32) -> Option<u32> {
         Op::Remu => a.checked_rem(b).unwrap_or(a),
         _ => return None,
     })
+}
+
+/// Whether a conditional branch `op` (one of `beq` … `bgeu`) with operands `a`, `b` is taken.
+#[inline(always)]
+fn branch_taken(op: Op, a: u32, b: u32) -> bool {
+    match op {
+        Op::Beq => a == b,
+        Op::Bne => a != b,
+        Op::Blt => (a as i32) < (b as i32),
+        Op::Bge => (a as i32) >= (b as i32),
+        Op::Bltu => a < b,
+        _ => a >= b,
+    }
 }
 
 /// The bytes a load or store accesses.

@@ -10,7 +10,7 @@
 //! the previous one said it would go. The execution fast path ([`Vm::run`]) is compiled without
 //! any of this (`step::<false>`).
 
-use super::{alu, extend, width, RunResult, Vm};
+use super::{alu, branch_taken, extend, width, RunResult, Vm};
 use crate::isa::{reg, Inst, Op};
 use std::collections::HashMap;
 
@@ -186,14 +186,7 @@ impl Vm {
                     Some(pc.wrapping_add(4))
                 }
                 Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
-                    let taken = match i.op {
-                        Op::Beq => a == b,
-                        Op::Bne => a != b,
-                        Op::Blt => (a as i32) < (b as i32),
-                        Op::Bge => (a as i32) >= (b as i32),
-                        Op::Bltu => a < b,
-                        _ => a >= b,
-                    };
+                    let taken = branch_taken(i.op, a, b);
                     if taken {
                         next = pc.wrapping_add(imm);
                         if next & 3 != 0 {
