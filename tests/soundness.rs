@@ -571,6 +571,60 @@ fn d_an_htif_exit_is_a_store_to_tohost() {
     assert!(why.to_string().contains("STARK"), "{why}");
 }
 
+/// D''' (three). The HTIF exit is the last instruction. A modified prover runs past a `sw` of
+/// an exit word to `tohost` (the VM stops there) to a second such store, flags both as the
+/// halt, and states the exit at the second: the STARK rejects it (`halt` only on the last real
+/// row). Mutation-checked: with that constraint deleted from the CPU AIR, the forged proof
+/// verifies.
+#[test]
+fn d_an_htif_exit_is_the_last_instruction() {
+    let tohost = 0x2_0000;
+    let mut a = Asm(Vec::new());
+    a.li(5, 5);
+    a.li(6, tohost);
+    a.i(Inst::new(Op::Sw, 0, 6, 5, 0)); // tohost = 5: exit 2, where the VM stops
+    a.i(Inst::addi(10, 0, 3));
+    a.i(Inst::new(Op::Sw, 0, 6, 5, 0)); // the same store again
+    let with = |name: &str| guest::elf(&SHAPE, &a.0, &[(name.to_string(), tohost, 8)]);
+    let (img, layout) = parse(with("tohost"));
+    let (public, _) = prove::trace_run(&img, &layout, RunConfig::default()).unwrap();
+    assert_eq!(
+        (public.statement.exit_code, public.statement.htif_exit),
+        (2, true)
+    );
+    // The run past the first store (the same code without the `tohost` symbol), cut after
+    // the second.
+    let (run_img, run_layout) = parse(with("tohosx"));
+    let (_, trace) = Vm::new(&run_img, &run_layout, RunConfig::default())
+        .unwrap()
+        .run_traced();
+    let stores: Vec<usize> = (0..trace.rows.len())
+        .filter(|&k| trace.rows[k].inst.op == Op::Sw)
+        .collect();
+    assert!(stores.len() >= 2, "{stores:?}");
+    let cut = stores[1] + 1;
+    let mut t = trace.clone();
+    t.rows.truncate(cut);
+    let last = t.rows[cut - 1];
+    t.mem.truncate((last.mem_start + last.mem_len) as usize);
+    let mut forged = public.clone();
+    forged.statement.cycles = cut as u64;
+    prove::statement::replay(&forged).expect("the forged statement is consistent");
+    let (tables, traces) = witness::build_unchecked(&forged, &t).unwrap();
+    let cols = CpuCols::new();
+    for k in [stores[0], stores[1]] {
+        assert_eq!(
+            traces[0].get(k, cols.halt).unwrap(),
+            Val::ONE,
+            "row {k} halts"
+        );
+    }
+    let pf = prove::prove_traces(forged, &tables, &traces).unwrap();
+    let back = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+    let why = prove::verify(&back, None).expect_err("a run past the HTIF exit");
+    assert!(why.to_string().contains("STARK"), "{why}");
+}
+
 /// E. Nexus private input: `ecall 0x400` returns one byte, or `u32::MAX` once the input is
 /// used up, and from then on. A forged value outside that set, or a byte after the end, is
 /// rejected.
