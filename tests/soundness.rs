@@ -549,6 +549,26 @@ fn d_an_htif_exit_is_a_store_to_tohost() {
         .position(|r| r.inst.op == Op::Sw)
         .expect("a store")
         + 1;
+    // The forger's witness builder takes the last row's store for the exit.
+    htif_forgery_is_rejected(
+        &public,
+        &trace,
+        cut,
+        &[cut - 1],
+        "an HTIF exit to another word",
+    );
+}
+
+/// A modified prover's HTIF exit: the run's trace cut after `cut` rows, stated as ending there
+/// (the rest of `public` as it is), its witness built unchecked; the rows `halts` carry the
+/// halt flag, the statement passes the replay, and the STARK rejects the proof.
+fn htif_forgery_is_rejected(
+    public: &prove::Public,
+    trace: &Trace,
+    cut: usize,
+    halts: &[usize],
+    what: &str,
+) {
     let mut t = trace.clone();
     t.rows.truncate(cut);
     let last = t.rows[cut - 1];
@@ -556,19 +576,19 @@ fn d_an_htif_exit_is_a_store_to_tohost() {
     let mut forged = public.clone();
     forged.statement.cycles = cut as u64;
     prove::statement::replay(&forged).expect("the forged statement is consistent");
-    // The forger's witness builder takes the last row's store for the exit.
     let (tables, traces) = witness::build_unchecked(&forged, &t).unwrap();
-    let cpu = &traces[0];
     let cols = CpuCols::new();
-    assert_eq!(
-        cpu.get(cut - 1, cols.halt).unwrap(),
-        Val::ONE,
-        "the forged last row halts"
-    );
+    for &k in halts {
+        assert_eq!(
+            traces[0].get(k, cols.halt).unwrap(),
+            Val::ONE,
+            "{what}: row {k} halts"
+        );
+    }
     let pf = prove::prove_traces(forged, &tables, &traces).unwrap();
     let back = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
-    let why = prove::verify(&back, None).expect_err("an HTIF exit stored to another word");
-    assert!(why.to_string().contains("STARK"), "{why}");
+    let why = prove::verify(&back, None).expect_err(what);
+    assert!(why.to_string().contains("STARK"), "{what}: {why}");
 }
 
 /// D''' (three). The HTIF exit is the last instruction. A modified prover runs past a `sw` of
@@ -602,27 +622,13 @@ fn d_an_htif_exit_is_the_last_instruction() {
         .filter(|&k| trace.rows[k].inst.op == Op::Sw)
         .collect();
     assert!(stores.len() >= 2, "{stores:?}");
-    let cut = stores[1] + 1;
-    let mut t = trace.clone();
-    t.rows.truncate(cut);
-    let last = t.rows[cut - 1];
-    t.mem.truncate((last.mem_start + last.mem_len) as usize);
-    let mut forged = public.clone();
-    forged.statement.cycles = cut as u64;
-    prove::statement::replay(&forged).expect("the forged statement is consistent");
-    let (tables, traces) = witness::build_unchecked(&forged, &t).unwrap();
-    let cols = CpuCols::new();
-    for k in [stores[0], stores[1]] {
-        assert_eq!(
-            traces[0].get(k, cols.halt).unwrap(),
-            Val::ONE,
-            "row {k} halts"
-        );
-    }
-    let pf = prove::prove_traces(forged, &tables, &traces).unwrap();
-    let back = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
-    let why = prove::verify(&back, None).expect_err("a run past the HTIF exit");
-    assert!(why.to_string().contains("STARK"), "{why}");
+    htif_forgery_is_rejected(
+        &public,
+        &trace,
+        stores[1] + 1,
+        &stores[..2],
+        "a run past the HTIF exit",
+    );
 }
 
 /// E. Nexus private input: `ecall 0x400` returns one byte, or `u32::MAX` once the input is
