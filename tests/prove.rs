@@ -487,3 +487,39 @@ fn jump_target_tampered() {
         s.add(0, r + 1, c.pcw, 1);
     });
 }
+
+/// A Nexus guest reads tape words at any offset: the statement holds the input's length and
+/// the input up to the highest word read, not a long input file whole. `nexus_io` reads the
+/// length word and the word after it. A statement that drops a byte read, or states another
+/// length, is rejected by the replay before the STARK.
+#[test]
+fn a_nexus_statement_states_the_input_up_to_the_highest_word_read() {
+    let (img, layout, e) = load("nexus_io");
+    let mut cfg = e.config();
+    let mut input = 50u32.to_le_bytes().to_vec();
+    input.extend(std::iter::repeat_n(0xab, 4096));
+    cfg.input = input;
+    let (pf, _) = prove::prove(&img, &layout, cfg, &|_| {}).unwrap();
+    let st = &pf.public.statement;
+    assert_eq!(st.public_input, 50u32.to_le_bytes());
+    assert_eq!(st.input_len, 4100);
+    assert_eq!(
+        st.public_output,
+        common::unhex(&e.expected_public_output_hex)
+    );
+    prove::verify(&pf, None).unwrap();
+    let rejected = |edit: &dyn Fn(&mut prove::Statement), why: &str| {
+        let mut bad = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+        edit(&mut bad.public.statement);
+        match prove::verify(&bad, None) {
+            Err(VerifyError::Statement(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("expected a statement error ({why}), got {other:?}"),
+        }
+    };
+    // The word the guest read at offset 4 is not all stated.
+    rejected(&|s| s.public_input.truncate(2), "past the 6 stated");
+    // Another length: the guest read the length word.
+    rejected(&|s| s.input_len = 8, "input tape word mismatch");
+    // More bytes stated than the input holds.
+    rejected(&|s| s.input_len = 2, "input length 2");
+}

@@ -66,7 +66,7 @@ fn cases() -> Vec<(PathBuf, Want)> {
         ),
         (abi("openvm_exit"), Proves(4)),
         // The Nexus runtime before 0.3: s2-numbered calls, the `unimp` halt.
-        (abi("nexus_legacy"), Proves(3)),
+        (abi("nexus_legacy"), Proves(0)),
         // The late-2024 runtime: 0.3's a7 calls with the `unimp` halt.
         (abi("nexus_mixed"), Proves(0)),
         (

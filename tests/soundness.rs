@@ -745,11 +745,12 @@ fn f_a_statement_naming_an_abi_outside_the_machine_is_rejected() {
     }
 }
 
-/// G. The halts of the ABIs added to the machine (SP1, RISC Zero, Ceno, and the Nexus
-/// runtime before 0.3, whose `unimp` halt reads a0 as its event's second register): a modified
-/// prover states another exit code and the halt's `a0` to match it (so the native replay
-/// accepts the transcript); the registers the EVENT table states are the CPU's, so the STARK
-/// fails. The honest proof of each verifies.
+/// G. The halts of the ABIs added to the machine (SP1, RISC Zero, Ceno): a modified prover
+/// states another exit code and the halt's `a0` to match it (so the native replay accepts the
+/// transcript); the registers the EVENT table states are the CPU's, so the STARK fails. The
+/// Nexus runtime before 0.3 halts with `unimp`, which has no exit code (that VM ends the run
+/// with success): a statement of another exit code is rejected by the replay. The honest
+/// proof of each verifies.
 #[test]
 fn g_the_exit_code_of_each_added_abi_s_halt_is_bound() {
     let root = common::root().join("fixtures/abi");
@@ -768,8 +769,8 @@ fn g_the_exit_code_of_each_added_abi_s_halt_is_bound() {
         (&sp1, Abi::Sp1, frames, Vec::new(), 0, 1u32),
         (&ceno, Abi::Ceno, Vec::new(), Vec::new(), 42, 1),
         (&risc0, Abi::Risc0, Vec::new(), Vec::new(), 5, 1 << 8),
-        (&legacy, Abi::NexusLegacy, Vec::new(), b"abc".to_vec(), 3, 1),
-        (&mixed, Abi::NexusMixed, Vec::new(), b"abc".to_vec(), 0, 1),
+        (&legacy, Abi::NexusLegacy, Vec::new(), b"abc".to_vec(), 0, 0),
+        (&mixed, Abi::NexusMixed, Vec::new(), b"abc".to_vec(), 0, 0),
     ] {
         let layout = nexus_relink::layout::MemoryMap::discover(img)
             .prove_layout()
@@ -786,6 +787,13 @@ fn g_the_exit_code_of_each_added_abi_s_halt_is_bound() {
         let honest = prove::prove_traces(public.clone(), &tables, &traces).unwrap();
         prove::verify(&honest, None).unwrap_or_else(|e| panic!("{}: {e}", abi.name()));
         let mut forged = public;
+        if bump == 0 {
+            // The `unimp` halt: exit code 0 whatever the registers hold.
+            forged.statement.exit_code = 3;
+            let why = prove::statement::replay(&forged).expect_err("a forged unimp exit code");
+            assert!(why.contains("exit code"), "{}: {why}", abi.name());
+            continue;
+        }
         let halt = forged.events.last_mut().unwrap();
         assert_eq!(halt.reads[1].0, 10, "a0");
         halt.reads[1].1 = halt.reads[1].1.wrapping_add(bump);

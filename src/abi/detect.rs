@@ -6,7 +6,7 @@
 //!   straight-line code (`li`, `lui` + `addi`);
 //! - halts that are not `ecall`s: `unimp` right after a `jal` in the start-up code, with a
 //!   Nexus symbol (`__memory_top`, `_start_rust`) or s2-numbered calls beside it (the Nexus
-//!   runtime before 0.3 halts with `unimp`, exit code in a0; Rust code elsewhere puts `unimp`
+//!   runtime before 0.3 halts with `unimp`; Rust code elsewhere puts `unimp`
 //!   after every call that does not return), the OpenVM `terminate` instruction (custom-0,
 //!   funct3 0, rd = rs1 = x0);
 //! - runtime symbols (`__memory_top` and `_heap`: Nexus; `_sheap`, `_hints_start`: Ceno),
@@ -186,7 +186,7 @@ pub fn detect(img: &Image) -> Detection {
     }
     if !unimp.is_empty() && nexus_sign && !nexus_exit && linux.is_empty() && t0_calls.is_empty() {
         ev.push(format!(
-            "`unimp` right after a `jal` in the start-up code at {} (the Nexus runtime before 0.3 halts with unimp, exit code in a0)",
+            "`unimp` right after a `jal` in the start-up code at {} (the Nexus runtime before 0.3 halts with unimp)",
             list(&unimp)
         ));
         let syms: Vec<&str> = ["__memory_top", "_start_rust"]

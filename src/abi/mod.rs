@@ -12,8 +12,8 @@
 //!   agrees with the patched prologue. `0x403` answers 0 ("keep your heap start").
 //! - **linux-rv32**: exit 93/94, write 64, read 63, brk 214; other numbers return -ENOSYS
 //!   as Linux (and qemu-user) would.
-//! - **nexus-legacy** (the Nexus VM before 0.3): `unimp` (`csrrw x0, cycle, x0`) halts with
-//!   the exit code in a0; ecall numbers in s2 (nexus-xyz/nexus-zkvm `vm/src/syscalls.rs`):
+//! - **nexus-legacy** (the Nexus VM before 0.3): `unimp` (`csrrw x0, cycle, x0`) ends the
+//!   run with success (exit code 0; that VM has no exit code); ecall numbers in s2 (nexus-xyz/nexus-zkvm `vm/src/syscalls.rs`):
 //!   1 write log (a1 = address, a2 = length) to stdout, 2 read one private-input byte
 //!   (u32::MAX at the end), 3 write a1..a1+a2 to the public output, 5 profile cycles (returns
 //!   5); `a7 = 0x402` (overwrite sp) as nexus.
@@ -211,7 +211,9 @@ pub const RISC0_FD_STDIN: u32 = 0;
 pub const RISC0_FD_JOURNAL: u32 = 3;
 
 /// `unimp` (`csrrw x0, cycle, x0`, a write to a read-only counter): the halt of the Nexus
-/// runtime before 0.3 (and of the late-2024 runtime with 0.3's calls), the exit code in a0.
+/// runtime before 0.3 (and of the late-2024 runtime with 0.3's calls). That Nexus VM has no
+/// exit code: its `eval` loop breaks at `unimp` and returns success, whatever a0 holds
+/// (nexus-xyz/nexus-zkvm `vm/src/lib.rs`, `vm/src/eval.rs`), so the exit code is 0.
 /// One rule for the VM (`Vm::csr`) and the proof's replay and transcript (`prove::statement`).
 pub fn is_legacy_halt(abi: Abi, inst: &crate::isa::Inst) -> bool {
     matches!(abi, Abi::NexusLegacy | Abi::NexusMixed)

@@ -135,7 +135,11 @@ pub struct VerifyReport {
     /// The run ended with the HTIF exit (a `sw` of `(exit_code << 1) | 1` to `tohost`), not an
     /// exit system call.
     pub htif_exit: bool,
+    /// The input bytes the run read (the whole input but under Nexus, whose statement holds
+    /// the input up to the highest tape word read).
     pub public_input_hex: String,
+    /// The input's length: more than the bytes stated only for a Nexus input tape.
+    pub input_len: u64,
     /// The proven standard output as text (invalid UTF-8 replaced).
     pub stdout: String,
     pub stdout_hex: String,
@@ -173,6 +177,7 @@ impl VerifyReport {
             exit_code: st.exit_code,
             htif_exit: st.htif_exit,
             public_input_hex: hex(&st.public_input),
+            input_len: st.input_len,
             stdout: text(&st.stdout),
             stdout_hex: hex(&st.stdout),
             stderr: text(&st.stderr),
@@ -408,7 +413,7 @@ fn print_statement(st: &Statement, segments: usize, secs: f64, with_elf: bool) {
         st.initial_sp
     ));
     say(format!(
-        "run: {} cycles, exit code {}{}, public input {} bytes, stdout {} bytes, stderr {} bytes, public output {}, zero-knowledge: {}",
+        "run: {} cycles, exit code {}{}, public input {}, stdout {} bytes, stderr {} bytes, public output {}, zero-knowledge: {}",
         st.cycles,
         st.exit_code,
         if st.htif_exit {
@@ -416,7 +421,15 @@ fn print_statement(st: &Statement, segments: usize, secs: f64, with_elf: bool) {
         } else {
             ""
         },
-        st.public_input.len(),
+        if st.input_len == st.public_input.len() as u64 {
+            format!("{} bytes", st.input_len)
+        } else {
+            format!(
+                "{} bytes (the first {} stated: the run read no further)",
+                st.input_len,
+                st.public_input.len()
+            )
+        },
         st.stdout.len(),
         st.stderr.len(),
         if st.public_output.is_empty() {

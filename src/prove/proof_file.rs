@@ -8,9 +8,10 @@ use super::{Public, SegmentMeta, SegmentProof, Stark};
 pub(crate) const MAGIC: &[u8; 8] = crate::elf::PROOF_MAGIC;
 /// Version of the proof file format and of the constraint system. Version 2: the whole public
 /// part bound into the STARK, read-only code and `tohost`, the stack rule, the private-input
-/// range. Version 3: a chain of segments (continuations; [`super::segment`]). Files of other
+/// range. Version 3: a chain of segments (continuations; [`super::segment`]). Version 6: the
+/// statement states the input's length apart from the input bytes read. Files of other
 /// versions are refused by name.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 /// Why a proof was rejected.
 #[derive(Debug, thiserror::Error)]

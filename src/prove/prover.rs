@@ -168,6 +168,7 @@ pub fn public_from_elf(
         cycles: 0,
         exit_code: 0,
         public_input: Vec::new(),
+        input_len: 0,
         stdout: Vec::new(),
         stderr: Vec::new(),
         public_output: Vec::new(),
@@ -281,10 +282,16 @@ fn finish_statement(
     // A linux-rv32 guest reads its input as a stream: the statement carries the bytes it
     // read, which answer every read the same way (a read that returned fewer bytes than asked
     // met the end, so all of the input was read). A Nexus guest reads tape words at any
-    // offset, and the tape's first word is the input's length: its whole input is stated.
+    // offset, and the tape's first word is the input's length: the statement carries that
+    // length and the input up to the end of the highest word read. SP1's hint frames are
+    // stated whole.
     let mut input = input;
-    if st.abi == Abi::LinuxRv32 {
+    st.input_len = input.len() as u64;
+    if st.abi == Abi::LinuxRv32 || st.abi.nexus_calls() {
         input.truncate(res.input_read);
+    }
+    if !st.abi.nexus_calls() {
+        st.input_len = input.len() as u64;
     }
     st.public_input = input;
     st.stdout = res.stdout;
@@ -711,10 +718,7 @@ impl EventCollector {
                     (r.inst.rs1, regs[r.inst.rs1 as usize]),
                     (r.inst.rs2, regs[r.inst.rs2 as usize]),
                 ],
-                // `unimp` halts the Nexus runtime before 0.3 with the exit code in a0.
-                Op::Csrrw if statement::is_legacy_halt(abi, &r.inst) => {
-                    vec![(r.inst.rs1, regs[r.inst.rs1 as usize]), (10, regs[10])]
-                }
+                // `unimp`, the halt of the Nexus runtime before 0.3, reads rs1 like any `csrrw`.
                 Op::Csrrw | Op::Csrrs | Op::Csrrc => {
                     vec![(r.inst.rs1, regs[r.inst.rs1 as usize])]
                 }

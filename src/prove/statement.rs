@@ -46,7 +46,14 @@ pub struct Statement {
     pub zk: bool,
     pub cycles: u64,
     pub exit_code: i32,
+    /// The bytes of `--input` the run read: a stream's bytes consumed (linux-rv32), the
+    /// input up to the end of the highest tape word read (Nexus), the whole input (SP1's
+    /// hint frames). The run is the same for every input that starts with them.
     pub public_input: Vec<u8>,
+    /// The length of `--input`. Nexus: the input tape's first word, which the guest may read;
+    /// `public_input` is its prefix up to the highest word read. Every other ABI: the length
+    /// of `public_input`.
+    pub input_len: u64,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     /// Nexus public output (the output tape after the exit-code word).
@@ -345,6 +352,20 @@ impl Statement {
         if self.cycles == 0 {
             return Err("a run of zero cycles".into());
         }
+        let stated = self.public_input.len() as u64;
+        if self.abi.nexus_calls() {
+            if self.input_len < stated || self.input_len > u64::from(u32::MAX) {
+                return Err(format!(
+                    "input length {} is not a 32-bit length of at least the {stated} input bytes stated",
+                    self.input_len
+                ));
+            }
+        } else if self.input_len != stated {
+            return Err(format!(
+                "input length {} is not the {stated} input bytes stated (only a Nexus input tape states a longer input)",
+                self.input_len
+            ));
+        }
         Ok(())
     }
 }
@@ -408,7 +429,9 @@ pub fn replay(p: &Public) -> Result<(), String> {
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     let mut out_tape: Vec<u8> = Vec::new();
-    let mut in_tape = (st.public_input.len() as u32).to_le_bytes().to_vec();
+    // Nexus: the tape's first word is the input's length; the statement holds the input up to
+    // the highest word the run read, so a read past it is a read the run did not make.
+    let mut in_tape = (st.input_len as u32).to_le_bytes().to_vec();
     in_tape.extend_from_slice(&st.public_input);
     let mut input_pos = 0usize;
     // SP1: the hint stream (the input's frames, and frames the guest writes to fd 4/14), and
@@ -449,14 +472,15 @@ pub fn replay(p: &Public) -> Result<(), String> {
             return Err(format!("{at}: only mret continues elsewhere"));
         }
         match inst.op {
+            // The Nexus VM before 0.3 ends its run at `unimp` with success: exit code 0.
             Op::Csrrw if is_legacy_halt(st.abi, &inst) => match e.reads[..] {
-                [(r, _), (10, a0)] if r == inst.rs1 => {
+                [(r, _)] if r == inst.rs1 => {
                     if e.write.is_some() || !none(e) {
                         return Err(format!("{at}: the unimp halt writes nothing"));
                     }
-                    exit = Some(a0 as i32);
+                    exit = Some(0);
                 }
-                _ => return Err(format!("{at}: the unimp halt reads rs1 and a0")),
+                _ => return Err(format!("{at}: the unimp halt reads rs1")),
             },
             Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
                 let csr = inst.imm as u32 & 0xfff;
@@ -729,6 +753,13 @@ pub fn replay(p: &Public) -> Result<(), String> {
                 };
                 let off = v1.wrapping_add(inst.imm as u32) as usize;
                 if inst.op == Op::NexusRead {
+                    if (off + 4).min(4 + st.input_len as usize) > in_tape.len() {
+                        return Err(format!(
+                            "{at}: reads input tape bytes {off}..{} past the {} stated",
+                            off + 4,
+                            in_tape.len()
+                        ));
+                    }
                     let w = u32::from_le_bytes(std::array::from_fn(|k| {
                         in_tape.get(off + k).copied().unwrap_or(0)
                     }));

@@ -143,8 +143,9 @@ pub struct RunResult {
     pub peak_heap_bytes: u32,
     /// Bytes of guest memory the VM had to allocate.
     pub resident_bytes: usize,
-    /// Bytes of `--input` the guest consumed through a stream read (linux-rv32 `read`, RISC
-    /// Zero `SYS_READ`): a proof states only these.
+    /// Bytes of `--input` the run read: consumed through a stream read (linux-rv32 `read`,
+    /// RISC Zero `SYS_READ`), or up to the end of the highest Nexus tape word read. A proof
+    /// states only these.
     #[serde(skip)]
     pub input_read: usize,
     pub fault: Option<Fault>,
@@ -193,6 +194,8 @@ pub struct Vm {
     input_pos: usize,
     /// Nexus public input tape: `[byte length: u32 LE][input bytes]`.
     tape: Vec<u8>,
+    /// End of the highest tape word read (Nexus `NexusRead`), in tape bytes.
+    tape_read_end: usize,
     private_pos: usize,
     brk: u32,
     /// Zicsr register file (see [`Vm::csr`]).
@@ -385,6 +388,7 @@ impl Vm {
             public_output: Vec::new(),
             input_pos: 0,
             tape,
+            tape_read_end: 0,
             private_pos: 0,
             brk,
             csrs: vec![0; 4096],
@@ -549,7 +553,12 @@ impl Vm {
             peak_stack_bytes: self.layout.stack_top.saturating_sub(self.stack_low),
             peak_heap_bytes: self.heap_high.saturating_sub(self.layout.heap_start),
             resident_bytes: self.mem.resident(),
-            input_read: self.input_pos.min(self.cfg.input.len()),
+            input_read: if self.abi.nexus_calls() {
+                self.tape_read_end.saturating_sub(4)
+            } else {
+                self.input_pos
+            }
+            .min(self.cfg.input.len()),
             fault,
         }
     }
@@ -893,6 +902,9 @@ impl Vm {
                 for (k, byte) in w.iter_mut().enumerate() {
                     *byte = self.tape.get(off + k).copied().unwrap_or(0);
                 }
+                if off < self.tape.len() {
+                    self.tape_read_end = self.tape_read_end.max(off + 4);
+                }
                 u32::from_le_bytes(w)
             }
             Op::NexusWrite => {
@@ -1047,8 +1059,10 @@ impl Vm {
         if writes {
             if csr >> 10 == 3 {
                 if crate::abi::is_legacy_halt(self.abi, &i) {
-                    // `unimp`: the halt of the Nexus runtime before 0.3, exit code in a0.
-                    return Err(Stop::Exit(self.regs[10] as i32));
+                    // `unimp`: the halt of the Nexus runtime before 0.3. That VM has no exit
+                    // code: its run ends there with success, whatever a0 holds (`abort` too;
+                    // a panic shows only as its "PANIC" log line).
+                    return Err(Stop::Exit(0));
                 }
                 let hint = if self.abi == Abi::Nexus && csr == 0xc00 {
                     "; the Nexus runtime before 0.3 halts this way: run with --abi nexus-legacy"
