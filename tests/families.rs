@@ -86,6 +86,15 @@ fn cases() -> Vec<Case> {
             run: Run::Exit(1),
             rewrite: Rewrite::Same,
         },
+        // RISC Zero's v1compat kernel form: machine-mode code at 0xc0000000 that runs a user
+        // guest, named instead of run (it would store to 0xffff1000 as linux-rv32).
+        Case {
+            name: "risc0_kernel",
+            family: NoStack,
+            stack_top: None,
+            run: Run::Refused("this is RISC Zero's v1compat kernel, not a guest"),
+            rewrite: Rewrite::Refused("RISC Zero's v1compat kernel, not a guest"),
+        },
         Case {
             name: "no_stack",
             family: NoStack,

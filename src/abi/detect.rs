@@ -121,6 +121,15 @@ fn image_contains(img: &Image, needle: &[u8]) -> bool {
 
 /// Detect the ABI of an image, with the evidence.
 pub fn detect(img: &Image) -> Detection {
+    if super::risc0_kernel(img).is_some() {
+        return Detection {
+            abi: Abi::Risc0,
+            evidence: vec![
+                "RISC Zero's v1compat kernel (entry in its kernel range, the machine page's dispatch address, `mret` into a user program): it runs v1 user guests, whose calls are RISC Zero's"
+                    .into(),
+            ],
+        };
+    }
     let (calls, unimp, terminate, custom0) = scan(img);
     let mut ev: Vec<String> = Vec::new();
     let has = |n: &str| img.symbol(n).is_some();

@@ -221,6 +221,37 @@ pub fn is_legacy_halt(abi: Abi, inst: &crate::isa::Inst) -> bool {
         && inst.imm as u32 & 0xfff == 0xc00
 }
 
+/// RISC Zero's v1compat kernel (`risc0-zkos-v1compat`, linked at `KERNEL_START_ADDR`
+/// 0xc0000000): machine-mode code that installs its ecall and trap dispatch addresses in the
+/// machine page (0xffff1000, 0xffff2000), reads the user program's entry from 0x10000 and enters
+/// it with `mret`. It runs a RISC Zero v1 user guest (the two travel together in an `R0BF`
+/// program binary) and does nothing alone. Named when the entry lies in the kernel range
+/// 0xc0000000..0xff000000 and the code both forms a dispatch address (`lui rd, 0xffff1` or
+/// `0xffff2`) and returns with `mret`; returns the sentence that says so.
+pub fn risc0_kernel(img: &Image) -> Option<String> {
+    use crate::isa::{decode, Op};
+    if !(0xc000_0000..0xff00_0000).contains(&img.entry) {
+        return None;
+    }
+    let (mut dispatch, mut mret) = (None, None);
+    for (pc, w) in img.executable_words() {
+        match decode(w) {
+            Ok(i) if i.op == Op::Lui && matches!(i.imm as u32, 0xffff_1000 | 0xffff_2000) => {
+                dispatch.get_or_insert((pc, i.imm as u32));
+            }
+            Ok(i) if i.op == Op::Mret => {
+                mret.get_or_insert(pc);
+            }
+            _ => {}
+        }
+    }
+    let ((at, addr), mret) = (dispatch?, mret?);
+    Some(format!(
+        "this is RISC Zero's v1compat kernel, not a guest: machine-mode code with its entry {:#x} in RISC Zero's kernel range (0xc0000000..0xff000000) that forms the dispatch address {addr:#x} at {at:#x} and enters a user program with `mret` at {mret:#x}; it runs a RISC Zero v1 user guest and does nothing alone: run that guest's ELF (--abi risc0)",
+        img.entry
+    ))
+}
+
 /// The conventions that number calls in t0, for faults of a guest run under another ABI.
 pub(crate) fn t0_hint(t0: u32) -> String {
     match t0 {

@@ -301,6 +301,9 @@ impl MemoryMap {
         if let Some(why) = img.no_code_at_entry() {
             map.problems.push(why);
         }
+        if let Some(why) = crate::abi::risc0_kernel(img) {
+            map.problems.push(why);
+        }
         map
     }
 

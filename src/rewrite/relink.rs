@@ -14,6 +14,9 @@ use crate::sites::{self, Ambiguity, Sites};
 pub enum RelinkError {
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// The file is no guest program: no code at its entry, or a runtime's kernel.
+    #[error("{0}; nothing to rewrite")]
+    NotAGuest(String),
     #[error("{} the rewriter cannot explain: {}; refusing (use --force to rewrite anyway and leave them unchanged)", count(.0, "place holds an old boundary value", "places hold an old boundary value"), first(.0))]
     Ambiguous(Vec<Ambiguity>),
     #[error("{}: {}", count(.0, "site cannot be patched in place", "sites cannot be patched in place"), first(.0))]
@@ -125,6 +128,12 @@ impl Relinker {
 
     /// Plan only (what `--dry-run` shows): the new layout and the sites, without patching.
     pub fn plan(&self, img: &Image) -> Result<(Plan, Sites), crate::Error> {
+        if let Some(why) = img
+            .no_code_at_entry()
+            .or_else(|| crate::abi::risc0_kernel(img))
+        {
+            return Err(RelinkError::NotAGuest(why).into());
+        }
         let map = crate::layout::MemoryMap::discover(img);
         let old = map.model.clone()?;
         let family_plan = match map.family {

@@ -283,7 +283,10 @@ impl Vm {
         }
         // The entry must hold bytes of the file: an entry in a segment's zero-filled part (a
         // NOBITS text section) has no program to run; say so instead of decoding zeros.
-        if let Some(why) = img.no_code_at_entry() {
+        if let Some(why) = img
+            .no_code_at_entry()
+            .or_else(|| crate::abi::risc0_kernel(img))
+        {
             return Err(VmError::Config(why));
         }
         // A layout may allow memory below the lowest segment (a stack under the program).
