@@ -60,10 +60,8 @@ fn cases() -> Vec<(PathBuf, Want)> {
         // do not, nor the ABIs outside the proof's machine: refused by name.
         (abi("sp1_io"), Proves(0)),
         (abi("ceno_halt"), Proves(42)),
-        (
-            abi("risc0_halt"),
-            Refused("RISC Zero's software system calls"),
-        ),
+        // SYS_READ (whole words, the tail in a1), SYS_WRITE to stdout and the journal.
+        (abi("risc0_halt"), Proves(5)),
         (abi("openvm_exit"), Proves(4)),
         // The Nexus runtime before 0.3: s2-numbered calls, the `unimp` halt.
         (abi("nexus_legacy"), Proves(0)),

@@ -807,6 +807,63 @@ fn g_the_exit_code_of_each_added_abi_s_halt_is_bound() {
     }
 }
 
+/// RISC Zero's software calls return two words: SYS_READ puts whole words of the input in the
+/// buffer and the last 0-3 bytes in a1 (the transcript's second write). A modified prover
+/// states the input "hellp" and a1 = 'p' for a run that read "hello" (the guest's output, sum
+/// 532, is the honest one): the native replay accepts the transcript, and the STARK rejects
+/// it, as the EVENT table writes a1 with the transcript's value and the CPU read 'o'. A
+/// precompile call (t0 = 3, SHA) is refused by name.
+#[test]
+fn g_a_risc0_software_call_s_second_word_is_bound() {
+    let root = common::root().join("fixtures/abi");
+    let img = Image::read(&root.join("risc0_halt.elf")).unwrap();
+    let layout = nexus_relink::layout::MemoryMap::discover(&img)
+        .prove_layout()
+        .unwrap();
+    let cfg = RunConfig {
+        abi: Some(Abi::Risc0),
+        input: b"hello".to_vec(),
+        ..RunConfig::default()
+    };
+    let (public, trace) = prove::trace_run(&img, &layout, cfg).unwrap();
+    assert_eq!(public.statement.exit_code, 5);
+    assert_eq!(public.statement.stdout, b"risc0: read 5 bytes, sum 532\n");
+    let read = public
+        .events
+        .iter()
+        .position(|e| e.write2 == Some((11, u32::from(b'o'))))
+        .expect("SYS_READ returns 'o' in a1");
+    let (tables, traces) = witness::build(&public, &trace).unwrap();
+    let honest = prove::prove_traces(public.clone(), &tables, &traces).unwrap();
+    prove::verify(&honest, None).unwrap();
+    let mut forged = public;
+    forged.events[read].write2 = Some((11, u32::from(b'p')));
+    forged.statement.public_input = b"hellp".to_vec();
+    prove::statement::replay(&forged).expect("the forged transcript is consistent");
+    let (tables, traces) = witness::build_unchecked(&forged, &trace).unwrap();
+    let pf = prove::prove_traces(forged, &tables, &traces).unwrap();
+    let back = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+    let why = prove::verify(&back, None).expect_err("a forged second word");
+    assert!(why.to_string().contains("STARK"), "{why}");
+
+    // `li t0, 3; ecall` (SHA): a precompile; the run faults on it by name, so nothing proves.
+    let mut a = Asm(Vec::new());
+    a.i(Inst::addi(5, 0, 3));
+    a.i(Inst::new(Op::Ecall, 0, 0, 0, 0));
+    a.i(Inst::addi(5, 0, 0));
+    a.i(Inst::new(Op::Ecall, 0, 0, 0, 0));
+    let sha = Image::parse(guest::elf(&SHAPE, &a.0, &[])).unwrap();
+    let layout = nexus_relink::layout::MemoryMap::discover(&sha)
+        .prove_layout()
+        .unwrap();
+    let cfg = RunConfig {
+        abi: Some(Abi::Risc0),
+        ..RunConfig::default()
+    };
+    let why = prove::trace_run(&sha, &layout, cfg).expect_err("refused");
+    assert!(why.to_string().contains("SHA (t0 = 3)"), "{why}");
+}
+
 /// OpenVM's `terminate` states its exit code in its immediate: the event must be the
 /// instruction the CPU executed. A modified prover that moves the halt event to another
 /// `terminate` (exit 0 instead of the 1 the run reached) passes the replay and is rejected by

@@ -135,7 +135,7 @@ pub fn public_from_elf(
     let vm = Vm::new(img, layout, cfg)?;
     if !vm.abi().provable() {
         return Err(ProveError::Unprovable(format!(
-            "the {} ABI is not in the proof's machine; it holds nexus, nexus-legacy, linux-rv32, sp1 (halt, write, commit, hints), the halts of risc0 and ceno, and openvm's terminate",
+            "the {} ABI is not in the proof's machine; it holds nexus, nexus-legacy, nexus-mixed, linux-rv32, sp1 (halt, write, commit, hints), risc0 (halt and software calls), the halt of ceno, and openvm's terminate",
             vm.abi().name()
         )));
     }
@@ -283,11 +283,11 @@ fn finish_statement(
     // read, which answer every read the same way (a read that returned fewer bytes than asked
     // met the end, so all of the input was read). A Nexus guest reads tape words at any
     // offset, and the tape's first word is the input's length: the statement carries that
-    // length and the input up to the end of the highest word read. SP1's hint frames are
-    // stated whole.
+    // length and the input up to the end of the highest word read. RISC Zero's SYS_READ is a
+    // stream as linux-rv32's `read`. SP1's hint frames are stated whole.
     let mut input = input;
     st.input_len = input.len() as u64;
-    if st.abi == Abi::LinuxRv32 || st.abi.nexus_calls() {
+    if matches!(st.abi, Abi::LinuxRv32 | Abi::Risc0) || st.abi.nexus_calls() {
         input.truncate(res.input_read);
     }
     if !st.abi.nexus_calls() {
@@ -753,37 +753,82 @@ impl EventCollector {
                 (rd, (!private).then_some(v))
             });
             let acc = &t.mem[r.mem_start as usize..(r.mem_start + r.mem_len) as usize];
-            type Bytes = Option<(u32, Vec<u8>)>;
-            let (mut mem_read, mut mem_write): (Bytes, Bytes) = (None, None);
+            // A RISC Zero software call reads its name (up to its NUL), then a buffer: two
+            // ranges. Every other call reads and writes one range at most.
+            let software = abi == Abi::Risc0 && r.inst.op == Op::Ecall && reads[0].1 == 2;
+            let mut read_ranges: Vec<(u32, Vec<u8>)> = Vec::new();
+            let mut mem_write: Option<(u32, Vec<u8>)> = None;
+            let mut read_at = std::collections::HashSet::new();
             for a in acc {
-                let slot = if a.write {
-                    &mut mem_write
-                } else {
-                    &mut mem_read
-                };
-                let s = slot.get_or_insert((a.addr, Vec::new()));
-                if a.width != 1 || s.0.wrapping_add(s.1.len() as u32) != a.addr {
+                if a.width != 1 {
                     return Err(ProveError::Unprovable(format!(
-                        "cycle {i}: a system call's memory accesses are not one byte range"
+                        "cycle {i}: a system call's memory access is not a byte"
                     )));
                 }
-                s.1.push(a.value as u8);
+                if a.write {
+                    if read_at.contains(&a.addr) {
+                        return Err(ProveError::Unprovable(format!(
+                            "cycle {i}: a system call writes the byte {:#x} it read",
+                            a.addr
+                        )));
+                    }
+                    let s = mem_write.get_or_insert((a.addr, Vec::new()));
+                    if s.0.wrapping_add(s.1.len() as u32) != a.addr {
+                        return Err(ProveError::Unprovable(format!(
+                            "cycle {i}: a system call's memory writes are not one byte range"
+                        )));
+                    }
+                    s.1.push(a.value as u8);
+                    continue;
+                }
+                read_at.insert(a.addr);
+                let name_done =
+                    software && read_ranges.len() == 1 && read_ranges[0].1.last() == Some(&0);
+                match read_ranges.last_mut() {
+                    Some(s) if !name_done && s.0.wrapping_add(s.1.len() as u32) == a.addr => {
+                        s.1.push(a.value as u8)
+                    }
+                    _ => read_ranges.push((a.addr, vec![a.value as u8])),
+                }
             }
+            if read_ranges.len() > 1 + usize::from(software) {
+                return Err(ProveError::Unprovable(format!(
+                    "cycle {i}: a system call's memory reads are not one byte range"
+                )));
+            }
+            let mut read_ranges = read_ranges.into_iter();
+            let (mem_read, mem_read2) = (read_ranges.next(), read_ranges.next());
+            // A software call returns two words: a0 (the row's write) and a1 (beside it in
+            // the trace when both changed).
+            let after = |reg: u8, regs: &[u32; 32]| {
+                let also = t
+                    .also_written
+                    .iter()
+                    .find(|w| w.0 as usize == j && w.1 == reg)
+                    .map(|w| w.2);
+                if r.rd == reg {
+                    r.rd_val
+                } else {
+                    also.unwrap_or(regs[reg as usize])
+                }
+            };
+            let write2 = software.then(|| (11, after(11, regs)));
             self.out.push(Event {
                 clk: i,
                 pc: r.pc,
                 reads,
                 write,
+                write2,
                 mem_read,
+                mem_read2,
                 mem_write,
                 next_pc: (r.inst.op == Op::Mret).then_some(r.next_pc),
             });
             if let Some(&(rd, _)) = write.as_ref() {
-                regs[rd as usize] = if r.rd == rd {
-                    r.rd_val
-                } else {
-                    regs[rd as usize]
-                };
+                regs[rd as usize] = after(rd, regs);
+            }
+            if let Some((rd, v)) = write2 {
+                regs[rd as usize] = v;
             }
         }
         self.clk0 += t.rows.len() as u64;

@@ -74,8 +74,14 @@ pub struct Event {
     pub reads: Vec<(u8, u32)>,
     /// Register written; `None` as the value when it is private (Nexus private input).
     pub write: Option<(u8, Option<u32>)>,
+    /// A second register written, after the first (RISC Zero's software calls return a0 and
+    /// a1).
+    pub write2: Option<(u8, u32)>,
     /// Bytes the host read from guest memory (at the address).
     pub mem_read: Option<(u32, Vec<u8>)>,
+    /// A second range the host read (RISC Zero's software calls read the call's name, then
+    /// the buffer a write or log call names).
+    pub mem_read2: Option<(u32, Vec<u8>)>,
     /// Bytes the host wrote into guest memory.
     pub mem_write: Option<(u32, Vec<u8>)>,
     /// Where execution continues when it is not the next instruction (`mret`).
@@ -372,14 +378,16 @@ impl Statement {
 
 /// The registers an `ecall` reads under `abi`, in the transcript's order: the call number's
 /// register (a7, or t0 for the conventions that number calls in t0: SP1, RISC Zero, Ceno),
-/// then a0, a1, a2. `None` for the ABIs outside the proof's machine.
-pub fn ecall_reads(abi: Abi) -> Option<[u8; 4]> {
+/// then a0, a1, a2 (and a3, a4, a5 under RISC Zero, whose software calls take six
+/// arguments). `None` for the ABIs outside the proof's machine.
+pub fn ecall_reads(abi: Abi) -> Option<&'static [u8]> {
     match abi {
-        Abi::Nexus | Abi::NexusMixed | Abi::LinuxRv32 => Some([17, 10, 11, 12]),
-        Abi::Sp1 | Abi::Risc0 | Abi::Ceno => Some([5, 10, 11, 12]),
+        Abi::Nexus | Abi::NexusMixed | Abi::LinuxRv32 => Some(&[17, 10, 11, 12]),
+        Abi::Sp1 | Abi::Ceno => Some(&[5, 10, 11, 12]),
+        Abi::Risc0 => Some(&[5, 10, 11, 12, 13, 14, 15]),
         // The Nexus VM before 0.3: the number in s2, arguments in a1, a2; a7 = 0x402 overwrites
         // sp as in 0.3 (nexus-xyz/nexus-zkvm `vm/src/syscalls.rs`).
-        Abi::NexusLegacy => Some([18, 11, 12, 17]),
+        Abi::NexusLegacy => Some(&[18, 11, 12, 17]),
         _ => None,
     }
 }
@@ -397,6 +405,8 @@ pub fn ecall_writes(abi: Abi, n: u32) -> Option<u8> {
         (Abi::Nexus, 0x402) => Some(2),
         (Abi::Nexus | Abi::LinuxRv32, _) => Some(10),
         (Abi::Sp1, SP1_HINT_LEN) => Some(5),
+        // RISC Zero's software calls return a0 (and a1: `Event::write2`).
+        (Abi::Risc0, 2) => Some(10),
         (Abi::NexusLegacy, 1 | 2 | 3 | 5) => Some(10),
         (Abi::NexusLegacy, _) => Some(2),
         _ => None,
@@ -404,15 +414,12 @@ pub fn ecall_writes(abi: Abi, n: u32) -> Option<u8> {
 }
 
 /// A system call the proof's machine cannot state, refused by name before proving: RISC
-/// Zero's software calls read the call's name and a buffer in one call (two memory ranges; a
-/// transcript event holds one read and one written range).
+/// Zero's calls other than the halt and the software calls (its precompiles), Ceno's other
+/// than its halt.
 pub fn unprovable_call(abi: Abi, n: u32) -> Option<String> {
     match (abi, n) {
-        (Abi::Risc0, 0) | (Abi::Ceno, 0) => None,
-        (Abi::Risc0, 2) => Some(
-            "RISC Zero's software system calls (t0 = 2: SYS_READ, SYS_WRITE, SYS_LOG, …) are not in the proof's machine (each reads the call's name and a buffer); only its halt is".into(),
-        ),
-        (Abi::Risc0, n) => Some(format!("the RISC Zero ecall t0 = {n:#x} is not in the proof's machine; only its halt is")),
+        (Abi::Risc0, 0 | 2) | (Abi::Ceno, 0) => None,
+        (Abi::Risc0, n) => Some(format!("the RISC Zero ecall t0 = {n:#x} ({}) is not in the proof's machine; only its halt and software calls are", crate::abi::risc0_name(n).unwrap_or("unknown"))),
         (Abi::Ceno, n) => Some(format!("the Ceno call t0 = {n:#x} is not in the proof's machine; only its halt is")),
         _ => None,
     }
@@ -446,6 +453,8 @@ pub fn replay(p: &Public) -> Result<(), String> {
         std::collections::VecDeque::new()
     };
     let mut sp1_public: Vec<u8> = Vec::new();
+    // RISC Zero: the journal, written to fd 3.
+    let mut risc0_journal: Vec<u8> = Vec::new();
     // Nexus before 0.3: the output written with s2 = 3.
     let mut legacy_public: Vec<u8> = Vec::new();
     let mut brk = st.brk;
@@ -468,6 +477,18 @@ pub fn replay(p: &Public) -> Result<(), String> {
             .ok_or_else(|| format!("{at}: no instruction at that pc"))?;
         let inst = isa::decode(word).map_err(|_| format!("{at}: undecodable instruction"))?;
         let none = |e: &Event| e.mem_read.is_none() && e.mem_write.is_none();
+        if e.reads.len() > super::tables::ev::READS {
+            return Err(format!("{at}: more registers read than an event holds"));
+        }
+        // Only a RISC Zero software call writes two registers or reads two ranges.
+        let software = st.abi == Abi::Risc0
+            && inst.op == Op::Ecall
+            && e.reads.first().is_some_and(|&(r, v)| r == 5 && v == 2);
+        if !software && (e.write2.is_some() || e.mem_read2.is_some()) {
+            return Err(format!(
+                "{at}: only a RISC Zero software call writes two registers or reads two byte ranges"
+            ));
+        }
         if e.next_pc.is_some() && inst.op != Op::Mret {
             return Err(format!("{at}: only mret continues elsewhere"));
         }
@@ -555,6 +576,8 @@ pub fn replay(p: &Public) -> Result<(), String> {
                 if regs != want {
                     let names = if want[0] == 18 {
                         "s2, a1, a2, a7"
+                    } else if want.len() == 7 {
+                        "t0, a0, a1, a2, a3, a4, a5"
                     } else if want[0] == 5 {
                         "t0, a0, a1, a2"
                     } else {
@@ -690,6 +713,98 @@ pub fn replay(p: &Public) -> Result<(), String> {
                             ty => return Err(format!("{at}: RISC Zero halt type {ty}")),
                         }
                     }
+                    (Abi::Risc0, 2) => {
+                        let (buf, words, a3, a4, a5) =
+                            (a0, a1, e.reads[4].1, e.reads[5].1, e.reads[6].1);
+                        // The call's name: the bytes at a2 up to and with its NUL.
+                        let name = match &e.mem_read {
+                            Some((addr, b))
+                                if *addr == a2
+                                    && b.last() == Some(&0)
+                                    && !b[..b.len() - 1].contains(&0) =>
+                            {
+                                &b[..b.len() - 1]
+                            }
+                            _ => {
+                                return Err(format!(
+                                    "{at}: a RISC Zero software call reads its NUL-terminated name at a2"
+                                ))
+                            }
+                        };
+                        let short = name.rsplit(|&c| c == b':').next().unwrap_or(name);
+                        let second = |addr: u32, len: u32| match &e.mem_read2 {
+                            Some((a, b)) if *a == addr && b.len() as u64 == u64::from(len) => {
+                                Ok(b.clone())
+                            }
+                            None if len == 0 => Ok(Vec::new()),
+                            _ => Err(format!("{at}: the bytes read are not the call's buffer")),
+                        };
+                        let rets = |r0: u32, r1: u32| {
+                            e.write == Some((10, Some(r0))) && e.write2 == Some((11, r1))
+                        };
+                        match short {
+                            b"SYS_WRITE" => {
+                                let bytes = second(a4, a5)?;
+                                match a3 {
+                                    1 => stdout.extend_from_slice(&bytes),
+                                    2 => stderr.extend_from_slice(&bytes),
+                                    3 => risc0_journal.extend_from_slice(&bytes),
+                                    fd => {
+                                        return Err(format!("{at}: RISC Zero SYS_WRITE to fd {fd}"))
+                                    }
+                                }
+                                expect(e.mem_write.is_none() && rets(0, 0))?;
+                            }
+                            b"SYS_READ" => {
+                                if a3 != crate::abi::RISC0_FD_STDIN {
+                                    return Err(format!("{at}: RISC Zero SYS_READ from fd {a3}"));
+                                }
+                                // As the VM: whole words into the buffer, the last 0-3 bytes
+                                // in a1; a0 the bytes read.
+                                let rest = &st.public_input[input_pos.min(st.public_input.len())..];
+                                let n = rest.len().min(a4 as usize);
+                                let full = (n / 4).min(words as usize);
+                                let tail = (n - 4 * full).min(4);
+                                let mut last = [0u8; 4];
+                                last[..tail].copy_from_slice(&rest[4 * full..4 * full + tail]);
+                                let ok_mem = match &e.mem_write {
+                                    Some((addr, b)) => *addr == buf && b[..] == rest[..4 * full],
+                                    None => full == 0,
+                                };
+                                expect(
+                                    e.mem_read2.is_none()
+                                        && ok_mem
+                                        && rets((4 * full + tail) as u32, u32::from_le_bytes(last)),
+                                )?;
+                                input_pos += 4 * full + tail;
+                            }
+                            b"SYS_LOG" => {
+                                let mut bytes = second(a3, a4)?;
+                                bytes.push(b'\n');
+                                stderr.extend_from_slice(&bytes);
+                                expect(e.mem_write.is_none() && rets(0, 0))?;
+                            }
+                            b"SYS_CYCLE_COUNT" => {
+                                // The VM's count of instructions executed, this one included.
+                                let c = e.clk + 1;
+                                expect(
+                                    e.mem_read2.is_none()
+                                        && e.mem_write.is_none()
+                                        && rets((c >> 32) as u32, c as u32),
+                                )?;
+                            }
+                            b"SYS_GETENV" | b"SYS_ARGC" => {
+                                let r0 = if short == b"SYS_GETENV" { u32::MAX } else { 0 };
+                                expect(
+                                    e.mem_read2.is_none() && e.mem_write.is_none() && rets(r0, 0),
+                                )?;
+                            }
+                            _ => return Err(format!(
+                                "{at}: RISC Zero software call {} is not in the proof's machine",
+                                crate::elf::escape(&String::from_utf8_lossy(name))
+                            )),
+                        }
+                    }
                     (Abi::Sp1, SP1_WRITE) => {
                         let bytes = read_bytes(e)?;
                         expect(e.mem_write.is_none() && e.write.is_none())?;
@@ -817,6 +932,8 @@ pub fn replay(p: &Public) -> Result<(), String> {
     };
     let public_output = if st.abi == Abi::Sp1 {
         sp1_public
+    } else if st.abi == Abi::Risc0 {
+        risc0_journal
     } else if st.abi == Abi::NexusLegacy {
         legacy_public
     } else {

@@ -225,7 +225,7 @@ pub fn words_covered(ranges: &[(u32, u64)]) -> usize {
 
 /// Memory words an event's host accesses touch: its IOW rows.
 pub fn event_words(e: &Event) -> usize {
-    let spans: Vec<(u32, u64)> = [&e.mem_read, &e.mem_write]
+    let spans: Vec<(u32, u64)> = [&e.mem_read, &e.mem_read2, &e.mem_write]
         .into_iter()
         .flatten()
         .map(|(a, b)| (*a, b.len() as u64))

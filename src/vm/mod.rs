@@ -698,10 +698,17 @@ impl Vm {
         let rd = if inst.op.writes_rd() {
             inst.rd
         } else if let Some(before) = before {
-            // An ecall writes at most one register (a0, or sp for Nexus 0x402).
-            (1..32u8)
-                .find(|&r| self.regs[usize::from(r)] != before[usize::from(r)])
-                .unwrap_or(0)
+            // An ecall writes a0 (or sp for Nexus 0x402); RISC Zero's software calls also a1,
+            // which the trace keeps beside the row.
+            let mut changed =
+                (1..32u8).filter(|&r| self.regs[usize::from(r)] != before[usize::from(r)]);
+            let rd = changed.next().unwrap_or(0);
+            if let Some(t) = self.trace.as_mut() {
+                let row = t.rows.len() as u32;
+                t.also_written
+                    .extend(changed.map(|r| (row, r, self.regs[usize::from(r)])));
+            }
+            rd
         } else {
             0
         };

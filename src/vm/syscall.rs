@@ -205,6 +205,7 @@ impl Vm {
                 .mem
                 .load(addr.wrapping_add(k), 1)
                 .map_err(|f| self.mem_fault(f, 0))? as u8;
+            self.trace_mem(addr.wrapping_add(k), 1, false, u32::from(b));
             if b == 0 {
                 return Ok(out);
             }

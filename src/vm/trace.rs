@@ -51,6 +51,9 @@ pub struct Trace {
     pub init: Vec<(u32, Vec<u8>)>,
     pub rows: Vec<TraceRow>,
     pub mem: Vec<MemAccess>,
+    /// Registers an `ecall` wrote besides its row's `rd`, `(row, register, value)` in row
+    /// order: RISC Zero's software calls return two words (a0, a1).
+    pub also_written: Vec<(u32, u8, u32)>,
 }
 
 /// Where a trace is inconsistent.
@@ -310,6 +313,7 @@ impl SegmentedTrace {
             } else {
                 Vec::new()
             },
+            also_written: Vec::new(),
         }));
         self.first = false;
         vm.pause = vm.cycles.saturating_add(max.max(1));
@@ -426,6 +430,11 @@ pub fn check_trace(t: &Trace) -> Result<(), TraceError> {
         }
         if r.rd != 0 {
             regs[usize::from(r.rd & 31)] = r.rd_val;
+        }
+        for &(_, reg, v) in t.also_written.iter().filter(|w| w.0 as usize == row) {
+            if reg != 0 {
+                regs[usize::from(reg & 31)] = v;
+            }
         }
         expected_pc = r.next_pc;
     }

@@ -22,32 +22,44 @@ use super::common::*;
 
 /// Preprocessed event columns.
 pub mod ev {
+    /// Registers an event may read (RISC Zero's software calls read t0 and a0..a5).
+    pub const READS: usize = 8;
     pub const REAL: usize = 0;
     pub const CLK: usize = 1;
     pub const PCW: usize = 2;
-    /// Read slot k: reg, value `bytes[4]`, use (6 columns each, 4 slots).
+    /// Read slot k: reg, value `bytes[4]`, use (6 columns each, [`READS`] slots).
     pub const READ: usize = 3;
-    pub const RD: usize = 27;
-    pub const RET: usize = 28; // 4 bytes
-    pub const WR: usize = 32;
-    pub const PRIV: usize = 33;
+    pub const RD: usize = READ + 6 * READS;
+    pub const RET: usize = RD + 1; // 4 bytes
+    pub const WR: usize = RET + 4;
+    pub const PRIV: usize = WR + 1;
     /// Next pc (word index): pc + 1, or where `mret` goes.
-    pub const NPC: usize = 34;
-    pub const W: usize = 35;
+    pub const NPC: usize = PRIV + 1;
+    /// A second register written, with its public value (RISC Zero's software calls return
+    /// a0 and a1): reg, value `bytes[4]`, use.
+    pub const RD2: usize = NPC + 1;
+    pub const RET2: usize = RD2 + 1; // 4 bytes
+    pub const WR2: usize = RET2 + 4;
+    pub const W: usize = WR2 + 1;
     // Main columns.
-    pub const M_RPT: usize = 0; // 4
-    pub const M_RLO: usize = 4; // 4
-    pub const M_RHI: usize = 8; // 4
-    pub const M_WPT: usize = 12;
-    pub const M_WLO: usize = 13;
-    pub const M_WHI: usize = 14;
-    pub const M_RO: usize = 15; // 4
-    pub const M_C: usize = 19; // 4
-    pub const M_Z: usize = 23; // 2
+    pub const M_RPT: usize = 0; // READS
+    pub const M_RLO: usize = M_RPT + READS; // READS
+    pub const M_RHI: usize = M_RLO + READS; // READS
+    pub const M_WPT: usize = M_RHI + READS;
+    pub const M_WLO: usize = M_WPT + 1;
+    pub const M_WHI: usize = M_WLO + 1;
+    pub const M_RO: usize = M_WHI + 1; // 4
+    pub const M_C: usize = M_RO + 4; // 4
+    pub const M_Z: usize = M_C + 4; // 2
     /// Private input exhausted: monotone over the rows; a private read returns one byte
     /// before, `u32::MAX` from then on (the VM's Nexus `0x400`).
-    pub const M_EOF: usize = 25;
-    pub const MW: usize = 26;
+    pub const M_EOF: usize = M_Z + 2;
+    /// The second write's previous time and time-stamp difference, and its old value.
+    pub const M_W2PT: usize = M_EOF + 1;
+    pub const M_W2LO: usize = M_W2PT + 1;
+    pub const M_W2HI: usize = M_W2LO + 1;
+    pub const M_RO2: usize = M_W2HI + 1; // 4
+    pub const MW: usize = M_RO2 + 4;
 }
 
 #[derive(Clone, Debug)]
@@ -84,7 +96,7 @@ impl Events {
             Count::bounded(real.clone(), 1),
         );
         let t = |j: u32| p[ev::CLK].clone() * c(8) + c(j);
-        for k in 0..4 {
+        for k in 0..ev::READS {
             let base = ev::READ + 6 * k;
             let val: [AB::Expr; 4] = std::array::from_fn(|i| p[base + 1 + i].clone());
             let used = p[base + 5].clone();
@@ -152,6 +164,35 @@ impl Events {
             t(6),
             wr,
         );
+        // The second write (a1 of a RISC Zero software call), after the first: its value is
+        // the transcript's.
+        let wr2 = p[ev::WR2].clone();
+        ts_check(
+            b,
+            wr2.clone(),
+            t(7),
+            m[ev::M_W2PT].clone(),
+            m[ev::M_W2LO].clone(),
+            m[ev::M_W2HI].clone(),
+        );
+        range_ts(
+            b,
+            m[ev::M_W2LO].clone(),
+            m[ev::M_W2HI].clone(),
+            real.clone(),
+        );
+        let ro2: [AB::Expr; 4] = std::array::from_fn(|i| m[ev::M_RO2 + i].clone());
+        let v2: [AB::Expr; 4] = std::array::from_fn(|i| p[ev::RET2 + i].clone());
+        access(
+            b,
+            AB::Expr::ZERO,
+            p[ev::RD2].clone(),
+            ro2,
+            m[ev::M_W2PT].clone(),
+            v2,
+            t(7),
+            wr2,
+        );
     }
 }
 
@@ -171,7 +212,8 @@ impl Events {
             row[ev::CLK] = e.clk as u32;
             row[ev::PCW] = e.pc / 4;
             row[ev::NPC] = e.next_pc.map_or(e.pc / 4 + 1, |p| p / 4);
-            for (k, &(r, v)) in e.reads.iter().take(4).enumerate() {
+            // The replay refuses an event of more reads than the slots (`ev::READS`).
+            for (k, &(r, v)) in e.reads.iter().take(ev::READS).enumerate() {
                 let base = ev::READ + 6 * k;
                 row[base] = u32::from(r);
                 row[base + 1..base + 5].copy_from_slice(&bytes(v));
@@ -184,6 +226,11 @@ impl Events {
                     Some(v) => row[ev::RET..ev::RET + 4].copy_from_slice(&bytes(v)),
                     None => row[ev::PRIV] = 1,
                 }
+            }
+            if let Some((rd, v)) = e.write2 {
+                row[ev::RD2] = u32::from(rd);
+                row[ev::WR2] = 1;
+                row[ev::RET2..ev::RET2 + 4].copy_from_slice(&bytes(v));
             }
             rows.extend(row);
         }
@@ -220,7 +267,7 @@ impl EventTrace {
         let mrow = &mut self.main[ev_i * ev::MW..(ev_i + 1) * ev::MW];
         self.next += 1;
         // Unused read slots check a difference of 0.
-        let mut read_diff = [0u32; 4];
+        let mut read_diff = [0u32; ev::READS];
         for (k, &(r, _)) in e.reads.iter().enumerate() {
             let (_, prev) = st.regs[r as usize];
             st.regs[r as usize].1 = ts + 4; // 8 clk + 5
@@ -251,6 +298,17 @@ impl EventTrace {
             mrow[ev::M_Z + j] = f(cb[2 * j] & cb[2 * j + 1]);
             mults.and8(cb[2 * j], cb[2 * j + 1]);
         }
+        let mut w2diff = 0;
+        if let Some((rd, v)) = e.write2 {
+            let (old, prev) = st.regs[rd as usize];
+            st.regs[rd as usize] = (v, ts + 6); // 8 clk + 7
+            set4(mrow, std::array::from_fn(|k| ev::M_RO2 + k), old);
+            mrow[ev::M_W2PT] = f(prev);
+            w2diff = ts + 6 - prev - 1;
+        }
+        mrow[ev::M_W2LO] = f(w2diff & 0xffff);
+        mrow[ev::M_W2HI] = f(w2diff >> 16);
+        mults.diff(w2diff);
     }
 
     /// The trace, with the private-input exhaustion flag: monotone, carried over the rows

@@ -69,7 +69,11 @@ impl IoWords {
 /// IOW rows of one event: one per memory word, `[real, ts, waddr, wm[4], rm[4], v[4]]`.
 pub(crate) fn io_rows(e: &Event) -> Vec<u32> {
     let mut words: BTreeMap<u32, [u32; 12]> = BTreeMap::new();
-    for (mem, write) in [(&e.mem_read, false), (&e.mem_write, true)] {
+    for (mem, write) in [
+        (&e.mem_read, false),
+        (&e.mem_read2, false),
+        (&e.mem_write, true),
+    ] {
         if let Some((addr, data)) = mem {
             for (k, &byte) in data.iter().enumerate() {
                 let a = addr.wrapping_add(k as u32);
