@@ -898,24 +898,73 @@ fn g_an_openvm_terminate_event_is_the_instruction_executed() {
     assert!(why.to_string().contains("STARK"), "{why}");
 }
 
-/// Misaligned loads and stores: the VM performs them (as qemu-user does); the proof cannot
-/// express them (one byte lane per access, a word access at lane 0, a halfword at an even
-/// lane), so the prover refuses by name and a forged lane is rejected.
+/// Misaligned loads and stores: the VM performs them (as qemu-user does), and a proof states
+/// each as a transcript event (its bytes in IOW, any two words; its value checked by the
+/// replay): a word store across a word boundary, word and halfword loads across it, a
+/// halfword store at an odd lane. The proof verifies and states the VM's exit code. A forged
+/// load (other bytes and the value they make, which the replay accepts) is rejected by the
+/// STARK; in zero-knowledge mode (the transcript is public) the prover refuses by name. An
+/// aligned access relabelled to another lane is rejected.
 #[test]
-fn misaligned_accesses_are_not_provable() {
+fn misaligned_accesses_are_proven_as_events() {
     let mut a = Asm(Vec::new());
     a.li(5, SHAPE.stack_top - 16);
-    a.i(Inst::new(Op::Sw, 0, 5, 0, 2)); // misaligned word store
-    a.i(Inst::addi(10, 0, 0));
+    a.li(6, 0x1122_3344);
+    a.i(Inst::new(Op::Sw, 0, 5, 6, 2)); // word store across a word boundary
+    a.i(Inst::new(Op::Lw, 11, 5, 0, 2)); // and the word back
+    a.i(Inst::new(Op::Lh, 12, 5, 0, 3)); // halfword across the boundary: 0x2211 (its top byte)
+    a.i(Inst::new(Op::Lhu, 13, 5, 0, 1)); // 0x3344... low lanes
+    a.i(Inst::new(Op::Sh, 0, 5, 6, 7)); // halfword store at lane 3
+    a.i(Inst::new(Op::Lw, 14, 5, 0, 5)); // a word over both stores
+                                         // a0 = (a1 - 0x11223344) + (a2 + a3 + a4) & 0x7f: the exit code depends on every value.
+    a.i(Inst::new(Op::Sub, 10, 11, 6, 0));
+    a.i(Inst::new(Op::Add, 10, 10, 12, 0));
+    a.i(Inst::new(Op::Add, 10, 10, 13, 0));
+    a.i(Inst::new(Op::Add, 10, 10, 14, 0));
+    a.i(Inst::new(Op::Andi, 10, 10, 0, 0x7f));
     a.exit_linux();
     let (img, layout) = parse(guest::elf(&SHAPE, &a.0, &[]));
     let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
-    assert_eq!(vm.exit_code, Some(0));
-    let err = prove::prove(&img, &layout, RunConfig::default(), &|_| {})
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(err.contains("misaligned"), "{err}");
+    let code = vm.exit_code.expect("the VM performs misaligned accesses");
+    let (pf, _) = prove::prove(&img, &layout, RunConfig::default(), &|_| {}).unwrap();
+    let st = prove::verify(&pf, Some((&img, &layout))).unwrap();
+    assert_eq!(st.exit_code, code);
+    assert_eq!(
+        pf.public.events.len(),
+        7,
+        "six misaligned accesses and the exit"
+    );
+    // A forged load: the word at offset 2 read as other bytes, and the value they make.
+    let (public, trace) = prove::trace_run(&img, &layout, RunConfig::default()).unwrap();
+    let mut forged = public.clone();
+    let ev = &mut forged.events[1];
+    let (_, bytes) = ev.mem_read.as_mut().expect("the lw reads 4 bytes");
+    bytes[0] ^= 1;
+    let v = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    ev.write = Some((11, Some(v)));
+    prove::statement::replay(&forged).expect("the forged transcript is consistent");
+    let (tables, traces) = witness::build_unchecked(&forged, &trace).unwrap();
+    let pf = prove::prove_traces(forged, &tables, &traces).unwrap();
+    let why = prove::verify(&pf, None).expect_err("forged bytes");
+    assert!(why.to_string().contains("STARK"), "{why}");
+    // Zero knowledge: refused by name.
+    let err = prove::prove_with(
+        &img,
+        &layout,
+        RunConfig::default(),
+        &prove::ProveOptions {
+            zk: true,
+            ..Default::default()
+        },
+        &|_| {},
+    )
+    .err()
+    .expect("refused in zk mode")
+    .to_string();
+    assert!(
+        err.contains("misaligned") && err.contains("zero-knowledge"),
+        "{err}"
+    );
     // A forged aligned access relabelled to another lane: the word store must use lane 0.
     let mut b = Asm(Vec::new());
     b.li(5, SHAPE.stack_top - 16);

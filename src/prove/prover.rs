@@ -723,6 +723,19 @@ impl EventCollector {
                     vec![(r.inst.rs1, regs[r.inst.rs1 as usize])]
                 }
                 Op::Csrrwi | Op::Csrrsi | Op::Csrrci | Op::Mret | Op::Terminate => vec![],
+                // A misaligned load or store is an event: it reads rs1 (and a store rs2).
+                op if statement::misaligned(
+                    op,
+                    regs[r.inst.rs1 as usize].wrapping_add(r.inst.imm as u32),
+                )
+                .is_some() =>
+                {
+                    let mut v = vec![(r.inst.rs1, regs[r.inst.rs1 as usize])];
+                    if matches!(op, Op::Sh | Op::Sw) && r.inst.rs2 != r.inst.rs1 {
+                        v.push((r.inst.rs2, regs[r.inst.rs2 as usize]));
+                    }
+                    v
+                }
                 _ => {
                     if r.rd != 0 {
                         regs[r.rd as usize] = r.rd_val;
@@ -737,7 +750,7 @@ impl EventCollector {
                     let n = regs[reads[0].0 as usize];
                     statement::ecall_writes(abi, n)
                 }
-                Op::Mret => None,
+                Op::Mret | Op::Sh | Op::Sw => None,
                 // The halt writes nothing (the run ends before `rd` would be written).
                 Op::Csrrw if statement::is_legacy_halt(abi, &r.inst) => None,
                 _ => (r.inst.rd != 0).then_some(r.inst.rd),
@@ -759,12 +772,17 @@ impl EventCollector {
             let mut read_ranges: Vec<(u32, Vec<u8>)> = Vec::new();
             let mut mem_write: Option<(u32, Vec<u8>)> = None;
             let mut read_at = std::collections::HashSet::new();
-            for a in acc {
-                if a.width != 1 {
-                    return Err(ProveError::Unprovable(format!(
-                        "cycle {i}: a system call's memory access is not a byte"
-                    )));
-                }
+            // Byte by byte (a misaligned access is one access of 2 or 4 bytes).
+            let bytes = acc.iter().flat_map(|a| {
+                (0..u32::from(a.width)).map(move |k| crate::vm::trace::MemAccess {
+                    addr: a.addr.wrapping_add(k),
+                    width: 1,
+                    write: a.write,
+                    value: (a.value >> (8 * k)) & 0xff,
+                })
+            });
+            for a in bytes {
+                let a = &a;
                 if a.write {
                     if read_at.contains(&a.addr) {
                         return Err(ProveError::Unprovable(format!(

@@ -394,6 +394,20 @@ pub fn ecall_reads(abi: Abi) -> Option<&'static [u8]> {
 
 pub use crate::abi::is_legacy_halt;
 
+/// The width of a load or store whose address `addr` is not a multiple of it (a halfword at
+/// an odd address, a word off a word boundary): such an access is an event of the
+/// transcript, its bytes IOW's, as qemu and the VM perform it. `None` for an aligned access
+/// or another instruction.
+pub fn misaligned(op: isa::Op, addr: u32) -> Option<u32> {
+    use isa::Op;
+    let width = match op {
+        Op::Lh | Op::Lhu | Op::Sh => 2,
+        Op::Lw | Op::Sw => 4,
+        _ => return None,
+    };
+    (addr % width != 0).then_some(width)
+}
+
 /// The register an `ecall` writes under `abi`, given the call number `n` (the trace names only
 /// a register whose value changed, so this follows from the ABI).
 pub fn ecall_writes(abi: Abi, n: u32) -> Option<u8> {
@@ -799,10 +813,12 @@ pub fn replay(p: &Public) -> Result<(), String> {
                                     e.mem_read2.is_none() && e.mem_write.is_none() && rets(r0, 0),
                                 )?;
                             }
-                            _ => return Err(format!(
+                            _ => {
+                                return Err(format!(
                                 "{at}: RISC Zero software call {} is not in the proof's machine",
                                 crate::elf::escape(&String::from_utf8_lossy(name))
-                            )),
+                            ))
+                            }
                         }
                     }
                     (Abi::Sp1, SP1_WRITE) => {
@@ -901,6 +917,53 @@ pub fn replay(p: &Public) -> Result<(), String> {
                         out_tape.resize(off + 4, 0);
                     }
                     out_tape[off..off + 4].copy_from_slice(&v2.to_le_bytes());
+                }
+            }
+            // A misaligned load or store: the bytes at rs1 + imm, the value as the instruction
+            // makes it.
+            op @ (Op::Lh | Op::Lhu | Op::Lw | Op::Sh | Op::Sw) => {
+                let v1 = match e.reads.first() {
+                    Some(&(r, v)) if r == inst.rs1 => v,
+                    _ => return Err(format!("{at}: a misaligned access reads rs1")),
+                };
+                let addr = v1.wrapping_add(inst.imm as u32);
+                let Some(width) = misaligned(op, addr) else {
+                    return Err(format!("{at}: an aligned access at {addr:#x} is no event"));
+                };
+                let store = matches!(op, Op::Sh | Op::Sw);
+                let ok = if store {
+                    let v2 = if inst.rs2 == inst.rs1 {
+                        (e.reads.len() == 1).then_some(v1)
+                    } else {
+                        match e.reads[1..] {
+                            [(r, v)] if r == inst.rs2 => Some(v),
+                            _ => None,
+                        }
+                    };
+                    v2.is_some_and(|v2| {
+                        e.mem_write == Some((addr, v2.to_le_bytes()[..width as usize].to_vec()))
+                            && e.mem_read.is_none()
+                            && e.write.is_none()
+                    })
+                } else {
+                    match &e.mem_read {
+                        Some((a, b)) if *a == addr && b.len() == width as usize => {
+                            let v = match op {
+                                Op::Lh => u16::from_le_bytes([b[0], b[1]]) as i16 as i32 as u32,
+                                Op::Lhu => u32::from(u16::from_le_bytes([b[0], b[1]])),
+                                _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                            };
+                            e.reads.len() == 1
+                                && e.mem_write.is_none()
+                                && e.write == (inst.rd != 0).then_some((inst.rd, Some(v)))
+                        }
+                        _ => false,
+                    }
+                };
+                if !ok {
+                    return Err(format!(
+                        "{at}: the misaligned {width}-byte access at {addr:#x} does not read and write what the instruction does"
+                    ));
                 }
             }
             _ => return Err(format!("{at}: not a system call instruction")),

@@ -179,7 +179,7 @@ fn build_with(
         // The row's four access slots are at 8 clk + 1 .. 8 clk + 4, an event's after them.
         let ts = 8 * i as u32 + 1;
         let pr = cpu.push(&mut run, i, tr, ts, n, &mut md, events.next)?;
-        if pr.sel == tables::sel::EV {
+        if pr.sel == tables::sel::EV || cpu.mis {
             let e = evs.get(events.next).ok_or_else(|| WitnessError::Internal {
                 cycle: i,
                 what: "more system calls than events".into(),

@@ -19,8 +19,8 @@
 //! cycle `cycles - 1`; every other segment's last row continues at the next one's first pc);
 //! the exact cycle count; instructions only from PROGRAM; stores into code and
 //! into `tohost` (a load may consume a read-only token, a store never); the stack rule on
-//! `sp`-based loads and stores; misaligned loads and stores (one lane per access; the honest
-//! prover refuses by name); misaligned jump and branch targets.
+//! `sp`-based loads and stores; misaligned loads and stores (one lane per aligned access; a
+//! misaligned one is an event row, `mis`); misaligned jump and branch targets.
 //!
 //! Trace: `CpuTrace`, one row per trace row, in the run's order.
 
@@ -121,6 +121,11 @@ pub struct CpuCols {
     /// The HTIF exit: the last row of the last segment is a `sw` of the public exit word to
     /// the public `tohost` word, which takes no memory access.
     pub halt: usize,
+    /// A misaligned load or store (a word or halfword across a word boundary or off its
+    /// lane): the row takes no memory access of its own and goes to EVENT on its bus, whose
+    /// transcript event reads the registers, the bytes (IOW, any two words) and writes `rd`;
+    /// the native replay checks the address and the value.
+    pub mis: usize,
     pub width: usize,
 }
 
@@ -176,6 +181,7 @@ impl CpuCols {
             slo: a.one(),
             shi: a.one(),
             halt: a.one(),
+            mis: a.one(),
             width: 0,
         };
         c.width = a.0;
@@ -383,8 +389,17 @@ impl Cpu {
             fsum += x(l.f[j]);
         }
         b.assert_eq(fsum, memop.clone());
-        b.assert_zero((s(sel::LW) + s(sel::SW)) * (one.clone() - x(l.f[0])));
-        b.assert_zero((s(sel::LH) + s(sel::LHU) + s(sel::SH)) * (x(l.f[1]) + x(l.f[3])));
+        // A misaligned access (`mis`, only on loads and stores, never the HTIF exit) is an
+        // event; every other one is aligned: a word at lane 0, a halfword at an even lane.
+        let mis = x(l.mis);
+        b.assert_bool(mis.clone());
+        b.assert_zero(mis.clone() * (one.clone() - memop.clone()));
+        b.assert_zero(mis.clone() * halt.clone());
+        let aligned = one.clone() - mis.clone();
+        b.assert_zero(aligned.clone() * (s(sel::LW) + s(sel::SW)) * (one.clone() - x(l.f[0])));
+        b.assert_zero(
+            aligned.clone() * (s(sel::LH) + s(sel::LHU) + s(sel::SH)) * (x(l.f[1]) + x(l.f[3])),
+        );
         let m = |j: usize| x(l.m[j]);
         b.assert_zero(x(l.lb0) - (0..4).fold(AB::Expr::ZERO, |acc, j| acc + x(l.f[j]) * m(j)));
         b.assert_zero(x(l.lb1) - x(l.f[0]) * m(1) - x(l.f[2]) * m(3));
@@ -454,8 +469,9 @@ impl Cpu {
         let t = |j: u32| x(l.clk) * c(8) + c(j);
         let arr = |cols: [usize; 4]| cols.map(&x);
         let wr = x(l.wr);
-        // The HTIF exit's store takes no memory access (`tohost` stays read-only).
-        let memacc = memop.clone() - halt.clone();
+        // The HTIF exit's store takes no memory access (`tohost` stays read-only), nor does a
+        // misaligned access (its bytes are IOW's).
+        let memacc = memop.clone() - halt.clone() - mis.clone();
         let gates = [real.clone(), real.clone(), memacc.clone(), wr.clone()];
         for j in 0..4 {
             ts_check(
@@ -561,7 +577,7 @@ impl Cpu {
         EVBUS.send(
             b,
             [x(l.clk), x(l.pcw), x(l.evn)],
-            Count::bounded(s(sel::EV), 1),
+            Count::bounded(s(sel::EV) + mis, 1),
         );
         // The instruction at pc.
         let op = (0..sel::N).fold(AB::Expr::ZERO, |acc, k| acc + s(k) * c(k as u32));
@@ -596,6 +612,8 @@ impl Cpu {
 /// The CPU main trace as the run fills it.
 pub(crate) struct CpuTrace {
     pub(crate) cols: CpuCols,
+    /// The last row pushed is a misaligned access (an event row).
+    pub(crate) mis: bool,
     main: Vec<Val>,
     height: usize,
 }
@@ -604,6 +622,7 @@ impl CpuTrace {
     pub(crate) fn new(height: usize) -> Self {
         let cols = CpuCols::new();
         CpuTrace {
+            mis: false,
             main: Val::zero_vec(height * cols.width),
             cols,
             height,
@@ -695,6 +714,7 @@ impl CpuTrace {
         // Memory.
         let (mut mword, mut nword) = (0u32, 0u32);
         let mut lane = 0usize;
+        self.mis = false;
         if is_mem {
             lane = (d & 3) as usize;
             let width = match s {
@@ -703,9 +723,25 @@ impl CpuTrace {
                 _ => 4,
             };
             if lane % width != 0 {
-                return Err(unsupported(format!(
-                    "a misaligned {width}-byte access at {d:#x}"
-                )));
+                // A misaligned access: an event (the transcript states its bytes and value;
+                // IOW takes its memory words), no access of the row's own.
+                if checked && p.statement.zk {
+                    return Err(unsupported(format!(
+                        "a misaligned {width}-byte access at {d:#x} in a zero-knowledge proof (its bytes would be public in the transcript)"
+                    )));
+                }
+                let ro = |a: u32| pt.ro_words.contains(&(a >> 2));
+                let end = d.wrapping_add(width as u32 - 1);
+                if checked && matches!(s, sel::SH | sel::SW) && (ro(d) || ro(end)) {
+                    return Err(unsupported(format!(
+                        "a misaligned store into the read-only words of {d:#x}..={end:#x} (code or `tohost`)"
+                    )));
+                }
+                self.mis = true;
+                row[l.mis] = Val::ONE;
+                row[l.f[lane]] = Val::ONE;
+                // No memory word: m = 0, the store's new word as the lane rule makes it.
+                nword = if s == sel::SW { b } else { 0 };
             }
             let ro = pt.ro_words.contains(&(d >> 2));
             let st_ = &p.statement;
@@ -716,14 +752,14 @@ impl CpuTrace {
                 && (st_.tohost.is_some_and(|t| t >> 2 == d >> 2) || (!checked && i + 1 == n))
                 // …and any such store, whatever the word.
                 && (!checked || b == ((st_.exit_code as u32) << 1 | 1));
-            if htif {
+            if htif && !self.mis {
                 // The HTIF exit: no memory access (`tohost` stays as it was); the word stored
                 // is public.
                 row[l.halt] = Val::ONE;
                 row[l.f[lane]] = Val::ONE;
                 nword = b;
             }
-            if ro && !htif && matches!(s, sel::SB | sel::SH | sel::SW) && checked {
+            if ro && !htif && !self.mis && matches!(s, sel::SB | sel::SH | sel::SW) && checked {
                 let what = if p.statement.tohost.is_some_and(|t| t >> 2 == d >> 2) {
                     format!("a store to the HTIF `tohost` word {d:#x} (it ends the VM's run)")
                 } else {
@@ -734,11 +770,11 @@ impl CpuTrace {
                 };
                 return Err(unsupported(what));
             }
-            if ro && matches!(s, sel::LB..=sel::LHU) {
+            if ro && !self.mis && matches!(s, sel::LB..=sel::LHU) {
                 row[l.rom] = Val::ONE;
             }
         }
-        if is_mem && row[l.halt] == Val::ZERO {
+        if is_mem && row[l.halt] == Val::ZERO && !self.mis {
             let (old, pm) = st.word(run.base, d >> 2);
             mword = old;
             let mut nb = old.to_le_bytes();
@@ -822,7 +858,7 @@ impl CpuTrace {
             use p3_field::PrimeField32;
             mults.u16(hi.as_canonical_u32());
         }
-        if checked && pr.wr && c != tr.rd_val {
+        if checked && pr.wr && !self.mis && c != tr.rd_val {
             return Err(WitnessError::Internal {
                 cycle: i,
                 what: format!("result {c:#x}, the VM wrote {:#x}", tr.rd_val),
@@ -909,7 +945,7 @@ impl CpuTrace {
         if s == sel::JALR {
             row[l.jb] = f(db[0] & 1);
         }
-        let ev_next = if s == sel::EV {
+        let ev_next = if s == sel::EV || self.mis {
             run.events
                 .get(ev_next_event)
                 .and_then(|e| e.next_pc)
