@@ -230,6 +230,9 @@ fn isa_test_environment_without_self_modifying_code_proves() {
         ("p_env_nosmc_fail", (7 << 1) | 1),
         ("p_env_htif_nosmc_pass", 0),
         ("p_env_htif_nosmc_fail", 7),
+        // Misaligned loads and stores of every width (the ma_data form), HTIF exit.
+        ("p_env_ma_data_pass", 0),
+        ("p_env_ma_data_fail", 7),
     ] {
         let img = Image::parse(std::fs::read(dir.join(format!("{name}.elf"))).unwrap()).unwrap();
         let layout = Layout::discover(&img).unwrap();
@@ -238,7 +241,21 @@ fn isa_test_environment_without_self_modifying_code_proves() {
         let st =
             prove::verify(&pf, Some((&img, &layout))).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(st.exit_code, code, "{name}");
-        assert_eq!(st.htif_exit, name.contains("htif"), "{name}");
+        assert_eq!(
+            st.htif_exit,
+            name.contains("htif") || name.contains("ma_data"),
+            "{name}"
+        );
+        if name.contains("ma_data") {
+            let misaligned = pf.public.events.iter().filter(|e| {
+                matches!(&e.mem_read, Some((a, b)) if a % b.len() as u32 != 0)
+                    || matches!(&e.mem_write, Some((a, b)) if a % b.len() as u32 != 0)
+            });
+            assert!(
+                misaligned.count() >= 8,
+                "{name}: its misaligned accesses are events"
+            );
+        }
     }
 }
 

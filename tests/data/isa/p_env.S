@@ -5,7 +5,8 @@
 # pass, (test number << 1) | 1 on failure). The image is one RWX segment at 0x80000000, as the
 # ISA tests link it, so data stores land in an executable segment. With -DHTIF the result goes
 # to the `tohost` word instead (Spike's HTIF convention), followed by an idle loop. -DNO_SMC leaves
-# out the self-modifying code (for the prover, which proves only the ELF's own code).
+# out the self-modifying code (for the prover, which proves only the ELF's own code). -DMA_DATA
+# adds misaligned loads and stores of every width (the form of the ISA tests' `ma_data`).
 #ifndef FAIL_AT
 #define FAIL_AT 0
 #endif
@@ -97,6 +98,52 @@ patch_me:
 	divu t2, t0, zero
 	li t3, -1
 	bne t2, t3, fail
+#ifdef MA_DATA
+	# 8-13: misaligned loads and stores (the ISA tests' ma_data form, written here), on the
+	# 16 bytes 00 01 .. 0f of madat
+	li TESTNUM, 8
+	la t0, madat
+	lw t1, 1(t0)
+	li t2, 0x04030201
+	bne t1, t2, fail
+	li TESTNUM, 9
+	lh t1, 3(t0)
+	li t2, 0x0403
+	bne t1, t2, fail
+	li TESTNUM, 10
+	lhu t1, 7(t0)
+	li t2, 0x0807
+	bne t1, t2, fail
+	li TESTNUM, 11
+	li t1, 0xa1b2c3d4
+	sw t1, 5(t0)
+	lw t2, 5(t0)
+	bne t1, t2, fail
+	lbu t3, 5(t0)
+	li t4, 0xd4
+	bne t3, t4, fail
+	lbu t3, 8(t0)
+	li t4, 0xa1
+	bne t3, t4, fail
+	lw t2, 4(t0)
+	li t4, 0xb2c3d404
+	bne t2, t4, fail
+	li TESTNUM, 12
+	li t1, 0xbeef
+	sh t1, 11(t0)
+	lh t2, 11(t0)
+	li t3, 0xffffbeef
+	bne t2, t3, fail
+	lhu t2, 11(t0)
+	bne t2, t1, fail
+	lbu t3, 12(t0)
+	li t4, 0xbe
+	bne t3, t4, fail
+	li TESTNUM, 13
+	lw t2, 10(t0)
+	li t3, 0x0dbeef0a
+	bne t2, t3, fail
+#endif
 	# the deliberate failure of the failing variant
 	li TESTNUM, 7
 	li t0, FAIL_AT
@@ -140,6 +187,12 @@ new_insn:
 tdat:
 	.word 0xdeadbeef
 	.word 0
+#ifdef MA_DATA
+	.align 4
+madat:
+	.byte 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
+	.byte 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f
+#endif
 	.section .tohost, "aw", @progbits
 	.align 6
 	.globl tohost
