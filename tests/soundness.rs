@@ -1008,6 +1008,38 @@ fn misaligned_accesses_are_proven_as_events() {
     Mode::Chain(2).check(&rejected(&pf, &img, &layout), 2);
 }
 
+/// A misaligned row takes no memory access of its own: its event must exist. A modified prover
+/// leaves the misaligned `lw`'s event out of the transcript, so the row loads 0 (no access, no
+/// event) and the guest exits 0 instead of 0x22; the transcript and statement say so and the
+/// replay accepts them. The CPU sends every misaligned row to EVENT, so the STARK rejects it
+/// (mutation-checked: without `mis` in the CPU's event-bus count it verifies).
+#[test]
+fn a_misaligned_row_without_its_event_is_rejected() {
+    let mut a = Asm(Vec::new());
+    a.li(5, SHAPE.stack_top - 16);
+    a.li(6, 0x1122_3344);
+    a.i(Inst::new(Op::Sw, 0, 5, 6, 0));
+    a.i(Inst::new(Op::Sw, 0, 5, 6, 4));
+    a.i(Inst::new(Op::Lw, 10, 5, 0, 2)); // 0x33441122
+    a.i(Inst::new(Op::Andi, 10, 10, 0, 0x7f));
+    a.exit_linux();
+    let (img, layout) = parse(guest::elf(&SHAPE, &a.0, &[]));
+    let (public, trace) = prove::trace_run(&img, &layout, RunConfig::default()).unwrap();
+    assert_eq!(public.statement.exit_code, 0x22);
+    assert_eq!(public.events.len(), 2, "the misaligned lw and the exit");
+    let mut forged = public;
+    forged.events.remove(0);
+    let exit = forged.events.last_mut().unwrap();
+    assert_eq!(exit.reads[1].0, 10, "a0");
+    exit.reads[1].1 = 0;
+    forged.statement.exit_code = 0;
+    prove::statement::replay(&forged).expect("the forged transcript is consistent");
+    let (tables, traces) = witness::build_unchecked(&forged, &trace).unwrap();
+    let pf = prove::prove_traces(forged, &tables, &traces).unwrap();
+    let why = rejected(&pf, &img, &layout);
+    assert!(why.contains("STARK"), "{why}");
+}
+
 /// The cycle count is stated exactly: a proof of n cycles is not one of n + 1, and a run the
 /// VM stops at its cycle limit has no exit to prove.
 #[test]

@@ -179,7 +179,11 @@ fn build_with(
         // The row's four access slots are at 8 clk + 1 .. 8 clk + 4, an event's after them.
         let ts = 8 * i as u32 + 1;
         let pr = cpu.push(&mut run, i, tr, ts, n, &mut md, events.next)?;
-        if pr.sel == tables::sel::EV || cpu.mis {
+        // A misaligned access is an event; a forger (unchecked) may leave its event out of
+        // the transcript (`soundness::a_misaligned_row_without_its_event_is_rejected`).
+        let mis_event =
+            cpu.mis && (run.checked || evs.get(events.next).is_some_and(|e| e.pc == tr.pc));
+        if pr.sel == tables::sel::EV || mis_event {
             let e = evs.get(events.next).ok_or_else(|| WitnessError::Internal {
                 cycle: i,
                 what: "more system calls than events".into(),
