@@ -219,3 +219,24 @@ fn rewritten_families_b_c_e_prove_under_their_new_limit() {
         assert_eq!(st.memlimit, 16 << 20, "{name}: the stated memory top");
     }
 }
+
+/// The statement holds the input the run read: SP1's hint frames the guest saw (here its one
+/// frame), not the frames after them; a frame left unread in `--input` is not stated.
+#[test]
+fn an_sp1_statement_states_the_hint_frames_the_guest_saw() {
+    let path = common::fixtures().join("abi/sp1_io.elf");
+    let img = Image::read(&path).unwrap();
+    let layout = MemoryMap::discover(&img).prove_layout().unwrap();
+    let frame = [5u8, 0, 0, 0, b'h', b'e', b'l', b'l', b'o'];
+    let mut input = frame.to_vec();
+    input.extend([3, 0, 0, 0, b'x', b'y', b'z']);
+    let cfg = RunConfig {
+        input,
+        ..RunConfig::default()
+    };
+    let (pf, _) = prove::prove(&img, &layout, cfg, &|_| {}).unwrap();
+    let st = prove::verify(&pf, Some((&img, &layout))).unwrap();
+    assert_eq!(st.public_input, frame);
+    assert_eq!(st.input_len, frame.len() as u64);
+    assert_eq!(st.stdout, b"sp1: hello\nsp1: hint of 5 bytes, sum 532\n");
+}

@@ -135,8 +135,8 @@ pub struct VerifyReport {
     /// The run ended with the HTIF exit (a `sw` of `(exit_code << 1) | 1` to `tohost`), not an
     /// exit system call.
     pub htif_exit: bool,
-    /// The input bytes the run read (the whole input but under Nexus, whose statement holds
-    /// the input up to the highest tape word read).
+    /// The input bytes the run read: a stream's bytes consumed (linux-rv32, RISC Zero), a
+    /// Nexus tape up to its highest word read, the SP1 hint frames the guest saw.
     pub public_input_hex: String,
     /// The input's length: more than the bytes stated only for a Nexus input tape.
     pub input_len: u64,

@@ -284,10 +284,11 @@ fn finish_statement(
     // met the end, so all of the input was read). A Nexus guest reads tape words at any
     // offset, and the tape's first word is the input's length: the statement carries that
     // length and the input up to the end of the highest word read. RISC Zero's SYS_READ is a
-    // stream as linux-rv32's `read`. SP1's hint frames are stated whole.
+    // stream as linux-rv32's `read`. SP1: the hint frames the guest saw (read, or its length
+    // asked for), whole.
     let mut input = input;
     st.input_len = input.len() as u64;
-    if matches!(st.abi, Abi::LinuxRv32 | Abi::Risc0) || st.abi.nexus_calls() {
+    if matches!(st.abi, Abi::LinuxRv32 | Abi::Risc0 | Abi::Sp1) || st.abi.nexus_calls() {
         input.truncate(res.input_read);
     }
     if !st.abi.nexus_calls() {

@@ -46,9 +46,10 @@ pub struct Statement {
     pub zk: bool,
     pub cycles: u64,
     pub exit_code: i32,
-    /// The bytes of `--input` the run read: a stream's bytes consumed (linux-rv32), the
-    /// input up to the end of the highest tape word read (Nexus), the whole input (SP1's
-    /// hint frames). The run is the same for every input that starts with them.
+    /// The bytes of `--input` the run read: a stream's bytes consumed (linux-rv32, RISC Zero's
+    /// SYS_READ), the input up to the end of the highest tape word read (Nexus), the hint
+    /// frames the guest saw, whole (SP1). The run is the same for every input that starts
+    /// with them.
     pub public_input: Vec<u8>,
     /// The length of `--input`. Nexus: the input tape's first word, which the guest may read;
     /// `public_input` is its prefix up to the highest word read. Every other ABI: the length

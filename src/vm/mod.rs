@@ -144,8 +144,8 @@ pub struct RunResult {
     /// Bytes of guest memory the VM had to allocate.
     pub resident_bytes: usize,
     /// Bytes of `--input` the run read: consumed through a stream read (linux-rv32 `read`,
-    /// RISC Zero `SYS_READ`), or up to the end of the highest Nexus tape word read. A proof
-    /// states only these.
+    /// RISC Zero `SYS_READ`), up to the end of the highest Nexus tape word read, or the SP1
+    /// hint frames the guest saw (read, or its length asked for). A proof states only these.
     #[serde(skip)]
     pub input_read: usize,
     pub fault: Option<Fault>,
@@ -212,6 +212,8 @@ pub struct Vm {
     /// SP1 hint stream (frames of `--input`, then what the guest writes to the hint fd).
     hints: std::collections::VecDeque<Vec<u8>>,
     hints_read: usize,
+    /// SP1: frames of the hint stream the guest saw (read, or its length asked for).
+    hints_seen: usize,
     /// Tests only: run every instruction on the checked path ([`Vm::step`]), the reference
     /// the fast paths are compared with.
     single_step: bool,
@@ -401,6 +403,7 @@ impl Vm {
             pause: u64::MAX,
             hints,
             hints_read: 0,
+            hints_seen: 0,
             enosys: None,
             single_step: false,
         })
@@ -558,6 +561,12 @@ impl Vm {
             resident_bytes: self.mem.resident(),
             input_read: if self.abi.nexus_calls() {
                 self.tape_read_end.saturating_sub(4)
+            } else if self.abi == Abi::Sp1 {
+                // The input's frames the guest saw: the stream's first frames are the input's
+                // (frames the guest writes follow them).
+                crate::abi::sp1_frames(&self.cfg.input)
+                    .map(|f| f.iter().take(self.hints_seen).map(|f| 4 + f.len()).sum())
+                    .unwrap_or(self.cfg.input.len())
             } else {
                 self.input_pos
             }

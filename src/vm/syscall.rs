@@ -291,6 +291,7 @@ impl Vm {
             SP1_HINT_LEN => match self.hints.front() {
                 Some(f) => {
                     self.regs[T0] = f.len() as u32;
+                    self.hints_seen = self.hints_seen.max(self.hints_read + 1);
                     Ok(())
                 }
                 None => Err(self.fault(
@@ -321,6 +322,7 @@ impl Vm {
                     )));
                 }
                 self.hints_read += 1;
+                self.hints_seen = self.hints_seen.max(self.hints_read);
                 self.put_guest_bytes(a0, &frame)
             }
             id => Err(self.unsupported(match crate::abi::sp1_name(id) {
