@@ -240,3 +240,32 @@ fn an_sp1_statement_states_the_hint_frames_the_guest_saw() {
     assert_eq!(st.input_len, frame.len() as u64);
     assert_eq!(st.stdout, b"sp1: hello\nsp1: hint of 5 bytes, sum 532\n");
 }
+
+/// A Ceno guest's `--input` is placed in memory at `_hints_start` before the run: the
+/// statement states where and the bytes, which are initial memory beside the image. The
+/// guest adds the first hint word to its exit code. A modified prover stating another input
+/// byte (the transcript has no input reads, so the replay accepts it) is rejected by the
+/// STARK: IMAGE holds the stated bytes and the run loaded the others.
+#[test]
+fn a_ceno_guest_s_input_is_initial_memory() {
+    let path = common::fixtures().join("abi/ceno_halt.elf");
+    let img = Image::read(&path).unwrap();
+    let layout = MemoryMap::discover(&img).prove_layout().unwrap();
+    let cfg = RunConfig {
+        input: vec![5, 0, 0, 0],
+        ..RunConfig::default()
+    };
+    let (pf, _) = prove::prove(&img, &layout, cfg.clone(), &|_| {}).unwrap();
+    let st = prove::verify(&pf, Some((&img, &layout))).unwrap();
+    assert_eq!(st.exit_code, 47);
+    assert_eq!(st.input_at, img.symbol("_hints_start").map(|s| s.value));
+    assert_eq!(st.public_input, [5, 0, 0, 0]);
+    let (public, trace) = prove::trace_run(&img, &layout, cfg).unwrap();
+    let mut forged = public;
+    forged.statement.public_input[0] = 6;
+    prove::statement::replay(&forged).expect("no input reads to contradict");
+    let (tables, traces) = prove::witness::build_unchecked(&forged, &trace).unwrap();
+    let pf = prove::prove_traces(forged, &tables, &traces).unwrap();
+    let why = prove::verify(&pf, None).expect_err("a forged input byte");
+    assert!(why.to_string().contains("STARK"), "{why}");
+}

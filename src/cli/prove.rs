@@ -140,6 +140,8 @@ pub struct VerifyReport {
     pub public_input_hex: String,
     /// The input's length: more than the bytes stated only for a Nexus input tape.
     pub input_len: u64,
+    /// Where the input is placed in memory before the run (Ceno's hints region), if it is.
+    pub input_at: Option<u32>,
     /// The proven standard output as text (invalid UTF-8 replaced).
     pub stdout: String,
     pub stdout_hex: String,
@@ -178,6 +180,7 @@ impl VerifyReport {
             htif_exit: st.htif_exit,
             public_input_hex: hex(&st.public_input),
             input_len: st.input_len,
+            input_at: st.input_at,
             stdout: text(&st.stdout),
             stdout_hex: hex(&st.stdout),
             stderr: text(&st.stderr),
@@ -421,7 +424,9 @@ fn print_statement(st: &Statement, segments: usize, secs: f64, with_elf: bool) {
         } else {
             ""
         },
-        if st.input_len == st.public_input.len() as u64 {
+        if let Some(at) = st.input_at.filter(|_| !st.public_input.is_empty()) {
+            format!("{} bytes placed in memory at {at:#x}", st.input_len)
+        } else if st.input_len == st.public_input.len() as u64 {
             format!("{} bytes", st.input_len)
         } else {
             format!(

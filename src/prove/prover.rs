@@ -169,6 +169,11 @@ pub fn public_from_elf(
         exit_code: 0,
         public_input: Vec::new(),
         input_len: 0,
+        input_at: if vm.abi() == Abi::Ceno {
+            img.symbol("_hints_start").map(|s| s.value)
+        } else {
+            None
+        },
         stdout: Vec::new(),
         stderr: Vec::new(),
         public_output: Vec::new(),
@@ -224,13 +229,16 @@ pub(crate) fn statement_run(
     Ok(public)
 }
 
-/// Input the statement cannot carry: Ceno's hints are placed in memory at `_hints_start`
-/// before the run, which would make them part of the initial image the proof states (the
-/// ELF's own).
+/// Input the statement cannot carry. A Ceno guest's hints are placed in memory at
+/// `_hints_start` before the run: the statement states where (`input_at`) and the bytes, which
+/// are initial memory beside the image.
 fn check_input(public: &Public, cfg: &RunConfig) -> Result<(), ProveError> {
-    if public.statement.abi == Abi::Ceno && !cfg.input.is_empty() {
+    if public.statement.abi == Abi::Ceno
+        && !cfg.input.is_empty()
+        && public.statement.input_at.is_none()
+    {
         return Err(ProveError::Unprovable(
-            "a Ceno guest's --input is placed in memory at _hints_start, and a proof's initial memory is the ELF's image; prove it without --input".into(),
+            "a Ceno guest's --input goes to its hints region at the symbol _hints_start, which this ELF does not have".into(),
         ));
     }
     Ok(())

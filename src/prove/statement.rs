@@ -55,6 +55,10 @@ pub struct Statement {
     /// `public_input` is its prefix up to the highest word read. Every other ABI: the length
     /// of `public_input`.
     pub input_len: u64,
+    /// Where the input is placed in memory before the run, as part of the initial memory
+    /// (Ceno: its hints region at `_hints_start`, which the guest reads as memory); `None`
+    /// under every other ABI.
+    pub input_at: Option<u32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     /// Nexus public output (the output tape after the exit-code word).
@@ -160,7 +164,7 @@ impl Statement {
     /// The program identity: SHA-256 (64 hex digits) over everything that defines the machine
     /// a statement is about: the image digest (initial memory, entry, instruction ranges,
     /// `tohost`), the ABI, the memory limit, the regions, the image, heap and stack bounds,
-    /// sharing and the initial break. Two statements with one identity are about the same
+    /// sharing, the initial break and where the input is placed (Ceno). Two statements with one identity are about the same
     /// machine; whoever checks a proof without the ELF compares this one value with the
     /// identity `nexus-relink inspect` prints for the program they expect.
     pub fn program_id(&self) -> String {
@@ -185,6 +189,11 @@ impl Statement {
         let mut h = Sha256::new();
         h.update(b"nexus-relink program v1");
         h.update(postcard::to_allocvec(&m).expect("serialisable"));
+        // Where the input goes (Ceno's hints region), for the machines that place it.
+        if let Some(at) = self.input_at {
+            h.update(b"input at");
+            h.update(at.to_le_bytes());
+        }
         hex(&h.finalize())
     }
 }
@@ -229,6 +238,27 @@ impl Public {
         }
         if self.events.len() as u64 > self.statement.cycles {
             return Err("more system calls than cycles".into());
+        }
+        // Input placed in memory lies beside the image (and `tohost`), never over it.
+        if let (Some(at), false) = (
+            self.statement.input_at,
+            self.statement.public_input.is_empty(),
+        ) {
+            let (s, e) = (
+                u64::from(at),
+                u64::from(at) + self.statement.public_input.len() as u64,
+            );
+            let over = |a: u64, len: u64| a < e && s < a + len;
+            if self
+                .image
+                .iter()
+                .any(|(a, b)| over(u64::from(*a), b.len() as u64))
+                || self.statement.tohost.is_some_and(|t| over(u64::from(t), 4))
+            {
+                return Err(format!(
+                    "the input placed at {s:#x}..{e:#x} overlaps the image"
+                ));
+            }
         }
         Ok(())
     }
@@ -360,6 +390,18 @@ impl Statement {
             return Err("a run of zero cycles".into());
         }
         let stated = self.public_input.len() as u64;
+        if self.input_at.is_some() && self.abi != Abi::Ceno {
+            return Err("only a Ceno guest's input is placed in memory".into());
+        }
+        if let Some(at) = self.input_at {
+            let end = u64::from(at) + stated;
+            let inside = |(s, e): (u64, u64)| u64::from(at) >= s && end <= e;
+            if !self.public_input.is_empty() && !self.regions.into_iter().any(inside) {
+                return Err(format!(
+                    "the input placed at {at:#x}..{end:#x} is outside the memory regions"
+                ));
+            }
+        }
         if self.abi.nexus_calls() {
             if self.input_len < stated || self.input_len > u64::from(u32::MAX) {
                 return Err(format!(

@@ -120,6 +120,9 @@ fn check_elf(p: &Public, img: &Image, layout: &Layout) -> Result<(), VerifyError
     if m.tohost != st.tohost {
         diffs.push("the HTIF tohost word differs".into());
     }
+    if m.input_at != st.input_at {
+        diffs.push("where the input is placed in memory differs".into());
+    }
     let layout_of = |s: &Statement| {
         (
             s.image_start,
@@ -178,6 +181,9 @@ impl Counts {
             p.image.iter().map(|(a, b)| (*a, b.len() as u64)).collect();
         if let Some(t) = p.statement.tohost {
             spans.push((t, 4));
+        }
+        if let Some(at) = p.statement.input_at {
+            spans.push((at, p.statement.public_input.len() as u64));
         }
         Counts {
             program_rows: pcs.len(),

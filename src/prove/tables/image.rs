@@ -61,6 +61,13 @@ pub fn image_words(p: &Public) -> (BTreeMap<u32, [u8; 4]>, BTreeSet<u32>) {
             image_words.entry(addr >> 2).or_insert([0; 4])[(addr & 3) as usize] = byte;
         }
     }
+    // The input placed in memory (Ceno's hints region): initial memory as the image is.
+    if let Some(at) = p.statement.input_at {
+        for (k, &byte) in p.statement.public_input.iter().enumerate() {
+            let addr = at.wrapping_add(k as u32);
+            image_words.entry(addr >> 2).or_insert([0; 4])[(addr & 3) as usize] = byte;
+        }
+    }
     // Read-only words: the instruction words and `tohost` (an image word, zero when the
     // image does not hold it), so MEM starts each of them through IMAGE.
     let mut ro_words: BTreeSet<u32> = p
