@@ -96,45 +96,22 @@ impl Events {
             Count::bounded(real.clone(), 1),
         );
         let t = |j: u32| p[ev::CLK].clone() * c(8) + c(j);
+        // The reads at 8 clk + 5: the transcript's values.
         for k in 0..ev::READS {
             let base = ev::READ + 6 * k;
             let val: [AB::Expr; 4] = std::array::from_fn(|i| p[base + 1 + i].clone());
-            let used = p[base + 5].clone();
-            ts_check(
+            let timing = [ev::M_RPT + k, ev::M_RLO + k, ev::M_RHI + k].map(|i| m[i].clone());
+            reg_access(
                 b,
-                used.clone(),
+                p[base + 5].clone(),
+                &real,
                 t(5),
-                m[ev::M_RPT + k].clone(),
-                m[ev::M_RLO + k].clone(),
-                m[ev::M_RHI + k].clone(),
-            );
-            range_ts(
-                b,
-                m[ev::M_RLO + k].clone(),
-                m[ev::M_RHI + k].clone(),
-                real.clone(),
-            );
-            access(
-                b,
-                AB::Expr::ZERO,
                 p[base].clone(),
                 val.clone(),
-                m[ev::M_RPT + k].clone(),
                 val,
-                t(5),
-                used,
+                timing,
             );
         }
-        let wr = p[ev::WR].clone();
-        ts_check(
-            b,
-            wr.clone(),
-            t(6),
-            m[ev::M_WPT].clone(),
-            m[ev::M_WLO].clone(),
-            m[ev::M_WHI].clone(),
-        );
-        range_ts(b, m[ev::M_WLO].clone(), m[ev::M_WHI].clone(), real.clone());
         for k in 0..4 {
             b.assert_zero(
                 (AB::Expr::ONE - p[ev::PRIV].clone())
@@ -152,48 +129,63 @@ impl Events {
                 Count::bounded(real.clone(), 1),
             );
         }
+        // The write at 8 clk + 6: the transcript's value, or the private byte (`M_C`).
         let ro: [AB::Expr; 4] = std::array::from_fn(|i| m[ev::M_RO + i].clone());
         let cv: [AB::Expr; 4] = std::array::from_fn(|i| m[ev::M_C + i].clone());
-        access(
+        let timing = [ev::M_WPT, ev::M_WLO, ev::M_WHI].map(|i| m[i].clone());
+        reg_access(
             b,
-            AB::Expr::ZERO,
+            p[ev::WR].clone(),
+            &real,
+            t(6),
             p[ev::RD].clone(),
             ro,
-            m[ev::M_WPT].clone(),
             cv,
-            t(6),
-            wr,
+            timing,
         );
-        // The second write (a1 of a RISC Zero software call), after the first: its value is
-        // the transcript's.
-        let wr2 = p[ev::WR2].clone();
-        ts_check(
-            b,
-            wr2.clone(),
-            t(7),
-            m[ev::M_W2PT].clone(),
-            m[ev::M_W2LO].clone(),
-            m[ev::M_W2HI].clone(),
-        );
-        range_ts(
-            b,
-            m[ev::M_W2LO].clone(),
-            m[ev::M_W2HI].clone(),
-            real.clone(),
-        );
+        // The second write (a1 of a RISC Zero software call) at 8 clk + 7: the transcript's
+        // value.
         let ro2: [AB::Expr; 4] = std::array::from_fn(|i| m[ev::M_RO2 + i].clone());
         let v2: [AB::Expr; 4] = std::array::from_fn(|i| p[ev::RET2 + i].clone());
-        access(
+        let timing = [ev::M_W2PT, ev::M_W2LO, ev::M_W2HI].map(|i| m[i].clone());
+        reg_access(
             b,
-            AB::Expr::ZERO,
+            p[ev::WR2].clone(),
+            &real,
+            t(7),
             p[ev::RD2].clone(),
             ro2,
-            m[ev::M_W2PT].clone(),
             v2,
-            t(7),
-            wr2,
+            timing,
         );
     }
+}
+
+/// One timed register access of an event row, when `used`: register `reg` goes from `old` to
+/// `new` at time stamp `ts`, strictly after its previous access (`timing`: that access's time
+/// and the difference as two 16-bit limbs, range-checked on every real row).
+#[allow(clippy::too_many_arguments)]
+fn reg_access<AB: PermutationAirBuilder + InteractionBuilder>(
+    b: &mut AB,
+    used: AB::Expr,
+    real: &AB::Expr,
+    ts: AB::Expr,
+    reg: AB::Expr,
+    old: [AB::Expr; 4],
+    new: [AB::Expr; 4],
+    timing: [AB::Expr; 3],
+) {
+    let [prev, lo, hi] = timing;
+    ts_check(
+        b,
+        used.clone(),
+        ts.clone(),
+        prev.clone(),
+        lo.clone(),
+        hi.clone(),
+    );
+    range_ts(b, lo, hi, real.clone());
+    access(b, AB::Expr::ZERO, reg, old, prev, new, ts, used);
 }
 
 impl Events {
