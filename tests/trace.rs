@@ -88,3 +88,28 @@ fn tampered_traces_are_rejected() {
     t.mem[w].value ^= 0x100;
     assert!(matches!(check_trace(&t), Err(TraceError::Memory { .. })));
 }
+
+/// A RISC Zero software call returns two words (a0 and a1): the trace keeps the second beside
+/// its row (`Trace::also_written`), and the reference checker applies it (the guest reads a1
+/// after its SYS_READ: without it the checker finds a register it did not expect).
+#[test]
+fn an_ecall_s_second_register_write_is_in_the_trace() {
+    let path = fixtures().join("abi/risc0_halt.elf");
+    let img = nexus_relink::elf::Image::read(&path).unwrap();
+    let layout = nexus_relink::layout::MemoryMap::discover(&img).run.unwrap();
+    let cfg = nexus_relink::vm::RunConfig {
+        input: b"hello".to_vec(),
+        ..Default::default()
+    };
+    let (res, mut trace) = Vm::new(&img, &layout, cfg).unwrap().run_traced();
+    assert_eq!(res.exit_code, Some(5));
+    let (row, reg, v) = *trace.also_written.first().expect("SYS_READ writes a0 and a1");
+    assert_eq!((reg, v), (11, u32::from(b'o')));
+    assert_eq!(trace.also_written_by(row as usize).count(), 1);
+    check_trace(&trace).unwrap();
+    trace.also_written.clear();
+    assert!(matches!(
+        check_trace(&trace),
+        Err(TraceError::Register { reg: 11, .. })
+    ));
+}

@@ -828,11 +828,7 @@ impl EventCollector {
             // A software call returns two words: a0 (the row's write) and a1 (beside it in
             // the trace when both changed).
             let after = |reg: u8, regs: &[u32; 32]| {
-                let also = t
-                    .also_written
-                    .iter()
-                    .find(|w| w.0 as usize == j && w.1 == reg)
-                    .map(|w| w.2);
+                let also = t.also_written_by(j).find(|w| w.0 == reg).map(|w| w.1);
                 if r.rd == reg {
                     r.rd_val
                 } else {

@@ -80,6 +80,19 @@ pub enum TraceError {
     AccessRange { row: usize, start: u32, end: u32 },
 }
 
+impl Trace {
+    /// The registers row `row` wrote besides its `rd` ([`Trace::also_written`], found by
+    /// binary search: the list is in row order).
+    pub fn also_written_by(&self, row: usize) -> impl Iterator<Item = (u8, u32)> + '_ {
+        let w = &self.also_written;
+        let start = w.partition_point(|x| (x.0 as usize) < row);
+        w[start..]
+            .iter()
+            .take_while(move |x| x.0 as usize == row)
+            .map(|x| (x.1, x.2))
+    }
+}
+
 impl Vm {
     /// Run to completion recording a [`Trace`].
     pub fn run_traced(mut self) -> (RunResult, Trace) {
@@ -431,7 +444,7 @@ pub fn check_trace(t: &Trace) -> Result<(), TraceError> {
         if r.rd != 0 {
             regs[usize::from(r.rd & 31)] = r.rd_val;
         }
-        for &(_, reg, v) in t.also_written.iter().filter(|w| w.0 as usize == row) {
+        for (reg, v) in t.also_written_by(row) {
             if reg != 0 {
                 regs[usize::from(reg & 31)] = v;
             }
