@@ -255,6 +255,17 @@ fn isa_test_environment_without_self_modifying_code_proves() {
                 misaligned.count() >= 8,
                 "{name}: its misaligned accesses are events"
             );
+            // In a chain of 16-cycle segments, the events fall inside middle segments.
+            let opts = prove::ProveOptions {
+                segment_cycles: 16,
+                ..Default::default()
+            };
+            let (pf, _) = prove::prove_with(&img, &layout, RunConfig::default(), &opts, &|_| {})
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(pf.segments.len() > 3);
+            let st =
+                prove::verify(&pf, Some((&img, &layout))).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(st.exit_code, code, "{name}");
         }
     }
 }

@@ -103,7 +103,10 @@ fn an_ecall_s_second_register_write_is_in_the_trace() {
     };
     let (res, mut trace) = Vm::new(&img, &layout, cfg).unwrap().run_traced();
     assert_eq!(res.exit_code, Some(5));
-    let (row, reg, v) = *trace.also_written.first().expect("SYS_READ writes a0 and a1");
+    let (row, reg, v) = *trace
+        .also_written
+        .first()
+        .expect("SYS_READ writes a0 and a1");
     assert_eq!((reg, v), (11, u32::from(b'o')));
     assert_eq!(trace.also_written_by(row as usize).count(), 1);
     check_trace(&trace).unwrap();
