@@ -9,9 +9,10 @@ pub(crate) const MAGIC: &[u8; 8] = crate::elf::PROOF_MAGIC;
 /// Version of the proof file format and of the constraint system. Version 2: the whole public
 /// part bound into the STARK, read-only code and `tohost`, the stack rule, the private-input
 /// range. Version 3: a chain of segments (continuations; [`super::segment`]). Version 6: the
-/// statement states the input's length apart from the input bytes read. Files of other
-/// versions are refused by name.
-pub const VERSION: u32 = 6;
+/// statement states the input's length apart from the input bytes read. Version 7: the
+/// executable segments, the instruction words the run wrote, and each segment's instructions
+/// fetched from memory (self-modifying code). Files of other versions are refused by name.
+pub const VERSION: u32 = 7;
 
 /// Why a proof was rejected.
 #[derive(Debug, thiserror::Error)]

@@ -147,10 +147,16 @@ pub fn public_from_elf(
             _ => code.push((addr, 1)),
         }
     }
+    let exec: Vec<(u64, u64)> = img
+        .loads()
+        .filter(|s| s.is_exec())
+        .map(|s| (u64::from(s.vaddr), u64::from(s.vaddr) + u64::from(s.memsz)))
+        .filter(|&(s, e)| s < e)
+        .collect();
     let tohost = vm.tohost();
     let statement = Statement {
         abi: vm.abi(),
-        image_digest: statement::image_digest(img.entry, &code, &image, tohost),
+        image_digest: statement::image_digest(img.entry, &code, &exec, &image, tohost),
         entry: img.entry,
         memlimit: layout.memlimit,
         image_start: layout.image_start,
@@ -178,11 +184,13 @@ pub fn public_from_elf(
         stderr: Vec::new(),
         public_output: Vec::new(),
         htif_exit: false,
+        code_written: Vec::new(),
     };
     Ok(Public {
         statement,
         image,
         code,
+        exec,
         events: Vec::new(),
     })
 }
@@ -303,6 +311,8 @@ fn finish_statement(
         st.input_len = input.len() as u64;
     }
     st.public_input = input;
+    // Self-modifying code: the instruction words the run wrote are writable, and fetched.
+    st.code_written = res.code_written;
     st.stdout = res.stdout;
     st.stderr = res.stderr;
     st.public_output = res.public_output;
@@ -377,8 +387,17 @@ pub fn prove_traces(
     traces: &[RowMajorMatrix<Val>],
 ) -> Result<ProofFile, ProveError> {
     let start = SegmentStart::whole_run(&public.statement);
+    // The instructions fetched from memory are DYNPROG's rows.
+    let dyn_code = tables
+        .iter()
+        .find_map(|t| match t {
+            tables::Table::DynProg(d) => Some(d.pairs()),
+            _ => None,
+        })
+        .unwrap_or_default();
     let meta = SegmentMeta {
         cycles: public.statement.cycles as u32,
+        dyn_code,
         ..SegmentMeta::default()
     };
     let digest = statement::statement_digest(&public);

@@ -58,6 +58,10 @@ pub struct SegmentMeta {
     /// The words the segment changed and their final values, strictly increasing addresses:
     /// its OUT table (empty in the last segment).
     pub changed: Vec<(u32, u32)>,
+    /// The instructions the segment fetched from memory, `(pc, word)` strictly increasing:
+    /// its DYNPROG table (`super::tables::fetch`). Words the run wrote, or of an executable
+    /// segment outside the instruction ranges; empty for every other run.
+    pub dyn_code: Vec<(u32, u32)>,
 }
 
 /// Where a segment starts: what the verifier derives from the chain.

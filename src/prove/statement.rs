@@ -11,6 +11,9 @@ use crate::isa::{self, Op};
 use crate::vm::Abi;
 use serde::{Deserialize, Serialize};
 
+/// Most executable segments a statement may name (ELF files have one or two).
+pub const MAX_EXEC_SEGMENTS: usize = 256;
+
 /// The claim a proof makes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {
@@ -67,6 +70,12 @@ pub struct Statement {
     /// `(exit_code << 1) | 1` to `tohost` (Spike's convention, the RISC-V architecture tests),
     /// not with an exit system call.
     pub htif_exit: bool,
+    /// The instruction words the run stored into (self-modifying code: words of the
+    /// instruction ranges, byte addresses, strictly increasing). They are ordinary writable
+    /// memory, and every instruction executed there is fetched from memory (FETCH, DYNPROG),
+    /// as is every instruction of an executable segment outside the instruction ranges
+    /// ([`Public::exec`]); the other instruction words are read-only and looked up in PROGRAM.
+    pub code_written: Vec<u32>,
 }
 
 /// One system call (or Nexus tape instruction) as the guest saw it.
@@ -102,20 +111,31 @@ pub struct Public {
     pub image: Vec<(u32, Vec<u8>)>,
     /// Ranges of instruction words: `(address, number of words)`.
     pub code: Vec<(u32, u32)>,
+    /// The executable segments `[start, end)` (each loaded segment with `PF_X`, its whole
+    /// memory size): where the VM may execute. A word there outside `code`, or one the run
+    /// wrote ([`Statement::code_written`]), is executed as memory holds it then.
+    pub exec: Vec<(u64, u64)>,
     pub events: Vec<Event>,
 }
 
-/// SHA-256 over the entry point, the instruction ranges, the `tohost` word and the initial
-/// memory: everything the ELF contributes to the machine a proof is about.
+/// SHA-256 over the entry point, the instruction ranges, the executable segments, the
+/// `tohost` word and the initial memory: everything the ELF contributes to the machine a
+/// proof is about.
 pub fn image_digest(
     entry: u32,
     code: &[(u32, u32)],
+    exec: &[(u64, u64)],
     image: &[(u32, Vec<u8>)],
     tohost: Option<u32>,
 ) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(b"nexus-relink image v2");
+    h.update(b"nexus-relink image v3");
+    h.update((exec.len() as u32).to_le_bytes());
+    for (s, e) in exec {
+        h.update(s.to_le_bytes());
+        h.update(e.to_le_bytes());
+    }
     h.update(entry.to_le_bytes());
     match tohost {
         Some(a) => {
@@ -219,6 +239,25 @@ impl Public {
                 ));
             }
         }
+        if self.exec.len() > MAX_EXEC_SEGMENTS
+            || self.exec.iter().any(|&(s, e)| s >= e || e > 1 << 32)
+        {
+            return Err("the executable segments are not ranges below 4 GiB".into());
+        }
+        let cw = &self.statement.code_written;
+        if cw.windows(2).any(|w| w[0] >= w[1])
+            || cw.iter().any(|&a| {
+                !self
+                    .code
+                    .iter()
+                    .any(|&(s, n)| a >= s && a % 4 == 0 && u64::from(a - s) < 4 * u64::from(n))
+            })
+        {
+            return Err(
+                "the written instruction words are not increasing words of the instruction ranges"
+                    .into(),
+            );
+        }
         if self
             .image
             .iter()
@@ -274,6 +313,30 @@ impl Public {
         }))
     }
 
+    /// The instruction words the run never wrote, `(address, word)`: read-only, in PROGRAM.
+    pub fn static_code_words(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let written = &self.statement.code_written;
+        self.code_words()
+            .filter(move |(a, _)| written.binary_search(a).is_err())
+    }
+
+    /// Whether `pc` is a read-only instruction word (in the instruction ranges, never written
+    /// by the run): PROGRAM's.
+    pub fn is_static_code(&self, pc: u32) -> bool {
+        pc % 4 == 0
+            && self
+                .code
+                .iter()
+                .any(|&(s, n)| pc >= s && u64::from(pc - s) < 4 * u64::from(n))
+            && self.statement.code_written.binary_search(&pc).is_err()
+    }
+
+    /// Whether the VM may execute the word at `pc` (inside an executable segment).
+    pub fn executable(&self, pc: u32) -> bool {
+        let pc = u64::from(pc);
+        self.exec.iter().any(|&(s, e)| s <= pc && pc + 4 <= e)
+    }
+
     /// Instruction words `(address, word)`.
     pub fn code_words(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
         self.code.iter().flat_map(move |&(a, n)| {
@@ -300,6 +363,7 @@ pub fn statement_digest(p: &Public) -> [u8; 32] {
     h.update(postcard::to_allocvec(&p.statement).expect("serialisable"));
     h.update(postcard::to_allocvec(&p.image).expect("serialisable"));
     h.update(postcard::to_allocvec(&p.code).expect("serialisable"));
+    h.update(postcard::to_allocvec(&p.exec).expect("serialisable"));
     h.finalize().into()
 }
 
@@ -519,7 +583,10 @@ pub fn replay(p: &Public) -> Result<(), String> {
     let mut last_clk: Option<u64> = None;
     // Machine CSRs, as the VM keeps them (bare-metal start-up code: the RISC-V ISA tests).
     let mut csrs: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
-    let code: std::collections::HashMap<u32, u32> = p.code_words().collect();
+    // The instruction an event executed: a read-only word of PROGRAM (an event at a word the
+    // run wrote, or outside the instruction ranges, has none: those are fetched from memory,
+    // and which word was there is not the transcript's).
+    let code: std::collections::HashMap<u32, u32> = p.static_code_words().collect();
     for (i, e) in p.events.iter().enumerate() {
         let at = format!("system call {i} (cycle {}, pc {:#x})", e.clk, e.pc);
         if last_clk.is_some_and(|c| e.clk <= c) {

@@ -105,7 +105,11 @@ fn check_elf(p: &Public, img: &Image, layout: &Layout) -> Result<(), VerifyError
             m.abi.name()
         ));
     }
-    if m.image_digest != st.image_digest || mine.image != p.image || mine.code != p.code {
+    if m.image_digest != st.image_digest
+        || mine.image != p.image
+        || mine.code != p.code
+        || mine.exec != p.exec
+    {
         diffs.push("the initial memory image (program) differs".to_string());
     }
     if m.entry != st.entry {
@@ -169,7 +173,7 @@ pub struct Counts {
 impl Counts {
     pub fn of(p: &Public) -> Counts {
         let mut pcs: Vec<u32> = p
-            .code_words()
+            .static_code_words()
             .filter(|&(pc, w)| {
                 crate::isa::decode(w).is_ok_and(|i| tables::prog_row(pc, &i).is_some())
             })
@@ -298,7 +302,7 @@ fn precheck_statement(pf: &ProofFile) -> Result<Counts, VerifyError> {
     let st = &p.statement;
     st.check_consistency().map_err(VerifyError::Statement)?;
     p.check_shape().map_err(VerifyError::Statement)?;
-    if statement::image_digest(st.entry, &p.code, &p.image, st.tohost) != st.image_digest {
+    if statement::image_digest(st.entry, &p.code, &p.exec, &p.image, st.tohost) != st.image_digest {
         return Err(VerifyError::Statement(
             "the image digest does not match the image".into(),
         ));
@@ -339,6 +343,18 @@ fn segment_precheck(
     let st = &p.statement;
     let meta = &sp.meta;
     segment::check_meta(start, meta).map_err(VerifyError::Statement)?;
+    if meta.dyn_code.len() > meta.cycles as usize {
+        return Err(VerifyError::Statement(format!(
+            "segment {} fetches more instruction words than it has cycles",
+            start.index
+        )));
+    }
+    tables::DynProg::from_pairs(p, &meta.dyn_code).map_err(|e| {
+        VerifyError::Statement(format!(
+            "segment {}: an instruction fetched from memory: {e}",
+            start.index
+        ))
+    })?;
     if sp.proof.is_zk() != st.zk {
         return Err(VerifyError::Stark(format!(
             "the statement says zero-knowledge: {}, the STARK was made {} hiding commitments",
@@ -352,8 +368,9 @@ fn segment_precheck(
 /// The table heights a segment's proof must have, from counts: the fixed tables' exactly,
 /// CPU's exactly (one padding row after the last cycle), MEM's and MULDIV's at most what the
 /// segment's cycles and system calls can touch; every table at least the statement's fewest
-/// rows. Also bounds the meta's word lists: a segment touches at most one memory word per
-/// cycle (accesses are aligned) and the words of its system calls.
+/// rows. Also bounds the meta's word lists: a segment touches at most two memory words per
+/// cycle (its instruction, when fetched from memory, and one aligned data word) and the
+/// words of its system calls.
 fn check_heights(
     p: &Public,
     counts: &Counts,
@@ -366,7 +383,8 @@ fn check_heights(
     let cycles = meta.cycles as usize;
     let evs = segment::segment_events(&p.events, start.clk0, u64::from(meta.cycles));
     let io_words: usize = evs.iter().map(event_words).sum();
-    let reach = cycles + io_words;
+    // A cycle touches its instruction word (when fetched from memory) and one data word.
+    let reach = 2 * cycles + io_words;
     if meta.touched.len() > reach || meta.changed.len() > reach {
         return Err(VerifyError::Statement(format!(
             "segment {k} states {} touched and {} changed words; its {cycles} cycles and system calls reach at most {reach}",
@@ -406,6 +424,8 @@ fn check_heights(
         (rows(io_words), true),
         (rows(cycles), false),
         (rows(meta.changed.len()), true),
+        (rows(meta.dyn_code.len()), true),
+        (rows(cycles), false),
     ];
     let min_bits = witness::min_rows(st).trailing_zeros() as usize;
     for (i, (&b, &(h, exact))) in bits.iter().zip(&want).enumerate() {
@@ -495,7 +515,7 @@ fn check_segment(
 }
 
 /// The height of a table the verifier builds (preprocessed or fixed); `None` for the tables
-/// only the prover has (CPU, MEM, MULDIV).
+/// only the prover has (CPU, MEM, MULDIV, FETCH).
 fn fixed_height(t: &Table) -> Option<usize> {
     use tables::Table as T;
     Some(match t {
@@ -507,7 +527,8 @@ fn fixed_height(t: &Table) -> Option<usize> {
         T::Events(t) => t.height,
         T::IoWords(t) => t.height,
         T::Out(t) => t.height,
-        T::Cpu(_) | T::Mem(_) | T::MulDiv(_) => return None,
+        T::DynProg(t) => t.height,
+        T::Cpu(_) | T::Mem(_) | T::MulDiv(_) | T::Fetch(_) => return None,
     })
 }
 

@@ -8,8 +8,8 @@
 use super::segment::{segment_events, SegmentMeta, SegmentStart};
 use super::statement::Public;
 use super::tables::{
-    self, mem_trace, range_trace, reg_trace, CpuTrace, EventTrace, IoTrace, MdTrace, Mults, Run,
-    State, Table,
+    self, mem_trace, range_trace, reg_trace, CpuTrace, EventTrace, FetchTrace, IoTrace, MdTrace,
+    Mults, Run, State, Table,
 };
 use super::Val;
 use crate::vm::trace::Trace;
@@ -167,18 +167,22 @@ fn build_with(
         .rows
         .iter()
         .filter(|r| {
+            // PROGRAM's instruction, or the one the VM fetched from memory.
             pt.prog_index
                 .get(&r.pc)
-                .is_some_and(|(_, p)| p.sel == tables::sel::MD)
+                .map(|&(_, p)| p)
+                .or_else(|| prog_row(r.pc, &r.inst))
+                .is_some_and(|p| p.sel == tables::sel::MD)
         })
         .count();
     let mut md = MdTrace::new(rows_for(st, n_md));
     let mut events = EventTrace::new(ev_table.height);
     let mut io = IoTrace::new(io_table.height);
+    let mut fetch = FetchTrace::new();
     for (i, tr) in t.rows.iter().enumerate() {
         // The row's four access slots are at 8 clk + 1 .. 8 clk + 4, an event's after them.
         let ts = 8 * i as u32 + 1;
-        let pr = cpu.push(&mut run, i, tr, ts, n, &mut md, events.next)?;
+        let pr = cpu.push(&mut run, i, tr, ts, n, &mut md, &mut fetch, events.next)?;
         // A misaligned access is an event; a forger (unchecked) may leave its event out of
         // the transcript (`soundness::a_misaligned_row_without_its_event_is_rejected`).
         let mis_event =
@@ -210,6 +214,18 @@ fn build_with(
     let range_main = range_trace(&run.mults);
     let regs_out: [u32; 32] = std::array::from_fn(|r| run.st.regs[r].0);
     let last = start.last;
+    let dyn_code: Vec<(u32, u32)> = fetch.counts.keys().copied().collect();
+    let dynprog = if checked {
+        tables::DynProg::from_pairs(p, &dyn_code)
+            .map_err(|what| WitnessError::Internal { cycle: n, what })?
+    } else {
+        // A forger's fetched words need not decode as the verifier would.
+        tables::DynProg::from_pairs(p, &dyn_code).unwrap_or_else(|_| tables::DynProg::empty(st))
+    };
+    let dyn_main = fetch.dyn_mults(&dynprog);
+    let fetch_cols = fetch.cols.clone();
+    let fetches = fetch.counts.values().sum::<u32>() as usize;
+    let fetch_main = fetch.finish(rows_for(st, fetches));
     let meta = SegmentMeta {
         cycles: n as u32,
         pc_out: if last {
@@ -220,6 +236,7 @@ fn build_with(
         regs_out: if last { Vec::new() } else { regs_out.to_vec() },
         touched: if first { Vec::new() } else { touched },
         changed: if last { Vec::new() } else { changed },
+        dyn_code,
     };
     let image = if first {
         tables::ImageTable::from_words(p, &pt.image_words, &pt.ro_words)
@@ -244,6 +261,8 @@ fn build_with(
         Table::IoWords(io_table),
         Table::MulDiv(tables::MulDiv { cols: md_cols }),
         Table::Out(out),
+        Table::DynProg(dynprog),
+        Table::Fetch(tables::Fetch { cols: fetch_cols }),
     ];
     let traces = vec![
         cpu_main,
@@ -257,6 +276,8 @@ fn build_with(
         io.finish(),
         md_main,
         out_main,
+        dyn_main,
+        fetch_main,
     ];
     Ok(SegmentWitness {
         tables,
@@ -306,5 +327,14 @@ pub fn verifier_tables(
             cols: tables::MdCols::new(),
         }),
         Table::Out(tables::OutTable::from_changed(st, &meta.changed)),
+        // Checked before any table is built (`verifier::precheck`); an invalid list has
+        // no rows, and no fetch can be proven against it.
+        Table::DynProg(
+            tables::DynProg::from_pairs(p, &meta.dyn_code)
+                .unwrap_or_else(|_| tables::DynProg::empty(st)),
+        ),
+        Table::Fetch(tables::Fetch {
+            cols: tables::FetchCols::new(),
+        }),
     ]
 }

@@ -148,6 +148,11 @@ pub struct RunResult {
     /// hint frames the guest saw (read, or its length asked for). A proof states only these.
     #[serde(skip)]
     pub input_read: usize,
+    /// The words of the ELF's executable sections the run stored into (self-modifying code),
+    /// their byte addresses, increasing. A proof states them: they are writable memory whose
+    /// instructions the prover fetches from memory (`prove::Statement::code_written`).
+    #[serde(skip)]
+    pub code_written: Vec<u32>,
     pub fault: Option<Fault>,
 }
 
@@ -219,6 +224,10 @@ pub struct Vm {
     single_step: bool,
     /// linux-rv32: the first ecall answered with -ENOSYS `(pc, a7, t0)`, named in a later fault.
     enosys: Option<(u32, u32, u32)>,
+    /// The words of the executable sections (`Image::executable_words`), one bit per word of
+    /// `code`: a store into one is recorded in `code_written`.
+    static_code: Vec<u64>,
+    code_written: std::collections::BTreeSet<u32>,
 }
 
 /// The initial stack a Linux loader (and qemu-user) gives a program: from `sp` up, `argc` (1),
@@ -348,12 +357,15 @@ impl Vm {
             return Err(VmError::CodeTooLarge { vaddr: code_base });
         }
         let mut code = vec![None; ((code_end - code_base) / 4) as usize];
+        let mut static_code = vec![0u64; code.len().div_ceil(64)];
         // Words of executable sections; a section outside the executable segments (its
         // flags say code, the segment says otherwise) is not executable.
         for (addr, word) in img.executable_words() {
             if addr >= code_base {
-                if let Some(slot) = code.get_mut(((addr - code_base) / 4) as usize) {
+                let idx = ((addr - code_base) / 4) as usize;
+                if let Some(slot) = code.get_mut(idx) {
                     *slot = isa::decode(word).ok();
+                    static_code[idx / 64] |= 1 << (idx % 64);
                 }
             }
         }
@@ -406,6 +418,8 @@ impl Vm {
             hints_seen: 0,
             enosys: None,
             single_step: false,
+            static_code,
+            code_written: Default::default(),
         })
     }
 
@@ -571,6 +585,7 @@ impl Vm {
                 self.input_pos
             }
             .min(self.cfg.input.len()),
+            code_written: self.code_written.iter().copied().collect(),
             fault,
         }
     }
@@ -1051,6 +1066,9 @@ impl Vm {
                 let word = self.mem.load(w, 4).unwrap_or(0);
                 self.code[idx] = if exec { isa::decode(word).ok() } else { None };
                 self.blocks.code_changed(idx);
+                if self.static_code[idx / 64] >> (idx % 64) & 1 == 1 {
+                    self.code_written.insert(w);
+                }
             }
         }
     }

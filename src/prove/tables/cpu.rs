@@ -28,6 +28,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::common::*;
+use super::fetch::FetchTrace;
 use super::muldiv::MdTrace;
 use super::program::{prog_row, ProgRow};
 
@@ -126,6 +127,9 @@ pub struct CpuCols {
     /// transcript event reads the registers, the bytes (IOW, any two words) and writes `rd`;
     /// the native replay checks the address and the value.
     pub mis: usize,
+    /// The instruction is fetched from memory (a word the run wrote, or one outside the
+    /// instruction ranges): the CPU takes it from the FETCH row of its clock, not PROGRAM.
+    pub fetched: usize,
     pub width: usize,
 }
 
@@ -182,6 +186,7 @@ impl CpuCols {
             shi: a.one(),
             halt: a.one(),
             mis: a.one(),
+            fetched: a.one(),
             width: 0,
         };
         c.width = a.0;
@@ -579,7 +584,11 @@ impl Cpu {
             [x(l.clk), x(l.pcw), x(l.evn)],
             Count::bounded(s(sel::EV) + mis, 1),
         );
-        // The instruction at pc.
+        // The instruction at pc: PROGRAM's (last key element 0) or, when fetched, the FETCH
+        // row's of this clock (`clk + 1`).
+        let fetched = x(l.fetched);
+        b.assert_bool(fetched.clone());
+        b.assert_zero(fetched.clone() * (one.clone() - real.clone()));
         let op = (0..sel::N).fold(AB::Expr::ZERO, |acc, k| acc + s(k) * c(k as u32));
         let link = s(sel::JAL) + s(sel::JALR);
         PROG.lookup_key(
@@ -603,6 +612,7 @@ impl Cpu {
                 link.clone() * x(l.c[2]),
                 link * x(l.c[3]),
                 real.clone(),
+                fetched * (x(l.clk) + one),
             ],
             Count::bounded(real, 1),
         );
@@ -641,6 +651,7 @@ impl CpuTrace {
         ts: u32,
         n: usize,
         md: &mut MdTrace,
+        fetch: &mut FetchTrace,
         ev_next_event: usize,
     ) -> Result<ProgRow, WitnessError> {
         let (p, pt, checked) = (run.p, run.pt, run.checked);
@@ -652,8 +663,31 @@ impl CpuTrace {
             pc: tr.pc,
             what,
         };
+        let mut fetched = false;
         let (pidx, pr) = match pt.prog_index.get(&tr.pc) {
             Some(&(k, r)) => (Some(k), r),
+            // A word the run wrote, or one of an executable segment outside the instruction
+            // ranges: executed as memory holds it now (FETCH reads it at 8 clk + 1).
+            None if tr.pc % 4 == 0 && p.executable(tr.pc) && !p.is_static_code(tr.pc) => {
+                if checked && p.statement.zk {
+                    return Err(unsupported(
+                        "an instruction fetched from memory (self-modifying code, or code outside the ELF's instruction ranges) in a zero-knowledge proof (the instruction words would be public)".into(),
+                    ));
+                }
+                let (word, prev) = st.word(run.base, tr.pc >> 2);
+                let r = match super::fetch::dyn_row(p, tr.pc, word) {
+                    Ok(r) => r,
+                    // A forger executes what the trace says.
+                    Err(_) if !checked && prog_row(tr.pc, &tr.inst).is_some() => {
+                        prog_row(tr.pc, &tr.inst).expect("checked")
+                    }
+                    Err(e) => return Err(unsupported(e)),
+                };
+                st.mem.insert(tr.pc >> 2, (word, ts));
+                fetch.push(mults, i as u32, tr.pc, word, prev, &r);
+                fetched = true;
+                (None, r)
+            }
             // A forger executes what the trace says, with no program row to look up.
             None if !checked && prog_row(tr.pc, &tr.inst).is_some() => {
                 (None, prog_row(tr.pc, &tr.inst).expect("checked"))
@@ -666,7 +700,14 @@ impl CpuTrace {
             }
         };
         if checked && prog_row(tr.pc, &tr.inst) != Some(pr) {
-            return Err(unsupported("code modified at run time".into()));
+            return Err(WitnessError::Internal {
+                cycle: i,
+                what: format!(
+                    "the VM executed `{}` at {:#x}, the proof's machine another instruction",
+                    tr.inst.op.mnemonic(),
+                    tr.pc
+                ),
+            });
         }
         if let Some(k) = pidx {
             mults.prog[k] += 1;
@@ -674,6 +715,7 @@ impl CpuTrace {
         let w = self.cols.width;
         let row = &mut self.main[i * w..(i + 1) * w];
         row[l.real] = Val::ONE;
+        row[l.fetched] = f(u32::from(fetched));
         row[l.clk] = f(i as u32);
         row[l.pcw] = f(tr.pc / 4);
         row[l.sel[pr.sel]] = Val::ONE;
@@ -730,6 +772,11 @@ impl CpuTrace {
                         "a misaligned {width}-byte access at {d:#x} in a zero-knowledge proof (its bytes would be public in the transcript)"
                     )));
                 }
+                if checked && fetched {
+                    return Err(unsupported(format!(
+                        "a misaligned {width}-byte access by an instruction fetched from memory (the transcript's replay decodes a misaligned access from the ELF's instruction ranges)"
+                    )));
+                }
                 let ro = |a: u32| pt.ro_words.contains(&(a >> 2));
                 let end = d.wrapping_add(width as u32 - 1);
                 if checked && matches!(s, sel::SH | sel::SW) && (ro(d) || ro(end)) {
@@ -745,6 +792,16 @@ impl CpuTrace {
             }
             let ro = pt.ro_words.contains(&(d >> 2));
             let st_ = &p.statement;
+            if checked
+                && st_.zk
+                && matches!(s, sel::SB | sel::SH | sel::SW)
+                && st_.code_written.binary_search(&(d & !3)).is_ok()
+            {
+                return Err(unsupported(format!(
+                    "a store into the instruction word {:#x} (self-modifying code) in a zero-knowledge proof (the written instruction words are public)",
+                    d & !3
+                )));
+            }
             let htif = st_.htif_exit
                 && s == sel::SW
                 // A forger (unchecked) may take the last row's store for the exit, whatever

@@ -1,6 +1,6 @@
 //! **IMAGE** (preprocessed, from the ELF): the initial memory words, one row each
-//! `(real, waddr, bytes[4], ro)`, `ro` marking a read-only word (an instruction word or
-//! `tohost`). It receives one token per row on the image bus; MEM must start each of these
+//! `(real, waddr, bytes[4], ro)`, `ro` marking a read-only word (an instruction word the run
+//! never wrote, or `tohost`). It receives one token per row on the image bus; MEM must start each of these
 //! words exactly once, with that value (in memory space 2 when read-only). Its main trace is
 //! one unused zero column.
 //!
@@ -68,13 +68,9 @@ pub fn image_words(p: &Public) -> (BTreeMap<u32, [u8; 4]>, BTreeSet<u32>) {
             image_words.entry(addr >> 2).or_insert([0; 4])[(addr & 3) as usize] = byte;
         }
     }
-    // Read-only words: the instruction words and `tohost` (an image word, zero when the
-    // image does not hold it), so MEM starts each of them through IMAGE.
-    let mut ro_words: BTreeSet<u32> = p
-        .code
-        .iter()
-        .flat_map(|&(a, n)| (0..n).map(move |i| (a >> 2) + i))
-        .collect();
+    // Read-only words: the instruction words the run never wrote and `tohost` (an image word,
+    // zero when the image does not hold it), so MEM starts each of them through IMAGE.
+    let mut ro_words: BTreeSet<u32> = p.static_code_words().map(|(a, _)| a >> 2).collect();
     if let Some(t) = p.statement.tohost {
         ro_words.insert(t >> 2);
         image_words.entry(t >> 2).or_insert([0; 4]);

@@ -28,6 +28,9 @@
 //!   result.
 //! - [`out`] **OUT** (preprocessed, from the proof file): the words a segment changed, with
 //!   their final values; the next segment's IMAGE starts from them.
+//! - [`fetch`] **DYNPROG** (preprocessed, from the proof file) and **FETCH**: instructions
+//!   fetched from memory (self-modifying code, code outside the instruction ranges in an
+//!   executable segment), each read at its cycle and decoded by the verifier.
 //!
 //! A proof is a chain of segments, each a batch STARK over these tables
 //! (`super::segment`): IMAGE holds the memory at segment start (the ELF's image in the
@@ -38,6 +41,7 @@
 mod common;
 pub mod cpu;
 pub mod event;
+pub mod fetch;
 pub mod image;
 pub mod iow;
 pub mod mem;
@@ -59,6 +63,8 @@ pub(crate) use cpu::CpuTrace;
 pub use cpu::{sel, Cpu, CpuCols};
 pub(crate) use event::EventTrace;
 pub use event::{ev, Events};
+pub(crate) use fetch::FetchTrace;
+pub use fetch::{dyn_row, DynProg, Fetch, FetchCols, DYN_W};
 pub use image::{image_words, ImageTable, IMAGE_W};
 pub(crate) use iow::IoTrace;
 pub use iow::{IoWords, IOW_MW, IOW_PW};
@@ -90,9 +96,11 @@ pub enum Table {
     IoWords(IoWords),
     MulDiv(MulDiv),
     Out(OutTable),
+    DynProg(DynProg),
+    Fetch(Fetch),
 }
 
-pub const NUM_TABLES: usize = 11;
+pub const NUM_TABLES: usize = 13;
 /// CPU public values: the segment's first pc (word), its cycles, (image_end - 1) and
 /// stack_bottom as (high, low) halves, the segment digest as 16 16-bit limbs (bound by the
 /// Fiat-Shamir transcript), `notlast` (a segment before the last), the pc (word) the next
@@ -103,6 +111,7 @@ pub const CPU_PUBLIC: usize = 6 + 16 + 2 + 6;
 pub const MEM_PUBLIC: usize = 10;
 pub const TABLE_NAMES: [&str; NUM_TABLES] = [
     "cpu", "program", "mem", "image", "regs", "range", "shift", "events", "io", "muldiv", "out",
+    "dynprog", "fetch",
 ];
 
 fn pre_matrix<F: Field>(rows: &[u32], width: usize, height: usize) -> RowMajorMatrix<F> {
@@ -115,7 +124,12 @@ impl<F: Field> BaseAir<F> for Table {
     fn width(&self) -> usize {
         match self {
             Table::Cpu(t) => t.cols.width,
-            Table::Program(_) | Table::Image(_) | Table::Shift(_) | Table::Out(_) => 1,
+            Table::Program(_)
+            | Table::Image(_)
+            | Table::Shift(_)
+            | Table::Out(_)
+            | Table::DynProg(_) => 1,
+            Table::Fetch(t) => t.cols.width,
             Table::Mem(t) => t.cols.width,
             Table::Regs(_) => REG_W,
             Table::Range(_) => RANGE_W,
@@ -141,6 +155,7 @@ impl<F: Field> BaseAir<F> for Table {
             Table::IoWords(t) => Some(pre_matrix(&t.rows, IOW_PW, t.height)),
             Table::Regs(t) => Some(pre_matrix(&t.rows, REG_PW, t.height)),
             Table::Out(t) => Some(pre_matrix(&t.rows, OUT_W, t.height)),
+            Table::DynProg(t) => Some(pre_matrix(&t.rows, DYN_W, t.height)),
             _ => None,
         }
     }
@@ -153,6 +168,7 @@ impl<F: Field> BaseAir<F> for Table {
             Table::IoWords(_) => IOW_PW,
             Table::Regs(_) => REG_PW,
             Table::Out(_) => OUT_W,
+            Table::DynProg(_) => DYN_W,
             _ => 0,
         }
     }
@@ -191,6 +207,8 @@ impl<AB: PermutationAirBuilder + InteractionBuilder> Air<AB> for Table {
             Table::IoWords(t) => t.eval(b),
             Table::MulDiv(t) => t.eval(b),
             Table::Out(t) => t.eval(b),
+            Table::DynProg(t) => t.eval(b),
+            Table::Fetch(t) => t.eval(b),
         }
     }
 }

@@ -498,6 +498,12 @@ impl MdTrace {
     /// Fill the next row with `op(a, b)`; the result.
     pub(crate) fn push(&mut self, op: usize, a: u32, b: u32, mults: &mut Mults) -> u32 {
         let w = self.cols.width;
+        if (self.next + 1) * w > self.main.len() {
+            // More than counted (only a forger's fetched instruction can differ from what the
+            // VM executed): a power of two more rows.
+            self.height = (self.next + 1).next_power_of_two().max(2 * self.height);
+            self.main.resize(self.height * w, Val::ZERO);
+        }
         let r = &mut self.main[self.next * w..(self.next + 1) * w];
         self.next += 1;
         md_row(r, &self.cols, op, a, b, mults)

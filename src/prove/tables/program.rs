@@ -2,7 +2,9 @@
 //! word the proof's machine can execute, as the CPU's lookup tuple `(pc/4, sel, use_imm, mdop,
 //! rd, rs1, rs2, wr, imm[4], tgt, link[4], 1)`; the main column is the multiplicity, how often
 //! the run executed the row. The CPU looks every row's (pc, instruction) up here, so it can
-//! only execute what the ELF holds.
+//! only execute what the ELF holds; a word the run wrote, or one of an executable segment
+//! outside the instruction ranges, has no row here and is fetched from memory instead
+//! (`super::fetch`).
 //!
 //! Rules of `docs/RULES.md` it carries: instructions only from the executable words; no
 //! `ebreak`, Nexus keccak or custom words (not in the table, cannot be executed); misaligned
@@ -40,7 +42,11 @@ impl Program {
             .map(|&v| v.into())
             .collect();
         let mult: AB::Expr = b.main().current_slice()[0].into();
-        PROG.table_entry(b, p, mult);
+        // The last key element tells a read-only word's row (0) from a fetched one's (its
+        // clock + 1, `super::fetch`).
+        let mut key = p;
+        key.push(AB::Expr::ZERO);
+        PROG.table_entry(b, key, mult);
     }
 }
 
@@ -151,7 +157,7 @@ pub fn prog_row(pc: u32, i: &Inst) -> Option<ProgRow> {
     })
 }
 
-fn prog_tuple(pc: u32, r: &ProgRow) -> [u32; PROG_TUPLE] {
+pub(super) fn prog_tuple(pc: u32, r: &ProgRow) -> [u32; PROG_TUPLE] {
     let i = bytes(r.imm);
     let l = bytes(r.link);
     [
@@ -183,7 +189,7 @@ impl Program {
     pub fn from_public(p: &Public) -> (Program, HashMap<u32, (usize, ProgRow)>) {
         let mut rows = Vec::new();
         let mut prog_index = HashMap::new();
-        for (pc, w) in p.code_words() {
+        for (pc, w) in p.static_code_words() {
             let Ok(inst) = crate::isa::decode(w) else {
                 continue;
             };
