@@ -354,8 +354,13 @@ fn program_image_tampered() {
         .unwrap();
     let off = (addr + 4 * (n - 1) - region.0) as usize;
     region.1[off] ^= 0x80; // an immediate bit of the last instruction
-    bad.public.statement.image_digest =
-        prove::statement::image_digest(entry, &bad.public.code, &bad.public.image, None);
+    bad.public.statement.image_digest = prove::statement::image_digest(
+        entry,
+        &bad.public.code,
+        &bad.public.exec,
+        &bad.public.image,
+        None,
+    );
     assert!(matches!(
         prove::verify(&bad, None),
         Err(VerifyError::Stark(_))

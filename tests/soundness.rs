@@ -205,27 +205,31 @@ const SHAPE: guest::Shape = guest::Shape {
 };
 
 /// A. Self-modifying code: the guest stores `li a0, 0` over its own `li a0, 7` and runs it.
-/// The VM runs the stored instruction (exit 0); the forged run is the same program's, with the
-/// word changed back after the store, so that it executes the original instruction and claims
-/// exit 7 (PROGRAM is the ELF's code: a proof always fetches the original). Code words are
-/// read-only in the proof, so no store into code is provable.
+/// The VM runs the stored instruction (exit 0), and so does the proof: a word the run wrote is
+/// stated (`code_written`), is writable memory, and every instruction at it is fetched from
+/// memory (FETCH reads the word at its cycle, DYNPROG holds the verifier's decoding). The
+/// forged run is the same program's with the word changed back after the store, so that it
+/// executes the original instruction and claims exit 7. Stated as written, its FETCH row
+/// claims the original word where memory holds the stored one (mutation-checked: without
+/// FETCH's memory access it verifies); stated as never written, the word is read-only and the
+/// store has no token. Both are rejected.
 #[test]
-fn a_store_into_code_is_not_provable() {
-    a_store_into_code_is_not_provable_in(Mode::Plain)
+fn a_self_modifying_code_runs_the_stored_instruction() {
+    a_self_modifying_code_runs_the_stored_instruction_in(Mode::Plain)
 }
 
 #[test]
-fn a_store_into_code_is_not_provable_in_zk_mode() {
-    a_store_into_code_is_not_provable_in(Mode::Zk)
+fn a_self_modifying_code_runs_the_stored_instruction_in_zk_mode() {
+    a_self_modifying_code_runs_the_stored_instruction_in(Mode::Zk)
 }
 
 #[test]
-fn a_store_into_code_is_not_provable_in_a_middle_segment() {
+fn a_self_modifying_code_runs_the_stored_instruction_in_a_middle_segment() {
     // Segments of 2 cycles: the store (cycle 3) in segment 1 of 5.
-    a_store_into_code_is_not_provable_in(Mode::Chain(2))
+    a_self_modifying_code_runs_the_stored_instruction_in(Mode::Chain(2))
 }
 
-fn a_store_into_code_is_not_provable_in(mode: Mode) {
+fn a_self_modifying_code_runs_the_stored_instruction_in(mode: Mode) {
     let li_a0_0 = encode(&Inst::addi(10, 0, 0)).unwrap();
     let li_a0_7 = encode(&Inst::addi(10, 0, 7)).unwrap();
     let mut a = Asm(Vec::new());
@@ -244,17 +248,55 @@ fn a_store_into_code_is_not_provable_in(mode: Mode) {
     let (img, layout) = parse(guest::elf(&SHAPE, &a.0, &[]));
     let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
     assert_eq!(vm.exit_code, Some(0), "the VM runs the stored instruction");
-    // The honest prover refuses by name.
-    let err = prove::prove(&img, &layout, RunConfig::default(), &|_| {})
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(err.contains("self-modifying code"), "{err}");
+    assert_eq!(vm.code_written, vec![target]);
+    let options = prove::ProveOptions {
+        zk: mode == Mode::Zk,
+        segment_cycles: match mode {
+            Mode::Chain(s) => s,
+            _ => prove::ProveOptions::default().segment_cycles,
+        },
+        ..Default::default()
+    };
+    let honest = prove::prove_with(&img, &layout, RunConfig::default(), &options, &|_| {});
+    if mode == Mode::Zk {
+        // The written word and the fetched instruction would be public: refused by name.
+        let err = honest.err().expect("refused in zk mode").to_string();
+        assert!(
+            err.contains("self-modifying code") && err.contains("zero-knowledge"),
+            "{err}"
+        );
+    } else {
+        let (pf, _) = honest.expect("self-modifying code proves");
+        let st = prove::verify(&pf, Some((&img, &layout))).expect("the honest proof verifies");
+        assert_eq!((st.exit_code, st.code_written.clone()), (0, vec![target]));
+        assert!(pf
+            .segments
+            .iter()
+            .any(|s| s.meta.dyn_code == [(target, li_a0_0)]));
+    }
     let change = Some((store + 1, target, li_a0_7));
     let cfg = RunConfig::default();
-    let pf = forge_changed(&img, &layout, &img, &layout, cfg, mode, change);
+    let pf = forge_changed(&img, &layout, &img, &layout, cfg.clone(), mode, change);
     assert_eq!(pf.public.statement.exit_code, 7);
-    mode.check(&rejected(&pf, &img, &layout), store);
+    assert_eq!(pf.public.statement.code_written, vec![target]);
+    // Rejected where the changed word is fetched: `target`, three cycles after the store.
+    mode.check(&rejected(&pf, &img, &layout), store + 3);
+    // The same run stated as never writing its code: the word is read-only, PROGRAM's.
+    if mode == Mode::Plain {
+        let mut run = Vm::new(&img, &layout, cfg.clone())
+            .unwrap()
+            .trace_segments();
+        let mut pieces = vec![run.next_segment(store + 1).unwrap()];
+        assert!(run.vm_mut().tamper(None, None, Some((target, li_a0_7))));
+        pieces.push(run.next_segment(u64::MAX).unwrap());
+        let res = run.result().unwrap().clone();
+        let mut public =
+            prove::public_of_run(&img, &layout, None, Vec::new(), &pieces, res).unwrap();
+        public.statement.code_written.clear();
+        let (tables, traces) = witness::build_unchecked(&public, &concat(pieces)).unwrap();
+        let pf = prove::prove_traces(public, &tables, &traces).unwrap();
+        assert!(rejected(&pf, &img, &layout).contains("STARK"));
+    }
 }
 
 /// B. A stack overflow into the heap: with heap end = stack bottom the two regions touch, so

@@ -674,7 +674,21 @@ impl CpuTrace {
                         "an instruction fetched from memory (self-modifying code, or code outside the ELF's instruction ranges) in a zero-knowledge proof (the instruction words would be public)".into(),
                     ));
                 }
-                let (word, prev) = st.word(run.base, tr.pc >> 2);
+                if checked && pt.ro_words.contains(&(tr.pc >> 2)) {
+                    return Err(unsupported(
+                        "executing the HTIF `tohost` word (it is read-only in a proof)".into(),
+                    ));
+                }
+                let (mut word, prev) = st.word(run.base, tr.pc >> 2);
+                let executed = prog_row(tr.pc, &tr.inst);
+                if !checked && super::fetch::dyn_row(p, tr.pc, word).ok() != executed {
+                    // A forger that executed the image's word where memory holds another
+                    // claims to have fetched the image's (`soundness::a_store_into_code_…`).
+                    let img = p.image_word(tr.pc);
+                    if super::fetch::dyn_row(p, tr.pc, img).ok() == executed {
+                        word = img;
+                    }
+                }
                 let r = match super::fetch::dyn_row(p, tr.pc, word) {
                     Ok(r) => r,
                     // A forger executes what the trace says.
@@ -683,7 +697,9 @@ impl CpuTrace {
                     }
                     Err(e) => return Err(unsupported(e)),
                 };
-                st.mem.insert(tr.pc >> 2, (word, ts));
+                // Memory keeps what it holds (a forger's claimed word is not in it).
+                let held = st.mem.get(&(tr.pc >> 2)).map_or(word, |&(v, _)| v);
+                st.mem.insert(tr.pc >> 2, (held, ts));
                 fetch.push(mults, i as u32, tr.pc, word, prev, &r);
                 fetched = true;
                 (None, r)
