@@ -378,3 +378,42 @@ fn the_program_identity_is_one_value_across_inspect_prove_and_verify() {
     let text = cli().arg("inspect").arg(elf).output().unwrap();
     assert!(String::from_utf8_lossy(&text.stdout).contains(&format!("program identity: {id}")));
 }
+
+/// Self-modifying code: `verify` states the instruction words the run wrote, in its summary and
+/// in `--json` (`code_written`); a proof without them says nothing of the kind.
+#[test]
+fn verify_states_the_instruction_words_the_run_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    for (elf, written) in [
+        ("tests/data/isa/p_env_pass.elf", Some(0x8000_013cu64)),
+        ("tests/data/isa/p_env_nosmc_pass.elf", None),
+    ] {
+        let proof = dir.path().join("p.proof");
+        let o = cli()
+            .args(["prove", elf, "-o"])
+            .arg(&proof)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{elf}");
+        let o = cli()
+            .args(["verify", "--json"])
+            .arg(&proof)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let listed: Vec<u64> = v["code_written"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_u64().unwrap())
+            .collect();
+        assert_eq!(listed, written.into_iter().collect::<Vec<_>>(), "{elf}");
+        let o = cli().arg("verify").arg(&proof).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            err.contains("instruction words written (self-modifying code): 0x8000013c"),
+            written.is_some(),
+            "{elf}: {err}"
+        );
+    }
+}

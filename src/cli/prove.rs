@@ -135,6 +135,9 @@ pub struct VerifyReport {
     /// The run ended with the HTIF exit (a `sw` of `(exit_code << 1) | 1` to `tohost`), not an
     /// exit system call.
     pub htif_exit: bool,
+    /// The instruction words the run wrote (self-modifying code), byte addresses: writable in
+    /// the proof, every instruction there fetched from memory.
+    pub code_written: Vec<u32>,
     /// The input bytes the run read: a stream's bytes consumed (linux-rv32, RISC Zero), a
     /// Nexus tape up to its highest word read, the SP1 hint frames the guest saw.
     pub public_input_hex: String,
@@ -178,6 +181,7 @@ impl VerifyReport {
             cycles: st.cycles,
             exit_code: st.exit_code,
             htif_exit: st.htif_exit,
+            code_written: st.code_written.clone(),
             public_input_hex: hex(&st.public_input),
             input_len: st.input_len,
             input_at: st.input_at,
@@ -416,7 +420,7 @@ fn print_statement(st: &Statement, segments: usize, secs: f64, with_elf: bool) {
         st.initial_sp
     ));
     say(format!(
-        "run: {} cycles, exit code {}{}, public input {}, stdout {} bytes, stderr {} bytes, public output {}, zero-knowledge: {}",
+        "run: {} cycles, exit code {}{}, public input {}, stdout {} bytes, stderr {} bytes, public output {}, zero-knowledge: {}{}",
         st.cycles,
         st.exit_code,
         if st.htif_exit {
@@ -442,8 +446,26 @@ fn print_statement(st: &Statement, segments: usize, secs: f64, with_elf: bool) {
         } else {
             hex(&st.public_output)
         },
-        prove::yes_no(st.zk)
+        prove::yes_no(st.zk),
+        written_code(&st.code_written)
     ));
+}
+
+/// The summary's note on self-modifying code: the instruction words the run wrote.
+fn written_code(words: &[u32]) -> String {
+    if words.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = words.iter().take(4).map(|a| format!("{a:#x}")).collect();
+    let more = if words.len() > 4 {
+        format!(" and {} more", words.len() - 4)
+    } else {
+        String::new()
+    };
+    format!(
+        ", instruction words written (self-modifying code): {}{more}",
+        shown.join(", ")
+    )
 }
 
 /// Exit code of `verify` when the proof file is unreadable or not a proof file.
