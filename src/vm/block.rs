@@ -11,6 +11,10 @@
 //!   block's instruction count, and a load or store that needs the checked path leaves with
 //!   the pc and cycle count of that instruction (from [`Blocks::op_pc`]), having changed
 //!   nothing;
+//! - an operation whose `rs1` is the previous operation's result (or whose `rs2` is, for a
+//!   symmetric one, swapped) reads it from the loop's local `acc` instead of the register
+//!   array (its `…A` form, one dispatch like the others): a dependent pair does not pay the
+//!   host's store-to-load round trip through the array;
 //! - a terminator caches the block it went to (blocks are chained): a loop runs without a
 //!   look-up of its pc;
 //! - the cycle limit is checked once per block: blocks run while at least [`MAX_CYCLES`] cycles
@@ -69,6 +73,44 @@ enum K {
     Sb,
     Sh,
     Sw,
+    // The same operations with `rs1` the previous operation's result, read from the
+    // block loop's `acc` instead of the register array (see [`forwarded`]).
+    ShAddA,
+    AddiA,
+    SltiA,
+    SltiuA,
+    XoriA,
+    OriA,
+    AndiA,
+    SlliA,
+    SrliA,
+    SraiA,
+    AddA,
+    SubA,
+    SllA,
+    SltA,
+    SltuA,
+    XorA,
+    SrlA,
+    SraA,
+    OrA,
+    AndA,
+    MulA,
+    LbA,
+    LhA,
+    LwA,
+    LbuA,
+    LhuA,
+    SbA,
+    ShA,
+    SwA,
+    JalrA,
+    BeqA,
+    BneA,
+    BltA,
+    BgeA,
+    BltuA,
+    BgeuA,
     /// No jump: the next block starts at `imm`, right after (the next word is not a common
     /// instruction, is not decoded, or the block reached its maximum length). Not an
     /// instruction: no cycle.
@@ -209,6 +251,13 @@ impl Blocks {
             ..term.unwrap_or_else(|| bop(K::Next, SINK, 0, 0, end))
         });
         self.op_pc.push(end);
+        // An operation that reads the result of the one before it takes it from the loop's
+        // `acc` (the first operation of a block reads the array).
+        for j in first + 1..self.ops.len() {
+            if let Some(f) = forwarded(&self.ops[j - 1], &self.ops[j]) {
+                self.ops[j] = f;
+            }
+        }
         let id = first as u32;
         self.at[idx] = id;
         id
@@ -314,6 +363,68 @@ fn fuse(prev: &BOp, op: &BOp) -> Option<BOp> {
     }
 }
 
+/// `op` reading the result of `prev` (the operation before it in a block) through the block
+/// loop's `acc`, when it has such a form: its `rs1` is `prev`'s destination, or its `rs2` is
+/// and the operation is symmetric (its operands swapped). A value a store writes, or the `rs2`
+/// of an asymmetric operation, is read from the array as before.
+fn forwarded(prev: &BOp, op: &BOp) -> Option<BOp> {
+    let r = prev.rd;
+    if r == SINK || (op.rs1 != r && op.rs2 != r) {
+        return None;
+    }
+    let symmetric = matches!(
+        op.k,
+        K::Add | K::Xor | K::Or | K::And | K::Mul | K::Beq | K::Bne
+    );
+    let mut o = *op;
+    if o.rs1 != r {
+        if !symmetric {
+            return None;
+        }
+        std::mem::swap(&mut o.rs1, &mut o.rs2);
+    }
+    o.k = match o.k {
+        K::ShAdd => K::ShAddA,
+        K::Addi => K::AddiA,
+        K::Slti => K::SltiA,
+        K::Sltiu => K::SltiuA,
+        K::Xori => K::XoriA,
+        K::Ori => K::OriA,
+        K::Andi => K::AndiA,
+        K::Slli => K::SlliA,
+        K::Srli => K::SrliA,
+        K::Srai => K::SraiA,
+        K::Add => K::AddA,
+        K::Sub => K::SubA,
+        K::Sll => K::SllA,
+        K::Slt => K::SltA,
+        K::Sltu => K::SltuA,
+        K::Xor => K::XorA,
+        K::Srl => K::SrlA,
+        K::Sra => K::SraA,
+        K::Or => K::OrA,
+        K::And => K::AndA,
+        K::Mul => K::MulA,
+        K::Lb => K::LbA,
+        K::Lh => K::LhA,
+        K::Lw => K::LwA,
+        K::Lbu => K::LbuA,
+        K::Lhu => K::LhuA,
+        K::Sb => K::SbA,
+        K::Sh => K::ShA,
+        K::Sw => K::SwA,
+        K::Jalr => K::JalrA,
+        K::Beq => K::BeqA,
+        K::Bne => K::BneA,
+        K::Blt => K::BltA,
+        K::Bge => K::BgeA,
+        K::Bltu => K::BltuA,
+        K::Bgeu => K::BgeuA,
+        _ => return None,
+    };
+    Some(o)
+}
+
 /// `i` at `pc` as a block terminator, if it is a jump or branch the fast path can take: a
 /// `jal` or branch to an aligned target that is not `j .` (which `step` names as a self loop).
 fn terminator(i: Inst, pc: u32) -> Option<BOp> {
@@ -376,6 +487,8 @@ fn chain(
     let ops = &blocks.ops[..];
     let mut cyc = *cycles;
     let mut first = ip;
+    // The last operation's result: what a `…A` operation reads as `rs1`.
+    let mut acc = 0u32;
     // Leave before the operation at `ip`: the operations of its block before it completed.
     macro_rules! bail {
         () => {{
@@ -419,8 +532,8 @@ fn chain(
     }
     // A `len`-byte load at `rs1 + imm` (zero-extended), unless it needs the checked path.
     macro_rules! load {
-        ($o:ident, $len:literal) => {{
-            let addr = r[usize::from($o.rs1)].wrapping_add($o.imm);
+        ($o:ident, $a:ident, $len:literal) => {{
+            let addr = $a.wrapping_add($o.imm);
             match mem.try_load(addr, $len) {
                 Some(x) if $o.rs1 != reg::SP || stack_ok!(addr) => x,
                 _ => bail!(),
@@ -430,14 +543,14 @@ fn chain(
     // A `len`-byte store of `rs2` at `rs1 + imm`, unless it needs the checked path; a store
     // above the highest heap byte so far raises it, as [`Vm::step`] does.
     macro_rules! store {
-        ($o:ident, $len:literal) => {{
-            let addr = r[usize::from($o.rs1)].wrapping_add($o.imm);
+        ($o:ident, $a:ident, $v:ident, $len:literal) => {{
+            let addr = $a.wrapping_add($o.imm);
             let sp = $o.rs1 == reg::SP;
             if (sp && !stack_ok!(addr))
                 || addr == env.tohost
                 || addr.wrapping_sub(env.code_base) < env.code_len
                 || addr.wrapping_add($len - 1).wrapping_sub(env.code_base) < env.code_len
-                || !mem.try_store(addr, $len, r[usize::from($o.rs2)])
+                || !mem.try_store(addr, $len, $v)
             {
                 bail!();
             }
@@ -460,56 +573,60 @@ fn chain(
         let a = r[usize::from(o.rs1)];
         let v = r[usize::from(o.rs2)];
         let imm = o.imm;
+        // A conditional branch: count the block, continue at the taken or fall-through block.
+        macro_rules! branch {
+            ($taken:expr) => {{
+                cyc += u64::from(o.cycles);
+                if $taken {
+                    go!(o.taken, imm, true)
+                } else {
+                    go!(o.link, blocks.op_pc[ip].wrapping_add(4), false)
+                }
+            }};
+        }
+        // Each operation with a forwarded form is two arms of one match: itself, `a` from the
+        // array, and its `…A` form, `a` from `acc` (one dispatch either way).
+        macro_rules! with_acc {
+            ($a:ident; $($k:ident / $ka:ident => $e:expr,)* ; $($rest:tt)*) => {
+                match o.k {
+                    $(K::$k => $e, K::$ka => { let $a = acc; $e })*
+                    $($rest)*
+                }
+            };
+        }
         // The ALU arms repeat `super::alu` and the branch arms `super::branch_taken` on purpose:
         // one match on the operation, without a second dispatch on an `Op`.
-        let x = match o.k {
-            K::Li => imm,
-            K::ShAdd => (a << imm).wrapping_add(v),
-            K::Addi => a.wrapping_add(imm),
-            K::Slti => ((a as i32) < (imm as i32)) as u32,
-            K::Sltiu => (a < imm) as u32,
-            K::Xori => a ^ imm,
-            K::Ori => a | imm,
-            K::Andi => a & imm,
-            K::Slli => a << (imm & 31),
-            K::Srli => a >> (imm & 31),
-            K::Srai => ((a as i32) >> (imm & 31)) as u32,
-            K::Add => a.wrapping_add(v),
-            K::Sub => a.wrapping_sub(v),
-            K::Sll => a << (v & 31),
-            K::Slt => ((a as i32) < (v as i32)) as u32,
-            K::Sltu => (a < v) as u32,
-            K::Xor => a ^ v,
-            K::Srl => a >> (v & 31),
-            K::Sra => ((a as i32) >> (v & 31)) as u32,
-            K::Or => a | v,
-            K::And => a & v,
-            K::Mul => a.wrapping_mul(v),
-            K::Mulh => ((i64::from(a as i32) * i64::from(v as i32)) >> 32) as u32,
-            K::Mulhsu => ((i64::from(a as i32) * i64::from(v)) >> 32) as u32,
-            K::Mulhu => ((u64::from(a) * u64::from(v)) >> 32) as u32,
-            K::Div => super::div(a, v),
-            K::Divu => a.checked_div(v).unwrap_or(u32::MAX),
-            K::Rem => super::rem(a, v),
-            K::Remu => a.checked_rem(v).unwrap_or(a),
-            K::Lb => load!(o, 1) as u8 as i8 as i32 as u32,
-            K::Lh => load!(o, 2) as u16 as i16 as i32 as u32,
-            K::Lw => load!(o, 4),
-            K::Lbu => load!(o, 1),
-            K::Lhu => load!(o, 2),
-            K::Sb => store!(o, 1),
-            K::Sh => store!(o, 2),
-            K::Sw => store!(o, 4),
-            K::Next => {
-                cyc += u64::from(o.cycles);
-                go!(o.taken, imm, true)
-            }
-            K::Jal => {
-                r[usize::from(o.rd)] = o.link;
-                cyc += u64::from(o.cycles);
-                go!(o.taken, imm, true)
-            }
-            K::Jalr => {
+        let x = with_acc!(a;
+            ShAdd / ShAddA => (a << imm).wrapping_add(v),
+            Addi / AddiA => a.wrapping_add(imm),
+            Slti / SltiA => ((a as i32) < (imm as i32)) as u32,
+            Sltiu / SltiuA => (a < imm) as u32,
+            Xori / XoriA => a ^ imm,
+            Ori / OriA => a | imm,
+            Andi / AndiA => a & imm,
+            Slli / SlliA => a << (imm & 31),
+            Srli / SrliA => a >> (imm & 31),
+            Srai / SraiA => ((a as i32) >> (imm & 31)) as u32,
+            Add / AddA => a.wrapping_add(v),
+            Sub / SubA => a.wrapping_sub(v),
+            Sll / SllA => a << (v & 31),
+            Slt / SltA => ((a as i32) < (v as i32)) as u32,
+            Sltu / SltuA => (a < v) as u32,
+            Xor / XorA => a ^ v,
+            Srl / SrlA => a >> (v & 31),
+            Sra / SraA => ((a as i32) >> (v & 31)) as u32,
+            Or / OrA => a | v,
+            And / AndA => a & v,
+            Mul / MulA => a.wrapping_mul(v),
+            Lb / LbA => load!(o, a, 1) as u8 as i8 as i32 as u32,
+            Lh / LhA => load!(o, a, 2) as u16 as i16 as i32 as u32,
+            Lw / LwA => load!(o, a, 4),
+            Lbu / LbuA => load!(o, a, 1),
+            Lhu / LhuA => load!(o, a, 2),
+            Sb / SbA => store!(o, a, v, 1),
+            Sh / ShA => store!(o, a, v, 2),
+            Sw / SwA => store!(o, a, v, 4),
+            Jalr / JalrA => {
                 let pc = a.wrapping_add(imm) & !1;
                 if pc & 3 != 0 {
                     bail!();
@@ -528,25 +645,34 @@ fn chain(
                 ip = next as usize;
                 first = ip;
                 continue;
-            }
-            K::Beq | K::Bne | K::Blt | K::Bge | K::Bltu | K::Bgeu => {
-                let taken = match o.k {
-                    K::Beq => a == v,
-                    K::Bne => a != v,
-                    K::Blt => (a as i32) < (v as i32),
-                    K::Bge => (a as i32) >= (v as i32),
-                    K::Bltu => a < v,
-                    _ => a >= v,
-                };
+            },
+            Beq / BeqA => branch!(a == v),
+            Bne / BneA => branch!(a != v),
+            Blt / BltA => branch!((a as i32) < (v as i32)),
+            Bge / BgeA => branch!((a as i32) >= (v as i32)),
+            Bltu / BltuA => branch!(a < v),
+            Bgeu / BgeuA => branch!(a >= v),
+            ;
+            K::Li => imm,
+            K::Mulh => ((i64::from(a as i32) * i64::from(v as i32)) >> 32) as u32,
+            K::Mulhsu => ((i64::from(a as i32) * i64::from(v)) >> 32) as u32,
+            K::Mulhu => ((u64::from(a) * u64::from(v)) >> 32) as u32,
+            K::Div => super::div(a, v),
+            K::Divu => a.checked_div(v).unwrap_or(u32::MAX),
+            K::Rem => super::rem(a, v),
+            K::Remu => a.checked_rem(v).unwrap_or(a),
+            K::Next => {
                 cyc += u64::from(o.cycles);
-                if taken {
-                    go!(o.taken, imm, true)
-                } else {
-                    go!(o.link, blocks.op_pc[ip].wrapping_add(4), false)
-                }
+                go!(o.taken, imm, true)
             }
-        };
+            K::Jal => {
+                r[usize::from(o.rd)] = o.link;
+                cyc += u64::from(o.cycles);
+                go!(o.taken, imm, true)
+            }
+        );
         r[usize::from(o.rd)] = x;
+        acc = x;
         ip += 1;
     }
 }

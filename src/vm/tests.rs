@@ -1702,7 +1702,12 @@ fn t0_conventions_are_told_apart_by_their_calls() {
 fn fast_paths_and_single_steps_agree_to_the_instruction() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut files = Vec::new();
-    for dir in [root.clone(), root.join("layout"), root.join("abi")] {
+    for dir in [
+        root.clone(),
+        root.join("layout"),
+        root.join("abi"),
+        root.join("bench"),
+    ] {
         for e in std::fs::read_dir(&dir).expect("fixtures") {
             let p = e.expect("entry").path();
             if p.extension().is_some_and(|x| x == "elf") {
@@ -1804,4 +1809,99 @@ fn fused_pairs_compute_what_the_two_instructions_do() {
         let want = t2.wrapping_shl(16).wrapping_add(a2);
         assert_eq!(exit_value(&a), want, "{what}");
     }
+}
+
+/// Every operation with a forwarded form (its `rs1` the previous operation's result, read
+/// from the block loop's `acc` instead of the register array) computes what the checked path
+/// does: straight-line code in which each instruction reads the one before it, of every kind,
+/// the symmetric ones with the result as `rs2` too (swapped), loads and stores whose base was
+/// just computed, a fused `slli`+`add` and branches on a fresh result; a0 sums every register.
+/// The block engine's exit code is the single-stepped run's.
+#[test]
+fn forwarded_operands_compute_what_the_checked_path_does() {
+    let mut a = Asm::new();
+    let base = STACK_TOP - 64;
+    a.li(9, base).li(5, 0x1234_5678);
+    for (op, rd, rs1, imm) in [
+        (Op::Addi, 6, 5, 0x123),
+        (Op::Xori, 7, 6, 0x5a5),
+        (Op::Ori, 28, 7, 0x0f0),
+        (Op::Andi, 29, 28, 0x7ff),
+        (Op::Slli, 30, 29, 3),
+        (Op::Srli, 31, 30, 1),
+        (Op::Srai, 6, 31, 2),
+        (Op::Slti, 7, 6, 100),
+        (Op::Sltiu, 28, 7, 1),
+    ] {
+        a.imm(op, rd, rs1, imm);
+    }
+    for (op, rd, rs1, rs2) in [
+        (Op::Add, 29, 5, 28), // the result as rs2 of a symmetric operation
+        (Op::Sub, 30, 29, 5),
+        (Op::Sll, 31, 30, 7),
+        (Op::Slt, 6, 31, 5),
+        (Op::Sltu, 7, 6, 5),
+        (Op::Xor, 28, 5, 7),
+        (Op::Srl, 29, 28, 6),
+        (Op::Sra, 30, 29, 6),
+        (Op::Or, 31, 5, 30),
+        (Op::And, 6, 31, 5),
+        (Op::Sub, 31, 30, 6), // the result as rs2 of an asymmetric one: read from the array
+        (Op::Mul, 7, 5, 31),
+        (Op::Add, 28, 7, 7), // both operands the result
+    ] {
+        a.r(op, rd, rs1, rs2);
+    }
+    // The registers so far, before the loads overwrite them.
+    a.li(A1, 0);
+    for r in [6, 7, 28, 29, 30, 31] {
+        a.r(Op::Add, A1, A1, r);
+    }
+    // Loads and stores at a base just computed.
+    a.imm(Op::Addi, 29, 9, 0).i(Inst::new(Op::Sw, 0, 29, 28, 0));
+    a.imm(Op::Addi, 30, 9, 1)
+        .i(Inst::new(Op::Lb, 31, 30, 0, -1));
+    a.imm(Op::Addi, 30, 9, 0).i(Inst::new(Op::Lh, 6, 30, 0, 2));
+    a.imm(Op::Addi, 30, 9, 0).i(Inst::new(Op::Lw, 7, 30, 0, 0));
+    a.imm(Op::Addi, 30, 9, 0)
+        .i(Inst::new(Op::Lbu, 28, 30, 0, 3));
+    a.imm(Op::Addi, 30, 9, 0)
+        .i(Inst::new(Op::Lhu, 29, 30, 0, 0));
+    a.imm(Op::Addi, 30, 9, 0).i(Inst::new(Op::Sb, 0, 30, 31, 5));
+    a.imm(Op::Addi, 30, 9, 0).i(Inst::new(Op::Sh, 0, 30, 6, 6));
+    a.imm(Op::Addi, 30, 9, 4).i(Inst::new(Op::Lw, 30, 30, 0, 0));
+    // A fused scaled index whose index was just computed.
+    a.imm(Op::Addi, 31, 30, 1)
+        .imm(Op::Slli, 6, 31, 2)
+        .r(Op::Add, 6, 6, 5);
+    // Branches on a fresh result: each skips one `addi a2` when taken.
+    a.li(A2, 0);
+    for (op, rs2) in [
+        (Op::Beq, 6),
+        (Op::Bne, 5),
+        (Op::Blt, 5),
+        (Op::Bge, 5),
+        (Op::Bltu, 5),
+        (Op::Bgeu, 5),
+        (Op::Bne, 31), // the result as rs2 of a symmetric branch
+    ] {
+        a.imm(Op::Addi, 31, 6, 0)
+            .i(Inst::new(op, 0, 31, rs2, 8))
+            .imm(Op::Addi, A2, A2, 1);
+    }
+    a.li(A0, 0);
+    for r in [5, 6, 7, 28, 29, 30, 31, A1, A2] {
+        a.r(Op::Add, A0, A0, r);
+    }
+    a.exit();
+    let run = |single_step: bool| {
+        let g = Guest::linux(&a);
+        let img = Image::parse(elf(&g.text, &g.data, g.heap_end)).unwrap();
+        let mut vm = Vm::new(&img, &layout(g.heap_end), g.cfg).unwrap();
+        vm.single_step = single_step;
+        vm.run()
+    };
+    let (fast, slow) = (run(false), run(true));
+    assert_eq!(slow.fault, None);
+    assert_eq!((fast.exit_code, fast.cycles), (slow.exit_code, slow.cycles));
 }
