@@ -67,6 +67,15 @@ pub(crate) fn range_ts<AB: InteractionBuilder>(
     U16.lookup_key(b, [hi * AB::Expr::from_u32(16)], Count::bounded(count, 1));
 }
 
+/// The current row of a table's preprocessed (public) columns.
+pub(crate) fn preprocessed_row<AB: AirBuilder>(b: &AB) -> Vec<AB::Expr> {
+    b.preprocessed()
+        .current_slice()
+        .iter()
+        .map(|&v| v.into())
+        .collect()
+}
+
 /// Send the consumed (old) and produced (new) memory tokens of one access.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn access<AB: InteractionBuilder>(

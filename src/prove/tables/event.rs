@@ -70,12 +70,7 @@ pub struct Events {
 
 impl Events {
     pub(super) fn eval<AB: PermutationAirBuilder + InteractionBuilder>(&self, b: &mut AB) {
-        let p: Vec<AB::Expr> = b
-            .preprocessed()
-            .current_slice()
-            .iter()
-            .map(|&v| v.into())
-            .collect();
+        let p = preprocessed_row(b);
         let main = b.main();
         let m: Vec<AB::Expr> = main.current_slice().iter().map(|&v| v.into()).collect();
         let eof_next: AB::Expr = main.next_slice()[ev::M_EOF].into();

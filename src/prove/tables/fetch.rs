@@ -106,12 +106,7 @@ impl DynProg {
     }
 
     pub(super) fn eval<AB: PermutationAirBuilder + InteractionBuilder>(&self, b: &mut AB) {
-        let p: Vec<AB::Expr> = b
-            .preprocessed()
-            .current_slice()
-            .iter()
-            .map(|&v| v.into())
-            .collect();
+        let p = preprocessed_row(b);
         let mult: AB::Expr = b.main().current_slice()[0].into();
         DPROG.table_entry(b, p, mult);
     }

@@ -27,12 +27,7 @@ pub const IMAGE_W: usize = 7;
 
 impl ImageTable {
     pub(super) fn eval<AB: PermutationAirBuilder + InteractionBuilder>(&self, b: &mut AB) {
-        let p: Vec<AB::Expr> = b
-            .preprocessed()
-            .current_slice()
-            .iter()
-            .map(|&v| v.into())
-            .collect();
+        let p = preprocessed_row(b);
         let dummy: AB::Expr = b.main().current_slice()[0].into();
         b.assert_zero(dummy);
         IMGBUS.send(

@@ -26,12 +26,7 @@ pub struct IoWords {
 
 impl IoWords {
     pub(super) fn eval<AB: PermutationAirBuilder + InteractionBuilder>(&self, b: &mut AB) {
-        let p: Vec<AB::Expr> = b
-            .preprocessed()
-            .current_slice()
-            .iter()
-            .map(|&v| v.into())
-            .collect();
+        let p = preprocessed_row(b);
         let m: Vec<AB::Expr> = b.main().current_slice().iter().map(|&v| v.into()).collect();
         let real = p[0].clone();
         let o: [AB::Expr; 4] = std::array::from_fn(|k| m[k].clone());

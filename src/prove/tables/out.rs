@@ -21,12 +21,7 @@ pub struct OutTable {
 
 impl OutTable {
     pub(super) fn eval<AB: PermutationAirBuilder + InteractionBuilder>(&self, b: &mut AB) {
-        let p: Vec<AB::Expr> = b
-            .preprocessed()
-            .current_slice()
-            .iter()
-            .map(|&v| v.into())
-            .collect();
+        let p = preprocessed_row(b);
         let dummy: AB::Expr = b.main().current_slice()[0].into();
         b.assert_zero(dummy);
         OUTBUS.receive(

@@ -35,12 +35,7 @@ pub struct Program {
 
 impl Program {
     pub(super) fn eval<AB: PermutationAirBuilder + InteractionBuilder>(&self, b: &mut AB) {
-        let p: Vec<AB::Expr> = b
-            .preprocessed()
-            .current_slice()
-            .iter()
-            .map(|&v| v.into())
-            .collect();
+        let p = preprocessed_row(b);
         let mult: AB::Expr = b.main().current_slice()[0].into();
         // The last key element tells a read-only word's row (0) from a fetched one's (its
         // clock + 1, `super::fetch`).

@@ -30,12 +30,7 @@ pub struct Regs {
 
 impl Regs {
     pub(super) fn eval<AB: PermutationAirBuilder + InteractionBuilder>(&self, b: &mut AB) {
-        let p: Vec<AB::Expr> = b
-            .preprocessed()
-            .current_slice()
-            .iter()
-            .map(|&v| v.into())
-            .collect();
+        let p = preprocessed_row(b);
         let m: Vec<AB::Expr> = b.main().current_slice().iter().map(|&v| v.into()).collect();
         let notlast: AB::Expr = b.public_values()[0].into();
         for k in 0..4 {
