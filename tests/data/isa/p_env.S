@@ -5,8 +5,9 @@
 # pass, (test number << 1) | 1 on failure). The image is one RWX segment at 0x80000000, as the
 # ISA tests link it, so data stores land in an executable segment. With -DHTIF the result goes
 # to the `tohost` word instead (Spike's HTIF convention), followed by an idle loop. -DNO_SMC leaves
-# out the self-modifying code (for the prover, which proves only the ELF's own code). -DMA_DATA
+# out the self-modifying code (variants without it; the prover proves both). -DMA_DATA
 # adds misaligned loads and stores of every width (the form of the ISA tests' `ma_data`).
+# -DFENCE_I adds the form of the ISA tests' fence_i: halfword stores over code, then fence.i.
 #ifndef FAIL_AT
 #define FAIL_AT 0
 #endif
@@ -71,6 +72,30 @@ patch_me:
 	nop
 	li t2, 42
 	bne a0, t2, fail
+#endif
+#ifdef FENCE_I
+	# 7: the ISA tests' fence_i form: an instruction loaded as two signed halfwords from .data
+	# and stored over code with `sh` (an auipc-relative address), made visible by fence.i, at
+	# the next word (an I-cache hit) and at a 64-byte-aligned word (a prefetcher miss).
+	li TESTNUM, 7
+	li a3, 111
+	lh a0, fence_insn
+	lh a1, fence_insn + 2
+	.align 6
+	sh a0, 1f, t0
+	sh a1, 1f + 2, t0
+	fence.i
+1:	addi a3, a3, 222
+	li t2, 444
+	bne a3, t2, fail
+	.align 6
+	sh a0, 2f, t0
+	sh a1, 2f + 2, t0
+	fence.i
+	.align 6
+2:	addi a3, a3, 555
+	li t2, 777
+	bne a3, t2, fail
 #endif
 	# 4: data in the RWX segment
 	li TESTNUM, 4
@@ -184,6 +209,8 @@ fail:
 	.align 4
 new_insn:
 	addi a0, zero, 42
+fence_insn:
+	addi a3, a3, 333
 tdat:
 	.word 0xdeadbeef
 	.word 0
