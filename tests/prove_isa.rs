@@ -373,3 +373,55 @@ fn mret_and_csr_values_are_bound() {
         Err(VerifyError::Stark(_))
     ));
 }
+
+/// DYNPROG is built by the verifier from each segment's `dyn_code`, and only from valid pairs:
+/// a pair at a read-only instruction word (PROGRAM's), outside the executable segments, or
+/// holding a system call (whose replay decodes the ELF), a list out of order, and a list
+/// longer than the segment's cycles are refused by name before any table is built; a list
+/// without the fetched word, or with another word for it, leaves the STARK unbalanced.
+#[test]
+fn a_segment_s_fetched_instructions_are_checked_before_any_table_is_built() {
+    use nexus_relink::prove::VerifyError;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/isa");
+    let img = Image::parse(std::fs::read(dir.join("p_env_pass.elf")).unwrap()).unwrap();
+    let layout = Layout::discover(&img).unwrap();
+    let (pf, _) = prove::prove(&img, &layout, RunConfig::default(), &|_| {}).unwrap();
+    let honest = pf.segments[0].meta.dyn_code.clone();
+    assert_eq!(honest.len(), 1, "the patched word, fetched once");
+    let (pc, word) = honest[0];
+    let ecall = encode(&Inst::new(Op::Ecall, 0, 0, 0, 0)).unwrap();
+    let nop = encode(&Inst::addi(0, 0, 0)).unwrap();
+    let cases: Vec<(Vec<(u32, u32)>, &str)> = vec![
+        (
+            vec![(img.entry, nop), (pc, word)],
+            "read-only instruction word",
+        ),
+        (
+            vec![(0x10, nop), (pc, word)],
+            "not a word of an executable segment",
+        ),
+        (vec![(pc, ecall)], "system call"),
+        (vec![(pc, word), (pc, word)], "increasing"),
+        (
+            vec![(pc, word); 200],
+            "more instruction words than it has cycles",
+        ),
+    ];
+    for (list, why) in cases {
+        let mut bad = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+        bad.segments[0].meta.dyn_code = list;
+        match prove::verify(&bad, None) {
+            Err(VerifyError::Statement(e)) => assert!(e.contains(why), "{why}: {e}"),
+            other => panic!("{why}: {other:?}"),
+        }
+        assert!(prove::verifier::precheck(&bad).is_err(), "{why}");
+    }
+    for list in [vec![], vec![(pc, nop)]] {
+        let mut bad = ProofFile::from_bytes(&pf.to_bytes()).unwrap();
+        bad.segments[0].meta.dyn_code = list.clone();
+        assert!(
+            matches!(prove::verify(&bad, None), Err(VerifyError::Stark(_))),
+            "{list:?}"
+        );
+    }
+}
