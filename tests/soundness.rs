@@ -299,6 +299,112 @@ fn a_self_modifying_code_runs_the_stored_instruction_in(mode: Mode) {
     }
 }
 
+/// A fetched instruction is the one memory holds *at its own cycle*: the CPU looks it up with
+/// its clock (`clk + 1`), so a FETCH row read at another cycle cannot stand for it. The guest
+/// runs `li a0, 7` and then stores `li a0, 0` over it (exit 7). The forged run executes the
+/// stored instruction before the store (exit 0) and reads it, as FETCH, one cycle after the
+/// store, where memory does hold it: every memory access is consistent and time-ordered, only
+/// the FETCH row's clock is not its CPU row's. Mutation-checked: with the clock out of the
+/// program lookup's key (CPU and FETCH), it verifies, also with `--elf`.
+#[test]
+fn a_fetched_instruction_is_read_at_its_own_cycle() {
+    use nexus_relink::prove::air::{FetchCols, MemCols};
+    let li_a0_0 = encode(&Inst::addi(10, 0, 0)).unwrap();
+    let mut a = Asm(Vec::new());
+    let at = a.pc(&SHAPE);
+    a.i(Inst::auipc(5, 0));
+    a.li(6, li_a0_0);
+    let target = a.pc(&SHAPE);
+    let (fetch_clk, store_clk, late_clk) = (3u32, 4u32, 5u32);
+    a.i(Inst::addi(10, 0, 7)); // cycle 3: li a0, 7
+    a.i(Inst::new(Op::Sw, 0, 5, 6, (target - at) as i32)); // cycle 4: over it, li a0, 0
+    a.i(Inst::addi(7, 0, 0)); // cycle 5
+    a.exit_linux();
+    let (img, layout) = parse(guest::elf(&SHAPE, &a.0, &[]));
+    let vm = Vm::new(&img, &layout, RunConfig::default()).unwrap().run();
+    assert_eq!(vm.exit_code, Some(7));
+    // The forged run: the word changed before it runs, so the VM executes `li a0, 0`.
+    let mut run = Vm::new(&img, &layout, RunConfig::default())
+        .unwrap()
+        .trace_segments();
+    let mut pieces = vec![run.next_segment(u64::from(fetch_clk)).unwrap()];
+    assert!(run.vm_mut().tamper(None, None, Some((target, li_a0_0))));
+    pieces.push(run.next_segment(u64::MAX).unwrap());
+    let res = run.result().unwrap().clone();
+    let public = prove::public_of_run(&img, &layout, None, Vec::new(), &pieces, res).unwrap();
+    assert_eq!(public.statement.exit_code, 0);
+    assert_eq!(public.statement.code_written, vec![target]);
+    let (tables, mut traces) = witness::build_unchecked(&public, &concat(pieces)).unwrap();
+    // Move the FETCH read from cycle 3 (before the store: memory holds `li a0, 7` there, which
+    // the forger's row does not claim) to cycle 5 (after it), and re-chain the word's times:
+    // the store now follows the image start, FETCH follows the store, MEM ends at FETCH.
+    let f = |v: u32| Val::from_u32(v);
+    let ts = |clk: u32, slot: u32| 8 * clk + slot;
+    let mut range_fix: Vec<(u32, i32)> = Vec::new();
+    let mut diff = |old: u32, new: u32| {
+        for (d, sign) in [(old, -1), (new, 1)] {
+            range_fix.push((d & 0xffff, sign));
+            range_fix.push(((d >> 16) * 16, sign));
+        }
+    };
+    {
+        let fc = FetchCols::new();
+        let m = &mut traces[12];
+        let w = m.width;
+        assert_eq!(m.values[fc.real], Val::ONE);
+        assert_eq!(m.values[fc.clk], f(fetch_clk));
+        let (prev, now) = (ts(store_clk, 3), ts(late_clk, 1));
+        diff(ts(fetch_clk, 1) - 1, now - prev - 1);
+        m.values[fc.clk] = f(late_clk);
+        m.values[fc.pt] = f(prev);
+        m.values[fc.tlo] = f((now - prev - 1) & 0xffff);
+        m.values[fc.thi] = f((now - prev - 1) >> 16);
+        assert!(m.values[w + fc.real] == Val::ZERO, "one fetch");
+    }
+    {
+        let c = CpuCols::new();
+        let m = &mut traces[0];
+        let w = m.width;
+        let row = &mut m.values[store_clk as usize * w..(store_clk as usize + 1) * w];
+        assert_eq!(row[c.sel[sel::SW]], Val::ONE);
+        let now = ts(store_clk, 3);
+        diff(now - ts(fetch_clk, 1) - 1, now - 1);
+        row[c.pt[2]] = Val::ZERO;
+        row[c.tlo[2]] = f((now - 1) & 0xffff);
+        row[c.thi[2]] = f((now - 1) >> 16);
+    }
+    {
+        let mc = MemCols::new();
+        let m = &mut traces[2];
+        let w = m.width;
+        let word = target >> 2;
+        let row = (0..m.height())
+            .find(|&i| {
+                m.values[i * w + mc.real] == Val::ONE
+                    && m.values[i * w + mc.lo] == f(word & 0xffff)
+                    && m.values[i * w + mc.hi] == f(word >> 16)
+            })
+            .expect("the word's MEM row");
+        assert_eq!(m.values[row * w + mc.fts], f(ts(store_clk, 3)));
+        m.values[row * w + mc.fts] = f(ts(late_clk, 1));
+    }
+    {
+        let m = &mut traces[5];
+        let w = m.width;
+        for (v, sign) in range_fix {
+            let cell = &mut m.values[v as usize * w + 17];
+            *cell = if sign > 0 {
+                *cell + Val::ONE
+            } else {
+                *cell - Val::ONE
+            };
+        }
+    }
+    let pf = prove::prove_traces(public, &tables, &traces).expect("a proof is produced");
+    let why = rejected(&pf, &img, &layout);
+    assert!(why.contains("STARK"), "{why}");
+}
+
 /// B. A stack overflow into the heap: with heap end = stack bottom the two regions touch, so
 /// only the stack rule (an sp-based access may not reach below the stack bottom) tells the
 /// overflow from a heap access.

@@ -683,10 +683,15 @@ impl CpuTrace {
                 let executed = prog_row(tr.pc, &tr.inst);
                 if !checked && super::fetch::dyn_row(p, tr.pc, word).ok() != executed {
                     // A forger that executed the image's word where memory holds another
-                    // claims to have fetched the image's (`soundness::a_store_into_code_…`).
+                    // claims to have fetched the image's (`soundness::a_self_modifying_…`).
                     let img = p.image_word(tr.pc);
                     if super::fetch::dyn_row(p, tr.pc, img).ok() == executed {
                         word = img;
+                    } else if let Ok(w) = crate::isa::encode(&tr.inst) {
+                        // Or the word of what it executed, whatever memory holds.
+                        if super::fetch::dyn_row(p, tr.pc, w).ok() == executed {
+                            word = w;
+                        }
                     }
                 }
                 let r = match super::fetch::dyn_row(p, tr.pc, word) {
