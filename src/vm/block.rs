@@ -340,7 +340,19 @@ fn straight(i: Inst, pc: u32) -> Option<BOp> {
         Op::Sw => return Some(bop(K::Sw, SINK, i.rs1, i.rs2, imm)),
         _ => return None,
     };
-    Some(bop(k, dest(i.rd), i.rs1, i.rs2, imm))
+    // An immediate form reads no `rs2` (its field holds immediate bits): `x0`, which no
+    // operation writes, so the block loop never waits on a store it does not need.
+    let rs2 = match i.op {
+        Op::Add | Op::Sub | Op::Sll | Op::Slt | Op::Sltu | Op::Xor | Op::Srl | Op::Sra | Op::Or => {
+            i.rs2
+        }
+        Op::And | Op::Mul | Op::Mulh | Op::Mulhsu | Op::Mulhu | Op::Div | Op::Divu | Op::Rem => {
+            i.rs2
+        }
+        Op::Remu => i.rs2,
+        _ => reg::ZERO,
+    };
+    Some(bop(k, dest(i.rd), i.rs1, rs2, imm))
 }
 
 /// Two consecutive operations as one, when the first's result is only an input of the second,
@@ -570,9 +582,19 @@ fn chain(
         // block ends with a terminator (`build` pushes one last), so `ip + 1` is at most the
         // index of that terminator. `ops` is not changed during this function (shared borrow).
         let o = unsafe { ops.get_unchecked(ip) };
-        let a = r[usize::from(o.rs1)];
-        let v = r[usize::from(o.rs2)];
         let imm = o.imm;
+        // The operands, read in the arms that use them (so a forwarded operation does not
+        // wait on the register the previous one just stored).
+        macro_rules! rs1 {
+            () => {
+                r[usize::from(o.rs1)]
+            };
+        }
+        macro_rules! rs2 {
+            () => {
+                r[usize::from(o.rs2)]
+            };
+        }
         // A conditional branch: count the block, continue at the taken or fall-through block.
         macro_rules! branch {
             ($taken:expr) => {{
@@ -587,16 +609,28 @@ fn chain(
         // Each operation with a forwarded form is two arms of one match: itself, `a` from the
         // array, and its `…A` form, `a` from `acc` (one dispatch either way).
         macro_rules! with_acc {
-            ($a:ident; $($k:ident / $ka:ident => $e:expr,)* ; $($rest:tt)*) => {
+            ($a:ident, $v:ident; $($k:ident / $ka:ident => $e:expr,)* ; $($rest:tt)*) => {
                 match o.k {
-                    $(K::$k => $e, K::$ka => { let $a = acc; $e })*
+                    $(
+                        // (`v` is unused by the immediate forms: no load is made for it.)
+                        #[allow(unused_variables)]
+                        K::$k => {
+                            let ($a, $v) = (rs1!(), rs2!());
+                            $e
+                        }
+                        #[allow(unused_variables)]
+                        K::$ka => {
+                            let ($a, $v) = (acc, rs2!());
+                            $e
+                        }
+                    )*
                     $($rest)*
                 }
             };
         }
         // The ALU arms repeat `super::alu` and the branch arms `super::branch_taken` on purpose:
         // one match on the operation, without a second dispatch on an `Op`.
-        let x = with_acc!(a;
+        let x = with_acc!(a, v;
             ShAdd / ShAddA => (a << imm).wrapping_add(v),
             Addi / AddiA => a.wrapping_add(imm),
             Slti / SltiA => ((a as i32) < (imm as i32)) as u32,
@@ -654,13 +688,16 @@ fn chain(
             Bgeu / BgeuA => branch!(a >= v),
             ;
             K::Li => imm,
-            K::Mulh => ((i64::from(a as i32) * i64::from(v as i32)) >> 32) as u32,
-            K::Mulhsu => ((i64::from(a as i32) * i64::from(v)) >> 32) as u32,
-            K::Mulhu => ((u64::from(a) * u64::from(v)) >> 32) as u32,
-            K::Div => super::div(a, v),
-            K::Divu => a.checked_div(v).unwrap_or(u32::MAX),
-            K::Rem => super::rem(a, v),
-            K::Remu => a.checked_rem(v).unwrap_or(a),
+            K::Mulh => ((i64::from(rs1!() as i32) * i64::from(rs2!() as i32)) >> 32) as u32,
+            K::Mulhsu => ((i64::from(rs1!() as i32) * i64::from(rs2!())) >> 32) as u32,
+            K::Mulhu => ((u64::from(rs1!()) * u64::from(rs2!())) >> 32) as u32,
+            K::Div => super::div(rs1!(), rs2!()),
+            K::Divu => rs1!().checked_div(rs2!()).unwrap_or(u32::MAX),
+            K::Rem => super::rem(rs1!(), rs2!()),
+            K::Remu => {
+                let a = rs1!();
+                a.checked_rem(rs2!()).unwrap_or(a)
+            }
             K::Next => {
                 cyc += u64::from(o.cycles);
                 go!(o.taken, imm, true)
