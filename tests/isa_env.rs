@@ -61,6 +61,12 @@ fn committed_binaries_match_their_source() {
         "p_env_htif_fail",
         "p_env_nosmc_pass",
         "p_env_nosmc_fail",
+        "p_env_htif_nosmc_pass",
+        "p_env_htif_nosmc_fail",
+        "p_env_ma_data_pass",
+        "p_env_ma_data_fail",
+        "p_env_fence_i_pass",
+        "p_env_fence_i_fail",
     ] {
         let built = std::fs::read(tmp.path().join(format!("{name}.elf"))).unwrap();
         let committed = std::fs::read(dir().join(format!("{name}.elf"))).unwrap();

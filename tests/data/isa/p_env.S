@@ -209,8 +209,10 @@ fail:
 	.align 4
 new_insn:
 	addi a0, zero, 42
+#ifdef FENCE_I
 fence_insn:
 	addi a3, a3, 333
+#endif
 tdat:
 	.word 0xdeadbeef
 	.word 0
