@@ -20,7 +20,7 @@
 //! wrote is executed as written), code outside the instruction ranges inside an executable
 //! segment.
 //!
-//! Trace: [`DynProg::from_pairs`] (the verifier's too) and [`FetchTrace`], filled by the CPU
+//! Trace: [`DynProg::from_pairs`] (the verifier's too) and `FetchTrace`, filled by the CPU
 //! pass.
 
 use super::common::*;
