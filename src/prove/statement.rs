@@ -245,14 +245,7 @@ impl Public {
             return Err("the executable segments are not ranges below 4 GiB".into());
         }
         let cw = &self.statement.code_written;
-        if cw.windows(2).any(|w| w[0] >= w[1])
-            || cw.iter().any(|&a| {
-                !self
-                    .code
-                    .iter()
-                    .any(|&(s, n)| a >= s && a % 4 == 0 && u64::from(a - s) < 4 * u64::from(n))
-            })
-        {
+        if cw.windows(2).any(|w| w[0] >= w[1]) || cw.iter().any(|&a| !self.in_code(a)) {
             return Err(
                 "the written instruction words are not increasing words of the instruction ranges"
                     .into(),
@@ -323,12 +316,16 @@ impl Public {
     /// Whether `pc` is a read-only instruction word (in the instruction ranges, never written
     /// by the run): PROGRAM's.
     pub fn is_static_code(&self, pc: u32) -> bool {
+        self.in_code(pc) && self.statement.code_written.binary_search(&pc).is_err()
+    }
+
+    /// Whether `pc` is a word of the instruction ranges.
+    fn in_code(&self, pc: u32) -> bool {
         pc % 4 == 0
             && self
                 .code
                 .iter()
                 .any(|&(s, n)| pc >= s && u64::from(pc - s) < 4 * u64::from(n))
-            && self.statement.code_written.binary_search(&pc).is_err()
     }
 
     /// Whether the VM may execute the word at `pc` (inside an executable segment).
