@@ -4,17 +4,21 @@
 //! that starts at a code word, ended by a jump or branch (its terminator) or by the first
 //! instruction that is not common (an `ecall`, a CSR access, `fence`, an undecoded word…),
 //! which [`Vm::step`] executes. It is built the first time the pc reaches its start, once,
-//! from the predecoded words of [`Vm::code`], into one array of operations:
+//! from the predecoded words of [`Vm::code`], into one array of operations, each with a
+//! pointer to its handler (the code that executes it):
+//! - the handlers are threaded: each ends by calling the next operation's handler in tail
+//!   position (a jump in an optimised build), so there is no central dispatch loop, and the
+//!   host predicts each operation's successor at a branch of its own (see [`Handler`]);
 //! - `auipc` becomes a constant (its pc is known), `lui` too; a write to `x0` goes to a sink
 //!   register that is never read, so no instruction needs `x0` cleared after it;
 //! - straight-line instructions neither update the pc nor count cycles: a terminator adds its
 //!   block's instruction count, and a load or store that needs the checked path leaves with
-//!   the pc and cycle count of that instruction (from [`Blocks::op_pc`]), having changed
+//!   the pc and cycle count of that instruction (its `pc` and `nth`), having changed
 //!   nothing;
 //! - an operation whose `rs1` is the previous operation's result (or whose `rs2` is, for a
-//!   symmetric one, swapped) reads it from the loop's local `acc` instead of the register
-//!   array (its `…A` form, one dispatch like the others): a dependent pair does not pay the
-//!   host's store-to-load round trip through the array;
+//!   symmetric one, swapped) reads it from the handlers' `acc` argument (a host register)
+//!   instead of the register array (its `…A` form, a handler like the others): a dependent
+//!   pair does not pay the host's store-to-load round trip through the array;
 //! - a terminator caches the block it went to (blocks are chained): a loop runs without a
 //!   look-up of its pc;
 //! - the cycle limit is checked once per block: blocks run while at least [`MAX_CYCLES`] cycles
@@ -129,12 +133,15 @@ enum K {
 }
 
 /// One operation. Register numbers index the interpreter's 256-entry register array (`x0` to
-/// `x31`, and [`SINK`] for a write to `x0`). A terminator has its block's instruction count in
-/// `cycles`, and caches in `taken` the first operation of the block it continues at (`Next`,
-/// `Jal`, a branch taken; [`UNBUILT`] until known); `link` holds the `rd` value of
-/// `jal`/`jalr`, or the cached fall-through block of a branch.
+/// `x31`, and [`SINK`] for a write to `x0`). `f` is its handler (the code that executes it,
+/// [`handler`] of `k`); `pc` is its instruction's address (of a `Next`: the pc it continues
+/// at) and `nth` the number of its block's instructions before it. A terminator has its
+/// block's instruction count in `cycles`, and caches in `taken` the first operation of the
+/// block it continues at (`Next`, `Jal`, a branch taken; [`UNBUILT`] until known); `link`
+/// holds the `rd` value of `jal`/`jalr`, or the cached fall-through block of a branch.
 #[derive(Clone, Copy, Debug)]
 struct BOp {
+    f: Handler,
     k: K,
     rd: u8,
     rs1: u8,
@@ -142,7 +149,9 @@ struct BOp {
     imm: u32,
     taken: u32,
     link: u32,
-    cycles: u32,
+    pc: u32,
+    cycles: u16,
+    nth: u16,
 }
 
 /// Where a write to `x0` goes: a register of the interpreter's array that no instruction reads.
@@ -166,8 +175,6 @@ pub(super) struct Blocks {
     /// Per word of [`Vm::code`]: whether some block holds it (its body or terminator).
     held: Vec<bool>,
     ops: Vec<BOp>,
-    /// The pc of each operation of `ops` (of a `Next`: the pc it continues at).
-    op_pc: Vec<u32>,
 }
 
 impl Blocks {
@@ -176,7 +183,6 @@ impl Blocks {
             at: vec![UNBUILT; code_words],
             held: vec![false; code_words],
             ops: Vec::new(),
-            op_pc: Vec::new(),
         }
     }
 
@@ -187,7 +193,6 @@ impl Blocks {
             self.at.fill(UNBUILT);
             self.held.fill(false);
             self.ops.clear();
-            self.op_pc.clear();
         } else if let Some(a) = self.at.get_mut(idx) {
             *a = UNBUILT;
         }
@@ -222,11 +227,19 @@ impl Blocks {
                 match self.ops[first..].last().and_then(|prev| fuse(prev, &op)) {
                     // The pair is one operation at the first one's pc (neither can leave the
                     // block, so no exit lands between them).
-                    Some(fused) => *self.ops.last_mut().expect("a previous op") = fused,
-                    None => {
-                        self.ops.push(op);
-                        self.op_pc.push(pc);
+                    Some(fused) => {
+                        let last = self.ops.last_mut().expect("a previous op");
+                        *last = BOp {
+                            pc: last.pc,
+                            nth: last.nth,
+                            ..fused
+                        };
                     }
+                    None => self.ops.push(BOp {
+                        pc,
+                        nth: (k - idx) as u16,
+                        ..op
+                    }),
                 }
                 self.held[k] = true;
                 k += 1;
@@ -245,18 +258,21 @@ impl Blocks {
             return NONE;
         }
         let end = code_base.wrapping_add(4 * k as u32);
-        let cycles = (body + usize::from(term.is_some())) as u32;
         self.ops.push(BOp {
-            cycles,
+            pc: end,
+            nth: body as u16,
+            cycles: (body + usize::from(term.is_some())) as u16,
             ..term.unwrap_or_else(|| bop(K::Next, SINK, 0, 0, end))
         });
-        self.op_pc.push(end);
         // An operation that reads the result of the one before it takes it from the loop's
         // `acc` (the first operation of a block reads the array).
         for j in first + 1..self.ops.len() {
             if let Some(f) = forwarded(&self.ops[j - 1], &self.ops[j]) {
                 self.ops[j] = f;
             }
+        }
+        for o in &mut self.ops[first..] {
+            o.f = handler(o.k);
         }
         let id = first as u32;
         self.at[idx] = id;
@@ -265,13 +281,25 @@ impl Blocks {
 }
 
 /// Why [`chain`] stopped.
-enum Exit {
-    /// Before the operation at this index, which needs the checked path (nothing of it done).
+enum Stop {
+    /// Before the instruction at this pc, which needs the checked path (nothing of it done).
     Before(u32),
     /// A block ended and the next one starts at this pc (not known yet, or the cycle limit is
     /// near): `slot` is the successor cache of the terminator at this index to fill (`Some(true)`:
     /// `taken`, `Some(false)`: `link`), if any.
     At { pc: u32, slot: Option<(u32, bool)> },
+}
+
+/// Why a [`Handler`] returned (a `u32` and a tag: returned in a register, so that every call
+/// of a handler in tail position can be a jump).
+enum Exit {
+    /// As [`Stop::Before`].
+    Before(u32),
+    /// As [`Stop::At`], with the slot in [`Cx::slot`].
+    At(u32),
+    /// A block ended and the next one, known, starts at this operation; [`chain`] enters it
+    /// (a handler returns this after [`CHAIN`] blocks, so the handlers' nesting stays bounded).
+    Enter(u32),
 }
 
 /// The register index an instruction writes: `x0` goes to the sink.
@@ -285,6 +313,7 @@ fn dest(rd: u8) -> u8 {
 
 fn bop(k: K, rd: u8, rs1: u8, rs2: u8, imm: u32) -> BOp {
     BOp {
+        f: handler(k),
         k,
         rd,
         rs1,
@@ -292,7 +321,9 @@ fn bop(k: K, rd: u8, rs1: u8, rs2: u8, imm: u32) -> BOp {
         imm,
         taken: UNBUILT,
         link: UNBUILT,
+        pc: 0,
         cycles: 0,
+        nth: 0,
     }
 }
 
@@ -469,6 +500,7 @@ fn terminator(i: Inst, pc: u32) -> Option<BOp> {
 }
 
 /// What the block loop reads and never changes (the checks of the fast path).
+#[derive(Clone, Copy)]
 struct Env {
     code_base: u32,
     code_len: u32,
@@ -484,6 +516,424 @@ struct Env {
     soft: u64,
 }
 
+/// The interpreter's register array: `x0` to `x31`, the [`SINK`] and unused entries, so that
+/// any `u8` register number indexes it without a bounds check.
+type Regs = [u32; 256];
+
+/// The code of an operation: `h(r, cx, ip, acc)` executes the operation at `cx.ops[ip]` and
+/// continues with the next one by a call in tail position (threaded code: each operation
+/// dispatches the next from its own code, so the host predicts each successor at its own
+/// branch), until an operation needs the checked path or a block's successor is not known.
+/// `acc` is the previous operation's result (what a `…A` operation reads as `rs1`).
+///
+/// # Safety
+/// `ip < cx.ops.len()`, and `cx.ops[ip]` is an operation of a block built by [`Blocks::build`]
+/// (so a terminator follows it at or after `ip`, and every successor cache it holds is
+/// [`UNBUILT`] or the first operation of a block).
+type Handler = unsafe fn(&mut Regs, &mut Cx<'_>, usize, u32) -> Exit;
+
+/// How many blocks a handler enters by a tail call before it returns to [`chain`]: the
+/// handlers' nesting stays bounded (256 operations a block) where the host compiler does not
+/// make the tail calls jumps (an unoptimised build).
+const CHAIN: u32 = if cfg!(debug_assertions) { 1 } else { 32 };
+
+/// What the handlers share.
+struct Cx<'a> {
+    ops: &'a [BOp],
+    /// [`Blocks::at`] (a `jalr` looks its target up).
+    at: &'a [u32],
+    mem: &'a mut super::mem::Memory,
+    env: Env,
+    /// The instructions completed (every block's terminator adds its block's count).
+    cycles: u64,
+    /// Blocks still to enter before returning [`Exit::Enter`].
+    budget: u32,
+    /// With [`Exit::At`]: as [`Stop::At`]'s.
+    slot: Option<(u32, bool)>,
+}
+
+/// The operation at `ip`.
+///
+/// # Safety
+/// `ip < cx.ops.len()`.
+#[inline(always)]
+unsafe fn op_at<'a>(cx: &Cx<'a>, ip: usize) -> &'a BOp {
+    debug_assert!(ip < cx.ops.len());
+    // SAFETY: the caller's precondition.
+    unsafe { cx.ops.get_unchecked(ip) }
+}
+
+/// Continue with the operation after `ip`, which is not a terminator.
+///
+/// # Safety
+/// As [`Handler`], and `cx.ops[ip]` is not a terminator.
+#[inline(always)]
+unsafe fn next(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
+    // SAFETY: `ops[ip]` belongs to a block built by `Blocks::build`, which ends every block with
+    // a terminator; `ops[ip]` is not it, so the terminator is at `ip + 1` or later, and
+    // `ops[ip + 1]` is an operation of the same block (the handler's precondition for it).
+    unsafe {
+        let o = op_at(cx, ip + 1);
+        (o.f)(r, cx, ip + 1, acc)
+    }
+}
+
+/// Leave before the operation `o` (its block's operations before it completed).
+#[cold]
+#[inline(never)]
+fn bail(cx: &mut Cx<'_>, o: &BOp) -> Exit {
+    cx.cycles += u64::from(o.nth);
+    Exit::Before(o.pc)
+}
+
+/// Continue at the block `next` (pc `pc`), cached in the successor slot `(ip, taken)` of the
+/// terminator at `ip`, or leave (filling that cache when `next` is not known yet).
+///
+/// # Safety
+/// `next` is [`UNBUILT`] or the first operation of a block built by [`Blocks::build`].
+#[inline(always)]
+unsafe fn go(r: &mut Regs, cx: &mut Cx<'_>, next: u32, pc: u32, slot: (usize, bool)) -> Exit {
+    if next == UNBUILT || cx.cycles > cx.env.soft {
+        cx.slot = (next == UNBUILT).then_some((slot.0 as u32, slot.1));
+        return Exit::At(pc);
+    }
+    if cx.budget == 0 {
+        return Exit::Enter(next);
+    }
+    cx.budget -= 1;
+    // SAFETY: `next` is the first operation of a built block (the precondition), so it is an
+    // index of `ops` and a terminator ends its block.
+    unsafe {
+        let o = op_at(cx, next as usize);
+        (o.f)(r, cx, next as usize, 0)
+    }
+}
+
+/// The bookkeeping of an `sp`-based access below the lowest so far ([`Vm::note_stack`]), done
+/// here when it cannot fault (inside the stack region): false when it would.
+#[inline(always)]
+fn stack_ok(env: &mut Env, addr: u32) -> bool {
+    if addr < env.stack_low && addr >= env.image_end {
+        if addr < env.stack_bottom || u64::from(addr) >= env.memlimit {
+            return false;
+        }
+        env.stack_low = addr;
+    }
+    true
+}
+
+/// A `len`-byte load at `base + imm` (zero-extended, then `ext`), into `rd`, unless it needs
+/// the checked path.
+///
+/// # Safety
+/// As [`Handler`]; `o` is `cx.ops[ip]`, a load.
+#[inline(always)]
+unsafe fn load(
+    r: &mut Regs,
+    cx: &mut Cx<'_>,
+    ip: usize,
+    o: &BOp,
+    base: u32,
+    len: u32,
+    ext: fn(u32) -> u32,
+) -> Exit {
+    let addr = base.wrapping_add(o.imm);
+    match cx.mem.try_load(addr, len) {
+        Some(x) if o.rs1 != reg::SP || stack_ok(&mut cx.env, addr) => {
+            let x = ext(x);
+            r[usize::from(o.rd)] = x;
+            // SAFETY: the precondition; a load is not a terminator.
+            unsafe { next(r, cx, ip, x) }
+        }
+        _ => bail(cx, o),
+    }
+}
+
+/// A `len`-byte store of `v` at `base + imm`, unless it needs the checked path; a store above
+/// the highest heap byte so far raises it, as [`Vm::step`] does.
+///
+/// # Safety
+/// As [`Handler`]; `o` is `cx.ops[ip]`, a store.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn store(
+    r: &mut Regs,
+    cx: &mut Cx<'_>,
+    ip: usize,
+    o: &BOp,
+    base: u32,
+    v: u32,
+    len: u32,
+    acc: u32,
+) -> Exit {
+    let addr = base.wrapping_add(o.imm);
+    let sp = o.rs1 == reg::SP;
+    if (sp && !stack_ok(&mut cx.env, addr))
+        || addr == cx.env.tohost
+        || addr.wrapping_sub(cx.env.code_base) < cx.env.code_len
+        || addr.wrapping_add(len - 1).wrapping_sub(cx.env.code_base) < cx.env.code_len
+        || !cx.mem.try_store(addr, len, v)
+    {
+        return bail(cx, o);
+    }
+    let env = &mut cx.env;
+    if !sp && addr >= env.heap_high && addr < env.heap_end.min(r[usize::from(reg::SP)]) {
+        env.heap_high = addr + len;
+    }
+    // SAFETY: the precondition; a store is not a terminator.
+    unsafe { next(r, cx, ip, acc) }
+}
+
+/// The handlers, one per [`K`] (named as its variant). The ALU handlers repeat `super::alu`,
+/// and the branch handlers `super::branch_taken`, on purpose: each is its operation alone.
+#[allow(non_snake_case)]
+mod h {
+    use super::{bail, go, load, next, op_at, store, Cx, Exit, Regs};
+
+    // Each operation with a forwarded form has two handlers: `a` from the register array,
+    // and its `…A` form, `a` from `acc`. `v` is `rs2` (an immediate form's is `x0`, and the
+    // compiler drops the read when the expression does not use it).
+    macro_rules! alu {
+        ($($k:ident / $ka:ident => |$a:ident, $v:ident, $imm:ident| $e:expr;)*) => {$(
+            /// # Safety
+            /// As [`super::Handler`].
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
+                // SAFETY (here and below): the handler's precondition; an ALU operation is not
+                // a terminator.
+                let o = unsafe { op_at(cx, ip) };
+                #[allow(unused_variables)]
+                let ($a, $v, $imm) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)], o.imm);
+                let x = $e;
+                r[usize::from(o.rd)] = x;
+                unsafe { next(r, cx, ip, x) }
+            }
+            /// # Safety
+            /// As [`super::Handler`].
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
+                let o = unsafe { op_at(cx, ip) };
+                #[allow(unused_variables)]
+                let ($a, $v, $imm) = (acc, r[usize::from(o.rs2)], o.imm);
+                let x = $e;
+                r[usize::from(o.rd)] = x;
+                unsafe { next(r, cx, ip, x) }
+            }
+        )*};
+    }
+    // Operations without a forwarded form.
+    macro_rules! alu1 {
+        ($($k:ident => |$a:ident, $v:ident, $imm:ident| $e:expr;)*) => {$(
+            /// # Safety
+            /// As [`super::Handler`].
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
+                let o = unsafe { op_at(cx, ip) };
+                #[allow(unused_variables)]
+                let ($a, $v, $imm) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)], o.imm);
+                let x = $e;
+                r[usize::from(o.rd)] = x;
+                unsafe { next(r, cx, ip, x) }
+            }
+        )*};
+    }
+    macro_rules! loads {
+        ($($k:ident / $ka:ident => $len:literal, $ext:expr;)*) => {$(
+            /// # Safety
+            /// As [`super::Handler`].
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
+                let o = unsafe { op_at(cx, ip) };
+                let a = r[usize::from(o.rs1)];
+                unsafe { load(r, cx, ip, o, a, $len, $ext) }
+            }
+            /// # Safety
+            /// As [`super::Handler`].
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
+                let o = unsafe { op_at(cx, ip) };
+                unsafe { load(r, cx, ip, o, acc, $len, $ext) }
+            }
+        )*};
+    }
+    macro_rules! stores {
+        ($($k:ident / $ka:ident => $len:literal;)*) => {$(
+            /// # Safety
+            /// As [`super::Handler`].
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
+                let o = unsafe { op_at(cx, ip) };
+                let (a, v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
+                unsafe { store(r, cx, ip, o, a, v, $len, acc) }
+            }
+            /// # Safety
+            /// As [`super::Handler`].
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
+                let o = unsafe { op_at(cx, ip) };
+                let v = r[usize::from(o.rs2)];
+                unsafe { store(r, cx, ip, o, acc, v, $len, acc) }
+            }
+        )*};
+    }
+    // A conditional branch: count the block, continue at the taken or fall-through block.
+    macro_rules! branches {
+        ($($k:ident / $ka:ident => |$a:ident, $v:ident| $e:expr;)*) => {$(
+            /// # Safety
+            /// As [`super::Handler`].
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
+                let o = unsafe { op_at(cx, ip) };
+                let ($a, $v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
+                cx.cycles += u64::from(o.cycles);
+                // SAFETY (here and below): a terminator's caches hold `UNBUILT` or a block
+                // (filled by `fast_run` with ids from `Blocks::lookup`).
+                if $e {
+                    unsafe { go(r, cx, o.taken, o.imm, (ip, true)) }
+                } else {
+                    unsafe { go(r, cx, o.link, o.pc.wrapping_add(4), (ip, false)) }
+                }
+            }
+            /// # Safety
+            /// As [`super::Handler`].
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
+                let o = unsafe { op_at(cx, ip) };
+                let ($a, $v) = (acc, r[usize::from(o.rs2)]);
+                cx.cycles += u64::from(o.cycles);
+                if $e {
+                    unsafe { go(r, cx, o.taken, o.imm, (ip, true)) }
+                } else {
+                    unsafe { go(r, cx, o.link, o.pc.wrapping_add(4), (ip, false)) }
+                }
+            }
+        )*};
+    }
+
+    alu! {
+        ShAdd / ShAddA => |a, v, imm| (a << imm).wrapping_add(v);
+        Addi / AddiA => |a, v, imm| a.wrapping_add(imm);
+        Slti / SltiA => |a, v, imm| ((a as i32) < (imm as i32)) as u32;
+        Sltiu / SltiuA => |a, v, imm| (a < imm) as u32;
+        Xori / XoriA => |a, v, imm| a ^ imm;
+        Ori / OriA => |a, v, imm| a | imm;
+        Andi / AndiA => |a, v, imm| a & imm;
+        Slli / SlliA => |a, v, imm| a << (imm & 31);
+        Srli / SrliA => |a, v, imm| a >> (imm & 31);
+        Srai / SraiA => |a, v, imm| ((a as i32) >> (imm & 31)) as u32;
+        Add / AddA => |a, v, imm| a.wrapping_add(v);
+        Sub / SubA => |a, v, imm| a.wrapping_sub(v);
+        Sll / SllA => |a, v, imm| a << (v & 31);
+        Slt / SltA => |a, v, imm| ((a as i32) < (v as i32)) as u32;
+        Sltu / SltuA => |a, v, imm| (a < v) as u32;
+        Xor / XorA => |a, v, imm| a ^ v;
+        Srl / SrlA => |a, v, imm| a >> (v & 31);
+        Sra / SraA => |a, v, imm| ((a as i32) >> (v & 31)) as u32;
+        Or / OrA => |a, v, imm| a | v;
+        And / AndA => |a, v, imm| a & v;
+        Mul / MulA => |a, v, imm| a.wrapping_mul(v);
+    }
+    alu1! {
+        Li => |a, v, imm| imm;
+        Mulh => |a, v, imm| ((i64::from(a as i32) * i64::from(v as i32)) >> 32) as u32;
+        Mulhsu => |a, v, imm| ((i64::from(a as i32) * i64::from(v)) >> 32) as u32;
+        Mulhu => |a, v, imm| ((u64::from(a) * u64::from(v)) >> 32) as u32;
+        Div => |a, v, imm| crate::vm::div(a, v);
+        Divu => |a, v, imm| a.checked_div(v).unwrap_or(u32::MAX);
+        Rem => |a, v, imm| crate::vm::rem(a, v);
+        Remu => |a, v, imm| a.checked_rem(v).unwrap_or(a);
+    }
+    loads! {
+        Lb / LbA => 1, |x| x as u8 as i8 as i32 as u32;
+        Lh / LhA => 2, |x| x as u16 as i16 as i32 as u32;
+        Lw / LwA => 4, |x| x;
+        Lbu / LbuA => 1, |x| x;
+        Lhu / LhuA => 2, |x| x;
+    }
+    stores! {
+        Sb / SbA => 1;
+        Sh / ShA => 2;
+        Sw / SwA => 4;
+    }
+    branches! {
+        Beq / BeqA => |a, v| a == v;
+        Bne / BneA => |a, v| a != v;
+        Blt / BltA => |a, v| (a as i32) < (v as i32);
+        Bge / BgeA => |a, v| (a as i32) >= (v as i32);
+        Bltu / BltuA => |a, v| a < v;
+        Bgeu / BgeuA => |a, v| a >= v;
+    }
+
+    /// # Safety
+    /// As [`super::Handler`].
+    pub(super) unsafe fn Next(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
+        let o = unsafe { op_at(cx, ip) };
+        cx.cycles += u64::from(o.cycles);
+        // SAFETY: a terminator's cache holds `UNBUILT` or a block.
+        unsafe { go(r, cx, o.taken, o.imm, (ip, true)) }
+    }
+
+    /// # Safety
+    /// As [`super::Handler`].
+    pub(super) unsafe fn Jal(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
+        let o = unsafe { op_at(cx, ip) };
+        r[usize::from(o.rd)] = o.link;
+        cx.cycles += u64::from(o.cycles);
+        // SAFETY: a terminator's cache holds `UNBUILT` or a block.
+        unsafe { go(r, cx, o.taken, o.imm, (ip, true)) }
+    }
+
+    /// `jalr` with `a` its `rs1`: its target block looked up in `Blocks::at` (no cache: the
+    /// target varies); a misaligned target takes the checked path.
+    ///
+    /// # Safety
+    /// As [`super::Handler`].
+    #[inline(always)]
+    unsafe fn jalr(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, a: u32) -> Exit {
+        let o = unsafe { op_at(cx, ip) };
+        let pc = a.wrapping_add(o.imm) & !1;
+        if pc & 3 != 0 {
+            return bail(cx, o);
+        }
+        r[usize::from(o.rd)] = o.link;
+        cx.cycles += u64::from(o.cycles);
+        let idx = (pc.wrapping_sub(cx.env.code_base) >> 2) as usize;
+        let next = match cx.at.get(idx) {
+            Some(&id) if id < super::NONE => id,
+            _ => super::UNBUILT,
+        };
+        if next == super::UNBUILT {
+            // No successor cache to fill: `fast_run` looks the target up again.
+            cx.slot = None;
+            return Exit::At(pc);
+        }
+        // SAFETY: `Blocks::at` holds `UNBUILT`, `NONE` or a block, and `next` is a block.
+        unsafe { go(r, cx, next, pc, (ip, true)) }
+    }
+
+    /// # Safety
+    /// As [`super::Handler`].
+    pub(super) unsafe fn Jalr(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
+        let a = r[usize::from(unsafe { op_at(cx, ip) }.rs1)];
+        unsafe { jalr(r, cx, ip, a) }
+    }
+
+    /// # Safety
+    /// As [`super::Handler`].
+    pub(super) unsafe fn JalrA(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
+        unsafe { jalr(r, cx, ip, acc) }
+    }
+}
+
+/// The handler of an operation.
+fn handler(k: K) -> Handler {
+    macro_rules! map {
+        ($($k:ident)*) => {
+            match k {
+                $(K::$k => h::$k,)*
+            }
+        };
+    }
+    map!(
+        Li ShAdd Addi Slti Sltiu Xori Ori Andi Slli Srli Srai Add Sub Sll Slt Sltu Xor Srl Sra
+        Or And Mul Mulh Mulhsu Mulhu Div Divu Rem Remu Lb Lh Lw Lbu Lhu Sb Sh Sw
+        ShAddA AddiA SltiA SltiuA XoriA OriA AndiA SlliA SrliA SraiA AddA SubA SllA SltA SltuA
+        XorA SrlA SraA OrA AndA MulA LbA LhA LwA LbuA LhuA SbA ShA SwA JalrA BeqA BneA BltA BgeA
+        BltuA BgeuA Next Jal Jalr Beq Bne Blt Bge Bltu Bgeu
+    )
+}
+
 /// Run chained blocks from the block whose first operation is `ip`, until an operation needs
 /// the checked path or a block's successor is not known (or the cycle limit is near).
 /// `cycles` counts every instruction completed.
@@ -491,227 +941,38 @@ struct Env {
 fn chain(
     blocks: &Blocks,
     env: &mut Env,
-    r: &mut [u32; 256],
+    r: &mut Regs,
     mem: &mut super::mem::Memory,
     mut ip: usize,
     cycles: &mut u64,
-) -> Exit {
-    let ops = &blocks.ops[..];
-    let mut cyc = *cycles;
-    let mut first = ip;
-    // The last operation's result: what a `…A` operation reads as `rs1`.
-    let mut acc = 0u32;
-    // Leave before the operation at `ip`: the operations of its block before it completed.
-    macro_rules! bail {
-        () => {{
-            let op_pc = &blocks.op_pc;
-            *cycles = cyc + u64::from(op_pc[ip].wrapping_sub(op_pc[first]) / 4);
-            return Exit::Before(ip as u32);
-        }};
-    }
-    // Continue at the cached block `next` (pc `pc`), or leave filling cache `slot`.
-    macro_rules! go {
-        ($next:expr, $pc:expr, $taken:expr) => {{
-            let next = $next;
-            if next == UNBUILT || cyc > env.soft {
-                *cycles = cyc;
-                return Exit::At {
-                    pc: $pc,
-                    slot: (next == UNBUILT).then_some((ip as u32, $taken)),
-                };
-            }
-            ip = next as usize;
-            first = ip;
-            continue;
-        }};
-    }
-    // The bookkeeping of an `sp`-based access below the lowest so far ([`Vm::note_stack`]),
-    // done here when it cannot fault (inside the stack region): false when it would.
-    macro_rules! stack_ok {
-        ($addr:expr) => {{
-            let addr = $addr;
-            if addr < env.stack_low && addr >= env.image_end {
-                if addr < env.stack_bottom || u64::from(addr) >= env.memlimit {
-                    false
-                } else {
-                    env.stack_low = addr;
-                    true
-                }
-            } else {
-                true
-            }
-        }};
-    }
-    // A `len`-byte load at `rs1 + imm` (zero-extended), unless it needs the checked path.
-    macro_rules! load {
-        ($o:ident, $a:ident, $len:literal) => {{
-            let addr = $a.wrapping_add($o.imm);
-            match mem.try_load(addr, $len) {
-                Some(x) if $o.rs1 != reg::SP || stack_ok!(addr) => x,
-                _ => bail!(),
-            }
-        }};
-    }
-    // A `len`-byte store of `rs2` at `rs1 + imm`, unless it needs the checked path; a store
-    // above the highest heap byte so far raises it, as [`Vm::step`] does.
-    macro_rules! store {
-        ($o:ident, $a:ident, $v:ident, $len:literal) => {{
-            let addr = $a.wrapping_add($o.imm);
-            let sp = $o.rs1 == reg::SP;
-            if (sp && !stack_ok!(addr))
-                || addr == env.tohost
-                || addr.wrapping_sub(env.code_base) < env.code_len
-                || addr.wrapping_add($len - 1).wrapping_sub(env.code_base) < env.code_len
-                || !mem.try_store(addr, $len, $v)
-            {
-                bail!();
-            }
-            if !sp && addr >= env.heap_high && addr < env.heap_end.min(r[reg::SP as usize]) {
-                env.heap_high = addr + $len;
-            }
-            ip += 1;
-            continue;
-        }};
-    }
-    loop {
-        debug_assert!(ip < ops.len());
-        // SAFETY: `ip` < `ops.len()`. It is set only to the first operation of a block (from
-        // `Blocks::at` or a successor cache, both filled by `Blocks::build` with the index of an
-        // operation it pushed; `ops` only grows while they are kept, and `code_changed` clears
-        // them together) or to `ip + 1` after an operation that is not a terminator; every
-        // block ends with a terminator (`build` pushes one last), so `ip + 1` is at most the
-        // index of that terminator. `ops` is not changed during this function (shared borrow).
-        let o = unsafe { ops.get_unchecked(ip) };
-        let imm = o.imm;
-        // The operands, read in the arms that use them (so a forwarded operation does not
-        // wait on the register the previous one just stored).
-        macro_rules! rs1 {
-            () => {
-                r[usize::from(o.rs1)]
-            };
+) -> Stop {
+    let mut cx = Cx {
+        ops: &blocks.ops,
+        at: &blocks.at,
+        mem,
+        env: *env,
+        cycles: *cycles,
+        budget: CHAIN,
+        slot: None,
+    };
+    let exit = loop {
+        cx.budget = CHAIN;
+        // SAFETY: `ip` is the first operation of a block built by `Blocks::build` (the
+        // caller's `lookup`, or a block a handler entered), and `ops` does not change during
+        // this function (shared borrow): every handler's precondition holds for it.
+        let e = unsafe {
+            let o = op_at(&cx, ip);
+            (o.f)(r, &mut cx, ip, 0)
+        };
+        match e {
+            Exit::Enter(next) => ip = next as usize,
+            Exit::Before(pc) => break Stop::Before(pc),
+            Exit::At(pc) => break Stop::At { pc, slot: cx.slot },
         }
-        macro_rules! rs2 {
-            () => {
-                r[usize::from(o.rs2)]
-            };
-        }
-        // A conditional branch: count the block, continue at the taken or fall-through block.
-        macro_rules! branch {
-            ($taken:expr) => {{
-                cyc += u64::from(o.cycles);
-                if $taken {
-                    go!(o.taken, imm, true)
-                } else {
-                    go!(o.link, blocks.op_pc[ip].wrapping_add(4), false)
-                }
-            }};
-        }
-        // Each operation with a forwarded form is two arms of one match: itself, `a` from the
-        // array, and its `…A` form, `a` from `acc` (one dispatch either way).
-        macro_rules! with_acc {
-            ($a:ident, $v:ident; $($k:ident / $ka:ident => $e:expr,)* ; $($rest:tt)*) => {
-                match o.k {
-                    $(
-                        // (`v` is unused by the immediate forms: no load is made for it.)
-                        #[allow(unused_variables)]
-                        K::$k => {
-                            let ($a, $v) = (rs1!(), rs2!());
-                            $e
-                        }
-                        #[allow(unused_variables)]
-                        K::$ka => {
-                            let ($a, $v) = (acc, rs2!());
-                            $e
-                        }
-                    )*
-                    $($rest)*
-                }
-            };
-        }
-        // The ALU arms repeat `super::alu` and the branch arms `super::branch_taken` on purpose:
-        // one match on the operation, without a second dispatch on an `Op`.
-        let x = with_acc!(a, v;
-            ShAdd / ShAddA => (a << imm).wrapping_add(v),
-            Addi / AddiA => a.wrapping_add(imm),
-            Slti / SltiA => ((a as i32) < (imm as i32)) as u32,
-            Sltiu / SltiuA => (a < imm) as u32,
-            Xori / XoriA => a ^ imm,
-            Ori / OriA => a | imm,
-            Andi / AndiA => a & imm,
-            Slli / SlliA => a << (imm & 31),
-            Srli / SrliA => a >> (imm & 31),
-            Srai / SraiA => ((a as i32) >> (imm & 31)) as u32,
-            Add / AddA => a.wrapping_add(v),
-            Sub / SubA => a.wrapping_sub(v),
-            Sll / SllA => a << (v & 31),
-            Slt / SltA => ((a as i32) < (v as i32)) as u32,
-            Sltu / SltuA => (a < v) as u32,
-            Xor / XorA => a ^ v,
-            Srl / SrlA => a >> (v & 31),
-            Sra / SraA => ((a as i32) >> (v & 31)) as u32,
-            Or / OrA => a | v,
-            And / AndA => a & v,
-            Mul / MulA => a.wrapping_mul(v),
-            Lb / LbA => load!(o, a, 1) as u8 as i8 as i32 as u32,
-            Lh / LhA => load!(o, a, 2) as u16 as i16 as i32 as u32,
-            Lw / LwA => load!(o, a, 4),
-            Lbu / LbuA => load!(o, a, 1),
-            Lhu / LhuA => load!(o, a, 2),
-            Sb / SbA => store!(o, a, v, 1),
-            Sh / ShA => store!(o, a, v, 2),
-            Sw / SwA => store!(o, a, v, 4),
-            Jalr / JalrA => {
-                let pc = a.wrapping_add(imm) & !1;
-                if pc & 3 != 0 {
-                    bail!();
-                }
-                r[usize::from(o.rd)] = o.link;
-                cyc += u64::from(o.cycles);
-                let idx = (pc.wrapping_sub(env.code_base) >> 2) as usize;
-                let next = match blocks.at.get(idx) {
-                    Some(&id) if id < NONE => id,
-                    _ => UNBUILT,
-                };
-                if next == UNBUILT || cyc > env.soft {
-                    *cycles = cyc;
-                    return Exit::At { pc, slot: None };
-                }
-                ip = next as usize;
-                first = ip;
-                continue;
-            },
-            Beq / BeqA => branch!(a == v),
-            Bne / BneA => branch!(a != v),
-            Blt / BltA => branch!((a as i32) < (v as i32)),
-            Bge / BgeA => branch!((a as i32) >= (v as i32)),
-            Bltu / BltuA => branch!(a < v),
-            Bgeu / BgeuA => branch!(a >= v),
-            ;
-            K::Li => imm,
-            K::Mulh => ((i64::from(rs1!() as i32) * i64::from(rs2!() as i32)) >> 32) as u32,
-            K::Mulhsu => ((i64::from(rs1!() as i32) * i64::from(rs2!())) >> 32) as u32,
-            K::Mulhu => ((u64::from(rs1!()) * u64::from(rs2!())) >> 32) as u32,
-            K::Div => super::div(rs1!(), rs2!()),
-            K::Divu => rs1!().checked_div(rs2!()).unwrap_or(u32::MAX),
-            K::Rem => super::rem(rs1!(), rs2!()),
-            K::Remu => {
-                let a = rs1!();
-                a.checked_rem(rs2!()).unwrap_or(a)
-            }
-            K::Next => {
-                cyc += u64::from(o.cycles);
-                go!(o.taken, imm, true)
-            }
-            K::Jal => {
-                r[usize::from(o.rd)] = o.link;
-                cyc += u64::from(o.cycles);
-                go!(o.taken, imm, true)
-            }
-        );
-        r[usize::from(o.rd)] = x;
-        acc = x;
-        ip += 1;
-    }
+    };
+    *env = cx.env;
+    *cycles = cx.cycles;
+    exit
 }
 
 impl Vm {
@@ -771,11 +1032,11 @@ impl Vm {
                 }
             }
             match chain(blocks, &mut env, r, &mut self.mem, id as usize, &mut cycles) {
-                Exit::Before(ip) => {
-                    pc = blocks.op_pc[ip as usize];
+                Stop::Before(at) => {
+                    pc = at;
                     break;
                 }
-                Exit::At { pc: next, slot: s } => {
+                Stop::At { pc: next, slot: s } => {
                     pc = next;
                     slot = s;
                 }
