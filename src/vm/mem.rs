@@ -8,7 +8,8 @@
 //! pages a guest touches, at any limit: one store under a 4 GiB limit costs one page.
 //!
 //! A page wholly inside the allowed ranges goes into the table and is then accessed without any
-//! further check (the fast path: two table loads). A page only partly allowed (a region edge
+//! further check (the fast path: two table loads; the table's first level is held in the
+//! [`Memory`] itself, so no pointer to it is loaded first). A page only partly allowed (a region edge
 //! that is not page-aligned: the lowest mapped address, a guard gap, a limit like 3000000) is
 //! kept apart, in `edges`, and every access to it is checked byte by byte; so is an access that
 //! crosses a page boundary. An access is allowed when every byte it touches is.
@@ -42,7 +43,7 @@ pub(crate) struct Memory {
     pub(crate) memlimit: u64,
     shared: bool,
     /// Wholly allowed pages by page number `n`: `table[n / FANOUT][n % FANOUT]`.
-    table: Box<[Option<Box<Leaf>>; FANOUT]>,
+    table: [Option<Box<Leaf>>; FANOUT],
     /// Partly allowed pages `(page number, bytes)`: a handful at most (region edges).
     edges: Vec<(u32, Box<Page>)>,
     /// Pages allocated in `table`.
@@ -96,7 +97,7 @@ impl Memory {
             layout_stack_bottom: layout.stack_bottom,
             memlimit: layout.memlimit,
             shared: layout.shared,
-            table: boxed_array(),
+            table: [const { None }; FANOUT],
             edges: Vec::new(),
             pages: 0,
         }
