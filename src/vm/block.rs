@@ -520,17 +520,18 @@ struct Env {
 /// any `u8` register number indexes it without a bounds check.
 type Regs = [u32; 256];
 
-/// The code of an operation: `h(r, cx, ip, acc)` executes the operation at `cx.ops[ip]` and
+/// The code of an operation: `h(r, cx, op, acc)` executes the operation `op` (in `cx.ops`) and
 /// continues with the next one by a call in tail position (threaded code: each operation
 /// dispatches the next from its own code, so the host predicts each successor at its own
 /// branch), until an operation needs the checked path or a block's successor is not known.
 /// `acc` is the previous operation's result (what a `…A` operation reads as `rs1`).
 ///
 /// # Safety
-/// `ip < cx.ops.len()`, and `cx.ops[ip]` is an operation of a block built by [`Blocks::build`]
-/// (so a terminator follows it at or after `ip`, and every successor cache it holds is
-/// [`UNBUILT`] or the first operation of a block).
-type Handler = unsafe fn(&mut Regs, &mut Cx<'_>, usize, u32) -> Exit;
+/// `op` points to an element of `cx.ops` that is an operation of a block built by
+/// [`Blocks::build`] (so a terminator of its block is at or after it, and every successor
+/// cache it holds is [`UNBUILT`] or the first operation of a block), and `cx.ops[op].f` is
+/// this handler.
+type Handler = unsafe fn(&mut Regs, &mut Cx<'_>, *const BOp, u32) -> Exit;
 
 /// How many blocks a handler enters by a tail call before it returns to [`chain`]: the
 /// handlers' nesting stays bounded (256 operations a block) where the host compiler does not
@@ -552,29 +553,19 @@ struct Cx<'a> {
     slot: Option<(u32, bool)>,
 }
 
-/// The operation at `ip`.
+/// Continue with the operation after `op`, which is not a terminator.
 ///
 /// # Safety
-/// `ip < cx.ops.len()`.
+/// As [`Handler`], and `op` is not a terminator.
 #[inline(always)]
-unsafe fn op_at<'a>(cx: &Cx<'a>, ip: usize) -> &'a BOp {
-    debug_assert!(ip < cx.ops.len());
-    // SAFETY: the caller's precondition.
-    unsafe { cx.ops.get_unchecked(ip) }
-}
-
-/// Continue with the operation after `ip`, which is not a terminator.
-///
-/// # Safety
-/// As [`Handler`], and `cx.ops[ip]` is not a terminator.
-#[inline(always)]
-unsafe fn next(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
-    // SAFETY: `ops[ip]` belongs to a block built by `Blocks::build`, which ends every block with
-    // a terminator; `ops[ip]` is not it, so the terminator is at `ip + 1` or later, and
-    // `ops[ip + 1]` is an operation of the same block (the handler's precondition for it).
+unsafe fn next(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+    // SAFETY: `op` belongs to a block built by `Blocks::build`, which ends every block with a
+    // terminator; `op` is not it, so the terminator is the element after `op` or a later one,
+    // and `op + 1` is an operation of the same block in `cx.ops` (the handler's precondition
+    // for it; its `f` is its handler).
     unsafe {
-        let o = op_at(cx, ip + 1);
-        (o.f)(r, cx, ip + 1, acc)
+        let n = op.add(1);
+        ((*n).f)(r, cx, n, acc)
     }
 }
 
@@ -586,15 +577,25 @@ fn bail(cx: &mut Cx<'_>, o: &BOp) -> Exit {
     Exit::Before(o.pc)
 }
 
-/// Continue at the block `next` (pc `pc`), cached in the successor slot `(ip, taken)` of the
-/// terminator at `ip`, or leave (filling that cache when `next` is not known yet).
+/// Continue at the block `next` (pc `pc`), cached in the successor slot `taken` of the
+/// terminator `op`, or leave (filling that cache when `next` is not known yet).
 ///
 /// # Safety
-/// `next` is [`UNBUILT`] or the first operation of a block built by [`Blocks::build`].
+/// `op` is an element of `cx.ops`; `next` is [`UNBUILT`] or the first operation of a block
+/// built by [`Blocks::build`].
 #[inline(always)]
-unsafe fn go(r: &mut Regs, cx: &mut Cx<'_>, next: u32, pc: u32, slot: (usize, bool)) -> Exit {
+unsafe fn go(
+    r: &mut Regs,
+    cx: &mut Cx<'_>,
+    op: *const BOp,
+    next: u32,
+    pc: u32,
+    taken: bool,
+) -> Exit {
     if next == UNBUILT || cx.cycles > cx.env.soft {
-        cx.slot = (next == UNBUILT).then_some((slot.0 as u32, slot.1));
+        // SAFETY: `op` and the start of `cx.ops` are in the same allocation.
+        let ip = unsafe { op.offset_from(cx.ops.as_ptr()) };
+        cx.slot = (next == UNBUILT).then_some((ip as u32, taken));
         return Exit::At(pc);
     }
     if cx.budget == 0 {
@@ -604,8 +605,8 @@ unsafe fn go(r: &mut Regs, cx: &mut Cx<'_>, next: u32, pc: u32, slot: (usize, bo
     // SAFETY: `next` is the first operation of a built block (the precondition), so it is an
     // index of `ops` and a terminator ends its block.
     unsafe {
-        let o = op_at(cx, next as usize);
-        (o.f)(r, cx, next as usize, 0)
+        let n = cx.ops.as_ptr().add(next as usize);
+        ((*n).f)(r, cx, n, 0)
     }
 }
 
@@ -626,12 +627,12 @@ fn stack_ok(env: &mut Env, addr: u32) -> bool {
 /// the checked path.
 ///
 /// # Safety
-/// As [`Handler`]; `o` is `cx.ops[ip]`, a load.
+/// As [`Handler`]; `o` is `*op`, a load.
 #[inline(always)]
 unsafe fn load(
     r: &mut Regs,
     cx: &mut Cx<'_>,
-    ip: usize,
+    op: *const BOp,
     o: &BOp,
     base: u32,
     len: u32,
@@ -643,7 +644,7 @@ unsafe fn load(
             let x = ext(x);
             r[usize::from(o.rd)] = x;
             // SAFETY: the precondition; a load is not a terminator.
-            unsafe { next(r, cx, ip, x) }
+            unsafe { next(r, cx, op, x) }
         }
         _ => bail(cx, o),
     }
@@ -653,13 +654,13 @@ unsafe fn load(
 /// the highest heap byte so far raises it, as [`Vm::step`] does.
 ///
 /// # Safety
-/// As [`Handler`]; `o` is `cx.ops[ip]`, a store.
+/// As [`Handler`]; `o` is `*op`, a store.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn store(
     r: &mut Regs,
     cx: &mut Cx<'_>,
-    ip: usize,
+    op: *const BOp,
     o: &BOp,
     base: u32,
     v: u32,
@@ -681,14 +682,14 @@ unsafe fn store(
         env.heap_high = addr + len;
     }
     // SAFETY: the precondition; a store is not a terminator.
-    unsafe { next(r, cx, ip, acc) }
+    unsafe { next(r, cx, op, acc) }
 }
 
 /// The handlers, one per [`K`] (named as its variant). The ALU handlers repeat `super::alu`,
 /// and the branch handlers `super::branch_taken`, on purpose: each is its operation alone.
 #[allow(non_snake_case)]
 mod h {
-    use super::{bail, go, load, next, op_at, store, Cx, Exit, Regs};
+    use super::{bail, go, load, next, store, BOp, Cx, Exit, Regs};
 
     // Each operation with a forwarded form has two handlers: `a` from the register array,
     // and its `…A` form, `a` from `acc`. `v` is `rs2` (an immediate form's is `x0`, and the
@@ -697,25 +698,25 @@ mod h {
         ($($k:ident / $ka:ident => |$a:ident, $v:ident, $imm:ident| $e:expr;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
                 // SAFETY (here and below): the handler's precondition; an ALU operation is not
                 // a terminator.
-                let o = unsafe { op_at(cx, ip) };
+                let o = unsafe { &*op };
                 #[allow(unused_variables)]
                 let ($a, $v, $imm) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)], o.imm);
                 let x = $e;
                 r[usize::from(o.rd)] = x;
-                unsafe { next(r, cx, ip, x) }
+                unsafe { next(r, cx, op, x) }
             }
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
-                let o = unsafe { op_at(cx, ip) };
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+                let o = unsafe { &*op };
                 #[allow(unused_variables)]
                 let ($a, $v, $imm) = (acc, r[usize::from(o.rs2)], o.imm);
                 let x = $e;
                 r[usize::from(o.rd)] = x;
-                unsafe { next(r, cx, ip, x) }
+                unsafe { next(r, cx, op, x) }
             }
         )*};
     }
@@ -724,13 +725,13 @@ mod h {
         ($($k:ident => |$a:ident, $v:ident, $imm:ident| $e:expr;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
-                let o = unsafe { op_at(cx, ip) };
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+                let o = unsafe { &*op };
                 #[allow(unused_variables)]
                 let ($a, $v, $imm) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)], o.imm);
                 let x = $e;
                 r[usize::from(o.rd)] = x;
-                unsafe { next(r, cx, ip, x) }
+                unsafe { next(r, cx, op, x) }
             }
         )*};
     }
@@ -738,16 +739,16 @@ mod h {
         ($($k:ident / $ka:ident => $len:literal, $ext:expr;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
-                let o = unsafe { op_at(cx, ip) };
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+                let o = unsafe { &*op };
                 let a = r[usize::from(o.rs1)];
-                unsafe { load(r, cx, ip, o, a, $len, $ext) }
+                unsafe { load(r, cx, op, o, a, $len, $ext) }
             }
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
-                let o = unsafe { op_at(cx, ip) };
-                unsafe { load(r, cx, ip, o, acc, $len, $ext) }
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+                let o = unsafe { &*op };
+                unsafe { load(r, cx, op, o, acc, $len, $ext) }
             }
         )*};
     }
@@ -755,17 +756,17 @@ mod h {
         ($($k:ident / $ka:ident => $len:literal;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
-                let o = unsafe { op_at(cx, ip) };
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+                let o = unsafe { &*op };
                 let (a, v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
-                unsafe { store(r, cx, ip, o, a, v, $len, acc) }
+                unsafe { store(r, cx, op, o, a, v, $len, acc) }
             }
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
-                let o = unsafe { op_at(cx, ip) };
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+                let o = unsafe { &*op };
                 let v = r[usize::from(o.rs2)];
-                unsafe { store(r, cx, ip, o, acc, v, $len, acc) }
+                unsafe { store(r, cx, op, o, acc, v, $len, acc) }
             }
         )*};
     }
@@ -774,28 +775,28 @@ mod h {
         ($($k:ident / $ka:ident => |$a:ident, $v:ident| $e:expr;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
-                let o = unsafe { op_at(cx, ip) };
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+                let o = unsafe { &*op };
                 let ($a, $v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
                 cx.cycles += u64::from(o.cycles);
                 // SAFETY (here and below): a terminator's caches hold `UNBUILT` or a block
                 // (filled by `fast_run` with ids from `Blocks::lookup`).
                 if $e {
-                    unsafe { go(r, cx, o.taken, o.imm, (ip, true)) }
+                    unsafe { go(r, cx, op, o.taken, o.imm, true) }
                 } else {
-                    unsafe { go(r, cx, o.link, o.pc.wrapping_add(4), (ip, false)) }
+                    unsafe { go(r, cx, op, o.link, o.pc.wrapping_add(4), false) }
                 }
             }
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
-                let o = unsafe { op_at(cx, ip) };
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+                let o = unsafe { &*op };
                 let ($a, $v) = (acc, r[usize::from(o.rs2)]);
                 cx.cycles += u64::from(o.cycles);
                 if $e {
-                    unsafe { go(r, cx, o.taken, o.imm, (ip, true)) }
+                    unsafe { go(r, cx, op, o.taken, o.imm, true) }
                 } else {
-                    unsafe { go(r, cx, o.link, o.pc.wrapping_add(4), (ip, false)) }
+                    unsafe { go(r, cx, op, o.link, o.pc.wrapping_add(4), false) }
                 }
             }
         )*};
@@ -857,21 +858,21 @@ mod h {
 
     /// # Safety
     /// As [`super::Handler`].
-    pub(super) unsafe fn Next(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
-        let o = unsafe { op_at(cx, ip) };
+    pub(super) unsafe fn Next(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+        let o = unsafe { &*op };
         cx.cycles += u64::from(o.cycles);
         // SAFETY: a terminator's cache holds `UNBUILT` or a block.
-        unsafe { go(r, cx, o.taken, o.imm, (ip, true)) }
+        unsafe { go(r, cx, op, o.taken, o.imm, true) }
     }
 
     /// # Safety
     /// As [`super::Handler`].
-    pub(super) unsafe fn Jal(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
-        let o = unsafe { op_at(cx, ip) };
+    pub(super) unsafe fn Jal(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+        let o = unsafe { &*op };
         r[usize::from(o.rd)] = o.link;
         cx.cycles += u64::from(o.cycles);
         // SAFETY: a terminator's cache holds `UNBUILT` or a block.
-        unsafe { go(r, cx, o.taken, o.imm, (ip, true)) }
+        unsafe { go(r, cx, op, o.taken, o.imm, true) }
     }
 
     /// `jalr` with `a` its `rs1`: its target block looked up in `Blocks::at` (no cache: the
@@ -880,8 +881,8 @@ mod h {
     /// # Safety
     /// As [`super::Handler`].
     #[inline(always)]
-    unsafe fn jalr(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, a: u32) -> Exit {
-        let o = unsafe { op_at(cx, ip) };
+    unsafe fn jalr(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, a: u32) -> Exit {
+        let o = unsafe { &*op };
         let pc = a.wrapping_add(o.imm) & !1;
         if pc & 3 != 0 {
             return bail(cx, o);
@@ -899,20 +900,20 @@ mod h {
             return Exit::At(pc);
         }
         // SAFETY: `Blocks::at` holds `UNBUILT`, `NONE` or a block, and `next` is a block.
-        unsafe { go(r, cx, next, pc, (ip, true)) }
+        unsafe { go(r, cx, op, next, pc, true) }
     }
 
     /// # Safety
     /// As [`super::Handler`].
-    pub(super) unsafe fn Jalr(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, _acc: u32) -> Exit {
-        let a = r[usize::from(unsafe { op_at(cx, ip) }.rs1)];
-        unsafe { jalr(r, cx, ip, a) }
+    pub(super) unsafe fn Jalr(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+        let a = r[usize::from(unsafe { &*op }.rs1)];
+        unsafe { jalr(r, cx, op, a) }
     }
 
     /// # Safety
     /// As [`super::Handler`].
-    pub(super) unsafe fn JalrA(r: &mut Regs, cx: &mut Cx<'_>, ip: usize, acc: u32) -> Exit {
-        unsafe { jalr(r, cx, ip, acc) }
+    pub(super) unsafe fn JalrA(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+        unsafe { jalr(r, cx, op, acc) }
     }
 }
 
@@ -961,8 +962,8 @@ fn chain(
         // caller's `lookup`, or a block a handler entered), and `ops` does not change during
         // this function (shared borrow): every handler's precondition holds for it.
         let e = unsafe {
-            let o = op_at(&cx, ip);
-            (o.f)(r, &mut cx, ip, 0)
+            let op = cx.ops.as_ptr().add(ip);
+            ((*op).f)(r, &mut cx, op, 0)
         };
         match e {
             Exit::Enter(next) => ip = next as usize,
