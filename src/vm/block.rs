@@ -77,6 +77,16 @@ enum K {
     Sb,
     Sh,
     Sw,
+    // The loads and stores with `rs1` = `sp`: they also do the stack bookkeeping of
+    // [`Vm::note_stack`] (the others cannot have `sp` as `rs1`, and are not forwarded from it).
+    LbSp,
+    LhSp,
+    LwSp,
+    LbuSp,
+    LhuSp,
+    SbSp,
+    ShSp,
+    SwSp,
     // The same operations with `rs1` the previous operation's result, read from the
     // block loop's `acc` instead of the register array (see [`forwarded`]).
     ShAddA,
@@ -298,7 +308,8 @@ enum Exit {
     /// As [`Stop::At`], with the slot in [`Cx::slot`].
     At(u32),
     /// A block ended and the next one, known, starts at this operation; [`chain`] enters it
-    /// (a handler returns this after [`CHAIN`] blocks, so the handlers' nesting stays bounded).
+    /// (a handler returns this after [`CHAIN`] instructions, so the handlers' nesting stays
+    /// bounded).
     Enter(u32),
 }
 
@@ -366,9 +377,18 @@ fn straight(i: Inst, pc: u32) -> Option<BOp> {
         Op::Lbu => K::Lbu,
         Op::Lhu => K::Lhu,
         // A store's rd field is not a register it writes.
-        Op::Sb => return Some(bop(K::Sb, SINK, i.rs1, i.rs2, imm)),
-        Op::Sh => return Some(bop(K::Sh, SINK, i.rs1, i.rs2, imm)),
-        Op::Sw => return Some(bop(K::Sw, SINK, i.rs1, i.rs2, imm)),
+        Op::Sb | Op::Sh | Op::Sw => {
+            let sp = i.rs1 == reg::SP;
+            let k = match i.op {
+                Op::Sb if sp => K::SbSp,
+                Op::Sh if sp => K::ShSp,
+                Op::Sw if sp => K::SwSp,
+                Op::Sb => K::Sb,
+                Op::Sh => K::Sh,
+                _ => K::Sw,
+            };
+            return Some(bop(k, SINK, i.rs1, i.rs2, imm));
+        }
         _ => return None,
     };
     // An immediate form reads no `rs2` (its field holds immediate bits): `x0`, which no
@@ -382,6 +402,15 @@ fn straight(i: Inst, pc: u32) -> Option<BOp> {
         }
         Op::Remu => i.rs2,
         _ => reg::ZERO,
+    };
+    let k = match k {
+        _ if i.rs1 != reg::SP => k,
+        K::Lb => K::LbSp,
+        K::Lh => K::LhSp,
+        K::Lw => K::LwSp,
+        K::Lbu => K::LbuSp,
+        K::Lhu => K::LhuSp,
+        _ => k,
     };
     Some(bop(k, dest(i.rd), i.rs1, rs2, imm))
 }
@@ -533,10 +562,12 @@ type Regs = [u32; 256];
 /// this handler.
 type Handler = unsafe fn(&mut Regs, &mut Cx<'_>, *const BOp, u32) -> Exit;
 
-/// How many blocks a handler enters by a tail call before it returns to [`chain`]: the
-/// handlers' nesting stays bounded (256 operations a block) where the host compiler does not
-/// make the tail calls jumps (an unoptimised build).
-const CHAIN: u32 = if cfg!(debug_assertions) { 1 } else { 32 };
+/// How many instructions handlers run, entering blocks by tail calls, before a block end
+/// returns to [`chain`] ([`Exit::Enter`]): the handlers' nesting stays bounded where the host
+/// compiler does not make the tail calls jumps (an unoptimised build). An operation is at
+/// least half an instruction (a fused pair is one; a `Next` ends a block of at least one), so
+/// at most `2 * (CHAIN + MAX_CYCLES)` handlers nest.
+const CHAIN: u64 = if cfg!(debug_assertions) { 64 } else { 4096 };
 
 /// What the handlers share.
 struct Cx<'a> {
@@ -547,8 +578,9 @@ struct Cx<'a> {
     env: Env,
     /// The instructions completed (every block's terminator adds its block's count).
     cycles: u64,
-    /// Blocks still to enter before returning [`Exit::Enter`].
-    budget: u32,
+    /// A block end enters its successor while `cycles` is at most this: the lesser of
+    /// `env.soft` and [`CHAIN`] past the count when [`chain`] last entered a block.
+    limit: u64,
     /// With [`Exit::At`]: as [`Stop::At`]'s.
     slot: Option<(u32, bool)>,
 }
@@ -569,9 +601,10 @@ unsafe fn next(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit 
     }
 }
 
-/// Leave before the operation `o` (its block's operations before it completed).
-#[cold]
-#[inline(never)]
+/// Leave before the operation `o` (its block's operations before it completed). Inlined:
+/// a handler makes no call but its tail calls, so it needs no stack frame and each tail call
+/// can be a jump.
+#[inline(always)]
 fn bail(cx: &mut Cx<'_>, o: &BOp) -> Exit {
     cx.cycles += u64::from(o.nth);
     Exit::Before(o.pc)
@@ -592,16 +625,19 @@ unsafe fn go(
     pc: u32,
     taken: bool,
 ) -> Exit {
-    if next == UNBUILT || cx.cycles > cx.env.soft {
+    if next == UNBUILT {
         // SAFETY: `op` and the start of `cx.ops` are in the same allocation.
         let ip = unsafe { op.offset_from(cx.ops.as_ptr()) };
-        cx.slot = (next == UNBUILT).then_some((ip as u32, taken));
+        cx.slot = Some((ip as u32, taken));
         return Exit::At(pc);
     }
-    if cx.budget == 0 {
+    if cx.cycles > cx.limit {
+        if cx.cycles > cx.env.soft {
+            cx.slot = None;
+            return Exit::At(pc);
+        }
         return Exit::Enter(next);
     }
-    cx.budget -= 1;
     // SAFETY: `next` is the first operation of a built block (the precondition), so it is an
     // index of `ops` and a terminator ends its block.
     unsafe {
@@ -629,7 +665,7 @@ fn stack_ok(env: &mut Env, addr: u32) -> bool {
 /// # Safety
 /// As [`Handler`]; `o` is `*op`, a load.
 #[inline(always)]
-unsafe fn load(
+unsafe fn load<const SP: bool>(
     r: &mut Regs,
     cx: &mut Cx<'_>,
     op: *const BOp,
@@ -640,7 +676,7 @@ unsafe fn load(
 ) -> Exit {
     let addr = base.wrapping_add(o.imm);
     match cx.mem.try_load(addr, len) {
-        Some(x) if o.rs1 != reg::SP || stack_ok(&mut cx.env, addr) => {
+        Some(x) if !SP || stack_ok(&mut cx.env, addr) => {
             let x = ext(x);
             r[usize::from(o.rd)] = x;
             // SAFETY: the precondition; a load is not a terminator.
@@ -657,7 +693,7 @@ unsafe fn load(
 /// As [`Handler`]; `o` is `*op`, a store.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn store(
+unsafe fn store<const SP: bool>(
     r: &mut Regs,
     cx: &mut Cx<'_>,
     op: *const BOp,
@@ -668,8 +704,7 @@ unsafe fn store(
     acc: u32,
 ) -> Exit {
     let addr = base.wrapping_add(o.imm);
-    let sp = o.rs1 == reg::SP;
-    if (sp && !stack_ok(&mut cx.env, addr))
+    if (SP && !stack_ok(&mut cx.env, addr))
         || addr == cx.env.tohost
         || addr.wrapping_sub(cx.env.code_base) < cx.env.code_len
         || addr.wrapping_add(len - 1).wrapping_sub(cx.env.code_base) < cx.env.code_len
@@ -678,7 +713,7 @@ unsafe fn store(
         return bail(cx, o);
     }
     let env = &mut cx.env;
-    if !sp && addr >= env.heap_high && addr < env.heap_end.min(r[usize::from(reg::SP)]) {
+    if !SP && addr >= env.heap_high && addr < env.heap_end.min(r[usize::from(reg::SP)]) {
         env.heap_high = addr + len;
     }
     // SAFETY: the precondition; a store is not a terminator.
@@ -736,37 +771,51 @@ mod h {
         )*};
     }
     macro_rules! loads {
-        ($($k:ident / $ka:ident => $len:literal, $ext:expr;)*) => {$(
+        ($($k:ident / $ka:ident / $ksp:ident => $len:literal, $ext:expr;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
             pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
                 let o = unsafe { &*op };
                 let a = r[usize::from(o.rs1)];
-                unsafe { load(r, cx, op, o, a, $len, $ext) }
+                unsafe { load::<false>(r, cx, op, o, a, $len, $ext) }
+            }
+            /// # Safety
+            /// As [`super::Handler`].
+            pub(super) unsafe fn $ksp(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+                let o = unsafe { &*op };
+                let a = r[usize::from(o.rs1)];
+                unsafe { load::<true>(r, cx, op, o, a, $len, $ext) }
             }
             /// # Safety
             /// As [`super::Handler`].
             pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
                 let o = unsafe { &*op };
-                unsafe { load(r, cx, op, o, acc, $len, $ext) }
+                unsafe { load::<false>(r, cx, op, o, acc, $len, $ext) }
             }
         )*};
     }
     macro_rules! stores {
-        ($($k:ident / $ka:ident => $len:literal;)*) => {$(
+        ($($k:ident / $ka:ident / $ksp:ident => $len:literal;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
             pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
                 let o = unsafe { &*op };
                 let (a, v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
-                unsafe { store(r, cx, op, o, a, v, $len, acc) }
+                unsafe { store::<false>(r, cx, op, o, a, v, $len, acc) }
+            }
+            /// # Safety
+            /// As [`super::Handler`].
+            pub(super) unsafe fn $ksp(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+                let o = unsafe { &*op };
+                let (a, v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
+                unsafe { store::<true>(r, cx, op, o, a, v, $len, acc) }
             }
             /// # Safety
             /// As [`super::Handler`].
             pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
                 let o = unsafe { &*op };
                 let v = r[usize::from(o.rs2)];
-                unsafe { store(r, cx, op, o, acc, v, $len, acc) }
+                unsafe { store::<false>(r, cx, op, o, acc, v, $len, acc) }
             }
         )*};
     }
@@ -836,16 +885,16 @@ mod h {
         Remu => |a, v, imm| a.checked_rem(v).unwrap_or(a);
     }
     loads! {
-        Lb / LbA => 1, |x| x as u8 as i8 as i32 as u32;
-        Lh / LhA => 2, |x| x as u16 as i16 as i32 as u32;
-        Lw / LwA => 4, |x| x;
-        Lbu / LbuA => 1, |x| x;
-        Lhu / LhuA => 2, |x| x;
+        Lb / LbA / LbSp => 1, |x| x as u8 as i8 as i32 as u32;
+        Lh / LhA / LhSp => 2, |x| x as u16 as i16 as i32 as u32;
+        Lw / LwA / LwSp => 4, |x| x;
+        Lbu / LbuA / LbuSp => 1, |x| x;
+        Lhu / LhuA / LhuSp => 2, |x| x;
     }
     stores! {
-        Sb / SbA => 1;
-        Sh / ShA => 2;
-        Sw / SwA => 4;
+        Sb / SbA / SbSp => 1;
+        Sh / ShA / ShSp => 2;
+        Sw / SwA / SwSp => 4;
     }
     branches! {
         Beq / BeqA => |a, v| a == v;
@@ -929,6 +978,7 @@ fn handler(k: K) -> Handler {
     map!(
         Li ShAdd Addi Slti Sltiu Xori Ori Andi Slli Srli Srai Add Sub Sll Slt Sltu Xor Srl Sra
         Or And Mul Mulh Mulhsu Mulhu Div Divu Rem Remu Lb Lh Lw Lbu Lhu Sb Sh Sw
+        LbSp LhSp LwSp LbuSp LhuSp SbSp ShSp SwSp
         ShAddA AddiA SltiA SltiuA XoriA OriA AndiA SlliA SrliA SraiA AddA SubA SllA SltA SltuA
         XorA SrlA SraA OrA AndA MulA LbA LhA LwA LbuA LhuA SbA ShA SwA JalrA BeqA BneA BltA BgeA
         BltuA BgeuA Next Jal Jalr Beq Bne Blt Bge Bltu Bgeu
@@ -953,11 +1003,11 @@ fn chain(
         mem,
         env: *env,
         cycles: *cycles,
-        budget: CHAIN,
+        limit: 0,
         slot: None,
     };
     let exit = loop {
-        cx.budget = CHAIN;
+        cx.limit = cx.env.soft.min(cx.cycles + CHAIN);
         // SAFETY: `ip` is the first operation of a block built by `Blocks::build` (the
         // caller's `lookup`, or a block a handler entered), and `ops` does not change during
         // this function (shared borrow): every handler's precondition holds for it.
