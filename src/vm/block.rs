@@ -553,14 +553,15 @@ type Regs = [u32; 256];
 /// continues with the next one by a call in tail position (threaded code: each operation
 /// dispatches the next from its own code, so the host predicts each successor at its own
 /// branch), until an operation needs the checked path or a block's successor is not known.
-/// `acc` is the previous operation's result (what a `…A` operation reads as `rs1`).
+/// `acc` is the previous operation's result (what a `…A` operation reads as `rs1`), `cyc` the
+/// instructions completed before the operation's block (both in host registers).
 ///
 /// # Safety
 /// `op` points to an element of `cx.ops` that is an operation of a block built by
 /// [`Blocks::build`] (so a terminator of its block is at or after it, and every successor
 /// cache it holds is [`UNBUILT`] or the first operation of a block), and `cx.ops[op].f` is
 /// this handler.
-type Handler = unsafe fn(&mut Regs, &mut Cx<'_>, *const BOp, u32) -> Exit;
+type Handler = unsafe fn(&mut Regs, &mut Cx<'_>, *const BOp, u32, u64) -> Exit;
 
 /// How many instructions handlers run, entering blocks by tail calls, before a block end
 /// returns to [`chain`] ([`Exit::Enter`]): the handlers' nesting stays bounded where the host
@@ -576,7 +577,8 @@ struct Cx<'a> {
     at: &'a [u32],
     mem: &'a mut super::mem::Memory,
     env: Env,
-    /// The instructions completed (every block's terminator adds its block's count).
+    /// The instructions completed, when a handler returns (while they run, the count is their
+    /// `cyc` argument: every block's terminator adds its block's count).
     cycles: u64,
     /// A block end enters its successor while `cycles` is at most this: the lesser of
     /// `env.soft` and [`CHAIN`] past the count when [`chain`] last entered a block.
@@ -590,14 +592,14 @@ struct Cx<'a> {
 /// # Safety
 /// As [`Handler`], and `op` is not a terminator.
 #[inline(always)]
-unsafe fn next(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+unsafe fn next(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
     // SAFETY: `op` belongs to a block built by `Blocks::build`, which ends every block with a
     // terminator; `op` is not it, so the terminator is the element after `op` or a later one,
     // and `op + 1` is an operation of the same block in `cx.ops` (the handler's precondition
     // for it; its `f` is its handler).
     unsafe {
         let n = op.add(1);
-        ((*n).f)(r, cx, n, acc)
+        ((*n).f)(r, cx, n, acc, cyc)
     }
 }
 
@@ -605,8 +607,8 @@ unsafe fn next(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit 
 /// a handler makes no call but its tail calls, so it needs no stack frame and each tail call
 /// can be a jump.
 #[inline(always)]
-fn bail(cx: &mut Cx<'_>, o: &BOp) -> Exit {
-    cx.cycles += u64::from(o.nth);
+fn bail(cx: &mut Cx<'_>, o: &BOp, cyc: u64) -> Exit {
+    cx.cycles = cyc + u64::from(o.nth);
     Exit::Before(o.pc)
 }
 
@@ -624,15 +626,18 @@ unsafe fn go(
     next: u32,
     pc: u32,
     taken: bool,
+    cyc: u64,
 ) -> Exit {
     if next == UNBUILT {
         // SAFETY: `op` and the start of `cx.ops` are in the same allocation.
         let ip = unsafe { op.offset_from(cx.ops.as_ptr()) };
+        cx.cycles = cyc;
         cx.slot = Some((ip as u32, taken));
         return Exit::At(pc);
     }
-    if cx.cycles > cx.limit {
-        if cx.cycles > cx.env.soft {
+    if cyc > cx.limit {
+        cx.cycles = cyc;
+        if cyc > cx.env.soft {
             cx.slot = None;
             return Exit::At(pc);
         }
@@ -642,7 +647,7 @@ unsafe fn go(
     // index of `ops` and a terminator ends its block.
     unsafe {
         let n = cx.ops.as_ptr().add(next as usize);
-        ((*n).f)(r, cx, n, 0)
+        ((*n).f)(r, cx, n, 0, cyc)
     }
 }
 
@@ -673,6 +678,7 @@ unsafe fn load<const SP: bool>(
     base: u32,
     len: u32,
     ext: fn(u32) -> u32,
+    cyc: u64,
 ) -> Exit {
     let addr = base.wrapping_add(o.imm);
     match cx.mem.try_load(addr, len) {
@@ -680,9 +686,9 @@ unsafe fn load<const SP: bool>(
             let x = ext(x);
             r[usize::from(o.rd)] = x;
             // SAFETY: the precondition; a load is not a terminator.
-            unsafe { next(r, cx, op, x) }
+            unsafe { next(r, cx, op, x, cyc) }
         }
-        _ => bail(cx, o),
+        _ => bail(cx, o, cyc),
     }
 }
 
@@ -702,6 +708,7 @@ unsafe fn store<const SP: bool>(
     v: u32,
     len: u32,
     acc: u32,
+    cyc: u64,
 ) -> Exit {
     let addr = base.wrapping_add(o.imm);
     if (SP && !stack_ok(&mut cx.env, addr))
@@ -710,14 +717,14 @@ unsafe fn store<const SP: bool>(
         || addr.wrapping_add(len - 1).wrapping_sub(cx.env.code_base) < cx.env.code_len
         || !cx.mem.try_store(addr, len, v)
     {
-        return bail(cx, o);
+        return bail(cx, o, cyc);
     }
     let env = &mut cx.env;
     if !SP && addr >= env.heap_high && addr < env.heap_end.min(r[usize::from(reg::SP)]) {
         env.heap_high = addr + len;
     }
     // SAFETY: the precondition; a store is not a terminator.
-    unsafe { next(r, cx, op, acc) }
+    unsafe { next(r, cx, op, acc, cyc) }
 }
 
 /// The handlers, one per [`K`] (named as its variant). The ALU handlers repeat `super::alu`,
@@ -733,7 +740,7 @@ mod h {
         ($($k:ident / $ka:ident => |$a:ident, $v:ident, $imm:ident| $e:expr;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32, cyc: u64) -> Exit {
                 // SAFETY (here and below): the handler's precondition; an ALU operation is not
                 // a terminator.
                 let o = unsafe { &*op };
@@ -741,17 +748,17 @@ mod h {
                 let ($a, $v, $imm) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)], o.imm);
                 let x = $e;
                 r[usize::from(o.rd)] = x;
-                unsafe { next(r, cx, op, x) }
+                unsafe { next(r, cx, op, x, cyc) }
             }
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
                 let o = unsafe { &*op };
                 #[allow(unused_variables)]
                 let ($a, $v, $imm) = (acc, r[usize::from(o.rs2)], o.imm);
                 let x = $e;
                 r[usize::from(o.rd)] = x;
-                unsafe { next(r, cx, op, x) }
+                unsafe { next(r, cx, op, x, cyc) }
             }
         )*};
     }
@@ -760,13 +767,13 @@ mod h {
         ($($k:ident => |$a:ident, $v:ident, $imm:ident| $e:expr;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32, cyc: u64) -> Exit {
                 let o = unsafe { &*op };
                 #[allow(unused_variables)]
                 let ($a, $v, $imm) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)], o.imm);
                 let x = $e;
                 r[usize::from(o.rd)] = x;
-                unsafe { next(r, cx, op, x) }
+                unsafe { next(r, cx, op, x, cyc) }
             }
         )*};
     }
@@ -774,23 +781,23 @@ mod h {
         ($($k:ident / $ka:ident / $ksp:ident => $len:literal, $ext:expr;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32, cyc: u64) -> Exit {
                 let o = unsafe { &*op };
                 let a = r[usize::from(o.rs1)];
-                unsafe { load::<false>(r, cx, op, o, a, $len, $ext) }
+                unsafe { load::<false>(r, cx, op, o, a, $len, $ext, cyc) }
             }
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $ksp(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+            pub(super) unsafe fn $ksp(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32, cyc: u64) -> Exit {
                 let o = unsafe { &*op };
                 let a = r[usize::from(o.rs1)];
-                unsafe { load::<true>(r, cx, op, o, a, $len, $ext) }
+                unsafe { load::<true>(r, cx, op, o, a, $len, $ext, cyc) }
             }
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
                 let o = unsafe { &*op };
-                unsafe { load::<false>(r, cx, op, o, acc, $len, $ext) }
+                unsafe { load::<false>(r, cx, op, o, acc, $len, $ext, cyc) }
             }
         )*};
     }
@@ -798,24 +805,24 @@ mod h {
         ($($k:ident / $ka:ident / $ksp:ident => $len:literal;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
                 let o = unsafe { &*op };
                 let (a, v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
-                unsafe { store::<false>(r, cx, op, o, a, v, $len, acc) }
+                unsafe { store::<false>(r, cx, op, o, a, v, $len, acc, cyc) }
             }
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $ksp(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+            pub(super) unsafe fn $ksp(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
                 let o = unsafe { &*op };
                 let (a, v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
-                unsafe { store::<true>(r, cx, op, o, a, v, $len, acc) }
+                unsafe { store::<true>(r, cx, op, o, a, v, $len, acc, cyc) }
             }
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
                 let o = unsafe { &*op };
                 let v = r[usize::from(o.rs2)];
-                unsafe { store::<false>(r, cx, op, o, acc, v, $len, acc) }
+                unsafe { store::<false>(r, cx, op, o, acc, v, $len, acc, cyc) }
             }
         )*};
     }
@@ -824,28 +831,28 @@ mod h {
         ($($k:ident / $ka:ident => |$a:ident, $v:ident| $e:expr;)*) => {$(
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32, cyc: u64) -> Exit {
                 let o = unsafe { &*op };
                 let ($a, $v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
-                cx.cycles += u64::from(o.cycles);
+                let cyc = cyc + u64::from(o.cycles);
                 // SAFETY (here and below): a terminator's caches hold `UNBUILT` or a block
                 // (filled by `fast_run` with ids from `Blocks::lookup`).
                 if $e {
-                    unsafe { go(r, cx, op, o.taken, o.imm, true) }
+                    unsafe { go(r, cx, op, o.taken, o.imm, true, cyc) }
                 } else {
-                    unsafe { go(r, cx, op, o.link, o.pc.wrapping_add(4), false) }
+                    unsafe { go(r, cx, op, o.link, o.pc.wrapping_add(4), false, cyc) }
                 }
             }
             /// # Safety
             /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
+            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
                 let o = unsafe { &*op };
                 let ($a, $v) = (acc, r[usize::from(o.rs2)]);
-                cx.cycles += u64::from(o.cycles);
+                let cyc = cyc + u64::from(o.cycles);
                 if $e {
-                    unsafe { go(r, cx, op, o.taken, o.imm, true) }
+                    unsafe { go(r, cx, op, o.taken, o.imm, true, cyc) }
                 } else {
-                    unsafe { go(r, cx, op, o.link, o.pc.wrapping_add(4), false) }
+                    unsafe { go(r, cx, op, o.link, o.pc.wrapping_add(4), false, cyc) }
                 }
             }
         )*};
@@ -907,21 +914,33 @@ mod h {
 
     /// # Safety
     /// As [`super::Handler`].
-    pub(super) unsafe fn Next(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+    pub(super) unsafe fn Next(
+        r: &mut Regs,
+        cx: &mut Cx<'_>,
+        op: *const BOp,
+        _acc: u32,
+        cyc: u64,
+    ) -> Exit {
         let o = unsafe { &*op };
-        cx.cycles += u64::from(o.cycles);
+        let cyc = cyc + u64::from(o.cycles);
         // SAFETY: a terminator's cache holds `UNBUILT` or a block.
-        unsafe { go(r, cx, op, o.taken, o.imm, true) }
+        unsafe { go(r, cx, op, o.taken, o.imm, true, cyc) }
     }
 
     /// # Safety
     /// As [`super::Handler`].
-    pub(super) unsafe fn Jal(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+    pub(super) unsafe fn Jal(
+        r: &mut Regs,
+        cx: &mut Cx<'_>,
+        op: *const BOp,
+        _acc: u32,
+        cyc: u64,
+    ) -> Exit {
         let o = unsafe { &*op };
         r[usize::from(o.rd)] = o.link;
-        cx.cycles += u64::from(o.cycles);
+        let cyc = cyc + u64::from(o.cycles);
         // SAFETY: a terminator's cache holds `UNBUILT` or a block.
-        unsafe { go(r, cx, op, o.taken, o.imm, true) }
+        unsafe { go(r, cx, op, o.taken, o.imm, true, cyc) }
     }
 
     /// `jalr` with `a` its `rs1`: its target block looked up in `Blocks::at` (no cache: the
@@ -930,14 +949,14 @@ mod h {
     /// # Safety
     /// As [`super::Handler`].
     #[inline(always)]
-    unsafe fn jalr(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, a: u32) -> Exit {
+    unsafe fn jalr(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, a: u32, cyc: u64) -> Exit {
         let o = unsafe { &*op };
         let pc = a.wrapping_add(o.imm) & !1;
         if pc & 3 != 0 {
-            return bail(cx, o);
+            return bail(cx, o, cyc);
         }
         r[usize::from(o.rd)] = o.link;
-        cx.cycles += u64::from(o.cycles);
+        let cyc = cyc + u64::from(o.cycles);
         let idx = (pc.wrapping_sub(cx.env.code_base) >> 2) as usize;
         let next = match cx.at.get(idx) {
             Some(&id) if id < super::NONE => id,
@@ -945,24 +964,37 @@ mod h {
         };
         if next == super::UNBUILT {
             // No successor cache to fill: `fast_run` looks the target up again.
+            cx.cycles = cyc;
             cx.slot = None;
             return Exit::At(pc);
         }
         // SAFETY: `Blocks::at` holds `UNBUILT`, `NONE` or a block, and `next` is a block.
-        unsafe { go(r, cx, op, next, pc, true) }
+        unsafe { go(r, cx, op, next, pc, true, cyc) }
     }
 
     /// # Safety
     /// As [`super::Handler`].
-    pub(super) unsafe fn Jalr(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32) -> Exit {
+    pub(super) unsafe fn Jalr(
+        r: &mut Regs,
+        cx: &mut Cx<'_>,
+        op: *const BOp,
+        _acc: u32,
+        cyc: u64,
+    ) -> Exit {
         let a = r[usize::from(unsafe { &*op }.rs1)];
-        unsafe { jalr(r, cx, op, a) }
+        unsafe { jalr(r, cx, op, a, cyc) }
     }
 
     /// # Safety
     /// As [`super::Handler`].
-    pub(super) unsafe fn JalrA(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32) -> Exit {
-        unsafe { jalr(r, cx, op, acc) }
+    pub(super) unsafe fn JalrA(
+        r: &mut Regs,
+        cx: &mut Cx<'_>,
+        op: *const BOp,
+        acc: u32,
+        cyc: u64,
+    ) -> Exit {
+        unsafe { jalr(r, cx, op, acc, cyc) }
     }
 }
 
@@ -1013,7 +1045,8 @@ fn chain(
         // this function (shared borrow): every handler's precondition holds for it.
         let e = unsafe {
             let op = cx.ops.as_ptr().add(ip);
-            ((*op).f)(r, &mut cx, op, 0)
+            let cyc = cx.cycles;
+            ((*op).f)(r, &mut cx, op, 0, cyc)
         };
         match e {
             Exit::Enter(next) => ip = next as usize,
