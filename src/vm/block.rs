@@ -670,6 +670,7 @@ fn stack_ok(env: &mut Env, addr: u32) -> bool {
 /// # Safety
 /// As [`Handler`]; `o` is `*op`, a load.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn load<const SP: bool>(
     r: &mut Regs,
     cx: &mut Cx<'_>,
