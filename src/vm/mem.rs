@@ -3,13 +3,13 @@
 //! The regions a guest may touch are two byte ranges computed from the layout (see
 //! [`Memory::allowed`]): the image and heap upward from the lowest mapped address, and the
 //! stack below the memory limit (one range when heap and stack share it). Everything else is a
-//! fault. The bytes live in 4 KiB pages allocated on first touch, in a two-level table
-//! (1024 leaves of 1024 pages cover the 32-bit address space), so resident memory follows the
-//! pages a guest touches, at any limit: one store under a 4 GiB limit costs one page.
+//! fault. The bytes live in 4 KiB pages allocated on first touch, in a one-level table of
+//! page pointers from the lowest mapped address to the memory limit (8 bytes per 4 KiB of
+//! that span, allocated zeroed), so resident memory follows the pages a guest touches, at any
+//! limit: one store under a 4 GiB limit costs one page (and one page of the table).
 //!
 //! A page wholly inside the allowed ranges goes into the table and is then accessed without any
-//! further check (the fast path: two table loads; the table's first level is held in the
-//! [`Memory`] itself, so no pointer to it is loaded first). A page only partly allowed (a region edge
+//! further check (the fast path: a bounds check and one table load). A page only partly allowed (a region edge
 //! that is not page-aligned: the lowest mapped address, a guard gap, a limit like 3000000) is
 //! kept apart, in `edges`, and every access to it is checked byte by byte; so is an access that
 //! crosses a page boundary. An access is allowed when every byte it touches is.
@@ -20,11 +20,8 @@ use crate::layout::Layout;
 /// Page size (bytes) and its bits.
 const PAGE: usize = 4096;
 const PAGE_BITS: u32 = 12;
-/// Pages per leaf of the table (and leaves in the table).
-const FANOUT: usize = 1024;
 
 type Page = [u8; PAGE];
-type Leaf = [Option<Box<Page>>; FANOUT];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MemFault {
@@ -42,8 +39,11 @@ pub(crate) struct Memory {
     pub(crate) layout_stack_bottom: u32,
     pub(crate) memlimit: u64,
     shared: bool,
-    /// Wholly allowed pages by page number `n`: `table[n / FANOUT][n % FANOUT]`.
-    table: [Option<Box<Leaf>>; FANOUT],
+    /// Page number of `table[0]`: the lowest mapped address's page.
+    first_page: u32,
+    /// Wholly allowed pages by page number `n`: `table[n - first_page]`, one entry per page
+    /// from the lowest mapped address to the memory limit.
+    table: Box<[Option<Box<Page>>]>,
     /// Partly allowed pages `(page number, bytes)`: a handful at most (region edges).
     edges: Vec<(u32, Box<Page>)>,
     /// Pages allocated in `table`.
@@ -56,14 +56,6 @@ fn zeroed_page() -> Box<Page> {
         .into_boxed_slice()
         .try_into()
         .expect("a PAGE-long slice")
-}
-
-fn boxed_array<T, const N: usize>() -> Box<[Option<T>; N]> {
-    let v: Vec<Option<T>> = std::iter::repeat_with(|| None).take(N).collect();
-    match v.into_boxed_slice().try_into() {
-        Ok(a) => a,
-        Err(_) => unreachable!("the vector has N elements"),
-    }
 }
 
 /// The region bounds `(low base, low end, high start)` of a layout: image and heap from the
@@ -89,6 +81,9 @@ impl Memory {
     /// `base`: the lowest mapped address; `init_end`: end of the initialised image.
     pub(crate) fn new(layout: &Layout, base: u32, init_end: u32) -> Memory {
         let (base, low_max, high_min) = region_bounds(layout, base, init_end);
+        let first_page = base >> PAGE_BITS;
+        let end_page = layout.memlimit.div_ceil(PAGE as u64);
+        let pages = end_page.saturating_sub(u64::from(first_page)) as usize;
         Memory {
             low_base: base,
             low_max,
@@ -97,7 +92,11 @@ impl Memory {
             layout_stack_bottom: layout.stack_bottom,
             memlimit: layout.memlimit,
             shared: layout.shared,
-            table: [const { None }; FANOUT],
+            first_page,
+            // `None` is a null pointer, so this is allocated zeroed; 8 bytes per page of the
+            // span (32 KiB for 16 MiB, 8 MiB for a 4 GiB limit), which the host maps only where
+            // it is written when the allocation is large.
+            table: vec![None; pages].into_boxed_slice(),
             edges: Vec::new(),
             pages: 0,
         }
@@ -181,12 +180,15 @@ impl Memory {
     fn page_mut(&mut self, n: u32) -> &mut Page {
         let start = u64::from(n) << PAGE_BITS;
         if self.covers(start, start + PAGE as u64) {
-            let leaf = self.table[n as usize / FANOUT].get_or_insert_with(boxed_array);
-            let pages = &mut self.pages;
-            return leaf[n as usize % FANOUT].get_or_insert_with(|| {
-                *pages += 1;
-                zeroed_page()
-            });
+            let idx = n.wrapping_sub(self.first_page) as usize;
+            // A covered page lies between the lowest mapped address and the limit: in the table.
+            if let Some(slot) = self.table.get_mut(idx) {
+                let pages = &mut self.pages;
+                return slot.get_or_insert_with(|| {
+                    *pages += 1;
+                    zeroed_page()
+                });
+            }
         }
         let i = match self.edges.iter().position(|(m, _)| *m == n) {
             Some(i) => i,
@@ -225,9 +227,8 @@ impl Memory {
     /// stays in it needs no other check.
     #[inline(always)]
     fn table_page(&mut self, addr: u32) -> Option<&mut Page> {
-        let n = (addr >> PAGE_BITS) as usize;
-        let leaf = self.table[n / FANOUT].as_deref_mut()?;
-        leaf[n % FANOUT].as_deref_mut()
+        let idx = (addr >> PAGE_BITS).wrapping_sub(self.first_page) as usize;
+        self.table.get_mut(idx)?.as_deref_mut()
     }
 
     /// The interpreter's fast path: a `len`-byte load (1, 2 or 4) inside a mapped table page,
