@@ -1108,6 +1108,35 @@ fn sp_store_below_the_stack_bottom_is_a_stack_overflow() {
     assert_eq!(r.peak_stack_bytes, STACK_TOP - STACK_BOTTOM);
 }
 
+/// An `sp`-based access into a heap page already in use (mapped, so the block engine's memory
+/// fast path would serve it) is still a stack overflow, through a load and through a store:
+/// the block engine gives `sp`-based accesses their own operations, which check the stack
+/// region, and no other operation can have `sp` as its base.
+#[test]
+fn sp_access_into_a_mapped_heap_page_is_a_stack_overflow() {
+    for store in [false, true] {
+        let addr = STACK_BOTTOM - 8;
+        let mut a = Asm::new();
+        // A heap store maps the page (no guard gap: the heap ends at the stack bottom).
+        a.li(T0, addr)
+            .imm(Op::Addi, T1, 0, 7)
+            .i(Inst::store(Op::Sw, T1, T0, 0))
+            .li(SP, STACK_BOTTOM);
+        let at = a.pc();
+        a.i(if store {
+            Inst::store(Op::Sw, T1, SP, -8)
+        } else {
+            Inst::load(Op::Lw, A0, SP, -8)
+        })
+        .exit();
+        let mut g = Guest::linux(&a);
+        g.heap_end = STACK_BOTTOM;
+        let f = fault_of(g);
+        assert_eq!(f.kind, FaultKind::StackOverflow, "store {store}");
+        assert_eq!((f.pc, f.addr), (at, Some(addr)), "store {store}");
+    }
+}
+
 #[test]
 fn non_sp_store_past_the_heap_end_is_a_heap_overflow() {
     // A guard gap between the heap end and the stack bottom.
