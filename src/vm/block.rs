@@ -734,129 +734,94 @@ unsafe fn store<const SP: bool>(
 mod h {
     use super::{bail, go, load, next, store, BOp, Cx, Exit, Regs};
 
-    // Each operation with a forwarded form has two handlers: `a` from the register array,
-    // and its `…A` form, `a` from `acc`. `v` is `rs2` (an immediate form's is `x0`, and the
-    // compiler drops the read when the expression does not use it).
+    // Every handler: `a` (its `rs1`) from the register array, or from `acc` for a `…A` form.
+    macro_rules! def {
+        ($k:ident, $src:ident, |$r:ident, $cx:ident, $op:ident, $o:ident, $a:ident, $acc:ident, $cyc:ident| $body:expr) => {
+            /// # Safety
+            /// As [`super::Handler`].
+            #[allow(unused_variables)]
+            pub(super) unsafe fn $k($r: &mut Regs, $cx: &mut Cx<'_>, $op: *const BOp, $acc: u32, $cyc: u64) -> Exit {
+                // SAFETY (in every handler): the handler's precondition.
+                let $o = unsafe { &*$op };
+                let $a = def!(@rs1 $src, $r, $o, $acc);
+                $body
+            }
+        };
+        (@rs1 array, $r:ident, $o:ident, $acc:ident) => { $r[usize::from($o.rs1)] };
+        (@rs1 acc, $r:ident, $o:ident, $acc:ident) => { $acc };
+    }
+    // Each operation with a forwarded form has two handlers (its `…A` form reads `a` from
+    // `acc`). `v` is `rs2` (an immediate form's is `x0`, and the compiler drops the read when
+    // the expression does not use it).
     macro_rules! alu {
         ($($k:ident / $ka:ident => |$a:ident, $v:ident, $imm:ident| $e:expr;)*) => {$(
-            /// # Safety
-            /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32, cyc: u64) -> Exit {
-                // SAFETY (here and below): the handler's precondition; an ALU operation is not
-                // a terminator.
-                let o = unsafe { &*op };
-                #[allow(unused_variables)]
-                let ($a, $v, $imm) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)], o.imm);
-                let x = $e;
-                r[usize::from(o.rd)] = x;
-                unsafe { next(r, cx, op, x, cyc) }
-            }
-            /// # Safety
-            /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
-                let o = unsafe { &*op };
-                #[allow(unused_variables)]
-                let ($a, $v, $imm) = (acc, r[usize::from(o.rs2)], o.imm);
-                let x = $e;
-                r[usize::from(o.rd)] = x;
-                unsafe { next(r, cx, op, x, cyc) }
-            }
+            alu!(@one $k, array, |$a, $v, $imm| $e);
+            alu!(@one $ka, acc, |$a, $v, $imm| $e);
         )*};
+        (@one $k:ident, $src:ident, |$a:ident, $v:ident, $imm:ident| $e:expr) => {
+            def!($k, $src, |r, cx, op, o, $a, acc, cyc| {
+                let ($v, $imm) = (r[usize::from(o.rs2)], o.imm);
+                let x = $e;
+                r[usize::from(o.rd)] = x;
+                // SAFETY: the precondition; an ALU operation is not a terminator.
+                unsafe { next(r, cx, op, x, cyc) }
+            });
+        };
     }
     // Operations without a forwarded form.
     macro_rules! alu1 {
         ($($k:ident => |$a:ident, $v:ident, $imm:ident| $e:expr;)*) => {$(
-            /// # Safety
-            /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32, cyc: u64) -> Exit {
-                let o = unsafe { &*op };
-                #[allow(unused_variables)]
-                let ($a, $v, $imm) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)], o.imm);
-                let x = $e;
-                r[usize::from(o.rd)] = x;
-                unsafe { next(r, cx, op, x, cyc) }
-            }
+            alu!(@one $k, array, |$a, $v, $imm| $e);
         )*};
     }
+    // Loads: from the array, from `acc`, and `sp`-based (with the stack check).
     macro_rules! loads {
         ($($k:ident / $ka:ident / $ksp:ident => $len:literal, $ext:expr;)*) => {$(
-            /// # Safety
-            /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32, cyc: u64) -> Exit {
-                let o = unsafe { &*op };
-                let a = r[usize::from(o.rs1)];
-                unsafe { load::<false>(r, cx, op, o, a, $len, $ext, cyc) }
-            }
-            /// # Safety
-            /// As [`super::Handler`].
-            pub(super) unsafe fn $ksp(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32, cyc: u64) -> Exit {
-                let o = unsafe { &*op };
-                let a = r[usize::from(o.rs1)];
-                unsafe { load::<true>(r, cx, op, o, a, $len, $ext, cyc) }
-            }
-            /// # Safety
-            /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
-                let o = unsafe { &*op };
-                unsafe { load::<false>(r, cx, op, o, acc, $len, $ext, cyc) }
-            }
+            loads!(@one $k, array, false, $len, $ext);
+            loads!(@one $ka, acc, false, $len, $ext);
+            loads!(@one $ksp, array, true, $len, $ext);
         )*};
+        (@one $k:ident, $src:ident, $sp:literal, $len:literal, $ext:expr) => {
+            def!($k, $src, |r, cx, op, o, a, acc, cyc| {
+                // SAFETY: the precondition, and `o` is `*op`, a load.
+                unsafe { load::<$sp>(r, cx, op, o, a, $len, $ext, cyc) }
+            });
+        };
     }
+    // Stores, the same three ways (`v` from the array: a store's `rs2` is never forwarded).
     macro_rules! stores {
         ($($k:ident / $ka:ident / $ksp:ident => $len:literal;)*) => {$(
-            /// # Safety
-            /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
-                let o = unsafe { &*op };
-                let (a, v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
-                unsafe { store::<false>(r, cx, op, o, a, v, $len, acc, cyc) }
-            }
-            /// # Safety
-            /// As [`super::Handler`].
-            pub(super) unsafe fn $ksp(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
-                let o = unsafe { &*op };
-                let (a, v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
-                unsafe { store::<true>(r, cx, op, o, a, v, $len, acc, cyc) }
-            }
-            /// # Safety
-            /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
-                let o = unsafe { &*op };
-                let v = r[usize::from(o.rs2)];
-                unsafe { store::<false>(r, cx, op, o, acc, v, $len, acc, cyc) }
-            }
+            stores!(@one $k, array, false, $len);
+            stores!(@one $ka, acc, false, $len);
+            stores!(@one $ksp, array, true, $len);
         )*};
+        (@one $k:ident, $src:ident, $sp:literal, $len:literal) => {
+            def!($k, $src, |r, cx, op, o, a, acc, cyc| {
+                let v = r[usize::from(o.rs2)];
+                // SAFETY: the precondition, and `o` is `*op`, a store.
+                unsafe { store::<$sp>(r, cx, op, o, a, v, $len, acc, cyc) }
+            });
+        };
     }
     // A conditional branch: count the block, continue at the taken or fall-through block.
     macro_rules! branches {
         ($($k:ident / $ka:ident => |$a:ident, $v:ident| $e:expr;)*) => {$(
-            /// # Safety
-            /// As [`super::Handler`].
-            pub(super) unsafe fn $k(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, _acc: u32, cyc: u64) -> Exit {
-                let o = unsafe { &*op };
-                let ($a, $v) = (r[usize::from(o.rs1)], r[usize::from(o.rs2)]);
-                let cyc = cyc + u64::from(o.cycles);
-                // SAFETY (here and below): a terminator's caches hold `UNBUILT` or a block
-                // (filled by `fast_run` with ids from `Blocks::lookup`).
-                if $e {
-                    unsafe { go(r, cx, op, o.taken, o.imm, true, cyc) }
-                } else {
-                    unsafe { go(r, cx, op, o.link, o.pc.wrapping_add(4), false, cyc) }
-                }
-            }
-            /// # Safety
-            /// As [`super::Handler`].
-            pub(super) unsafe fn $ka(r: &mut Regs, cx: &mut Cx<'_>, op: *const BOp, acc: u32, cyc: u64) -> Exit {
-                let o = unsafe { &*op };
-                let ($a, $v) = (acc, r[usize::from(o.rs2)]);
-                let cyc = cyc + u64::from(o.cycles);
-                if $e {
-                    unsafe { go(r, cx, op, o.taken, o.imm, true, cyc) }
-                } else {
-                    unsafe { go(r, cx, op, o.link, o.pc.wrapping_add(4), false, cyc) }
-                }
-            }
+            branches!(@one $k, array, |$a, $v| $e);
+            branches!(@one $ka, acc, |$a, $v| $e);
         )*};
+        (@one $k:ident, $src:ident, |$a:ident, $v:ident| $e:expr) => {
+            def!($k, $src, |r, cx, op, o, $a, acc, cyc| {
+                let $v = r[usize::from(o.rs2)];
+                let cyc = cyc + u64::from(o.cycles);
+                // SAFETY: a terminator's caches hold `UNBUILT` or a block (filled by
+                // `fast_run` with ids from `Blocks::lookup`).
+                if $e {
+                    unsafe { go(r, cx, op, o.taken, o.imm, true, cyc) }
+                } else {
+                    unsafe { go(r, cx, op, o.link, o.pc.wrapping_add(4), false, cyc) }
+                }
+            });
+        };
     }
 
     alu! {
