@@ -549,10 +549,10 @@ struct Env {
 /// any `u8` register number indexes it without a bounds check.
 type Regs = [u32; 256];
 
-/// The code of an operation: `h(r, cx, op, acc)` executes the operation `op` (in `cx.ops`) and
-/// continues with the next one by a call in tail position (threaded code: each operation
-/// dispatches the next from its own code, so the host predicts each successor at its own
-/// branch), until an operation needs the checked path or a block's successor is not known.
+/// The code of an operation: `h(r, cx, op, acc, cyc)` executes the operation `op` (in
+/// `cx.ops`) and continues with the next one by a call in tail position (threaded code: each
+/// operation dispatches the next from its own code, so the host predicts each successor at its
+/// own branch), until an operation needs the checked path or a block's successor is not known.
 /// `acc` is the previous operation's result (what a `…A` operation reads as `rs1`), `cyc` the
 /// instructions completed before the operation's block (both in host registers).
 ///
