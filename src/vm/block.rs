@@ -736,11 +736,20 @@ mod h {
 
     // Every handler: `a` (its `rs1`) from the register array, or from `acc` for a `…A` form.
     macro_rules! def {
-        ($k:ident, $src:ident, |$r:ident, $cx:ident, $op:ident, $o:ident, $a:ident, $acc:ident, $cyc:ident| $body:expr) => {
+        (
+            $k:ident, $src:ident,
+            |$r:ident, $cx:ident, $op:ident, $o:ident, $a:ident, $acc:ident, $cyc:ident| $body:expr
+        ) => {
             /// # Safety
             /// As [`super::Handler`].
             #[allow(unused_variables)]
-            pub(super) unsafe fn $k($r: &mut Regs, $cx: &mut Cx<'_>, $op: *const BOp, $acc: u32, $cyc: u64) -> Exit {
+            pub(super) unsafe fn $k(
+                $r: &mut Regs,
+                $cx: &mut Cx<'_>,
+                $op: *const BOp,
+                $acc: u32,
+                $cyc: u64,
+            ) -> Exit {
                 // SAFETY (in every handler): the handler's precondition.
                 let $o = unsafe { &*$op };
                 let $a = def!(@rs1 $src, $r, $o, $acc);

@@ -9,10 +9,11 @@
 //! limit: one store under a 4 GiB limit costs one page (and one page of the table).
 //!
 //! A page wholly inside the allowed ranges goes into the table and is then accessed without any
-//! further check (the fast path: a bounds check and one table load). A page only partly allowed (a region edge
-//! that is not page-aligned: the lowest mapped address, a guard gap, a limit like 3000000) is
-//! kept apart, in `edges`, and every access to it is checked byte by byte; so is an access that
-//! crosses a page boundary. An access is allowed when every byte it touches is.
+//! further check (the fast path: a bounds check and one table load). A page only partly
+//! allowed (a region edge that is not page-aligned: the lowest mapped address, a guard gap, a
+//! limit like 3000000) is kept apart, in `edges`, and every access to it is checked byte by
+//! byte; so is an access that crosses a page boundary. An access is allowed when every byte it
+//! touches is.
 
 use super::FaultKind;
 use crate::layout::Layout;
